@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { commonEnv, loadConfig, port, productionRules } from '@mana/shared';
+
+export const configSchema = commonEnv
+  .extend({
+    /** Port admin-svc listens on. */
+    ADMIN_SVC_PORT: port(3104),
+    /** Moves this service's schema to its own database (defaults to DATABASE_URL). */
+    ADMIN_DATABASE_URL: z.string().min(1).optional(),
+  })
+  .superRefine(productionRules);
+
+export type Config = z.output<typeof configSchema>;
+
+export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config =>
+  loadConfig('admin-svc', configSchema, env);

@@ -1,0 +1,112 @@
+import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import { AppError, ERRORS } from '../errors';
+import type { AccessClaims } from '../http/types';
+
+/** The only algorithm an access token may use. */
+export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA'];
+
+const claimsSchema = z.object({
+  sub: z.string().min(1),
+  email: z.string(),
+  role: z.string().min(1),
+  sid: z.string().min(1),
+  iat: z.number(),
+  exp: z.number(),
+  iss: z.string(),
+  aud: z.union([z.string(), z.array(z.string())]),
+});
+
+export type JwtFailureReason = 'missing' | 'invalid' | 'expired' | 'revoked' | 'unavailable';
+
+export interface JwtVerifierOptions {
+  /** Internal JWKS URL of auth-svc (configuration, never a URL from a token). */
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  /** Min time between JWKS refetches triggered by an unknown `kid`. */
+  cooldownMs?: number;
+  /** Max age of the cached key set before a refetch. */
+  cacheMaxAgeMs?: number;
+  /** Verified tokens remembered (never past their `exp`); 0 disables the cache. */
+  cacheSize?: number;
+  clockToleranceSec?: number;
+  /** Overrides the key source (tests). */
+  keys?: JWTVerifyGetKey;
+}
+
+export interface JwtVerifier {
+  verify(token: string): Promise<AccessClaims>;
+  /** The reason code of an AppError thrown by verify (for metrics). */
+  reasonOf(err: unknown): JwtFailureReason;
+}
+
+export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
+  const keys =
+    opts.keys ??
+    createRemoteJWKSet(new URL(opts.jwksUrl), {
+      cooldownDuration: opts.cooldownMs ?? 30_000,
+      cacheMaxAge: opts.cacheMaxAgeMs ?? 10 * 60_000,
+      timeoutDuration: 5_000,
+    });
+  const cacheSize = opts.cacheSize ?? 10_000;
+  const cache = new Map<string, AccessClaims>();
+  const tolerance = opts.clockToleranceSec ?? 0;
+
+  async function verifyUncached(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(token, keys, {
+        algorithms: ACCESS_TOKEN_ALGORITHMS,
+        issuer: opts.issuer,
+        audience: opts.audience,
+        requiredClaims: ['exp', 'iat', 'sub', 'sid'],
+        clockTolerance: tolerance,
+      });
+      const parsed = claimsSchema.safeParse(payload);
+      if (!parsed.success) throw ERRORS.tokenInvalid();
+      return parsed.data;
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw ERRORS.tokenExpired();
+      if (err instanceof joseErrors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message)))
+        throw new AppError('AUTH_UNAVAILABLE', 503, 'Token keys are temporarily unavailable', { expose: true, cause: err });
+      throw ERRORS.tokenInvalid();
+    }
+  }
+
+  return {
+    async verify(token: string): Promise<AccessClaims> {
+      const now = Math.floor(Date.now() / 1000);
+      const hit = cache.get(token);
+      if (hit) {
+        if (hit.exp > now - tolerance) return hit;
+        cache.delete(token);
+        throw ERRORS.tokenExpired();
+      }
+      const claims = await verifyUncached(token);
+      if (cacheSize > 0) {
+        if (cache.size >= cacheSize) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+        cache.set(token, Object.freeze(claims));
+      }
+      return claims;
+    },
+    reasonOf(err: unknown): JwtFailureReason {
+      const code = err instanceof AppError ? err.code : '';
+      if (code === 'TOKEN_MISSING') return 'missing';
+      if (code === 'TOKEN_EXPIRED') return 'expired';
+      if (code === 'TOKEN_REVOKED') return 'revoked';
+      if (code === 'AUTH_UNAVAILABLE') return 'unavailable';
+      return 'invalid';
+    },
+  };
+}
+
+/** `Authorization: Bearer <token>` → token, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)\s*$/i.exec(header);
+  return match?.[1];
+}

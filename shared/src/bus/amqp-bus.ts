@@ -1,0 +1,340 @@
+import { EventEmitter, once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Logger } from 'pino';
+import { parseEnvelope, type EventEnvelope } from '../contracts/events';
+import { BusUnavailableError, type EventBus, type Subscription } from './types';
+
+export interface AmqpBusOptions {
+  url: string;
+  logger: Logger;
+  exchange?: string;
+  queuePrefix?: string;
+  /** Backoff before each retry of a failed handler; after the last, the message is dead-lettered. */
+  retryDelaysMs?: number[];
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  publishTimeoutMs?: number;
+  /** Identifies this process's per-instance queues. */
+  instanceId?: string;
+}
+
+interface ActiveConsumer {
+  sub: Subscription;
+  channel: Channel;
+  tag: string;
+}
+
+const RETRY_HEADER = 'x-mana-retry';
+
+export class AmqpBus extends EventEmitter implements EventBus {
+  readonly kind = 'amqp' as const;
+  readonly exchange: string;
+  readonly dlx: string;
+  private readonly opts: Required<Omit<AmqpBusOptions, 'logger' | 'url'>> & Pick<AmqpBusOptions, 'logger' | 'url'>;
+  private connection?: ChannelModel;
+  private publisher?: ConfirmChannel;
+  private readonly subscriptions: Subscription[] = [];
+  private consumers: ActiveConsumer[] = [];
+  private connected = false;
+  private closing = false;
+  private consuming = true;
+  private reconnectTimer?: NodeJS.Timeout;
+  private reconnectDelay: number;
+  private connecting?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Every queue this bus declared (tests delete them afterwards). */
+  readonly declaredQueues = new Set<string>();
+
+  constructor(options: AmqpBusOptions) {
+    super();
+    this.opts = {
+      exchange: 'mana.events',
+      queuePrefix: '',
+      retryDelaysMs: [1_000, 5_000, 30_000],
+      reconnectMinMs: 250,
+      reconnectMaxMs: 5_000,
+      publishTimeoutMs: 10_000,
+      instanceId: randomUUID().slice(0, 8),
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as AmqpBusOptions),
+    };
+    this.exchange = this.opts.exchange;
+    this.dlx = `${this.exchange}.dlx`;
+    this.reconnectDelay = this.opts.reconnectMinMs;
+    // An unhandled 'error' event would crash the process; errors are logged instead.
+    this.on('error', () => undefined);
+  }
+
+  private get log(): Logger {
+    return this.opts.logger;
+  }
+
+  queueName(sub: Pick<Subscription, 'queue' | 'perInstance'>): string {
+    const base = `${this.opts.queuePrefix}${sub.queue}`;
+    return sub.perInstance ? `${base}.instance.${this.opts.instanceId}` : base;
+  }
+
+  async start(): Promise<void> {
+    this.closing = false;
+    await this.connect();
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.doConnect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    if (this.closing || this.connected) return;
+    let connection: ChannelModel | undefined;
+    try {
+      connection = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.queuePrefix + this.opts.instanceId } });
+      connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
+      connection.on('close', () => this.onConnectionLost(connection!));
+      const publisher = await connection.createConfirmChannel();
+      publisher.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp publish channel error'));
+      publisher.on('close', () => {
+        // A channel-level error closes only the channel: drop the whole connection and start clean.
+        if (this.connection === connection && !this.closing) void connection!.close().catch(() => undefined);
+      });
+      await this.assertExchanges(publisher);
+      this.connection = connection;
+      this.publisher = publisher;
+      this.consumers = [];
+      for (const sub of this.subscriptions) await this.setupConsumer(sub);
+      this.connected = true;
+      this.reconnectDelay = this.opts.reconnectMinMs;
+      this.log.info({ exchange: this.exchange }, 'amqp connected');
+      this.emit('connected');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'amqp connect failed');
+      if (connection) await connection.close().catch(() => undefined);
+      this.scheduleReconnect();
+    }
+  }
+
+  private onConnectionLost(connection: ChannelModel): void {
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.publisher = undefined;
+    this.consumers = [];
+    const wasConnected = this.connected;
+    this.connected = false;
+    if (wasConnected) {
+      this.log.warn('amqp connection lost');
+      this.emit('disconnected');
+    }
+    if (!this.closing) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closing || this.reconnectTimer) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.opts.reconnectMaxMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private async assertExchanges(ch: Channel): Promise<void> {
+    await ch.assertExchange(this.exchange, 'topic', { durable: true });
+    await ch.assertExchange(this.dlx, 'direct', { durable: true });
+  }
+
+  private retryQueue(queue: string, index: number): string {
+    return `${queue}.retry.${index + 1}`;
+  }
+
+  /** Declares a subscription's topology (idempotent; re-run on every reconnect) and starts consuming. */
+  private async setupConsumer(sub: Subscription): Promise<void> {
+    const conn = this.connection;
+    if (!conn) return;
+    const ch = await conn.createChannel();
+    ch.on('error', (err: Error) => this.log.warn({ err: err.message, queue: sub.queue }, 'amqp consumer channel error'));
+    await this.assertExchanges(ch);
+    const queue = this.queueName(sub);
+    this.declaredQueues.add(queue);
+    if (sub.perInstance) {
+      await ch.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
+    } else {
+      const dlq = `${queue}.dlq`;
+      this.declaredQueues.add(dlq);
+      this.opts.retryDelaysMs.forEach((_, i) => this.declaredQueues.add(this.retryQueue(queue, i)));
+      await ch.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      await ch.bindQueue(dlq, this.dlx, dlq);
+      await ch.assertQueue(queue, {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-dead-letter-exchange': this.dlx,
+          'x-dead-letter-routing-key': dlq,
+        },
+      });
+      // Retry queues hold a failed message for their TTL, then dead-letter it back to the main queue.
+      for (const [i, delay] of this.opts.retryDelaysMs.entries()) {
+        await ch.assertQueue(this.retryQueue(queue, i), {
+          durable: true,
+          arguments: {
+            'x-message-ttl': delay,
+            'x-dead-letter-exchange': '',
+            'x-dead-letter-routing-key': queue,
+          },
+        });
+      }
+    }
+    for (const key of sub.bindings) await ch.bindQueue(queue, this.exchange, key);
+    await ch.prefetch(sub.prefetch ?? 20);
+    if (!this.consuming) return;
+    const { consumerTag } = await ch.consume(queue, (msg) => {
+      if (!msg) return; // consumer cancelled by the broker (queue deleted): the reconnect re-creates it
+      const p = this.deliver(sub, queue, ch, msg).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
+    });
+    this.consumers.push({ sub, channel: ch, tag: consumerTag });
+  }
+
+  private async deliver(sub: Subscription, queue: string, ch: Channel, msg: ConsumeMessage): Promise<void> {
+    let event: EventEnvelope;
+    try {
+      event = parseEnvelope(JSON.parse(msg.content.toString('utf8')));
+    } catch (err) {
+      this.log.error({ queue, messageId: msg.properties.messageId, err: (err as Error).message }, 'malformed message dead-lettered');
+      this.safely(() => ch.nack(msg, false, false));
+      this.emit('dead-lettered', { queue, reason: 'malformed', messageId: msg.properties.messageId });
+      return;
+    }
+    const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 0) || 0;
+    try {
+      await sub.handler(event, { attempt, redelivered: msg.fields.redelivered });
+      this.safely(() => ch.ack(msg));
+      this.emit('handled', event, sub.queue);
+    } catch (err) {
+      this.log.warn({ queue, eventId: event.id, type: event.type, attempt, err: (err as Error).message }, 'handler failed');
+      if (sub.perInstance) {
+        // Per-instance consumers hold only rebuildable caches: requeue once, then drop.
+        this.safely(() => ch.nack(msg, false, !msg.fields.redelivered));
+        return;
+      }
+      if (attempt >= this.opts.retryDelaysMs.length) {
+        this.safely(() => ch.nack(msg, false, false));
+        this.emit('dead-lettered', { queue, reason: 'retries-exhausted', messageId: event.id });
+        return;
+      }
+      try {
+        await this.publishRaw('', this.retryQueue(queue, attempt), msg.content, {
+          ...this.propertiesOf(msg),
+          headers: { ...(msg.properties.headers ?? {}), [RETRY_HEADER]: attempt + 1 },
+        });
+        this.safely(() => ch.ack(msg));
+        this.emit('retried', event, sub.queue, attempt + 1);
+      } catch {
+        // Could not park it for a retry: give it back to the broker for immediate redelivery.
+        this.safely(() => ch.nack(msg, false, true));
+      }
+    }
+  }
+
+  private propertiesOf(msg: ConsumeMessage): Options.Publish {
+    const p = msg.properties;
+    return {
+      persistent: true,
+      messageId: p.messageId,
+      type: p.type,
+      contentType: p.contentType ?? 'application/json',
+      timestamp: p.timestamp,
+    };
+  }
+
+  /** ack/nack on a channel that died in the meantime throws; the broker redelivers anyway. */
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'ack on closed channel ignored');
+    }
+  }
+
+  private async publishRaw(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
+    const ch = this.publisher;
+    if (!ch || !this.connected) throw new BusUnavailableError();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new BusUnavailableError('publish confirm timed out')), this.opts.publishTimeoutMs);
+      try {
+        ch.publish(exchange, routingKey, body, options, (err) => {
+          clearTimeout(timer);
+          if (err) reject(new BusUnavailableError(`broker refused message: ${String(err)}`));
+          else resolve();
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new BusUnavailableError((err as Error).message));
+      }
+    });
+  }
+
+  async publish(event: EventEnvelope): Promise<void> {
+    const valid = parseEnvelope(event);
+    await this.publishRaw(this.exchange, valid.type, Buffer.from(JSON.stringify(valid)), {
+      persistent: true,
+      messageId: valid.id,
+      type: valid.type,
+      contentType: 'application/json',
+      timestamp: Math.floor(Date.parse(valid.occurredAt) / 1000),
+    });
+    this.emit('published', valid);
+  }
+
+  async subscribe(sub: Subscription): Promise<void> {
+    this.subscriptions.push(sub);
+    if (this.connected) await this.setupConsumer(sub);
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  async waitForConnection(timeoutMs = 10_000): Promise<void> {
+    if (this.connected) return;
+    await once(this, 'connected', { signal: AbortSignal.timeout(timeoutMs) });
+  }
+
+  async ping(): Promise<void> {
+    if (!this.connected) throw new BusUnavailableError();
+  }
+
+  async stopConsuming(): Promise<void> {
+    this.consuming = false;
+    await Promise.all(this.consumers.map((c) => c.channel.cancel(c.tag).catch(() => undefined)));
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Deletes every queue and both exchanges this bus declared (test isolation). */
+  async deleteTopology(): Promise<void> {
+    const conn = await amqp.connect(this.opts.url);
+    try {
+      const ch = await conn.createChannel();
+      for (const q of this.declaredQueues) await ch.deleteQueue(q);
+      await ch.deleteExchange(this.exchange);
+      await ch.deleteExchange(this.dlx);
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.stopConsuming();
+    const conn = this.connection;
+    this.connection = undefined;
+    this.publisher = undefined;
+    this.connected = false;
+    if (conn) await conn.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,86 @@
+import { EventEmitter, once } from 'node:events';
+import type { Logger } from 'pino';
+import { parseEnvelope, type EventEnvelope } from '../contracts/events';
+import { topicMatches, type EventBus, type Subscription } from './types';
+
+/**
+ * The in-process bus for the embedded mode (`npm start` with no AMQP_URL): same interface, same
+ * validation, retries with backoff and a dead-letter list, but it lives and dies with the process.
+ */
+export class MemoryBus extends EventEmitter implements EventBus {
+  readonly kind = 'memory' as const;
+  readonly deadLetters: Array<{ queue: string; event: unknown; reason: string }> = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private consuming = true;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly retryDelaysMs: number[] = [100, 500, 2_000],
+  ) {
+    super();
+    this.on('error', () => undefined);
+  }
+
+  async start(): Promise<void> {
+    this.emit('connected');
+  }
+
+  async publish(event: EventEnvelope): Promise<void> {
+    const valid = parseEnvelope(JSON.parse(JSON.stringify(event)));
+    for (const sub of this.subscriptions) {
+      if (!sub.bindings.some((b) => topicMatches(b, valid.type))) continue;
+      const p = this.deliver(sub, valid, 0).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
+    }
+    this.emit('published', valid);
+  }
+
+  private async deliver(sub: Subscription, event: EventEnvelope, attempt: number): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    if (!this.consuming) return;
+    try {
+      await sub.handler(event, { attempt, redelivered: attempt > 0 });
+      this.emit('handled', event, sub.queue);
+    } catch (err) {
+      this.logger.warn({ queue: sub.queue, eventId: event.id, attempt, err: (err as Error).message }, 'handler failed');
+      if (attempt >= this.retryDelaysMs.length) {
+        this.deadLetters.push({ queue: sub.queue, event, reason: 'retries-exhausted' });
+        this.emit('dead-lettered', { queue: sub.queue, reason: 'retries-exhausted', messageId: event.id });
+        return;
+      }
+      this.emit('retried', event, sub.queue, attempt + 1);
+      await new Promise((r) => setTimeout(r, this.retryDelaysMs[attempt]).unref());
+      await this.deliver(sub, event, attempt + 1);
+    }
+  }
+
+  async subscribe(sub: Subscription): Promise<void> {
+    this.subscriptions.push(sub);
+  }
+
+  isConnected(): boolean {
+    return true;
+  }
+
+  async waitForConnection(): Promise<void> {}
+
+  async ping(): Promise<void> {}
+
+  async stopConsuming(): Promise<void> {
+    this.consuming = false;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    await this.stopConsuming();
+  }
+
+  /** Resolves when an event of `type` was handled by `queue` (tests). */
+  async handled(type: string, queue?: string): Promise<EventEnvelope> {
+    for (;;) {
+      const [event, q] = (await once(this, 'handled')) as [EventEnvelope, string];
+      if (event.type === type && (!queue || q === queue)) return event;
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(service: string, problems: string[]) {
+    super(`${service}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Empty strings in the environment mean "unset" (docker-compose and .env files produce them). */
+function withoutEmpty(env: Env): Env {
+  const out: Env = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+/**
+ * Parses the environment once into a typed, deeply frozen object. On failure throws a ConfigError naming
+ * every bad variable (never its value: it may be a secret).
+ */
+export function loadConfig<S extends z.ZodType>(service: string, schema: S, env: Env = process.env): Readonly<z.output<S>> {
+  const result = schema.safeParse(withoutEmpty(env));
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(service, problems);
+  }
+  return deepFreeze(result.data);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Runs a service's main: a ConfigError prints one message and exits 1, without a stack trace. */
+export async function runMain(main: () => Promise<unknown>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  }
+}
+
+const DEV_SERVICE_KEY = 'dev-only-service-key-change-me-0000000000';
+
+export const nodeEnv = z.enum(['development', 'test', 'production']).default('development');
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+export const boolFlag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+export const csv = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+/**
+ * Variables every service reads. Services `.extend()` this with their own and finish with
+ * `.superRefine(productionRules)` so production refuses development fallbacks.
+ */
+export const commonEnv = z.object({
+  /** development | test | production */
+  NODE_ENV: nodeEnv,
+  /** pino level */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Public URL of the gateway; JWT `iss` and OIDC issuer. */
+  BASE_URL: z.url().default('http://localhost:3001'),
+  /** JWT `aud` every access token carries. */
+  JWT_AUDIENCE: z.string().min(1).default('mana'),
+  /** JWT `iss`; defaults to BASE_URL. */
+  JWT_ISSUER: z.string().min(1).optional(),
+  /** Where verifiers fetch auth-svc's JWKS (internal URL, never taken from a token). */
+  AUTH_JWKS_URL: z.url().default('http://127.0.0.1:3101/api/auth/jwks'),
+  /** Shared secret for service-to-service calls (X-Service-Key). */
+  MANA_SERVICE_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_SERVICE_KEY),
+  /** PostgreSQL URL hosting every schema (a per-service URL may override it). */
+  DATABASE_URL: z.string().min(1).optional(),
+  /** RabbitMQ URL; unset = in-process bus (development only). */
+  AMQP_URL: z.string().min(1).optional(),
+  /** Name of the topic exchange (tests use their own). */
+  AMQP_EXCHANGE: z.string().min(1).default('mana.events'),
+  /** Prefix for queue names (tests use their own). */
+  AMQP_QUEUE_PREFIX: z.string().default(''),
+  /** Maximum JSON body size. */
+  BODY_LIMIT: z.string().default('100kb'),
+  /** Grace period for draining requests on shutdown (ms). */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export type CommonConfig = z.output<typeof commonEnv>;
+
+export function productionRules(cfg: CommonConfig, ctx: z.RefinementCtx): void {
+  if (cfg.NODE_ENV !== 'production') return;
+  if (cfg.MANA_SERVICE_KEY === DEV_SERVICE_KEY)
+    ctx.addIssue({ code: 'custom', path: ['MANA_SERVICE_KEY'], message: 'required in production' });
+  if (!cfg.AMQP_URL) ctx.addIssue({ code: 'custom', path: ['AMQP_URL'], message: 'required in production' });
+}
+
+export function isDevServiceKey(key: string): boolean {
+  return key === DEV_SERVICE_KEY;
+}
+
+export function jwtIssuer(cfg: Pick<CommonConfig, 'JWT_ISSUER' | 'BASE_URL'>): string {
+  return cfg.JWT_ISSUER ?? cfg.BASE_URL.replace(/\/$/, '');
+}
+
+/** True when the module at `metaUrl` is the process entry point (`tsx src/server.ts`). */
+export function isMain(metaUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  const path = new URL(metaUrl).pathname;
+  return path === entry || path.replace(/\.ts$/, '') === entry.replace(/\.ts$/, '');
+}

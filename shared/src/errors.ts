@@ -1,0 +1,119 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ZodError } from 'zod';
+
+export interface AppErrorOptions {
+  /** Whether `message` may be shown to the client. 5xx errors default to false. */
+  expose?: boolean;
+  /** Extra, client-safe detail (e.g. the failing fields of a validation error). */
+  details?: unknown;
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+/** The one error type of the project: a stable machine `code`, an HTTP `status` and a public message. */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly details?: unknown;
+  readonly headers?: Record<string, string>;
+
+  constructor(code: string, status: number, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = status;
+    this.expose = options.expose ?? status < 500;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+}
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export function zodIssues(error: ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }));
+}
+
+/** Typed error factory: callers switch on `code`, never on message text. */
+export const ERRORS = {
+  validation: (where: string, issues: FieldIssue[]) =>
+    new AppError(
+      'VALIDATION_FAILED',
+      400,
+      `Invalid ${where}: ${issues.map((i) => `${i.path} (${i.message})`).join('; ')}`,
+      { details: issues },
+    ),
+  invalidJson: () => new AppError('INVALID_JSON', 400, 'Request body is not valid JSON'),
+  payloadTooLarge: () => new AppError('PAYLOAD_TOO_LARGE', 413, 'Request body is too large'),
+  notFound: (what = 'Route') => new AppError('NOT_FOUND', 404, `${what} not found`),
+  tokenMissing: () => new AppError('TOKEN_MISSING', 401, 'A bearer token is required'),
+  tokenInvalid: () => new AppError('TOKEN_INVALID', 401, 'The bearer token is invalid'),
+  tokenExpired: () => new AppError('TOKEN_EXPIRED', 401, 'The bearer token has expired'),
+  tokenRevoked: () => new AppError('TOKEN_REVOKED', 401, 'The session of this token has ended'),
+  forbidden: (message = 'You are not allowed to do this') => new AppError('FORBIDDEN', 403, message),
+  serviceKeyMissing: () => new AppError('SERVICE_KEY_MISSING', 401, 'X-Service-Key header is required'),
+  serviceKeyInvalid: () => new AppError('SERVICE_KEY_INVALID', 403, 'X-Service-Key is not valid'),
+  rateLimited: (retryAfterSeconds: number) =>
+    new AppError('RATE_LIMITED', 429, 'Too many requests, slow down', {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    }),
+  conflict: (code: string, message: string) => new AppError(code, 409, message),
+  unavailable: (message = 'Service unavailable') => new AppError('SERVICE_UNAVAILABLE', 503, message, { expose: true }),
+  internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
+} as const;
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  requestId: string | undefined;
+  details?: unknown;
+}
+
+/** Normalises anything thrown into an AppError; unknown errors become an opaque 500. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; statusCode?: number } | undefined;
+  // body-parser / raw-body errors carry a `type`
+  if (e?.type === 'entity.parse.failed') return ERRORS.invalidJson();
+  if (e?.type === 'entity.too.large') return ERRORS.payloadTooLarge();
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return new AppError('UNSUPPORTED_ENCODING', 415, 'Unsupported content encoding');
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new AppError('BAD_REQUEST', status, 'Bad request');
+  return ERRORS.internal(err);
+}
+
+export function errorBody(err: AppError, requestId: string | undefined): ErrorBody {
+  const body: ErrorBody = {
+    error: err.code,
+    message: err.expose ? err.message : 'Internal server error',
+    requestId,
+  };
+  if (err.expose && err.details !== undefined) body.details = err.details;
+  return body;
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(ERRORS.notFound(`Route ${req.method} ${req.path}`));
+};
+
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const appError = toAppError(err);
+  const log = req.log;
+  if (appError.status >= 500) log?.error({ err }, 'request failed');
+  else log?.debug({ code: appError.code }, 'request rejected');
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  if (appError.headers) res.set(appError.headers);
+  res.status(appError.status).json(errorBody(appError, req.id));
+};

@@ -1,0 +1,68 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { errorHandler, notFoundHandler } from '../errors';
+import { requestContext } from './request-context';
+import './types';
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface AppState {
+  shuttingDown: boolean;
+}
+
+export interface CreateAppOptions {
+  logger: Logger;
+  /** Named checks for /readyz; each throws when its dependency is unreachable. */
+  readiness?: Record<string, ReadinessCheck>;
+  bodyLimit?: string;
+  /** Whether to parse JSON bodies for every route (Better Auth wants the raw stream on its routes). */
+  json?: boolean;
+  state?: AppState;
+  /** Number of proxies in front (the gateway): X-Forwarded-For is trusted that far. */
+  trustProxy?: number | boolean | string;
+}
+
+/** The standard service shell: helmet, request id + logging, JSON bodies, /healthz, /readyz. */
+export function createApp(opts: CreateAppOptions): { app: Express; state: AppState; finish: () => Express } {
+  const app = express();
+  const state = opts.state ?? { shuttingDown: false };
+  app.disable('x-powered-by');
+  app.set('trust proxy', opts.trustProxy ?? 'loopback, linklocal, uniquelocal');
+  app.set('etag', false);
+  app.use(requestContext(opts.logger));
+  app.use(helmet());
+  if (opts.json !== false) app.use(express.json({ limit: opts.bodyLimit ?? '100kb' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (req, res) => {
+    if (state.shuttingDown) {
+      res.status(503).json({ status: 'shutting_down' });
+      return;
+    }
+    const checks: Record<string, 'ok' | 'fail'> = {};
+    await Promise.all(
+      Object.entries(opts.readiness ?? {}).map(async ([name, check]) => {
+        try {
+          await check();
+          checks[name] = 'ok';
+        } catch (err) {
+          req.log.warn({ check: name, err: (err as Error).message }, 'readiness check failed');
+          checks[name] = 'fail';
+        }
+      }),
+    );
+    const ok = Object.values(checks).every((c) => c === 'ok');
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not_ready', checks });
+  });
+
+  const finish = () => {
+    app.use(notFoundHandler);
+    app.use(errorHandler);
+    return app;
+  };
+  return { app, state, finish };
+}

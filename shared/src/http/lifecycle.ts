@@ -1,0 +1,105 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
+import type { Logger } from 'pino';
+import type { AppState } from './app';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<unknown> | unknown;
+  timeoutMs?: number;
+}
+
+export interface ServiceHandle {
+  server: Server;
+  port: number;
+  url: string;
+  /** Ordered, idempotent shutdown: stop accepting, drain, then each step with its own timeout. */
+  close: () => Promise<void>;
+}
+
+export interface StartOptions {
+  name: string;
+  handler: RequestListener;
+  port: number;
+  host?: string;
+  logger: Logger;
+  state?: AppState;
+  drainTimeoutMs?: number;
+  /** Run after requests drained, in order: consumers, bus, pool… */
+  steps?: ShutdownStep[];
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
+  const server = createServer(opts.handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  opts.logger.info({ port }, `${opts.name} listening`);
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      if (opts.state) opts.state.shuttingDown = true;
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      try {
+        await withTimeout(drained, opts.drainTimeoutMs ?? 10_000, 'draining requests');
+      } catch (err) {
+        opts.logger.warn({ err: (err as Error).message }, 'forcing open connections closed');
+        server.closeAllConnections();
+      }
+      for (const step of opts.steps ?? []) {
+        try {
+          await withTimeout(Promise.resolve().then(step.run), step.timeoutMs ?? 5_000, step.name);
+        } catch (err) {
+          opts.logger.error({ step: step.name, err: (err as Error).message }, 'shutdown step failed');
+        }
+      }
+      opts.logger.info(`${opts.name} stopped`);
+    })();
+    return closing;
+  };
+  return { server, port, url, close };
+}
+
+/** SIGINT/SIGTERM run `close` once; a second signal forces exit. */
+export function handleSignals(close: () => Promise<void>, logger: Logger): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal, forcing exit');
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, 'shutting down');
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

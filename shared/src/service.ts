@@ -1,0 +1,107 @@
+import type { Express } from 'express';
+import type { Logger } from 'pino';
+import type { PgSchema } from 'drizzle-orm/pg-core';
+import { createJwtVerifier, type JwtVerifier } from './auth/jwt';
+import { createBus, OutboxRelay, type EventBus, type OutboxTable } from './bus';
+import { ConfigError, jwtIssuer, type CommonConfig } from './config';
+import { createDatabase, runMigrations, type Database } from './db';
+import type { AppState } from './http/app';
+import { startHttp, type ServiceHandle, type ShutdownStep } from './http/lifecycle';
+import { createLogger } from './logger';
+
+export interface RuntimeOptions<TSchema extends Record<string, unknown>> {
+  /** e.g. `vault-svc` */
+  name: string;
+  config: CommonConfig;
+  /** The service's own PostgreSQL schema (migration table lives there too). */
+  dbSchema: PgSchema;
+  databaseUrl: string | undefined;
+  tables: TSchema;
+  migrationsFolder: string;
+  /** The service's outbox table; when given, an OutboxRelay runs. */
+  outbox?: OutboxTable;
+  logger?: Logger;
+  poolSize?: number;
+}
+
+/** Everything a service is built from: config, logger, database, bus, outbox relay, JWT verifier. */
+export interface Runtime<TSchema extends Record<string, unknown>> {
+  name: string;
+  config: CommonConfig;
+  logger: Logger;
+  database: Database<TSchema>;
+  bus: EventBus;
+  relay?: OutboxRelay;
+  verifier: JwtVerifier;
+  state: AppState;
+}
+
+export async function createRuntime<TSchema extends Record<string, unknown>>(
+  opts: RuntimeOptions<TSchema>,
+): Promise<Runtime<TSchema>> {
+  const { config } = opts;
+  if (!opts.databaseUrl) throw new ConfigError(opts.name, ['DATABASE_URL: required']);
+  const logger = opts.logger ?? createLogger(opts.name, config.LOG_LEVEL);
+  const database = createDatabase({
+    url: opts.databaseUrl,
+    schema: opts.tables,
+    logger,
+    applicationName: opts.name,
+    max: opts.poolSize,
+  });
+  try {
+    await runMigrations(database.pool, { folder: opts.migrationsFolder, schema: opts.dbSchema.schemaName, logger });
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  const bus = createBus({
+    url: config.AMQP_URL,
+    exchange: config.AMQP_EXCHANGE,
+    queuePrefix: config.AMQP_QUEUE_PREFIX,
+    logger: logger.child({ component: 'bus' }),
+  });
+  await bus.start();
+  const relay = opts.outbox
+    ? new OutboxRelay({ db: database.db, outbox: opts.outbox, bus, logger: logger.child({ component: 'outbox' }) })
+    : undefined;
+  relay?.start();
+  const verifier = createJwtVerifier({
+    jwksUrl: config.AUTH_JWKS_URL,
+    issuer: jwtIssuer(config),
+    audience: config.JWT_AUDIENCE,
+  });
+  return { name: opts.name, config, logger, database, bus, relay, verifier, state: { shuttingDown: false } };
+}
+
+/** Starts the HTTP server; shutdown runs: drain requests → stop consumers → outbox → bus → pool. */
+export function serve<TSchema extends Record<string, unknown>>(
+  rt: Runtime<TSchema>,
+  app: Express,
+  port: number,
+  extraSteps: ShutdownStep[] = [],
+): Promise<ServiceHandle> {
+  return startHttp({
+    name: rt.name,
+    handler: app,
+    port,
+    logger: rt.logger,
+    state: rt.state,
+    drainTimeoutMs: rt.config.SHUTDOWN_TIMEOUT_MS,
+    steps: [
+      { name: 'stop consumers', run: () => rt.bus.stopConsuming() },
+      ...extraSteps,
+      { name: 'stop outbox relay', run: () => rt.relay?.stop() },
+      { name: 'close bus', run: () => rt.bus.close() },
+      { name: 'close database pool', run: () => rt.database.close() },
+    ],
+  });
+}
+
+/** /readyz checks every service shares. */
+export function standardReadiness<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>) {
+  return {
+    database: () => rt.database.ping(),
+    bus: () => rt.bus.ping(),
+  };
+}

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
+import pg from 'pg';
+
+/** The local PostgreSQL every developer and CI machine runs (trust auth). */
+export const TEST_PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  drop: () => Promise<void>;
+}
+
+/** A fresh database for one test file: every schema and migration table of its own. */
+export async function createTestDatabase(prefix = 'mana_test'): Promise<TestDatabase> {
+  const name = uniqueName(prefix).toLowerCase();
+  const admin = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(TEST_PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** Own exchange and queue names for one test file on the shared broker. */
+export function testBusEnv(prefix = uniqueName('t')): { AMQP_URL: string; AMQP_EXCHANGE: string; AMQP_QUEUE_PREFIX: string } {
+  return { AMQP_URL: TEST_AMQP_URL, AMQP_EXCHANGE: `${prefix}.events`, AMQP_QUEUE_PREFIX: `${prefix}.` };
+}
+
+export interface TestIssuer {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+  /** Signs an access token with the claims given (defaults fill the rest). */
+  sign: (claims?: Record<string, unknown>, opts?: { expiresIn?: string | number; kid?: string }) => Promise<string>;
+  close: () => Promise<void>;
+}
+
+/**
+ * A stand-in for auth-svc's JWKS in unit/integration tests of verifiers (gateway, services):
+ * a real Ed25519 key pair served over real HTTP.
+ */
+export async function startTestIssuer(opts: { issuer?: string; audience?: string } = {}): Promise<TestIssuer> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const kid = randomBytes(8).toString('hex');
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
+  const server: Server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [publicJwk] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const issuer = opts.issuer ?? 'http://localhost:3001';
+  const audience = opts.audience ?? 'mana';
+  return {
+    jwksUrl: `http://127.0.0.1:${port}/jwks`,
+    issuer,
+    audience,
+    kid,
+    privateKey,
+    publicJwk,
+    sign: async (claims = {}, o = {}) => {
+      const body = { sub: 'user-1', email: 'user@example.com', role: 'user', sid: 'session-1', ...claims };
+      return new SignJWT(body)
+        .setProtectedHeader({ alg: 'EdDSA', kid: o.kid ?? kid })
+        .setIssuedAt()
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime(o.expiresIn ?? '15m')
+        .sign(privateKey);
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`eventually: gave up after ${timeoutMs} ms${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
