@@ -5,3 +5,4 @@ if (!name) {
   process.exit(2);
 }
 await import(`./${name}/index.ts`);
+export {};
