@@ -4,6 +4,7 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
+import { assertExchanges, assertQueueTopology, retryQueueName, topologyQueues } from './amqp-topology';
 import { BusUnavailableError, type EventBus, type Subscription } from './types';
 
 export interface AmqpBusOptions {
@@ -90,28 +91,41 @@ export class AmqpBus extends EventEmitter implements EventBus {
   private async doConnect(): Promise<void> {
     if (this.closing || this.connected) return;
     let connection: ChannelModel | undefined;
+    let lost = false;
     try {
       connection = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.queuePrefix + this.opts.instanceId } });
-      connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
-      connection.on('close', () => this.onConnectionLost(connection!));
-      const publisher = await connection.createConfirmChannel();
+      const conn = connection;
+      conn.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
+      conn.on('close', () => {
+        lost = true;
+        this.onConnectionLost(conn);
+      });
+      const publisher = await conn.createConfirmChannel();
       publisher.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp publish channel error'));
       publisher.on('close', () => {
         // A channel-level error closes only the channel: drop the whole connection and start clean.
-        if (this.connection === connection && !this.closing) void connection!.close().catch(() => undefined);
+        if (this.connection === conn && !this.closing) void conn.close().catch(() => undefined);
       });
-      await this.assertExchanges(publisher);
-      this.connection = connection;
+      await assertExchanges(publisher, this.exchange, this.dlx);
+      this.connection = conn;
       this.publisher = publisher;
       this.consumers = [];
-      for (const sub of this.subscriptions) await this.setupConsumer(sub);
+      for (const sub of this.subscriptions) await this.setupConsumer(sub, conn);
+      // The connection may have dropped, or close() been called, while the topology was being declared.
+      if (lost || this.closing || this.connection !== conn) throw new Error('connection closed during setup');
       this.connected = true;
       this.reconnectDelay = this.opts.reconnectMinMs;
       this.log.info({ exchange: this.exchange }, 'amqp connected');
       this.emit('connected');
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'amqp connect failed');
+      if (this.connection === connection) {
+        this.connection = undefined;
+        this.publisher = undefined;
+        this.consumers = [];
+      }
       if (connection) await connection.close().catch(() => undefined);
+      if (this.closing) return;
+      this.log.warn({ err: (err as Error).message }, 'amqp connect failed');
       this.scheduleReconnect();
     }
   }
@@ -141,61 +155,40 @@ export class AmqpBus extends EventEmitter implements EventBus {
     this.reconnectTimer.unref();
   }
 
-  private async assertExchanges(ch: Channel): Promise<void> {
-    await ch.assertExchange(this.exchange, 'topic', { durable: true });
-    await ch.assertExchange(this.dlx, 'direct', { durable: true });
-  }
-
-  private retryQueue(queue: string, index: number): string {
-    return `${queue}.retry.${index + 1}`;
-  }
-
   /** Declares a subscription's topology (idempotent; re-run on every reconnect) and starts consuming. */
-  private async setupConsumer(sub: Subscription): Promise<void> {
-    const conn = this.connection;
-    if (!conn) return;
+  private async setupConsumer(sub: Subscription, conn: ChannelModel): Promise<void> {
     const ch = await conn.createChannel();
     ch.on('error', (err: Error) => this.log.warn({ err: err.message, queue: sub.queue }, 'amqp consumer channel error'));
-    await this.assertExchanges(ch);
     const queue = this.queueName(sub);
-    this.declaredQueues.add(queue);
-    if (sub.perInstance) {
-      await ch.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
-    } else {
-      const dlq = `${queue}.dlq`;
-      this.declaredQueues.add(dlq);
-      this.opts.retryDelaysMs.forEach((_, i) => this.declaredQueues.add(this.retryQueue(queue, i)));
-      await ch.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-      await ch.bindQueue(dlq, this.dlx, dlq);
-      await ch.assertQueue(queue, {
-        durable: true,
-        arguments: {
-          'x-queue-type': 'quorum',
-          'x-dead-letter-exchange': this.dlx,
-          'x-dead-letter-routing-key': dlq,
-        },
-      });
-      // Retry queues hold a failed message for their TTL, then dead-letter it back to the main queue.
-      for (const [i, delay] of this.opts.retryDelaysMs.entries()) {
-        await ch.assertQueue(this.retryQueue(queue, i), {
-          durable: true,
-          arguments: {
-            'x-message-ttl': delay,
-            'x-dead-letter-exchange': '',
-            'x-dead-letter-routing-key': queue,
-          },
-        });
-      }
-    }
-    for (const key of sub.bindings) await ch.bindQueue(queue, this.exchange, key);
+    const topology = { exchange: this.exchange, dlx: this.dlx, queue, bindings: sub.bindings, perInstance: sub.perInstance, retryDelaysMs: this.opts.retryDelaysMs };
+    for (const q of topologyQueues(topology)) this.declaredQueues.add(q);
+    await assertQueueTopology(ch, topology);
     await ch.prefetch(sub.prefetch ?? 20);
     if (!this.consuming) return;
     const { consumerTag } = await ch.consume(queue, (msg) => {
-      if (!msg) return; // consumer cancelled by the broker (queue deleted): the reconnect re-creates it
+      if (!msg) {
+        this.onConsumerCancelled(sub, ch, conn);
+        return;
+      }
       const p = this.deliver(sub, queue, ch, msg).finally(() => this.inFlight.delete(p));
       this.inFlight.add(p);
     });
     this.consumers.push({ sub, channel: ch, tag: consumerTag });
+  }
+
+  /**
+   * The broker cancelled a consumer (its queue was deleted or, for quorum queues, lost its leader):
+   * declare the topology again on a fresh channel; if even that fails, reconnect from scratch.
+   */
+  private onConsumerCancelled(sub: Subscription, ch: Channel, conn: ChannelModel): void {
+    this.consumers = this.consumers.filter((c) => c.channel !== ch);
+    void ch.close().catch(() => undefined);
+    if (this.closing || !this.consuming || this.connection !== conn) return;
+    this.log.warn({ queue: sub.queue }, 'consumer cancelled by the broker, re-declaring its queue');
+    this.setupConsumer(sub, conn).catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message, queue: sub.queue }, 're-declaring failed, reconnecting');
+      if (this.connection === conn) void conn.close().catch(() => undefined);
+    });
   }
 
   private async deliver(sub: Subscription, queue: string, ch: Channel, msg: ConsumeMessage): Promise<void> {
@@ -226,7 +219,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
         return;
       }
       try {
-        await this.publishRaw('', this.retryQueue(queue, attempt), msg.content, {
+        await this.publishRaw('', retryQueueName(queue, attempt), msg.content, {
           ...this.propertiesOf(msg),
           headers: { ...(msg.properties.headers ?? {}), [RETRY_HEADER]: attempt + 1 },
         });
@@ -291,7 +284,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
 
   async subscribe(sub: Subscription): Promise<void> {
     this.subscriptions.push(sub);
-    if (this.connected) await this.setupConsumer(sub);
+    if (this.connected && this.connection) await this.setupConsumer(sub, this.connection);
   }
 
   isConnected(): boolean {
@@ -313,17 +306,26 @@ export class AmqpBus extends EventEmitter implements EventBus {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Deletes every queue and both exchanges this bus declared (test isolation). */
+  /** Deletes every queue and both exchanges this bus declared (test isolation). Best effort per object. */
   async deleteTopology(): Promise<void> {
     const conn = await amqp.connect(this.opts.url);
+    conn.on('error', () => undefined);
     try {
-      const ch = await conn.createChannel();
-      for (const q of this.declaredQueues) await ch.deleteQueue(q);
-      await ch.deleteExchange(this.exchange);
-      await ch.deleteExchange(this.dlx);
-      await ch.close();
+      let ch = await conn.createChannel();
+      const attempt = async (fn: (c: Channel) => Promise<unknown>) => {
+        try {
+          await fn(ch);
+        } catch {
+          // A refused delete (e.g. another connection's exclusive queue) closes the channel: take a new one.
+          ch = await conn.createChannel();
+        }
+      };
+      for (const q of this.declaredQueues) await attempt((c) => c.deleteQueue(q));
+      await attempt((c) => c.deleteExchange(this.exchange));
+      await attempt((c) => c.deleteExchange(this.dlx));
+      await ch.close().catch(() => undefined);
     } finally {
-      await conn.close();
+      await conn.close().catch(() => undefined);
     }
   }
 

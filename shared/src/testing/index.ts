@@ -115,3 +115,4 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+export * from './tcp-proxy';

@@ -1,0 +1,59 @@
+import type { Channel } from 'amqplib';
+
+export interface QueueTopology {
+  exchange: string;
+  dlx: string;
+  queue: string;
+  bindings: string[];
+  perInstance?: boolean;
+  retryDelaysMs: number[];
+}
+
+export const retryQueueName = (queue: string, index: number): string => `${queue}.retry.${index + 1}`;
+export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
+
+/** Every queue name a subscription's topology consists of (tests delete them afterwards). */
+export function topologyQueues(t: Pick<QueueTopology, 'queue' | 'perInstance' | 'retryDelaysMs'>): string[] {
+  if (t.perInstance) return [t.queue];
+  return [t.queue, deadLetterQueueName(t.queue), ...t.retryDelaysMs.map((_, i) => retryQueueName(t.queue, i))];
+}
+
+export async function assertExchanges(ch: Channel, exchange: string, dlx: string): Promise<void> {
+  await ch.assertExchange(exchange, 'topic', { durable: true });
+  await ch.assertExchange(dlx, 'direct', { durable: true });
+}
+
+/**
+ * Declares one subscription's queues and bindings. Idempotent: run on every (re)connect and whenever the
+ * broker cancels the consumer (its queue was deleted), so the topology always comes back.
+ */
+export async function assertQueueTopology(ch: Channel, t: QueueTopology): Promise<void> {
+  await assertExchanges(ch, t.exchange, t.dlx);
+  if (t.perInstance) {
+    await ch.assertQueue(t.queue, { exclusive: true, autoDelete: true, durable: false });
+  } else {
+    const dlq = deadLetterQueueName(t.queue);
+    await ch.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.bindQueue(dlq, t.dlx, dlq);
+    await ch.assertQueue(t.queue, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-dead-letter-exchange': t.dlx,
+        'x-dead-letter-routing-key': dlq,
+      },
+    });
+    // Retry queues hold a failed message for their TTL, then dead-letter it back to the main queue.
+    for (const [i, delay] of t.retryDelaysMs.entries()) {
+      await ch.assertQueue(retryQueueName(t.queue, i), {
+        durable: true,
+        arguments: {
+          'x-message-ttl': delay,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': t.queue,
+        },
+      });
+    }
+  }
+  for (const key of t.bindings) await ch.bindQueue(t.queue, t.exchange, key);
+}
