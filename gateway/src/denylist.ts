@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import type { Logger } from 'pino';
+
+/**
+ * Sessions ended before their last access token expired (logout, password change, admin action,
+ * erasure). Every gateway instance holds all of them: sid → epoch ms after which the entry is moot
+ * because no token of that session can still be valid.
+ */
+export class RevokedSessions {
+  private readonly entries = new Map<string, number>();
+  private sweeper?: NodeJS.Timeout;
+
+  add(sessionId: string, expiresAtMs: number, now = Date.now()): void {
+    if (expiresAtMs <= now) return;
+    const known = this.entries.get(sessionId);
+    if (known === undefined || known < expiresAtMs) this.entries.set(sessionId, expiresAtMs);
+  }
+
+  has(sessionId: string, now = Date.now()): boolean {
+    const until = this.entries.get(sessionId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.entries.delete(sessionId);
+    return false;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  sweep(now = Date.now()): void {
+    for (const [sid, until] of this.entries) if (until <= now) this.entries.delete(sid);
+  }
+
+  startSweeping(everyMs = 60_000): void {
+    this.sweeper ??= setInterval(() => this.sweep(), everyMs);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
+
+const revokedListSchema = z.object({
+  revocations: z.array(
+    z.object({
+      sessionId: z.string().min(1),
+      userId: z.string().optional(),
+      expiresAt: z.iso.datetime({ offset: true }),
+    }),
+  ),
+});
+
+export interface RevocationLoaderOptions {
+  /** auth-svc base URLs (any one answering is enough). */
+  authUrls: readonly string[];
+  serviceKey: string;
+  denylist: RevokedSessions;
+  logger: Logger;
+  timeoutMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * Loads the revocations still in force from auth-svc's internal API — on start and after every
+ * bus reconnect (events published while we were away are not replayed to a per-instance queue).
+ * Retries in the background until it succeeds; never blocks startup.
+ */
+export class RevocationLoader {
+  private running?: Promise<void>;
+  private again = false;
+  private retryTimer?: NodeJS.Timeout;
+  private delay: number;
+  private stopped = false;
+  /** Times a full list was loaded (tests and /readyz details). */
+  loads = 0;
+
+  constructor(private readonly opts: RevocationLoaderOptions) {
+    this.delay = opts.retryMinMs ?? 250;
+  }
+
+  /** Starts a load (or queues one more if one is running). Resolves when this round ends. */
+  load(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.running = this.run().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.load();
+      }
+    });
+    return this.running;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      const count = await this.fetchOnce();
+      this.loads++;
+      this.delay = this.opts.retryMinMs ?? 250;
+      this.opts.logger.info({ count }, 'revoked sessions loaded');
+    } catch (err) {
+      if (this.stopped) return;
+      this.opts.logger.warn({ err: (err as Error).message, retryInMs: this.delay }, 'loading revoked sessions failed, will retry');
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.load();
+      }, this.delay);
+      this.retryTimer.unref();
+      this.delay = Math.min(this.delay * 2, this.opts.retryMaxMs ?? 10_000);
+    }
+  }
+
+  private async fetchOnce(): Promise<number> {
+    let lastErr: unknown;
+    for (const base of this.opts.authUrls) {
+      try {
+        const res = await fetch(`${base}/api/v1/internal/sessions/revoked`, {
+          headers: { 'x-service-key': this.opts.serviceKey, accept: 'application/json' },
+          signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000),
+        });
+        if (!res.ok) throw new Error(`auth-svc answered ${res.status}`);
+        const parsed = revokedListSchema.safeParse(await res.json());
+        if (!parsed.success) throw new Error('auth-svc answered an unexpected revocation list');
+        const now = Date.now();
+        for (const r of parsed.data.revocations) this.opts.denylist.add(r.sessionId, Date.parse(r.expiresAt), now);
+        return parsed.data.revocations.length;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new Error('no auth-svc instance answered');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+}

@@ -1,0 +1,69 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { JwtFailureReason } from '@mana/shared';
+import type { UpstreamFailure } from './proxy';
+
+/**
+ * The gateway's Prometheus metrics, in a registry of its own (several gateways may share a process
+ * in tests). Labels stay low-cardinality: route names from the route table, never raw paths.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'gateway_requests_total',
+    help: 'Requests answered, by route of the route table and status code',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'gateway_request_duration_seconds',
+    help: 'Time from request to the end of the response, by route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: 'gateway_upstream_errors_total',
+    help: 'Failed attempts to reach an upstream, by service, instance and kind (refused, reset, timeout)',
+    labelNames: ['upstream', 'instance', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly jwtFailures = new Counter({
+    name: 'gateway_jwt_failures_total',
+    help: 'Bearer tokens refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'gateway_rate_limited_total',
+    help: 'Requests refused with 429, by bucket',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
+  }
+
+  observe(route: string, status: number, seconds: number): void {
+    this.requests.labels(route, statusLabel(status)).inc();
+    this.latency.labels(route).observe(seconds);
+  }
+
+  upstreamError(upstream: string, instance: string, kind: UpstreamFailure): void {
+    this.upstreamErrors.labels(upstream, instance, kind).inc();
+  }
+
+  jwtFailure(reason: JwtFailureReason): void {
+    this.jwtFailures.labels(reason).inc();
+  }
+}
+
+const STATUS_LABELS = new Map<number, string>();
+function statusLabel(status: number): string {
+  let label = STATUS_LABELS.get(status);
+  if (label === undefined) {
+    label = String(status);
+    STATUS_LABELS.set(status, label);
+  }
+  return label;
+}

@@ -1,0 +1,138 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
+import { ERRORS, type AppError } from '@mana/shared';
+import type { RateTier } from './routes';
+
+export interface RateLimitSettings {
+  prefix: string;
+  general: { points: number; windowS: number };
+  auth: { points: number; windowS: number };
+}
+
+export interface RateLimitStoreConfig {
+  redisUrl?: string;
+  databaseUrl?: string;
+}
+
+/**
+ * Counts requests per client IP in a store every gateway instance shares, so N instances do not
+ * multiply the limit by N. Redis first, then PostgreSQL; process memory only outside production.
+ */
+export interface RateLimiter {
+  readonly store: 'redis' | 'postgres' | 'memory';
+  /** Resolves with an AppError (429) to answer with, or undefined to go on. */
+  check(ip: string, tier: RateTier): Promise<AppError | undefined>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SCHEMA = 'gateway';
+const TABLE = 'rate_limits';
+
+function limitedBy(res: RateLimiterRes): AppError {
+  return ERRORS.rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+}
+
+export async function createRateLimiter(
+  settings: RateLimitSettings,
+  store: RateLimitStoreConfig,
+  logger: Logger,
+): Promise<RateLimiter> {
+  const options = (tier: RateTier) => {
+    const s = settings[tier];
+    return {
+      keyPrefix: `${settings.prefix}:${tier}`,
+      points: s.points,
+      duration: s.windowS,
+      // When the shared store fails, count in memory rather than refusing or waving everyone through.
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: `${settings.prefix}:${tier}:ins`, points: s.points, duration: s.windowS }),
+    };
+  };
+
+  let limiters: Record<RateTier, RateLimiterAbstract>;
+  let kind: RateLimiter['store'];
+  let ping: () => Promise<void>;
+  let close: () => Promise<void>;
+
+  if (store.redisUrl) {
+    const redis = new Redis(store.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+    await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet'));
+    limiters = {
+      general: new RateLimiterRedis({ storeClient: redis, ...options('general') }),
+      auth: new RateLimiterRedis({ storeClient: redis, ...options('auth') }),
+    };
+    kind = 'redis';
+    ping = async () => {
+      await redis.ping();
+    };
+    close = async () => {
+      redis.disconnect();
+    };
+  } else if (store.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: store.databaseUrl, max: 10, application_name: 'gateway' });
+    pool.on('error', (err) => logger.warn({ err: err.message }, 'rate-limit pool error'));
+    try {
+      await pool.query(`create schema if not exists ${SCHEMA}`);
+    } catch (err) {
+      // Two instances creating the schema at once: the loser sees a unique violation, which is fine.
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+    const make = (tier: RateTier, tableCreated: boolean) =>
+      new Promise<RateLimiterPostgres>((resolve, reject) => {
+        const limiter: RateLimiterPostgres = new RateLimiterPostgres(
+          { storeClient: pool, storeType: 'pool', schemaName: SCHEMA, tableName: TABLE, tableCreated, clearExpiredByTimeout: true, ...options(tier) },
+          (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(limiter)),
+        );
+      });
+    const general = await make('general', false);
+    limiters = { general, auth: await make('auth', true) };
+    kind = 'postgres';
+    ping = async () => {
+      await pool.query('select 1');
+    };
+    close = () => pool.end();
+  } else {
+    logger.warn(
+      'RATE LIMITS ARE COUNTED IN PROCESS MEMORY: every gateway instance counts on its own. Set REDIS_URL (or DATABASE_URL) for a shared store; production refuses this.',
+    );
+    limiters = {
+      general: new RateLimiterMemory(options('general')),
+      auth: new RateLimiterMemory(options('auth')),
+    };
+    kind = 'memory';
+    ping = async () => undefined;
+    close = async () => undefined;
+  }
+
+  const consume = async (limiter: RateLimiterAbstract, ip: string): Promise<AppError | undefined> => {
+    try {
+      await limiter.consume(ip);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return limitedBy(err);
+      // The store and its insurance both failed: fail open, but say so.
+      logger.error({ err: (err as Error).message }, 'rate limiter failed');
+      return undefined;
+    }
+  };
+
+  return {
+    store: kind,
+    async check(ip, tier) {
+      if (tier === 'general') return consume(limiters.general, ip);
+      const [general, auth] = await Promise.all([consume(limiters.general, ip), consume(limiters.auth, ip)]);
+      return auth ?? general;
+    },
+    ping,
+    close,
+  };
+}

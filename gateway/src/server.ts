@@ -1,0 +1,140 @@
+import {
+  EVENT_SCHEMAS,
+  createBus,
+  createJwtVerifier,
+  createLogger,
+  handleSignals,
+  isMain,
+  jwtIssuer,
+  runMain,
+  startHttp,
+  type ServiceHandle,
+} from '@mana/shared';
+import type { Logger } from 'pino';
+import { buildApp } from './app';
+import { loadGatewayConfig, parseByteSize } from './config';
+import { RevocationLoader, RevokedSessions } from './denylist';
+import { GatewayMetrics } from './metrics';
+import { createRateLimiter } from './rate-limit';
+import { createPools, destroyPools } from './upstream';
+
+export const SERVICE_NAME = 'gateway';
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+}
+
+/**
+ * Starts the gateway: config → bus (revocation events) → rate-limit store → HTTP. It holds no
+ * data of its own; close() drains requests, then stops the consumer, the bus and the store.
+ */
+export async function startGateway(opts: StartOptions = {}): Promise<ServiceHandle> {
+  const config = loadGatewayConfig(opts.env ?? process.env);
+  const logger = opts.logger ?? createLogger(SERVICE_NAME, config.LOG_LEVEL);
+  const state = { shuttingDown: false };
+  if (!config.GATEWAY_VERIFY_JWT) logger.warn('JWT VERIFICATION IS SWITCHED OFF (GATEWAY_VERIFY_JWT=false): benchmarks only');
+
+  const denylist = new RevokedSessions();
+  denylist.startSweeping();
+  const loader = new RevocationLoader({
+    authUrls: config.AUTH_SVC_URL,
+    serviceKey: config.MANA_SERVICE_KEY,
+    denylist,
+    logger: logger.child({ component: 'revocations' }),
+  });
+  const bus = createBus({
+    url: config.AMQP_URL,
+    exchange: config.AMQP_EXCHANGE,
+    queuePrefix: config.AMQP_QUEUE_PREFIX,
+    logger: logger.child({ component: 'bus' }),
+  });
+  // A per-instance queue does not outlive a disconnect: reload the list from auth-svc every time.
+  const onConnected = () => void loader.load();
+  bus.on('connected', onConnected);
+  await bus.subscribe({
+    queue: 'gateway.revocations',
+    bindings: ['session.revoked.v1'],
+    perInstance: true,
+    handler: async (event) => {
+      if (event.type !== 'session.revoked.v1') return;
+      const data = EVENT_SCHEMAS['session.revoked.v1'].parse(event.data);
+      denylist.add(data.sessionId, Date.parse(data.expiresAt));
+    },
+  });
+  await bus.start();
+  void loader.load();
+
+  const rateLimiter = await createRateLimiter(
+    {
+      prefix: config.RATE_LIMIT_PREFIX,
+      general: { points: config.RATE_LIMIT_POINTS, windowS: config.RATE_LIMIT_WINDOW_S },
+      auth: { points: config.RATE_LIMIT_AUTH_POINTS, windowS: config.RATE_LIMIT_AUTH_WINDOW_S },
+    },
+    { redisUrl: config.REDIS_URL, databaseUrl: config.GATEWAY_DATABASE_URL ?? config.DATABASE_URL },
+    logger.child({ component: 'rate-limit' }),
+  );
+  const verifier = config.GATEWAY_VERIFY_JWT
+    ? createJwtVerifier({
+        jwksUrl: config.AUTH_JWKS_URL,
+        issuer: jwtIssuer(config),
+        audience: config.JWT_AUDIENCE,
+        cacheSize: config.JWT_CACHE_SIZE,
+      })
+    : undefined;
+  const pools = createPools({
+    auth: config.AUTH_SVC_URL,
+    vault: config.VAULT_SVC_URL,
+    gdpr: config.GDPR_SVC_URL,
+    admin: config.ADMIN_SVC_URL,
+    credits: config.CREDITS_SVC_URL,
+  });
+  const metrics = new GatewayMetrics();
+
+  const app = buildApp({
+    logger,
+    state,
+    verifier,
+    denylist,
+    rateLimiter,
+    pools,
+    metrics,
+    readiness: { bus: () => bus.ping(), rateLimitStore: () => rateLimiter.ping() },
+    serviceKey: config.MANA_SERVICE_KEY,
+    corsOrigins: config.CORS_ORIGINS,
+    bodyLimit: parseByteSize(config.BODY_LIMIT),
+    upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    trustProxy: config.TRUST_PROXY,
+    metricsToken: config.METRICS_TOKEN,
+  });
+
+  return startHttp({
+    name: SERVICE_NAME,
+    handler: app,
+    port: config.PORT,
+    logger,
+    state,
+    drainTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    steps: [
+      { name: 'stop consumers', run: () => bus.stopConsuming() },
+      {
+        name: 'stop revocation loader',
+        run: () => {
+          bus.off('connected', onConnected);
+          loader.stop();
+          denylist.stop();
+        },
+      },
+      { name: 'close bus', run: () => bus.close() },
+      { name: 'close rate-limit store', run: () => rateLimiter.close() },
+      { name: 'close upstream connections', run: () => destroyPools(pools) },
+    ],
+  });
+}
+
+if (isMain(import.meta.url)) {
+  void runMain(async () => {
+    const handle = await startGateway();
+    handleSignals(handle.close, createLogger(SERVICE_NAME));
+  });
+}
