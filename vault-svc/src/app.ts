@@ -2,20 +2,31 @@ import type { Express } from 'express';
 import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
+import type { Keyring } from './domain/kek';
+import { encryptionVaultRoutes } from './routes/encryption-vault';
+import { internalRoutes } from './routes/internal';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
   config: Config;
+  keyring: Keyring;
 }
 
 /** Builds the Express app from its dependencies (no listen). */
-export function buildApp({ rt, config }: AppDeps): Express {
+export function buildApp({ rt, config, keyring }: AppDeps): Express {
   const { app, finish } = createApp({
     logger: rt.logger,
     readiness: standardReadiness(rt),
     bodyLimit: config.BODY_LIMIT,
     state: rt.state,
   });
-  void requireAuth;
+  const db = rt.database.db;
+  // Services verify the bearer token again: reached directly, vault-svc is as strict as through the gateway.
+  app.use(
+    '/api/v1/me/encryption-vault',
+    requireAuth(rt.verifier),
+    encryptionVaultRoutes({ db, logger: rt.logger, keyring, durableFetchAudit: config.VAULT_DURABLE_FETCH_AUDIT }),
+  );
+  app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));
   return finish();
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, loadConfig, port, productionRules } from '@mana/shared';
+import { boolFlag, commonEnv, loadConfig, port, productionRules } from '@mana/shared';
 
 export const configSchema = commonEnv
   .extend({
@@ -7,6 +7,18 @@ export const configSchema = commonEnv
     VAULT_SVC_PORT: port(3102),
     /** Moves this service's schema to its own database (defaults to DATABASE_URL). */
     VAULT_DATABASE_URL: z.string().min(1).optional(),
+    /** The KEK, base64 of 32 bytes (id `kek-1`). Required in production unless MANA_AUTH_KEKS is set. */
+    MANA_AUTH_KEK: z.string().optional(),
+    /** Several KEKs for rotation: `id1:base64,id2:base64`. */
+    MANA_AUTH_KEKS: z.string().optional(),
+    /** The KEK id new wraps use; required when more than one KEK is configured. */
+    MANA_AUTH_KEK_ACTIVE: z.string().optional(),
+    /**
+     * Whether the audit row of each GET /key waits for the WAL flush. Off by default: the fetch is a read,
+     * and a database crash may lose at most the last few hundred ms of fetch audit rows (state changes and
+     * their audit rows always commit durably).
+     */
+    VAULT_DURABLE_FETCH_AUDIT: boolFlag(false),
   })
   .superRefine(productionRules);
 

@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
+import { createLogger, createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
 import type { Logger } from 'pino';
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
+import { loadKeyring } from './domain/kek';
+import { subscribeErasure } from './events/erasure';
 
 export const SERVICE_NAME = 'vault-svc';
 
@@ -12,10 +14,13 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-/** Starts vault-svc: config → migrations → bus → HTTP. Returns a handle whose close() shuts down in order. */
+/** Starts vault-svc: config + KEKs (fail closed at boot) → migrations → bus → consumers → HTTP. */
 export async function startVaultService(opts: StartOptions = {}): Promise<ServiceHandle> {
   const env = opts.env ?? process.env;
   const config = loadServiceConfig(env);
+  const logger = opts.logger ?? createLogger(SERVICE_NAME, config.LOG_LEVEL);
+  const keyring = loadKeyring(config, logger);
+  logger.info({ keks: keyring.toJSON() }, 'key-encryption keys loaded');
   const rt = await createRuntime({
     name: SERVICE_NAME,
     config,
@@ -24,15 +29,16 @@ export async function startVaultService(opts: StartOptions = {}): Promise<Servic
     tables,
     migrationsFolder: fileURLToPath(new URL('../drizzle', import.meta.url)),
     outbox: tables.outbox,
-    logger: opts.logger,
+    logger,
   });
-  const app = buildApp({ rt, config });
+  await subscribeErasure({ db: rt.database.db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
+  const app = buildApp({ rt, config, keyring });
   return serve(rt, app, config.VAULT_SVC_PORT);
 }
 
 if (isMain(import.meta.url)) {
   void runMain(async () => {
     const handle = await startVaultService();
-    handleSignals(handle.close, (await import('@mana/shared')).createLogger(SERVICE_NAME));
+    handleSignals(handle.close, createLogger(SERVICE_NAME));
   });
 }

@@ -1,0 +1,12 @@
+import { AppError } from '@mana/shared';
+
+/** The vault's own error codes (clients switch on `error`). */
+export const VAULT_ERRORS = {
+  notFound: () => new AppError('VAULT_NOT_FOUND', 404, 'No encryption vault exists for this user; call POST /init first'),
+  zkRotateForbidden: () =>
+    new AppError('ZK_ROTATE_FORBIDDEN', 409, 'Rotation is not possible in zero-knowledge mode: the server holds no key to rotate'),
+  zkActive: () =>
+    new AppError('ZK_ACTIVE', 409, 'The recovery wrap cannot be removed in zero-knowledge mode: it is the only way to the key'),
+  recoveryWrapMissing: () =>
+    new AppError('RECOVERY_WRAP_MISSING', 400, 'Set a recovery wrap before enabling zero-knowledge mode'),
+} as const;

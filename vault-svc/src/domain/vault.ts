@@ -1,0 +1,187 @@
+import { count, eq, sql } from 'drizzle-orm';
+import { encryptionVaultAudit, encryptionVaults } from '../db/schema';
+import type { Tx } from '../db/scope';
+import { toBase64 } from './base64';
+import { VAULT_ERRORS } from './errors';
+import { generateMasterKey, unwrapMasterKey, wrapMasterKey, type Keyring } from './kek';
+
+type VaultRow = typeof encryptionVaults.$inferSelect;
+
+export interface VaultStatus {
+  vaultExists: boolean;
+  hasRecoveryWrap: boolean;
+  zeroKnowledge: boolean;
+  recoverySetAt: string | null;
+}
+
+export type KeyResponse =
+  | { masterKey: string; formatVersion: number; kekId: string }
+  | { requiresRecoveryCode: true; recoveryWrappedMk: string; recoveryIv: string };
+
+/** Every vault operation runs inside a user-scoped transaction (`withUserScope`); RLS is the second fence. */
+async function loadRow(tx: Tx, userId: string, forUpdate = false): Promise<VaultRow | undefined> {
+  const query = tx.select().from(encryptionVaults).where(eq(encryptionVaults.userId, userId));
+  const [row] = forUpdate ? await query.for('update') : await query;
+  return row;
+}
+
+async function requireRow(tx: Tx, userId: string, forUpdate = false): Promise<VaultRow> {
+  const row = await loadRow(tx, userId, forUpdate);
+  if (!row) throw VAULT_ERRORS.notFound();
+  return row;
+}
+
+/** Unwraps in standard mode; in zero-knowledge mode hands out the recovery wrap only the client can open. */
+function keyResponse(keyring: Keyring, row: VaultRow): KeyResponse {
+  if (row.zeroKnowledge || !row.wrappedMk || !row.wrapIv || !row.kekId) {
+    if (!row.recoveryWrappedMk || !row.recoveryIv) throw new Error('vault row without any wrap'); // the CHECKs forbid it
+    return { requiresRecoveryCode: true, recoveryWrappedMk: toBase64(row.recoveryWrappedMk), recoveryIv: toBase64(row.recoveryIv) };
+  }
+  const mk = unwrapMasterKey(keyring, row.userId, {
+    wrappedMk: row.wrappedMk,
+    iv: row.wrapIv,
+    kekId: row.kekId,
+    formatVersion: row.formatVersion,
+  });
+  const masterKey = toBase64(mk);
+  mk.fill(0);
+  return { masterKey, formatVersion: row.formatVersion, kekId: row.kekId };
+}
+
+export async function readStatus(tx: Tx, userId: string): Promise<VaultStatus> {
+  const [row] = await tx
+    .select({
+      hasRecoveryWrap: sql<boolean>`${encryptionVaults.recoveryWrappedMk} is not null`,
+      zeroKnowledge: encryptionVaults.zeroKnowledge,
+      recoverySetAt: encryptionVaults.recoverySetAt,
+    })
+    .from(encryptionVaults)
+    .where(eq(encryptionVaults.userId, userId));
+  return {
+    vaultExists: row !== undefined,
+    hasRecoveryWrap: row?.hasRecoveryWrap ?? false,
+    zeroKnowledge: row?.zeroKnowledge ?? false,
+    recoverySetAt: row?.recoverySetAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * Idempotent: the first call mints and wraps a fresh MK. Concurrent first calls race on the primary key;
+ * ON CONFLICT DO NOTHING waits for the winner, and the read that follows sees its row.
+ */
+export async function initVault(tx: Tx, keyring: Keyring, userId: string): Promise<{ key: KeyResponse; created: boolean }> {
+  const mk = generateMasterKey();
+  const wrap = wrapMasterKey(keyring, userId, mk);
+  mk.fill(0);
+  const inserted = await tx
+    .insert(encryptionVaults)
+    .values({ userId, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion })
+    .onConflictDoNothing({ target: encryptionVaults.userId })
+    .returning({ userId: encryptionVaults.userId });
+  const row = await requireRow(tx, userId);
+  return { key: keyResponse(keyring, row), created: inserted.length > 0 };
+}
+
+export async function fetchKey(tx: Tx, keyring: Keyring, userId: string): Promise<KeyResponse> {
+  return keyResponse(keyring, await requireRow(tx, userId));
+}
+
+/** Destructive by design: the old MK is gone, and so is a recovery wrap of it (it would recover the old key). */
+export async function rotateKey(tx: Tx, keyring: Keyring, userId: string) {
+  const row = await requireRow(tx, userId, true);
+  if (row.zeroKnowledge) throw VAULT_ERRORS.zkRotateForbidden();
+  const mk = generateMasterKey();
+  const wrap = wrapMasterKey(keyring, userId, mk);
+  const masterKey = toBase64(mk);
+  mk.fill(0);
+  await tx
+    .update(encryptionVaults)
+    .set({
+      wrappedMk: wrap.wrappedMk,
+      wrapIv: wrap.iv,
+      kekId: wrap.kekId,
+      formatVersion: wrap.formatVersion,
+      recoveryWrappedMk: null,
+      recoveryIv: null,
+      recoverySetAt: null,
+      rotatedAt: new Date(),
+    })
+    .where(eq(encryptionVaults.userId, userId));
+  const key: KeyResponse = { masterKey, formatVersion: wrap.formatVersion, kekId: wrap.kekId };
+  return { key, recoveryWrapCleared: row.recoveryWrappedMk !== null };
+}
+
+export async function setRecoveryWrap(tx: Tx, userId: string, wrap: { recoveryWrappedMk: Buffer; recoveryIv: Buffer }) {
+  const row = await requireRow(tx, userId, true);
+  const recoverySetAt = new Date();
+  await tx
+    .update(encryptionVaults)
+    .set({ recoveryWrappedMk: wrap.recoveryWrappedMk, recoveryIv: wrap.recoveryIv, recoverySetAt })
+    .where(eq(encryptionVaults.userId, userId));
+  return { replaced: row.recoveryWrappedMk !== null, recoverySetAt };
+}
+
+export async function clearRecoveryWrap(tx: Tx, userId: string) {
+  const row = await requireRow(tx, userId, true);
+  if (row.zeroKnowledge) throw VAULT_ERRORS.zkActive();
+  if (row.recoveryWrappedMk === null) return { removed: false };
+  await tx
+    .update(encryptionVaults)
+    .set({ recoveryWrappedMk: null, recoveryIv: null, recoverySetAt: null })
+    .where(eq(encryptionVaults.userId, userId));
+  return { removed: true };
+}
+
+/** Drops the server-side wrap: from now on only the client's recovery secret opens the MK. */
+export async function enableZeroKnowledge(tx: Tx, userId: string) {
+  const row = await requireRow(tx, userId, true);
+  if (row.zeroKnowledge) return { changed: false };
+  if (row.recoveryWrappedMk === null) throw VAULT_ERRORS.recoveryWrapMissing();
+  await tx
+    .update(encryptionVaults)
+    .set({ zeroKnowledge: true, wrappedMk: null, wrapIv: null, kekId: null })
+    .where(eq(encryptionVaults.userId, userId));
+  return { changed: true };
+}
+
+/** Takes the MK the client just unwrapped with its recovery secret and KEK-wraps it again. */
+export async function disableZeroKnowledge(tx: Tx, keyring: Keyring, userId: string, masterKey: Buffer) {
+  const row = await requireRow(tx, userId, true);
+  // Outside ZK mode the server already holds the MK: never replace it with whatever a client sends.
+  if (!row.zeroKnowledge) return { changed: false };
+  const wrap = wrapMasterKey(keyring, userId, masterKey);
+  await tx
+    .update(encryptionVaults)
+    .set({ zeroKnowledge: false, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion })
+    .where(eq(encryptionVaults.userId, userId));
+  return { changed: true };
+}
+
+/** For the GDPR view (internal API): metadata only, never key material. */
+export async function vaultMetadata(tx: Tx, userId: string) {
+  const [row] = await tx
+    .select({
+      kekId: encryptionVaults.kekId,
+      formatVersion: encryptionVaults.formatVersion,
+      hasRecoveryWrap: sql<boolean>`${encryptionVaults.recoveryWrappedMk} is not null`,
+      recoverySetAt: encryptionVaults.recoverySetAt,
+      zeroKnowledge: encryptionVaults.zeroKnowledge,
+      createdAt: encryptionVaults.createdAt,
+      rotatedAt: encryptionVaults.rotatedAt,
+    })
+    .from(encryptionVaults)
+    .where(eq(encryptionVaults.userId, userId));
+  const [audit] = await tx.select({ n: count() }).from(encryptionVaultAudit).where(eq(encryptionVaultAudit.userId, userId));
+  return {
+    userId,
+    vaultExists: row !== undefined,
+    zeroKnowledge: row?.zeroKnowledge ?? false,
+    hasRecoveryWrap: row?.hasRecoveryWrap ?? false,
+    recoverySetAt: row?.recoverySetAt?.toISOString() ?? null,
+    kekId: row?.kekId ?? null,
+    formatVersion: row?.formatVersion ?? null,
+    createdAt: row?.createdAt.toISOString() ?? null,
+    rotatedAt: row?.rotatedAt?.toISOString() ?? null,
+    auditEntries: audit?.n ?? 0,
+  };
+}

@@ -1,0 +1,78 @@
+import type { Request } from 'express';
+import type { Logger } from 'pino';
+import { AppError, ERRORS } from '@mana/shared';
+import { appendAudit } from '../db/audit';
+import type { AuditAction } from '../db/schema';
+import { withUserScope, type ScopeOptions, type Tx, type VaultDb } from '../db/scope';
+import { VaultCryptoError } from '../domain/kek';
+
+export interface AuditedDeps {
+  db: VaultDb;
+  logger: Logger;
+}
+
+export interface Outcome<T> {
+  body: T;
+  /** Small, non-secret detail for the audit row (never key material). */
+  context?: Record<string, unknown>;
+}
+
+/** IP (X-Forwarded-For as far as `trust proxy` allows) and user agent of the caller. */
+export function requestMeta(req: Request): { ip: string | null; userAgent: string | null } {
+  return { ip: req.ip ?? null, userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
+}
+
+/** The user is the verified token's subject; nothing else in the request can name a user. */
+export function callerId(req: Request): string {
+  const sub = req.auth?.sub;
+  if (!sub) throw ERRORS.tokenMissing();
+  return sub;
+}
+
+function asAppError(err: unknown, logger: Logger): AppError {
+  if (err instanceof AppError) return err;
+  // A wrap that does not open is a server-side integrity problem (wrong KEK, tampered row): 500, no detail.
+  if (err instanceof VaultCryptoError) {
+    logger.error({ code: err.code, err: err.message }, 'vault crypto failure');
+    return new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause: err });
+  }
+  return ERRORS.internal(err);
+}
+
+/**
+ * Runs one vault action for the caller in their user scope and writes its audit row: in the same
+ * transaction when it succeeds, in a transaction of its own when it fails (the first one rolled back),
+ * so probing leaves a trail too.
+ */
+export async function audited<T>(
+  deps: AuditedDeps,
+  req: Request,
+  action: AuditAction,
+  work: (tx: Tx) => Promise<Outcome<T>>,
+  opts: ScopeOptions = {},
+): Promise<T> {
+  const userId = callerId(req);
+  const meta = requestMeta(req);
+  try {
+    return await withUserScope(
+      deps.db,
+      userId,
+      async (tx) => {
+        const { body, context } = await work(tx);
+        await appendAudit(tx, { userId, action, status: 200, ...meta, context });
+        return body;
+      },
+      opts,
+    );
+  } catch (err) {
+    const failure = asAppError(err, req.log ?? deps.logger);
+    try {
+      await withUserScope(deps.db, userId, (tx) =>
+        appendAudit(tx, { userId, action, status: failure.status, ...meta, context: { error: failure.code } }),
+      );
+    } catch (auditErr) {
+      (req.log ?? deps.logger).error({ err: (auditErr as Error).message, action }, 'could not write failure audit row');
+    }
+    throw failure;
+  }
+}

@@ -1,0 +1,108 @@
+import { Router } from 'express';
+import { parseBody } from '@mana/shared';
+import { withUserScope } from '../db/scope';
+import type { Keyring } from '../domain/kek';
+import {
+  clearRecoveryWrap,
+  disableZeroKnowledge,
+  enableZeroKnowledge,
+  fetchKey,
+  initVault,
+  readStatus,
+  rotateKey,
+  setRecoveryWrap,
+} from '../domain/vault';
+import { audited, callerId, type AuditedDeps } from './audited';
+import { recoveryWrapBody, zeroKnowledgeBody } from './schemas';
+
+export interface VaultRouteDeps extends AuditedDeps {
+  keyring: Keyring;
+  /** Whether the audit row of a key fetch waits for the WAL flush (see README, "hot path"). */
+  durableFetchAudit: boolean;
+}
+
+/** `/api/v1/me/encryption-vault/*` — mounted behind requireAuth; the user is always the token's `sub`. */
+export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
+  const { db, keyring } = deps;
+  const router = Router();
+
+  // Cheap metadata read for the settings page: no decryption, no audit row.
+  router.get('/status', async (req, res) => {
+    res.json(await withUserScope(db, callerId(req), (tx) => readStatus(tx, callerId(req))));
+  });
+
+  router.post('/init', async (req, res) => {
+    const userId = callerId(req);
+    res.json(
+      await audited(deps, req, 'init', async (tx) => {
+        const { key, created } = await initVault(tx, keyring, userId);
+        return { body: key, context: { created, kekId: 'kekId' in key ? key.kekId : null } };
+      }),
+    );
+  });
+
+  router.get('/key', async (req, res) => {
+    const userId = callerId(req);
+    const body = await audited(
+      deps,
+      req,
+      'fetch',
+      async (tx) => {
+        const key = await fetchKey(tx, keyring, userId);
+        return { body: key, context: 'kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true } };
+      },
+      { durable: deps.durableFetchAudit },
+    );
+    res.set('Cache-Control', 'no-store').json(body);
+  });
+
+  router.post('/rotate', async (req, res) => {
+    const userId = callerId(req);
+    const body = await audited(deps, req, 'rotate', async (tx) => {
+      const { key, recoveryWrapCleared } = await rotateKey(tx, keyring, userId);
+      return { body: { ...key, recoveryWrapCleared }, context: { kekId: key.kekId, recoveryWrapCleared } };
+    });
+    res.set('Cache-Control', 'no-store').json(body);
+  });
+
+  router.post('/recovery-wrap', async (req, res) => {
+    const userId = callerId(req);
+    res.json(
+      await audited(deps, req, 'recovery_set', async (tx) => {
+        const wrap = parseBody(recoveryWrapBody, req.body);
+        const { replaced, recoverySetAt } = await setRecoveryWrap(tx, userId, wrap);
+        return { body: { hasRecoveryWrap: true, recoverySetAt: recoverySetAt.toISOString() }, context: { replaced } };
+      }),
+    );
+  });
+
+  router.delete('/recovery-wrap', async (req, res) => {
+    const userId = callerId(req);
+    res.json(
+      await audited(deps, req, 'recovery_cleared', async (tx) => {
+        const { removed } = await clearRecoveryWrap(tx, userId);
+        return { body: { hasRecoveryWrap: false }, context: { removed } };
+      }),
+    );
+  });
+
+  router.post('/zero-knowledge', async (req, res) => {
+    const userId = callerId(req);
+    // The action is known only after parsing; a body naming neither counts as an attempt to enable.
+    const wantsDisable = typeof req.body === 'object' && req.body !== null && (req.body as { enable?: unknown }).enable === false;
+    res.json(
+      await audited(deps, req, wantsDisable ? 'zk_disabled' : 'zk_enabled', async (tx) => {
+        const input = parseBody(zeroKnowledgeBody, req.body);
+        if (input.enable) {
+          const { changed } = await enableZeroKnowledge(tx, userId);
+          return { body: { zeroKnowledge: true }, context: { changed } };
+        }
+        const { changed } = await disableZeroKnowledge(tx, keyring, userId, input.masterKey);
+        input.masterKey.fill(0);
+        return { body: { zeroKnowledge: false }, context: { changed } };
+      }),
+    );
+  });
+
+  return router;
+}
