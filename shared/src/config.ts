@@ -23,9 +23,16 @@ function withoutEmpty(env: Env): Env {
  * every bad variable (never its value: it may be a secret).
  */
 export function loadConfig<S extends z.ZodType>(service: string, schema: S, env: Env = process.env): Readonly<z.output<S>> {
-  const result = schema.safeParse(withoutEmpty(env));
+  const clean = withoutEmpty(env);
+  const result = schema.safeParse(clean);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    const issues = result.error.issues;
+    // Whole-object rules (production refusing dev fallbacks) only run once every field parsed. Parse again
+    // without the bad variables so their rule violations are reported in the same message.
+    const bad = new Set(issues.map((i) => String(i.path[0] ?? '')));
+    const again = schema.safeParse(Object.fromEntries(Object.entries(clean).filter(([k]) => !bad.has(k))));
+    const extra = again.success ? [] : again.error.issues.filter((i) => !bad.has(String(i.path[0] ?? '')));
+    const problems = [...issues, ...extra].map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(service, problems);
   }
   return deepFreeze(result.data);

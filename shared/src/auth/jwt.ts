@@ -41,6 +41,16 @@ export interface JwtVerifier {
   reasonOf(err: unknown): JwtFailureReason;
 }
 
+/**
+ * The key set could not be obtained (auth-svc down, timing out, answering 5xx or garbage). That is our
+ * outage, not a bad token: answering 401 would make clients throw away valid tokens.
+ */
+function keySourceFailed(err: unknown): boolean {
+  if (err instanceof TypeError) return /fetch/i.test(err.message);
+  if (!(err instanceof joseErrors.JOSEError)) return false;
+  return err.code === 'ERR_JOSE_GENERIC' || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid;
+}
+
 export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const keys =
     opts.keys ??
@@ -68,7 +78,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     } catch (err) {
       if (err instanceof AppError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw ERRORS.tokenExpired();
-      if (err instanceof joseErrors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message)))
+      if (keySourceFailed(err))
         throw new AppError('AUTH_UNAVAILABLE', 503, 'Token keys are temporarily unavailable', { expose: true, cause: err });
       throw ERRORS.tokenInvalid();
     }

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import { AmqpBus } from './amqp-bus';
-import { MemoryBus } from './memory-bus';
+import { MemoryBus, createMemoryRegistry, type MemoryRegistry } from './memory-bus';
 import type { EventBus } from './types';
 
 export * from './types';
 export { AmqpBus, type AmqpBusOptions } from './amqp-bus';
-export { MemoryBus } from './memory-bus';
+export { MemoryBus, createMemoryRegistry, type MemoryRegistry } from './memory-bus';
 export * from './outbox';
 
-let sharedMemoryBus: MemoryBus | undefined;
+let sharedRegistry: MemoryRegistry | undefined;
 
 /**
  * RabbitMQ when AMQP_URL is set; otherwise the in-process bus, shared by every service in this
- * process (the embedded `npm start`).
+ * process (the embedded `npm start`): an event published by one service reaches the others.
  */
 export function createBus(opts: {
   url?: string;
@@ -22,6 +22,8 @@ export function createBus(opts: {
   retryDelaysMs?: number[];
 }): EventBus {
   if (opts.url) return new AmqpBus({ url: opts.url, exchange: opts.exchange, queuePrefix: opts.queuePrefix, logger: opts.logger, retryDelaysMs: opts.retryDelaysMs });
-  sharedMemoryBus ??= new MemoryBus(opts.logger);
-  return sharedMemoryBus;
+  // One in-process "broker" per process; each caller gets its own client so closing one service's bus
+  // does not stop the consumers of the others.
+  sharedRegistry ??= createMemoryRegistry();
+  return new MemoryBus(opts.logger, opts.retryDelaysMs, sharedRegistry);
 }

@@ -3,6 +3,13 @@ import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
 import { topicMatches, type EventBus, type Subscription } from './types';
 
+/** Subscriptions of every MemoryBus attached to one in-process "broker". */
+export interface MemoryRegistry {
+  subs: Array<{ sub: Subscription; owner: MemoryBus }>;
+}
+
+export const createMemoryRegistry = (): MemoryRegistry => ({ subs: [] });
+
 /**
  * The in-process bus for the embedded mode (`npm start` with no AMQP_URL): same interface, same
  * validation, retries with backoff and a dead-letter list, but it lives and dies with the process.
@@ -10,13 +17,17 @@ import { topicMatches, type EventBus, type Subscription } from './types';
 export class MemoryBus extends EventEmitter implements EventBus {
   readonly kind = 'memory' as const;
   readonly deadLetters: Array<{ queue: string; event: unknown; reason: string }> = [];
-  private readonly subscriptions: Subscription[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private consuming = true;
 
   constructor(
     private readonly logger: Logger,
     private readonly retryDelaysMs: number[] = [100, 500, 2_000],
+    /**
+     * Shared by every service of one process (see createBus): each service gets its own MemoryBus, so
+     * stopping one service's consumers does not silence the others.
+     */
+    private readonly registry: MemoryRegistry = createMemoryRegistry(),
   ) {
     super();
     this.on('error', () => undefined);
@@ -28,12 +39,16 @@ export class MemoryBus extends EventEmitter implements EventBus {
 
   async publish(event: EventEnvelope): Promise<void> {
     const valid = parseEnvelope(JSON.parse(JSON.stringify(event)));
-    for (const sub of this.subscriptions) {
-      if (!sub.bindings.some((b) => topicMatches(b, valid.type))) continue;
-      const p = this.deliver(sub, valid, 0).finally(() => this.inFlight.delete(p));
-      this.inFlight.add(p);
+    for (const { sub, owner } of this.registry.subs) {
+      if (sub.bindings.some((b) => topicMatches(b, valid.type))) owner.dispatch(sub, valid);
     }
     this.emit('published', valid);
+  }
+
+  private dispatch(sub: Subscription, event: EventEnvelope): void {
+    if (!this.consuming) return;
+    const p = this.deliver(sub, event, 0).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 
   private async deliver(sub: Subscription, event: EventEnvelope, attempt: number): Promise<void> {
@@ -56,7 +71,7 @@ export class MemoryBus extends EventEmitter implements EventBus {
   }
 
   async subscribe(sub: Subscription): Promise<void> {
-    this.subscriptions.push(sub);
+    this.registry.subs.push({ sub, owner: this });
   }
 
   isConnected(): boolean {
@@ -74,6 +89,7 @@ export class MemoryBus extends EventEmitter implements EventBus {
 
   async close(): Promise<void> {
     await this.stopConsuming();
+    this.registry.subs = this.registry.subs.filter((s) => s.owner !== this);
   }
 
   /** Resolves when an event of `type` was handled by `queue` (tests). */

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AppError, ERRORS, createApp, errorBody, parseBody, parseQuery, toAppError, type ServiceHandle } from '@mana/shared';
+import { silent } from './helpers/bus';
+import { serveApp } from './helpers/http';
+
+describe('errors over real HTTP', () => {
+  let svc: ServiceHandle;
+  const state = { shuttingDown: false };
+  let dbUp = true;
+
+  beforeAll(async () => {
+    const { app, finish } = createApp({
+      logger: silent,
+      bodyLimit: '1kb',
+      state,
+      readiness: {
+        database: async () => {
+          if (!dbUp) throw new Error('connect ECONNREFUSED 10.0.0.5:5432');
+        },
+      },
+    });
+    app.get('/boom', () => {
+      throw new Error('password=hunter2 at 10.0.0.5');
+    });
+    app.get('/async-boom', async () => {
+      await Promise.resolve();
+      throw new TypeError('cannot read secretKey of undefined');
+    });
+    app.get('/app-500', () => {
+      throw new AppError('DB_DOWN', 500, 'pool to 10.0.0.5 exhausted', { details: { host: '10.0.0.5' } });
+    });
+    app.get('/unavailable', () => {
+      throw ERRORS.unavailable('Try again in a minute');
+    });
+    app.get('/limited', () => {
+      throw ERRORS.rateLimited(7);
+    });
+    const body = z.object({ email: z.email(), age: z.number().int().min(18) });
+    app.post('/validate', (req, res) => {
+      res.json(parseBody(body, req.body));
+    });
+    app.get('/query', (req, res) => {
+      res.json(parseQuery(z.object({ page: z.coerce.number().int().positive() }), req.query));
+    });
+    svc = await serveApp(finish());
+  });
+  afterAll(async () => {
+    await svc?.close();
+  });
+
+  const get = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${svc.url}${path}`, init);
+    return { res, body: (await res.json()) as Record<string, unknown>, text: '' };
+  };
+
+  it('turns an unexpected error into an opaque 500', async () => {
+    for (const path of ['/boom', '/async-boom', '/app-500']) {
+      const { res, body } = await get(path, { headers: { 'x-request-id': 'req-500' } });
+      expect(res.status).toBe(500);
+      expect(body.message).toBe('Internal server error');
+      expect(body.requestId).toBe('req-500');
+      expect(body).not.toHaveProperty('details');
+      expect(body).not.toHaveProperty('stack');
+      expect(JSON.stringify(body)).not.toMatch(/hunter2|10\.0\.0\.5|secretKey/);
+    }
+    expect((await get('/boom')).body.error).toBe('INTERNAL_ERROR');
+    expect((await get('/app-500')).body.error).toBe('DB_DOWN');
+  });
+
+  it('exposes a deliberate 503 message and a 429 Retry-After header', async () => {
+    const u = await get('/unavailable');
+    expect(u.res.status).toBe(503);
+    expect(u.body).toMatchObject({ error: 'SERVICE_UNAVAILABLE', message: 'Try again in a minute' });
+    const l = await get('/limited');
+    expect(l.res.status).toBe(429);
+    expect(l.res.headers.get('retry-after')).toBe('7');
+    expect(l.body.error).toBe('RATE_LIMITED');
+  });
+
+  it('names every failing field of a body and of a query string', async () => {
+    const { res, body } = await get('/validate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'not-an-email', age: 12 }),
+    });
+    expect(res.status).toBe(400);
+    expect(body.error).toBe('VALIDATION_FAILED');
+    const paths = (body.details as Array<{ path: string }>).map((d) => d.path);
+    expect(paths.sort()).toEqual(['age', 'email']);
+    expect(body.message).toMatch(/email/);
+    const q = await get('/query?page=-1');
+    expect(q.res.status).toBe(400);
+    expect((q.body.details as Array<{ path: string }>)[0]?.path).toBe('page');
+  });
+
+  it('answers malformed JSON with 400 INVALID_JSON and an oversized body with 413', async () => {
+    const bad = await get('/validate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":' });
+    expect(bad.res.status).toBe(400);
+    expect(bad.body.error).toBe('INVALID_JSON');
+    const big = await get('/validate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'a@b.co', pad: 'x'.repeat(4096) }),
+    });
+    expect(big.res.status).toBe(413);
+    expect(big.body.error).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers unknown routes with a JSON 404 and a generated request id', async () => {
+    const { res, body } = await get('/nowhere');
+    expect(res.status).toBe(404);
+    expect(body.error).toBe('NOT_FOUND');
+    expect(body.requestId).toBe(res.headers.get('x-request-id'));
+    expect(String(body.requestId)).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('replaces a malformed incoming request id', async () => {
+    const { res } = await get('/nowhere', { headers: { 'x-request-id': 'bad id with spaces <script>' } });
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('reports readiness per dependency without leaking the failure, and 503 while shutting down', async () => {
+    expect((await get('/readyz')).res.status).toBe(200);
+    dbUp = false;
+    const down = await get('/readyz');
+    expect(down.res.status).toBe(503);
+    expect(down.body).toEqual({ status: 'not_ready', checks: { database: 'fail' } });
+    dbUp = true;
+    state.shuttingDown = true;
+    const closing = await get('/readyz');
+    expect(closing.res.status).toBe(503);
+    expect(closing.body.status).toBe('shutting_down');
+    state.shuttingDown = false;
+    expect((await get('/healthz')).body).toEqual({ status: 'ok' });
+  });
+});
+
+describe('toAppError / errorBody', () => {
+  it('keeps client errors, hides server errors', () => {
+    expect(toAppError({ status: 405 }).status).toBe(405);
+    expect(toAppError({ type: 'entity.too.large' }).code).toBe('PAYLOAD_TOO_LARGE');
+    expect(toAppError('a string').code).toBe('INTERNAL_ERROR');
+    const exposed500 = new AppError('X', 500, 'secret detail', { expose: false, details: { dsn: 'postgres://u:p@h' } });
+    expect(errorBody(exposed500, 'r')).toEqual({ error: 'X', message: 'Internal server error', requestId: 'r' });
+    expect(new AppError('Y', 404, 'nope').expose).toBe(true);
+  });
+});
