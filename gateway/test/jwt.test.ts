@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SignJWT, exportSPKI, generateKeyPair, importJWK } from 'jose';
+import { SignJWT, exportSPKI, generateKeyPair, importJWK, type CryptoKey } from 'jose';
 import type { ServiceHandle } from '@mana/shared';
 import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
 import { cleanup, json, newContext, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
