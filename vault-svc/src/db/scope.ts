@@ -52,3 +52,14 @@ export async function leaveUserScope(tx: Pick<Tx, 'execute'>): Promise<void> {
   await tx.execute(sql`reset role`);
   await tx.execute(sql`select set_config('app.current_user_id', '', true)`);
 }
+
+/**
+ * A transaction as the vault role with no user in scope: RLS shows no row at all. Only the narrow
+ * SECURITY DEFINER functions of migration 0002 (user ids and KEK ids, never key material) see across users.
+ */
+export async function withAppRole<T>(db: VaultDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config('role', ${APP_ROLE}, true)`);
+    return fn(tx);
+  });
+}
