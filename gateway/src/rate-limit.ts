@@ -86,15 +86,23 @@ export async function createRateLimiter(
       // Two instances creating the schema at once: the loser sees a unique violation, which is fine.
       if ((err as { code?: string }).code !== '23505') throw err;
     }
-    const make = (tier: RateTier, tableCreated: boolean) =>
-      new Promise<RateLimiterPostgres>((resolve, reject) => {
-        const limiter: RateLimiterPostgres = new RateLimiterPostgres(
-          { storeClient: pool, storeType: 'pool', schemaName: SCHEMA, tableName: TABLE, tableCreated, clearExpiredByTimeout: true, ...options(tier) },
-          (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(limiter)),
-        );
-      });
-    const general = await make('general', false);
-    limiters = { general, auth: await make('auth', true) };
+    const pgOptions = (tier: RateTier) => ({
+      storeClient: pool,
+      storeType: 'pool',
+      schemaName: SCHEMA,
+      tableName: TABLE,
+      clearExpiredByTimeout: true,
+      ...options(tier),
+    });
+    // The first limiter creates the table (its callback says when); the second reuses it.
+    await new Promise<void>((resolve, reject) => {
+      limiters = {
+        general: new RateLimiterPostgres({ ...pgOptions('general'), tableCreated: false }, (err?: unknown) =>
+          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+        ),
+        auth: new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true }),
+      };
+    });
     kind = 'postgres';
     ping = async () => {
       await pool.query('select 1');

@@ -27,7 +27,7 @@ export interface Stub {
 export type StubHandler = (req: IncomingMessage, res: ServerResponse, rec: Recorded) => void;
 
 /** A trivial stand-in for a service: records each request and answers with what it saw. */
-export async function startStub(name: string, handler?: StubHandler): Promise<Stub> {
+export async function startStub(name: string, handler?: StubHandler, port = 0): Promise<Stub> {
   const requests: Recorded[] = [];
   const server = createServer((req, res) => {
     let bodyBytes = 0;
@@ -43,12 +43,12 @@ export async function startStub(name: string, handler?: StubHandler): Promise<St
       res.end(JSON.stringify({ service: name, method: rec.method, url: rec.url, bodyBytes }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const bound = (server.address() as AddressInfo).port;
   return {
     name,
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     server,
     requests,
     close: () =>

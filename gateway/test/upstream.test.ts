@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceHandle } from '@mana/shared';
+import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
+import { closedUrl, cleanup, json, newContext, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
+
+let issuer: TestIssuer;
+let ctx: TestContext;
+let gw: ServiceHandle;
+let a: Stub;
+let b: Stub;
+let hangs: Stub;
+let resets: Stub;
+let down: string;
+
+beforeAll(async () => {
+  issuer = await startTestIssuer();
+  ctx = newContext(issuer);
+  a = await startStub('a');
+  b = await startStub('b');
+  hangs = await startStub('hangs', () => undefined); // never answers
+  resets = await startStub('resets', (req) => req.socket.destroy());
+  down = await closedUrl();
+  gw = await startTestGateway(ctx, {
+    // auth: two healthy instances (round robin); credits: a dead one first, then a healthy one (failover)
+    AUTH_SVC_URL: `${a.url},${b.url}`,
+    CREDITS_SVC_URL: `${down}, ${a.url}`,
+    VAULT_SVC_URL: down,
+    GDPR_SVC_URL: hangs.url,
+    ADMIN_SVC_URL: resets.url,
+    UPSTREAM_TIMEOUT_MS: '300',
+    GATEWAY_VERIFY_JWT: 'false',
+  });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await Promise.all([a, b, hangs, resets].map((s) => s?.close()));
+  await issuer?.close();
+  if (ctx) await cleanup(ctx);
+});
+
+describe('upstream instances', () => {
+  it('spreads requests round robin over the instances of a service', async () => {
+    const seen: unknown[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await json(await fetch(`${gw.url}/api/auth/session`))).service);
+    expect(seen).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+  });
+
+  it('moves on to the next instance when a connection is refused, body intact', async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${gw.url}/api/v1/credits/webhook`, { method: 'POST', body: 'p'.repeat(300), headers: { 'content-type': 'text/plain' } });
+      expect(res.status).toBe(200);
+      expect(await json(res)).toMatchObject({ service: 'a', method: 'POST', bodyBytes: 300 });
+    }
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toContain(`gateway_upstream_errors_total{upstream="credits",instance="${down}",kind="refused"}`);
+  });
+
+  it('answers 503 UPSTREAM_UNAVAILABLE when no instance is reachable', async () => {
+    const res = await fetch(`${gw.url}/api/v1/me/encryption-vault/key`, { headers: { 'x-request-id': 'r-503' } });
+    expect(res.status).toBe(503);
+    expect(await json(res)).toEqual({ error: 'UPSTREAM_UNAVAILABLE', message: expect.any(String), requestId: 'r-503' });
+  });
+
+  it('answers 502 UPSTREAM_UNAVAILABLE when the upstream drops the connection', async () => {
+    const res = await fetch(`${gw.url}/api/v1/admin/users`);
+    expect(res.status).toBe(502);
+    const body = await json(res);
+    expect(body.error).toBe('UPSTREAM_UNAVAILABLE');
+    expect(body.requestId).toEqual(res.headers.get('x-request-id'));
+  });
+
+  it('answers 504 UPSTREAM_TIMEOUT when the upstream takes too long', async () => {
+    const res = await fetch(`${gw.url}/api/v1/me/data`);
+    expect(res.status).toBe(504);
+    expect((await json(res)).error).toBe('UPSTREAM_TIMEOUT');
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_upstream_errors_total\{upstream="gdpr",instance="[^"]+",kind="timeout"\} [1-9]/);
+  });
+
+  it('passes upstream status codes and bodies through untouched', async () => {
+    const teapot = await startStub('teapot', (_req, res) => {
+      res.statusCode = 418;
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+      res.end('{"error":"TEAPOT"}');
+    });
+    const gw2 = await startTestGateway(ctx, { AUTH_SVC_URL: teapot.url });
+    try {
+      const res = await fetch(`${gw2.url}/api/auth/sign-in/email`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      expect(res.status).toBe(418);
+      expect(await res.text()).toBe('{"error":"TEAPOT"}');
+      expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+    } finally {
+      await gw2.close();
+      await teapot.close();
+    }
+  });
+});
