@@ -1,21 +1,31 @@
 import type { Express } from 'express';
-import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
-import type * as tables from './db/schema';
-import type { Config } from './config';
-
-export interface AppDeps {
-  rt: Runtime<typeof tables>;
-  config: Config;
-}
+import { toNodeHandler } from 'better-auth/node';
+import { createApp, standardReadiness } from '@mana/shared';
+import { currentJwks } from './auth/tokens';
+import type { AuthContext } from './context';
+import { internalRoutes } from './routes/internal';
+import { v1AuthRoutes } from './routes/v1-auth';
 
 /** Builds the Express app from its dependencies (no listen). */
-export function buildApp({ rt, config }: AppDeps): Express {
+export function buildApp(ctx: AuthContext): Express {
+  const { rt, config } = ctx;
   const { app, finish } = createApp({
     logger: rt.logger,
     readiness: standardReadiness(rt),
     bodyLimit: config.BODY_LIMIT,
     state: rt.state,
+    // Better Auth reads the raw request stream: JSON parsing is added per router below.
+    json: false,
   });
-  void requireAuth;
+
+  app.all('/api/auth/*splat', toNodeHandler(ctx.auth));
+
+  // The JWKS at its well-known address too (the gateway routes /.well-known/* here).
+  app.get('/.well-known/jwks.json', async (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=60').json(await currentJwks(ctx.auth));
+  });
+
+  app.use('/api/v1/auth', v1AuthRoutes(ctx));
+  app.use('/api/v1/internal', internalRoutes(ctx));
   return finish();
 }

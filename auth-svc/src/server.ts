@@ -2,8 +2,13 @@ import { fileURLToPath } from 'node:url';
 import { createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
 import type { Logger } from 'pino';
 import { buildApp } from './app';
+import { createAuth } from './auth/auth';
+import { createLocalVerifier, currentJwks } from './auth/tokens';
 import { loadServiceConfig } from './config';
+import type { AuthContext } from './context';
 import * as tables from './db/schema';
+import { subscribeErasure } from './events/erasure';
+import { createMailer } from './mail/mailer';
 
 export const SERVICE_NAME = 'auth-svc';
 
@@ -12,7 +17,7 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-/** Starts auth-svc: config → migrations → bus → HTTP. Returns a handle whose close() shuts down in order. */
+/** Starts auth-svc: config → migrations → bus → Better Auth → consumers → HTTP. close() shuts down in order. */
 export async function startAuthService(opts: StartOptions = {}): Promise<ServiceHandle> {
   const env = opts.env ?? process.env;
   const config = loadServiceConfig(env);
@@ -26,8 +31,33 @@ export async function startAuthService(opts: StartOptions = {}): Promise<Service
     outbox: tables.outbox,
     logger: opts.logger,
   });
-  const app = buildApp({ rt, config });
-  return serve(rt, app, config.AUTH_SVC_PORT);
+  const mailer = createMailer(config, rt.logger);
+  const kickOutbox = () => rt.relay?.kick();
+  const db = rt.database.db;
+  const auth = createAuth({ config, db, mailer, logger: rt.logger, onOutboxWrite: kickOutbox });
+  const ctx: AuthContext = { rt, config, db, auth, verifier: createLocalVerifier(auth, config), kickOutbox };
+  await ensureSigningKey(ctx);
+  await subscribeErasure(ctx);
+  const app = buildApp(ctx);
+  return serve(rt, app, config.AUTH_SVC_PORT, [{ name: 'close mailer', run: async () => mailer.close() }]);
+}
+
+/**
+ * Creates the first signing key at startup, one instance at a time (advisory lock), so that two
+ * instances starting together do not each mint one.
+ */
+async function ensureSigningKey(ctx: AuthContext): Promise<void> {
+  const client = await ctx.rt.database.pool.connect();
+  try {
+    await client.query("select pg_advisory_lock(hashtext('mana-auth:jwks'))");
+    try {
+      await currentJwks(ctx.auth);
+    } finally {
+      await client.query("select pg_advisory_unlock(hashtext('mana-auth:jwks'))");
+    }
+  } finally {
+    client.release();
+  }
 }
 
 if (isMain(import.meta.url)) {

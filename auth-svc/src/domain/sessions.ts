@@ -1,0 +1,126 @@
+import { and, desc, eq, gt, ne, sql } from 'drizzle-orm';
+import * as tables from '../db/schema';
+import type { Conn, Db } from '../db/types';
+import { recordSecurityEvent, type RequestMeta } from './security-events';
+import { REFRESH_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashRefreshToken, newRefreshToken } from './tokens';
+
+// Ending a session is deleting its row: the trigger on `auth.session` records the revocation and
+// writes session.revoked.v1 in the same transaction, and the refresh-token family goes with it (FK).
+
+export type UserRow = typeof tables.user.$inferSelect;
+export type SessionRow = typeof tables.session.$inferSelect;
+
+/** The session and its user, when the session has not ended (deleted or expired). */
+export async function findLiveSession(
+  conn: Conn,
+  sessionId: string,
+  userId?: string,
+): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+  const rows = await conn
+    .select({ session: tables.session, user: tables.user })
+    .from(tables.session)
+    .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
+    .where(
+      and(
+        eq(tables.session.id, sessionId),
+        gt(tables.session.expiresAt, sql`now()`),
+        userId === undefined ? undefined : eq(tables.session.userId, userId),
+      ),
+    )
+    .limit(1);
+  return rows[0];
+}
+
+export async function listSessions(conn: Conn, userId: string): Promise<SessionRow[]> {
+  return conn
+    .select()
+    .from(tables.session)
+    .where(and(eq(tables.session.userId, userId), gt(tables.session.expiresAt, sql`now()`)))
+    .orderBy(desc(tables.session.updatedAt));
+}
+
+/** Ends one of the user's sessions; false when there is no such session. */
+export async function endSession(db: Db, userId: string, sessionId: string, meta: RequestMeta): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(tables.session)
+      .where(and(eq(tables.session.id, sessionId), eq(tables.session.userId, userId)))
+      .returning({ id: tables.session.id });
+    if (gone.length === 0) return false;
+    await recordSecurityEvent(tx, { userId, type: 'session_revoked', meta, context: { sessionId } });
+    return true;
+  });
+}
+
+/** Ends every session of the user except `keepSessionId`; returns how many ended. */
+export async function endOtherSessions(db: Db, userId: string, keepSessionId: string, meta: RequestMeta): Promise<number> {
+  return db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(tables.session)
+      .where(and(eq(tables.session.userId, userId), ne(tables.session.id, keepSessionId)))
+      .returning({ id: tables.session.id });
+    if (gone.length > 0)
+      await recordSecurityEvent(tx, { userId, type: 'sessions_revoked', meta, context: { count: gone.length, kept: keepSessionId } });
+    return gone.length;
+  });
+}
+
+/** Starts (or continues) the refresh-token family of a session; returns the opaque token. */
+export async function issueRefreshToken(conn: Conn, sessionId: string, userId: string): Promise<string> {
+  const token = newRefreshToken();
+  await conn.insert(tables.refreshTokens).values({
+    tokenHash: hashRefreshToken(token),
+    sessionId,
+    userId,
+    expiresAt: sql`now() + make_interval(secs => ${REFRESH_TOKEN_TTL_SECONDS})`,
+  });
+  return token;
+}
+
+export type RotateResult =
+  | { kind: 'rotated'; sessionId: string; refreshToken: string }
+  | { kind: 'invalid' }
+  | { kind: 'reused'; sessionId: string; userId: string };
+
+/**
+ * Exchanges a refresh token for its successor. The row is locked, so two concurrent exchanges of the
+ * same token run one after the other: the second, inside the grace window, gets a successor of its
+ * own; outside it, the exchange is a reuse and ends the whole session.
+ */
+export async function rotateRefreshToken(db: Db, token: string, meta: RequestMeta): Promise<RotateResult> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({
+        id: tables.refreshTokens.id,
+        sessionId: tables.refreshTokens.sessionId,
+        userId: tables.refreshTokens.userId,
+        expired: sql<boolean>`${tables.refreshTokens.expiresAt} <= now()`,
+        usedSecondsAgo: sql<number | null>`extract(epoch from now() - ${tables.refreshTokens.usedAt})::float8`,
+      })
+      .from(tables.refreshTokens)
+      .where(eq(tables.refreshTokens.tokenHash, hashRefreshToken(token)))
+      .for('update');
+    if (!row || row.expired) return { kind: 'invalid' };
+    const live = await findLiveSession(tx, row.sessionId, row.userId);
+    if (!live) return { kind: 'invalid' };
+    if (row.usedSecondsAgo !== null && row.usedSecondsAgo > REFRESH_GRACE_SECONDS) {
+      await tx.delete(tables.session).where(eq(tables.session.id, row.sessionId));
+      await recordSecurityEvent(tx, {
+        userId: row.userId,
+        type: 'refresh_token_reuse',
+        meta,
+        context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(row.usedSecondsAgo) },
+      });
+      return { kind: 'reused', sessionId: row.sessionId, userId: row.userId };
+    }
+    if (row.usedSecondsAgo === null)
+      await tx.update(tables.refreshTokens).set({ usedAt: sql`now()` }).where(eq(tables.refreshTokens.id, row.id));
+    // A refresh is a use of the session: it stays alive as long as its refresh tokens do.
+    await tx
+      .update(tables.session)
+      .set({ updatedAt: sql`now()`, expiresAt: sql`now() + make_interval(secs => ${REFRESH_TOKEN_TTL_SECONDS})` })
+      .where(eq(tables.session.id, row.sessionId));
+    const refreshToken = await issueRefreshToken(tx, row.sessionId, row.userId);
+    return { kind: 'rotated', sessionId: row.sessionId, refreshToken };
+  });
+}

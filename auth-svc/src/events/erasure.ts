@@ -1,0 +1,46 @@
+import { eq, or, sql } from 'drizzle-orm';
+import { consumeOnce, createEvent, enqueueEvent, type EventEnvelope } from '@mana/shared';
+import type { AuthContext } from '../context';
+import * as tables from '../db/schema';
+import type { Tx } from '../db/types';
+
+const count = async (query: Promise<unknown[]>) => (await query).length;
+
+/**
+ * Deletes the user and everything auth-svc holds on them. Deleting the user cascades to sessions
+ * (whose trigger revokes each one with session.revoked.v1), accounts and refresh tokens.
+ */
+export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, number>> {
+  const [sessions] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.session).where(eq(tables.session.userId, userId));
+  const [accounts] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.account).where(eq(tables.account.userId, userId));
+  const [refresh] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.refreshTokens).where(eq(tables.refreshTokens.userId, userId));
+  const securityEvents = await count(tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }));
+  // Password-reset and similar tokens carry the user id as their value.
+  const verifications = await count(tx.delete(tables.verification).where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`)).returning({ id: tables.verification.id }));
+  const users = await count(tx.delete(tables.user).where(eq(tables.user.id, userId)).returning({ id: tables.user.id }));
+  return {
+    users,
+    sessions: sessions?.n ?? 0,
+    accounts: accounts?.n ?? 0,
+    refreshTokens: refresh?.n ?? 0,
+    verifications,
+    securityEvents,
+  };
+}
+
+/** Consumes user.erasure.requested.v1 (queue `auth`) and answers with user.erasure.completed.v1. */
+export async function subscribeErasure(ctx: AuthContext): Promise<void> {
+  await ctx.rt.bus.subscribe({
+    queue: 'auth',
+    bindings: ['user.erasure.requested.v1'],
+    handler: async (event: EventEnvelope) => {
+      if (event.type !== 'user.erasure.requested.v1') return;
+      const { requestId, userId } = event.data as { requestId: string; userId: string };
+      const done = await consumeOnce(ctx.db, tables.processedMessages, 'auth.erasure', event.id, async (tx) => {
+        const deleted = await eraseUser(tx as Tx, userId);
+        await enqueueEvent(tx, tables.outbox, createEvent('user.erasure.completed.v1', { requestId, userId, service: 'auth', deleted, pseudonymized: {} }));
+      });
+      if (done) ctx.kickOutbox();
+    },
+  });
+}

@@ -1,0 +1,129 @@
+import express, { Router } from 'express';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { AppError, parseBody } from '@mana/shared';
+import { mintAccessToken } from '../auth/tokens';
+import type { AuthContext } from '../context';
+import * as tables from '../db/schema';
+import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
+import { findLiveSession, issueRefreshToken, rotateRefreshToken } from '../domain/sessions';
+import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
+import { publicUser } from '../domain/views';
+import { betterAuthError, invalidCredentials, toV1Error } from './auth-errors';
+import { forwardedHeaders, requestMeta } from './request-meta';
+import { sessionRoutes } from './v1-sessions';
+
+const email = z.email().max(254).transform((e) => e.toLowerCase());
+
+const registerBody = z.object({
+  email,
+  password: z.string().min(1).max(4096),
+  name: z.string().trim().min(1).max(256).optional(),
+  locale: z.string().max(35).optional(),
+});
+
+const loginBody = z.object({
+  email,
+  password: z.string().min(1).max(4096),
+  deviceId: z.string().trim().min(1).max(128).optional(),
+  deviceName: z.string().trim().min(1).max(128).optional(),
+});
+
+const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
+const validateBody = z.object({ token: z.string().min(1).max(8192) });
+
+/** /api/v1/auth: the ecosystem's simple token API on top of Better Auth. */
+export function v1AuthRoutes(ctx: AuthContext): Router {
+  const router = Router();
+  router.use(express.json({ limit: ctx.config.BODY_LIMIT }));
+
+  const tokenPair = async (sessionId: string, refreshToken: string) => {
+    const live = await findLiveSession(ctx.db, sessionId);
+    if (!live) throw new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
+    const accessToken = await mintAccessToken(ctx.auth, live);
+    return { user: publicUser(live.user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
+  };
+
+  router.post('/register', async (req, res) => {
+    const body = parseBody(registerBody, req.body);
+    const violation = checkPassword(body.password, ctx.config.PASSWORD_MIN_LENGTH);
+    if (violation) throw new AppError(violation.code, 400, violation.message);
+    let result;
+    try {
+      result = await ctx.auth.api.signUpEmail({
+        body: { email: body.email, password: body.password, name: body.name ?? body.email.split('@')[0] ?? body.email, locale: body.locale },
+        headers: forwardedHeaders(req),
+      });
+    } catch (err) {
+      throw toV1Error(err);
+    }
+    ctx.kickOutbox();
+    // For an email that is already registered Better Auth answers with a look-alike user (no enumeration).
+    const [row] = await ctx.db.select().from(tables.user).where(eq(tables.user.id, result.user.id)).limit(1);
+    res.status(201).json({ user: row ? publicUser(row) : result.user });
+  });
+
+  router.post('/login', async (req, res) => {
+    const body = parseBody(loginBody, req.body);
+    if ([...body.password].length > PASSWORD_MAX_LENGTH) throw invalidCredentials();
+    let signIn;
+    try {
+      // Better Auth's own sign-in: the same password check, session row and signed SSO cookie as /api/auth.
+      signIn = await ctx.auth.api.signInEmail({
+        body: { email: body.email, password: body.password },
+        headers: forwardedHeaders(req),
+        returnHeaders: true,
+      });
+    } catch (err) {
+      const e = betterAuthError(err);
+      if (e?.code === 'EMAIL_NOT_VERIFIED') throw new AppError('EMAIL_NOT_VERIFIED', 403, 'Confirm your email address first');
+      if (e && e.status < 500) throw invalidCredentials();
+      throw err;
+    }
+    const sessionToken = signIn.response.token;
+    const refreshToken = await ctx.db.transaction(async (tx) => {
+      const [s] = await tx
+        .update(tables.session)
+        .set({ deviceId: body.deviceId ?? null, deviceName: body.deviceName ?? null })
+        .where(eq(tables.session.token, sessionToken))
+        .returning({ id: tables.session.id, userId: tables.session.userId });
+      if (!s) throw new AppError('SESSION_NOT_CREATED', 500, 'Session could not be created');
+      return { sessionId: s.id, token: await issueRefreshToken(tx, s.id, s.userId) };
+    });
+    const pair = await tokenPair(refreshToken.sessionId, refreshToken.token);
+    for (const cookie of signIn.headers.getSetCookie()) res.append('Set-Cookie', cookie);
+    res.json(pair);
+  });
+
+  router.post('/refresh', async (req, res) => {
+    const body = parseBody(refreshBody, req.body);
+    const result = await rotateRefreshToken(ctx.db, body.refreshToken, requestMeta(req));
+    if (result.kind === 'invalid') throw new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
+    if (result.kind === 'reused') {
+      ctx.kickOutbox();
+      throw new AppError('REFRESH_TOKEN_REUSED', 401, 'This refresh token was already used; the session has been ended');
+    }
+    res.json(await tokenPair(result.sessionId, result.refreshToken));
+  });
+
+  router.post('/validate', async (req, res) => {
+    const body = parseBody(validateBody, req.body);
+    try {
+      const payload = await ctx.verifier.verify(body.token);
+      if (!(await findLiveSession(ctx.db, payload.sid, payload.sub))) {
+        res.json({ valid: false, error: 'TOKEN_REVOKED' });
+        return;
+      }
+      res.json({ valid: true, payload });
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) {
+        res.json({ valid: false, error: err.code });
+        return;
+      }
+      throw err;
+    }
+  });
+
+  router.use(sessionRoutes(ctx));
+  return router;
+}

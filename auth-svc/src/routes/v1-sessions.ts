@@ -1,0 +1,54 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { AppError, parseParams } from '@mana/shared';
+import type { AuthContext } from '../context';
+import { endOtherSessions, endSession, listSessions } from '../domain/sessions';
+import { publicSession, publicUser } from '../domain/views';
+import { awaitRevocationsRelayed } from '../events/await-relayed';
+import { requestMeta } from './request-meta';
+import { liveSession, requireSession } from './require-session';
+
+const sessionParams = z.object({ id: z.string().min(1).max(256) });
+
+/** Bearer routes of /api/v1/auth: the caller's own session(s). */
+export function sessionRoutes(ctx: AuthContext): Router {
+  const router = Router();
+  const auth = requireSession(ctx);
+
+  router.post('/logout', auth, async (req, res) => {
+    const { session } = liveSession(req);
+    await endSession(ctx.db, session.userId, session.id, requestMeta(req));
+    await awaitRevocationsRelayed(ctx, [session.id]);
+    res.json({ success: true });
+  });
+
+  router.get('/session', auth, (req, res) => {
+    const { session, user } = liveSession(req);
+    res.json({ user: publicUser(user), session: publicSession(session, session.id) });
+  });
+
+  router.get('/sessions', auth, async (req, res) => {
+    const { session } = liveSession(req);
+    const sessions = await listSessions(ctx.db, session.userId);
+    res.json({ sessions: sessions.map((s) => publicSession(s, session.id)) });
+  });
+
+  router.delete('/sessions/:id', auth, async (req, res) => {
+    const { id } = parseParams(sessionParams, req.params);
+    const { session } = liveSession(req);
+    if (!(await endSession(ctx.db, session.userId, id, requestMeta(req))))
+      throw new AppError('SESSION_NOT_FOUND', 404, 'No such session');
+    await awaitRevocationsRelayed(ctx, [id]);
+    res.json({ success: true });
+  });
+
+  router.delete('/sessions', auth, async (req, res) => {
+    const { session } = liveSession(req);
+    const before = await listSessions(ctx.db, session.userId);
+    const revoked = await endOtherSessions(ctx.db, session.userId, session.id, requestMeta(req));
+    await awaitRevocationsRelayed(ctx, before.filter((s) => s.id !== session.id).map((s) => s.id));
+    res.json({ success: true, revoked });
+  });
+
+  return router;
+}
