@@ -1,0 +1,136 @@
+/**
+ * `npm start`: the whole system in one foreground process — every service and the gateway — with
+ * prefixed logs. DATABASE_URL / AMQP_URL are used when set; otherwise an embedded PostgreSQL (data in
+ * .data/postgres) and the in-process bus. Ctrl-C stops the gateway first, then the services, then the
+ * database; a second Ctrl-C forces exit.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError, createLogger, type ServiceHandle } from '@mana/shared';
+import type { Logger } from 'pino';
+import { startAuthService } from '../auth-svc/src/server';
+import { startVaultService } from '../vault-svc/src/server';
+import { startGdprService } from '../gdpr-svc/src/server';
+import { startAdminService } from '../admin-svc/src/server';
+import { startCreditsService } from '../credits-svc/src/server';
+import { startGateway } from '../gateway/src/server';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
+import { prettyDestination } from './pretty-log';
+
+type Env = Record<string, string | undefined>;
+type Starter = (opts: { env?: Env; logger?: Logger }) => Promise<ServiceHandle>;
+
+const SERVICES: Array<{ name: string; start: Starter; portVar: string; urlVar: string; port: number }> = [
+  { name: 'auth-svc', start: startAuthService, portVar: 'AUTH_SVC_PORT', urlVar: 'AUTH_SVC_URL', port: 3101 },
+  { name: 'vault-svc', start: startVaultService, portVar: 'VAULT_SVC_PORT', urlVar: 'VAULT_SVC_URL', port: 3102 },
+  { name: 'gdpr-svc', start: startGdprService, portVar: 'GDPR_SVC_PORT', urlVar: 'GDPR_SVC_URL', port: 3103 },
+  { name: 'admin-svc', start: startAdminService, portVar: 'ADMIN_SVC_PORT', urlVar: 'ADMIN_SVC_URL', port: 3104 },
+  { name: 'credits-svc', start: startCreditsService, portVar: 'CREDITS_SVC_PORT', urlVar: 'CREDITS_SVC_URL', port: 3105 },
+];
+
+const DATA_DIR = fileURLToPath(new URL('../.data/postgres', import.meta.url));
+const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+
+const level = process.env.LOG_LEVEL ?? 'info';
+const destination = prettyDestination();
+const loggerFor = (name: string) => createLogger(name, level, destination);
+const log = loggerFor('mana');
+
+interface Running {
+  name: string;
+  handle: ServiceHandle;
+}
+
+const running: Running[] = [];
+let database: EmbeddedPostgresHandle | undefined;
+let stopping: Promise<void> | undefined;
+
+async function waitReady(url: string, name: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) return;
+      if (i % 20 === 19) log.warn({ service: name, body: await res.text() }, 'still not ready');
+    } catch {
+      // not listening yet
+    }
+    if (stopping) throw new Error('stopped while starting');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function warnAboutDevFallbacks(env: Env): void {
+  if (env.NODE_ENV === 'production') return;
+  const missing = ['MANA_AUTH_KEK', 'BETTER_AUTH_SECRET', 'MANA_SERVICE_KEY'].filter((k) => !env[k]);
+  if (missing.length)
+    log.warn(`DEVELOPMENT MODE: ${missing.join(', ')} not set — using built-in development fallbacks. Never do this with real data.`);
+}
+
+async function main(): Promise<void> {
+  const env: Env = { ...process.env };
+  env.NODE_ENV ??= 'development';
+  if (!env.DATABASE_URL) {
+    log.info('DATABASE_URL is not set: starting an embedded PostgreSQL');
+    database = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: EMBEDDED_PG_PORT, logger: loggerFor('postgres') });
+    env.DATABASE_URL = database.url;
+  }
+  if (!env.AMQP_URL) log.info('AMQP_URL is not set: using the in-process event bus (events live only in this process)');
+  warnAboutDevFallbacks(env);
+
+  const authPort = env.AUTH_SVC_PORT ?? '3101';
+  env.AUTH_JWKS_URL ??= `http://127.0.0.1:${authPort}/api/auth/jwks`;
+
+  // auth-svc first: the others fetch its JWKS and the gateway loads its revocations on start.
+  const [auth, ...rest] = SERVICES;
+  const startOne = async (svc: (typeof SERVICES)[number]) => {
+    const handle = await svc.start({ env, logger: loggerFor(svc.name) });
+    running.push({ name: svc.name, handle });
+    env[svc.urlVar] ??= `http://127.0.0.1:${handle.port}`;
+    return handle;
+  };
+  await startOne(auth!);
+  await Promise.all(rest.map(startOne));
+
+  const gateway = await startGateway({ env, logger: loggerFor('gateway') });
+  running.push({ name: 'gateway', handle: gateway });
+
+  await Promise.all(running.map((r) => waitReady(r.handle.url, r.name)));
+  const url = `http://localhost:${gateway.port}`;
+  process.stdout.write(`\n  Mana Auth is ready at ${url}\n  (Ctrl-C to stop)\n\n`);
+}
+
+/** Gateway first (no new traffic), then the services in reverse start order, then the database. */
+function stop(): Promise<void> {
+  stopping ??= (async () => {
+    const gateway = running.find((r) => r.name === 'gateway');
+    if (gateway) await gateway.handle.close();
+    for (const r of running.filter((x) => x.name !== 'gateway').reverse()) await r.handle.close();
+    if (database) await database.stop();
+  })();
+  return stopping;
+}
+
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) {
+      log.warn('second signal: forcing exit');
+      process.exit(130);
+    }
+    log.info({ signal }, 'stopping Mana Auth (press Ctrl-C again to force)');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
+
+main().catch(async (err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else log.error({ err }, 'start failed');
+  await stop().catch(() => undefined);
+  process.exit(1);
+});
