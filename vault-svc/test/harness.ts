@@ -50,7 +50,8 @@ export interface VaultStack {
   call: (path: string, opts?: CallOptions) => Promise<CallResult>;
   /** Restarts vault-svc with other env (e.g. a new keyring); the gateway follows. */
   restartVault: (env: Record<string, string>) => Promise<void>;
-  close: () => Promise<void>;
+  /** Stops everything and removes the database, bus topology (vault + `extraQueues`) and rate-limit keys. */
+  close: (extraQueues?: string[]) => Promise<void>;
 }
 
 export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AUTH_KEK: newKek() }): Promise<VaultStack> {
@@ -116,13 +117,13 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
       vault = await startVaultService({ env: vaultEnv });
       gateway = await startGateway({ env: gatewayEnv(vault.url) });
     },
-    close: async () => {
+    close: async (extraQueues = []) => {
       await gateway?.close();
       await vault?.close();
       await admin.end();
       await issuer.close();
       await db.drop();
-      await deleteBusTopology(bus, ['vault']);
+      await deleteBusTopology(bus, ['vault', ...extraQueues]);
       const redis = new Redis(TEST_REDIS_URL);
       try {
         const keys = await redis.keys(`${busName}*`);
