@@ -60,6 +60,7 @@ export function createAuth(deps: AuthDeps) {
     trustedOrigins: [publicOrigin, ...config.CORS_ORIGINS],
     telemetry: { enabled: false },
     logger: {
+      disabled: config.LOG_LEVEL === 'silent',
       level: 'warn',
       log: (level, message) => log[level]({ source: 'better-auth' }, message),
     },

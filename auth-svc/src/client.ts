@@ -1,0 +1,14 @@
+import { createAuthClient } from 'better-auth/client';
+
+/**
+ * The Better Auth client matching this server's plugin set, for TypeScript code in this repository
+ * (end-to-end tests, benchmarks). Later plugins add their client plugins here.
+ */
+export function createManaAuthClient(opts: { baseURL: string; fetch?: typeof fetch }) {
+  return createAuthClient({
+    baseURL: opts.baseURL,
+    fetchOptions: opts.fetch ? { customFetchImpl: opts.fetch } : undefined,
+  });
+}
+
+export type ManaAuthClient = ReturnType<typeof createManaAuthClient>;
