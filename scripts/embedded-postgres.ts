@@ -126,7 +126,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const text = chunk.toString('utf8');
     stderr = (stderr + text).slice(-4_000);
     for (const line of text.split('\n').filter(Boolean)) {
-      if (/\b(ERROR|FATAL|PANIC)\b/.test(line)) logger.warn(line);
+      // our own readiness polling provokes "starting up" refusals: not worth a warning
+      if (/\b(ERROR|FATAL|PANIC)\b/.test(line) && !line.includes('is starting up')) logger.warn(line);
       else logger.debug(line);
     }
   });
