@@ -109,14 +109,18 @@ function stop(): Promise<void> {
   return stopping;
 }
 
-let signals = 0;
+// tsx relays the terminal's Ctrl-C to this process when it has not seen it arrive here within 30 ms, so
+// one keypress can be delivered twice: only a signal more than a second after the first forces exit.
+const FORCE_AFTER_MS = 1_000;
+let firstSignalAt: number | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    signals += 1;
-    if (signals > 1) {
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt < FORCE_AFTER_MS) return;
       log.warn('second signal: forcing exit');
       process.exit(130);
     }
+    firstSignalAt = Date.now();
     log.info({ signal }, 'stopping Mana Auth (press Ctrl-C again to force)');
     stop().then(
       () => process.exit(0),
