@@ -11,6 +11,8 @@ describe('idempotent consumption (consumeOnce)', () => {
   let testDb: TestDatabase;
   let database: Database<typeof tables>;
   const deliveries = new Map<string, number>();
+  /** Per message id: what consumeOnce returned for each delivery that finished (true = the work ran). */
+  const outcomes = new Map<string, boolean[]>();
   const crashOnce = new Set<string>();
 
   beforeAll(async () => {
@@ -25,7 +27,7 @@ describe('idempotent consumption (consumeOnce)', () => {
       handler: async (event) => {
         deliveries.set(event.id, (deliveries.get(event.id) ?? 0) + 1);
         const { userId, tier } = event.data as { userId: string; tier: string };
-        await consumeOnce(database.db, tables.processedMessages, 'tiers', event.id, async (tx) => {
+        const ran = await consumeOnce(database.db, tables.processedMessages, 'tiers', event.id, async (tx) => {
           await tx
             .insert(tables.tiers)
             .values({ userId, tier, applied: 1 })
@@ -33,6 +35,7 @@ describe('idempotent consumption (consumeOnce)', () => {
           // fails after its write: the marker and the write must roll back together
           if (crashOnce.delete(event.id)) throw new Error('crash after writing');
         });
+        outcomes.set(event.id, [...(outcomes.get(event.id) ?? []), ran]);
       },
     });
   });
@@ -49,11 +52,12 @@ describe('idempotent consumption (consumeOnce)', () => {
     return row?.applied ?? 0;
   };
 
-  it('applies a message delivered twice only once', async () => {
+  it('applies a message delivered twice only once, even when both deliveries run at the same time', async () => {
     const event = tierChanged('u-dup', 'pro');
-    await bus.publish(event);
-    await bus.publish(event);
-    await eventually(() => deliveries.get(event.id) === 2);
+    await Promise.all([bus.publish(event), bus.publish(event)]);
+    await eventually(() => outcomes.get(event.id)?.length === 2);
+    expect(deliveries.get(event.id)).toBe(2);
+    expect(outcomes.get(event.id)?.slice().sort()).toEqual([false, true]);
     expect(await applied('u-dup')).toBe(1);
     const [marker] = await database.db
       .select({ n: sql<number>`count(*)::int` })
