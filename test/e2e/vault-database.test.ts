@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@mana/shared';
 import * as tables from '../../vault-svc/src/db/schema';
-import { EmptyUserIdError, withUserScope } from '../../vault-svc/src/db/scope';
+import { InvalidUserIdError, vaultDb, withUserScope } from '../../vault-svc/src/db/scope';
 import { startVaultStack, VAULT, type VaultStack } from '../../vault-svc/test/harness';
 
 const b = (n: number) => randomBytes(n);
@@ -145,13 +145,21 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
   it('withUserScope switches to the vault role for one transaction and refuses an empty user id before any query', async () => {
     const database = createDatabase({ url: s.db.url, schema: tables, max: 1 });
     try {
-      await expect(withUserScope(database.db, '', async () => 'never')).rejects.toBeInstanceOf(EmptyUserIdError);
+      await expect(withUserScope(vaultDb(database), '', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
+      await expect(withUserScope(vaultDb(database), 'a\u0000b', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
       expect(database.pool.totalCount).toBe(0);
-      const inside = await withUserScope(database.db, 'user-a', async (tx) => {
+      const inside = await withUserScope(vaultDb(database), 'user-a', async (tx) => {
         const r = await tx.execute<{ who: string; uid: string }>(sql`select current_user as who, current_setting('app.current_user_id') as uid`);
         return r.rows[0];
       });
       expect(inside).toEqual({ who: 'vault_app', uid: 'user-a' });
+      // Quotes and backslashes in an id stay data (the scope statement carries it as an escaped literal).
+      const odd = "o'brien\\'; reset role; --";
+      const quoted = await withUserScope(vaultDb(database), odd, async (tx) => {
+        const r = await tx.execute<{ who: string; uid: string }>(sql`select current_user as who, current_setting('app.current_user_id') as uid`);
+        return r.rows[0];
+      });
+      expect(quoted).toEqual({ who: 'vault_app', uid: odd });
       // The same pooled connection is back to its own role with no user afterwards.
       const after = await database.pool.query("select current_user as who, coalesce(current_setting('app.current_user_id', true), '') as uid");
       expect(after.rows[0]).toEqual({ who: 'postgres', uid: '' });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpBus, createDatabase, createEvent, createLogger, type EventEnvelope } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
 import * as tables from '../../vault-svc/src/db/schema';
+import { vaultDb } from '../../vault-svc/src/db/scope';
 import { loadKeyring } from '../../vault-svc/src/domain/kek';
 import { kekUsage, rewrapAll } from '../../vault-svc/src/domain/rewrap';
 import { auditRows, newKek, startVaultStack, VAULT, type VaultStack } from '../../vault-svc/test/harness';
@@ -54,14 +55,14 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     const keyring = loadKeyring(rotated);
     const database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
     try {
-      expect(await kekUsage(database.db)).toEqual([
+      expect(await kekUsage(vaultDb(database))).toEqual([
         { kekId: 'kek-1', vaults: 7 },
         { kekId: 'kek-2', vaults: 1 },
       ]);
       // Stop after the first batch (Ctrl-C in the command).
       const controller = new AbortController();
       const first = await rewrapAll({
-        db: database.db,
+        db: vaultDb(database),
         keyring,
         batchSize: 3,
         signal: controller.signal,
@@ -74,12 +75,12 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
       ]);
       // Resume: only rows still under an old KEK are touched.
       const progress: number[] = [];
-      const second = await rewrapAll({ db: database.db, keyring, batchSize: 3, onProgress: (p) => progress.push(p.rewrapped) });
+      const second = await rewrapAll({ db: vaultDb(database), keyring, batchSize: 3, onProgress: (p) => progress.push(p.rewrapped) });
       expect(second).toMatchObject({ stopped: false, rewrapped: 4, failed: 0, total: 4, unused: ['kek-1'], missing: [] });
       expect(progress).toEqual([3, 4]);
       expect(second.usage).toEqual([{ kekId: 'kek-2', vaults: 8 }]);
       // Idempotent: a third run has nothing to do.
-      expect(await rewrapAll({ db: database.db, keyring })).toMatchObject({ rewrapped: 0, total: 0 });
+      expect(await rewrapAll({ db: vaultDb(database), keyring })).toMatchObject({ rewrapped: 0, total: 0 });
     } finally {
       await database.close();
     }

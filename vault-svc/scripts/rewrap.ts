@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createDatabase, runMain } from '@mana/shared';
 import { loadServiceConfig } from '../src/config';
 import * as tables from '../src/db/schema';
+import { vaultDb } from '../src/db/scope';
 import { loadKeyring } from '../src/domain/kek';
 import { kekUsage, rewrapAll } from '../src/domain/rewrap';
 
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   try {
     if (values.status) {
       say(`active KEK: ${keyring.activeId}`);
-      for (const u of await kekUsage(database.db)) say(`  ${u.kekId}: ${u.vaults} vault(s)`);
+      for (const u of await kekUsage(vaultDb(database))) say(`  ${u.kekId}: ${u.vaults} vault(s)`);
       return;
     }
     const controller = new AbortController();
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     });
     say(`re-wrapping to active KEK ${keyring.activeId} (batch size ${batchSize})`);
     const result = await rewrapAll({
-      db: database.db,
+      db: vaultDb(database),
       keyring,
       batchSize,
       signal: controller.signal,

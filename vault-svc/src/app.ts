@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
+import { vaultDb } from './db/scope';
 import type { Keyring } from './domain/kek';
 import { encryptionVaultRoutes } from './routes/encryption-vault';
 import { internalRoutes } from './routes/internal';
@@ -20,7 +21,7 @@ export function buildApp({ rt, config, keyring }: AppDeps): Express {
     bodyLimit: config.BODY_LIMIT,
     state: rt.state,
   });
-  const db = rt.database.db;
+  const db = vaultDb(rt.database);
   // Services verify the bearer token again: reached directly, vault-svc is as strict as through the gateway.
   app.use(
     '/api/v1/me/encryption-vault',

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
+import { vaultDb } from './db/scope';
 import { loadKeyring } from './domain/kek';
 import { subscribeErasure } from './events/erasure';
 
@@ -31,7 +32,7 @@ export async function startVaultService(opts: StartOptions = {}): Promise<Servic
     outbox: tables.outbox,
     logger,
   });
-  await subscribeErasure({ db: rt.database.db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
+  await subscribeErasure({ db: vaultDb(rt.database), bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
   const app = buildApp({ rt, config, keyring });
   return serve(rt, app, config.VAULT_SVC_PORT);
 }

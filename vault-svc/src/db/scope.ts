@@ -1,18 +1,33 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '@mana/shared';
-import type * as tables from './schema';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { Database, Db } from '@mana/shared';
+import * as tables from './schema';
 
-export type VaultDb = Db<typeof tables>;
-export type Tx = Parameters<Parameters<VaultDb['transaction']>[0]>[0];
+/** A connection inside a user-scoped transaction (see withUserScope). */
+export type Tx = Db<typeof tables>;
+/** The service's drizzle database together with its pool (the hot paths talk to the pool directly). */
+export type VaultDb = Tx & { $client: pg.Pool };
+
+export function vaultDb(database: Database<typeof tables>): VaultDb {
+  return Object.assign(database.db, { $client: database.pool });
+}
 
 /** The non-superuser, non-BYPASSRLS role every vault query runs as (created by migration 0002_rls). */
 export const APP_ROLE = 'vault_app';
 
-export class EmptyUserIdError extends Error {
+/** Control characters never belong in a user id (and NUL cannot reach PostgreSQL text at all). */
+const USER_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
+
+export class InvalidUserIdError extends Error {
   constructor() {
-    super('withUserScope: refusing an empty user id');
-    this.name = 'EmptyUserIdError';
+    super('withUserScope: refusing an empty or malformed user id');
+    this.name = 'InvalidUserIdError';
   }
+}
+
+export function assertUserId(userId: unknown): asserts userId is string {
+  if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new InvalidUserIdError();
 }
 
 export interface ScopeOptions {
@@ -24,31 +39,60 @@ export interface ScopeOptions {
 }
 
 /**
+ * The statement that enters a user's scope: the vault role and the user id, both transaction-local
+ * (`set_config(..., true)`), so they end with the transaction and never leak to the next pool user.
+ * The id is a literal (pg's escapeLiteral) so that BEGIN and the scope travel in one simple-query round trip.
+ */
+export function scopeStatement(userId: string, opts: ScopeOptions = {}): string {
+  assertUserId(userId);
+  const commit = opts.durable === false ? ", set_config('synchronous_commit', 'off', true)" : '';
+  return `SELECT set_config('role', '${APP_ROLE}', true), set_config('app.current_user_id', ${pg.escapeLiteral(userId)}, true)${commit}`;
+}
+
+const perClient = new WeakMap<pg.PoolClient, Tx>();
+
+function drizzleFor(client: pg.PoolClient): Tx {
+  let db = perClient.get(client);
+  if (!db) {
+    db = drizzle(client, { schema: tables });
+    perClient.set(client, db);
+  }
+  return db;
+}
+
+/**
  * Runs `fn` in a transaction that has switched to the vault role and set `app.current_user_id`, so the
- * row-level-security policies admit only this user's rows. Both settings are transaction-local
- * (`set_config(..., true)`): they end with the transaction and never leak to the next pool user.
- * An empty user id is refused before any query.
+ * row-level-security policies admit only this user's rows. An empty or malformed user id is refused
+ * before any query (before a connection is even taken from the pool).
  */
 export async function withUserScope<T>(db: VaultDb, userId: string, fn: (tx: Tx) => Promise<T>, opts: ScopeOptions = {}): Promise<T> {
-  if (typeof userId !== 'string' || userId.length === 0) throw new EmptyUserIdError();
-  return db.transaction(async (tx) => {
-    await enterUserScope(tx, userId, opts);
-    return fn(tx);
-  });
+  const begin = `BEGIN; ${scopeStatement(userId, opts)}`;
+  const client = await db.$client.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(begin);
+    const result = await fn(drizzleFor(client));
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      broken = rollbackErr as Error; // the connection is unusable: drop it from the pool
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** Enters the user scope inside an existing transaction (the erasure consumer's consumeOnce transaction). */
-export async function enterUserScope(tx: Pick<Tx, 'execute'>, userId: string, opts: ScopeOptions = {}): Promise<void> {
-  if (typeof userId !== 'string' || userId.length === 0) throw new EmptyUserIdError();
-  await tx.execute(
-    opts.durable === false
-      ? sql`select set_config('role', ${APP_ROLE}, true), set_config('app.current_user_id', ${userId}, true), set_config('synchronous_commit', 'off', true)`
-      : sql`select set_config('role', ${APP_ROLE}, true), set_config('app.current_user_id', ${userId}, true)`,
-  );
+export async function enterUserScope(tx: { execute: Tx['execute'] }, userId: string, opts: ScopeOptions = {}): Promise<void> {
+  await tx.execute(sql.raw(scopeStatement(userId, opts)));
 }
 
 /** Leaves the vault role again (back to the connection's own role) inside the same transaction. */
-export async function leaveUserScope(tx: Pick<Tx, 'execute'>): Promise<void> {
+export async function leaveUserScope(tx: { execute: Tx['execute'] }): Promise<void> {
   await tx.execute(sql`reset role`);
   await tx.execute(sql`select set_config('app.current_user_id', '', true)`);
 }
@@ -60,6 +104,6 @@ export async function leaveUserScope(tx: Pick<Tx, 'execute'>): Promise<void> {
 export async function withAppRole<T>(db: VaultDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select set_config('role', ${APP_ROLE}, true)`);
-    return fn(tx);
+    return fn(tx as unknown as Tx);
   });
 }

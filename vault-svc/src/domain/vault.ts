@@ -6,6 +6,8 @@ import { VAULT_ERRORS } from './errors';
 import { generateMasterKey, unwrapMasterKey, wrapMasterKey, type Keyring } from './kek';
 
 type VaultRow = typeof encryptionVaults.$inferSelect;
+/** The columns a key answer is built from. */
+export type WrapColumns = Pick<VaultRow, 'userId' | 'wrappedMk' | 'wrapIv' | 'kekId' | 'formatVersion' | 'zeroKnowledge' | 'recoveryWrappedMk' | 'recoveryIv'>;
 
 export interface VaultStatus {
   vaultExists: boolean;
@@ -32,7 +34,7 @@ async function requireRow(tx: Tx, userId: string, forUpdate = false): Promise<Va
 }
 
 /** Unwraps in standard mode; in zero-knowledge mode hands out the recovery wrap only the client can open. */
-function keyResponse(keyring: Keyring, row: VaultRow): KeyResponse {
+export function keyResponse(keyring: Keyring, row: WrapColumns): KeyResponse {
   if (row.zeroKnowledge || !row.wrappedMk || !row.wrapIv || !row.kekId) {
     if (!row.recoveryWrappedMk || !row.recoveryIv) throw new Error('vault row without any wrap'); // the CHECKs forbid it
     return { requiresRecoveryCode: true, recoveryWrappedMk: toBase64(row.recoveryWrappedMk), recoveryIv: toBase64(row.recoveryIv) };

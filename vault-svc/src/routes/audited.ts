@@ -19,7 +19,9 @@ export interface Outcome<T> {
 
 /** IP (X-Forwarded-For as far as `trust proxy` allows) and user agent of the caller. */
 export function requestMeta(req: Request): { ip: string | null; userAgent: string | null } {
-  return { ip: req.ip ?? null, userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
+  // eslint-disable-next-line no-control-regex
+  const userAgent = req.get('user-agent')?.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 512) || null;
+  return { ip: req.ip ?? null, userAgent };
 }
 
 /** The user is the verified token's subject; nothing else in the request can name a user. */
@@ -65,14 +67,20 @@ export async function audited<T>(
       opts,
     );
   } catch (err) {
-    const failure = asAppError(err, req.log ?? deps.logger);
-    try {
-      await withUserScope(deps.db, userId, (tx) =>
-        appendAudit(tx, { userId, action, status: failure.status, ...meta, context: { error: failure.code } }),
-      );
-    } catch (auditErr) {
-      (req.log ?? deps.logger).error({ err: (auditErr as Error).message, action }, 'could not write failure audit row');
-    }
-    throw failure;
+    throw await auditFailure(deps, req, action, err);
   }
+}
+
+/** Writes the audit row of a failed action in a transaction of its own; returns the error to answer with. */
+export async function auditFailure(deps: AuditedDeps, req: Request, action: AuditAction, err: unknown): Promise<AppError> {
+  const failure = asAppError(err, req.log ?? deps.logger);
+  const userId = callerId(req);
+  try {
+    await withUserScope(deps.db, userId, (tx) =>
+      appendAudit(tx, { userId, action, status: failure.status, ...requestMeta(req), context: { error: failure.code } }),
+    );
+  } catch (auditErr) {
+    (req.log ?? deps.logger).error({ err: (auditErr as Error).message, action }, 'could not write failure audit row');
+  }
+  return failure;
 }

@@ -1,18 +1,16 @@
 import { Router } from 'express';
 import { parseBody } from '@mana/shared';
-import { withUserScope } from '../db/scope';
+import { fetchKeyTwoTrips, readStatusOneTrip } from '../db/hot-paths';
 import type { Keyring } from '../domain/kek';
 import {
   clearRecoveryWrap,
   disableZeroKnowledge,
   enableZeroKnowledge,
-  fetchKey,
   initVault,
-  readStatus,
   rotateKey,
   setRecoveryWrap,
 } from '../domain/vault';
-import { audited, callerId, type AuditedDeps } from './audited';
+import { audited, auditFailure, callerId, requestMeta, type AuditedDeps } from './audited';
 import { recoveryWrapBody, zeroKnowledgeBody } from './schemas';
 
 export interface VaultRouteDeps extends AuditedDeps {
@@ -28,7 +26,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
 
   // Cheap metadata read for the settings page: no decryption, no audit row.
   router.get('/status', async (req, res) => {
-    res.json(await withUserScope(db, callerId(req), (tx) => readStatus(tx, callerId(req))));
+    res.json(await readStatusOneTrip(db, callerId(req)));
   });
 
   router.post('/init', async (req, res) => {
@@ -41,18 +39,15 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     );
   });
 
+  // Hot path: every client fetches its key on every sign-in (two round trips, see db/hot-paths.ts).
   router.get('/key', async (req, res) => {
     const userId = callerId(req);
-    const body = await audited(
-      deps,
-      req,
-      'fetch',
-      async (tx) => {
-        const key = await fetchKey(tx, keyring, userId);
-        return { body: key, context: 'kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true } };
-      },
-      { durable: deps.durableFetchAudit },
-    );
+    let body;
+    try {
+      body = await fetchKeyTwoTrips(db, keyring, userId, requestMeta(req), deps.durableFetchAudit);
+    } catch (err) {
+      throw await auditFailure(deps, req, 'fetch', err);
+    }
     res.set('Cache-Control', 'no-store').json(body);
   });
 

@@ -1,0 +1,152 @@
+// npm run bench -- vault
+// GET /key (unwrap + audit INSERT) against GET /status (one indexed read, no audit) through the gateway,
+// same run, same machine; vault-svc and the gateway each in their own process, real PostgreSQL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
+import { machine, writeSection } from '../lib';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = 50;
+const USERS = 200;
+const VAULT = '/api/v1/me/encryption-vault';
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const children: ChildProcess[] = [];
+
+function startWorker(role: string, env: Record<string, string>): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, role], {
+    env: { ...process.env, LOG_LEVEL: 'error', NODE_ENV: 'development', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      out += chunk;
+      const m = /READY (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
+interface Row {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** Each request carries the token of one of USERS users (round robin), as real traffic would. */
+async function measure(name: string, url: string, tokens: string[], duration: number): Promise<Row> {
+  let i = 0;
+  const opts: autocannon.Options = {
+    url,
+    connections: CONNECTIONS,
+    requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[i++ % tokens.length]}` } }) }],
+  };
+  await autocannon({ ...opts, duration: 2 }); // warm-up
+  const r = await autocannon({ ...opts, duration });
+  const row = { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.average, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  process.stdout.write(`${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
+  return row;
+}
+
+function table(rows: Row[], base: string): string {
+  const baseRps = rows.find((r) => r.name === base)?.rps ?? NaN;
+  return [
+    `| target | req/s | ratio to ${base} | p50 ms | mean ms | p99 ms | errors | non-2xx |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / baseRps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
+    ),
+  ].join('\n');
+}
+
+const issuer = await startTestIssuer();
+const db = await createTestDatabase('vault_bench');
+const prefix = uniqueName('vaultbench');
+try {
+  const common = { AUTH_JWKS_URL: issuer.jwksUrl, BASE_URL: issuer.issuer, JWT_AUDIENCE: issuer.audience, AMQP_URL: '' };
+  const vaultEnv = (extra: Record<string, string>) => ({ ...common, VAULT_SVC_PORT: '0', DATABASE_URL: db.url, MANA_AUTH_KEK: randomBytes(32).toString('base64'), ...extra });
+  // Both vault processes share the database (migrations take an advisory lock) and the KEK.
+  const kek = randomBytes(32).toString('base64');
+  const fast = await startWorker('vault', vaultEnv({ MANA_AUTH_KEK: kek }));
+  const durable = await startWorker('vault', vaultEnv({ MANA_AUTH_KEK: kek, VAULT_DURABLE_FETCH_AUDIT: 'true' }));
+  const gatewayEnv = (vaultUrl: string) => ({
+    ...common,
+    PORT: '0',
+    VAULT_SVC_URL: vaultUrl,
+    AUTH_SVC_URL: 'http://127.0.0.1:9',
+    REDIS_URL: TEST_REDIS_URL,
+    RATE_LIMIT_PREFIX: prefix,
+    RATE_LIMIT_POINTS: '100000000',
+  });
+  const [gateway, gatewayDurable] = await Promise.all([startWorker('gateway', gatewayEnv(fast)), startWorker('gateway', gatewayEnv(durable))]);
+
+  const tokens = await Promise.all(Array.from({ length: USERS }, (_, i) => issuer.sign({ sub: `bench-user-${i}`, sid: `s-${i}` }, { expiresIn: '1h' })));
+  for (const token of tokens) {
+    const res = await fetch(`${gateway}${VAULT}/init`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    if (res.status !== 200) throw new Error(`init failed: ${res.status}`);
+  }
+
+  const rows: Row[] = [];
+  rows.push(await measure('GET /status', `${gateway}${VAULT}/status`, tokens, DURATION));
+  rows.push(await measure('GET /key', `${gateway}${VAULT}/key`, tokens, DURATION));
+  rows.push(await measure('GET /key, durable audit commit', `${gatewayDurable}${VAULT}/key`, tokens, DURATION));
+
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  const { rows: audit } = await admin.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where action = 'fetch'");
+  await admin.end();
+
+  const by = (name: string) => rows.find((r) => r.name === name)!;
+  const ratio = by('GET /key').rps / by('GET /status').rps;
+  const p99 = by('GET /key').p99;
+  const yes = (ok: boolean) => (ok ? '**met**' : '**missed**');
+  writeSection(
+    'vault',
+    `## Vault
+
+\`npm run bench -- vault\` — ${machine()}. autocannon, ${CONNECTIONS} connections, ${DURATION} s per target after a 2 s warm-up,
+through the gateway (JWT verified, rate limit counted in Redis) to vault-svc on the local PostgreSQL; ${USERS} users,
+each request carrying one of their tokens in turn. Gateway and vault-svc run in their own processes; autocannon runs in
+the bench process, so all of them share the same two cores.
+
+- \`GET /status\`: one transaction (role + user scope, one indexed read), no decryption, no audit row.
+- \`GET /key\`: the same plus an AES-256-GCM unwrap and one audit INSERT, committed with
+  \`synchronous_commit = off\` for that transaction only (the default, \`VAULT_DURABLE_FETCH_AUDIT=false\`).
+- \`GET /key, durable audit commit\`: \`VAULT_DURABLE_FETCH_AUDIT=true\` — every fetch waits for its WAL flush.
+
+${table(rows, 'GET /status')}
+
+Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful fetch, warm-ups included).
+
+### Targets
+
+| target | measured | result |
+|---|---|---|
+| \`/key\` throughput ≥ 85% of \`/status\` | ${(ratio * 100).toFixed(0)}% | ${yes(ratio >= 0.85)} |
+| \`/key\` p99 < 20 ms | ${p99} ms | ${yes(p99 < 20)} |
+`,
+  );
+  process.stdout.write(`\n/key vs /status ${(ratio * 100).toFixed(1)}%, /key p99 ${p99} ms\n`);
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  await issuer.close();
+  await db.drop();
+  const redis = new Redis(TEST_REDIS_URL);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+}
