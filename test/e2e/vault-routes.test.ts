@@ -115,6 +115,12 @@ describe('vault-svc routes through the gateway', () => {
       body: { requiresRecoveryCode: true, recoveryWrappedMk: wrap.recoveryWrappedMk, recoveryIv: wrap.recoveryIv },
     });
     expect((await s.call(`${VAULT}/status`, { token })).body).toMatchObject({ zeroKnowledge: true, hasRecoveryWrap: true });
+    // /init stays idempotent in ZK mode: no new key, the recovery wrap comes back.
+    expect((await s.call(`${VAULT}/init`, { token, method: 'POST' })).body).toEqual({
+      requiresRecoveryCode: true,
+      recoveryWrappedMk: wrap.recoveryWrappedMk,
+      recoveryIv: wrap.recoveryIv,
+    });
 
     const rotate = await s.call(`${VAULT}/rotate`, { token, method: 'POST' });
     expect(rotate.status).toBe(409);
@@ -150,6 +156,7 @@ describe('vault-svc routes through the gateway', () => {
       ['recovery_set', 200, null],
       ['zk_enabled', 200, null],
       ['fetch', 200, null],
+      ['init', 200, null],
       ['rotate', 409, 'ZK_ROTATE_FORBIDDEN'],
       ['recovery_cleared', 409, 'ZK_ACTIVE'],
       ['zk_disabled', 400, 'VALIDATION_FAILED'],
