@@ -3,6 +3,7 @@ import { toNodeHandler } from 'better-auth/node';
 import { createApp, standardReadiness } from '@mana/shared';
 import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
+import { oidcRoutes } from './oidc/routes';
 import { internalRoutes } from './routes/internal';
 import { v1AuthRoutes } from './routes/v1-auth';
 
@@ -27,5 +28,7 @@ export function buildApp(ctx: AuthContext): Express {
 
   app.use('/api/v1/auth', v1AuthRoutes(ctx));
   app.use('/api/v1/internal', internalRoutes(ctx));
+  // OIDC discovery and the hosted login/consent pages (/.well-known/openid-configuration, /auth/*).
+  app.use(oidcRoutes(ctx));
   return finish();
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boolFlag, commonEnv, csv, loadConfig, port, productionRules } from '@mana/shared';
+import { oidcEnv, oidcRules } from './oidc/config';
 
 /** Used only outside production, with a loud warning at startup (see auth.ts). */
 export const DEV_AUTH_SECRET = 'dev-only-better-auth-secret-change-me-0000000000';
@@ -34,9 +35,12 @@ export const configSchema = commonEnv
      * the gateway is the rate-limiting point and per-account lockout lives in auth-svc's database.
      */
     AUTH_RATE_LIMIT: boolFlag(false),
+    /** OIDC provider (Synapse and other relying parties): see src/oidc/config.ts. */
+    ...oidcEnv,
   })
   .superRefine((cfg, ctx) => {
     productionRules(cfg, ctx);
+    oidcRules(cfg, ctx);
     if (cfg.NODE_ENV !== 'production') return;
     if (cfg.BETTER_AUTH_SECRET === DEV_AUTH_SECRET)
       ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'required in production' });

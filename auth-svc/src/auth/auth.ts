@@ -1,6 +1,7 @@
 import { betterAuth } from 'better-auth';
 import { drizzleAdapter } from 'better-auth/adapters/drizzle';
 import { jwt, type JwtOptions } from 'better-auth/plugins/jwt';
+import { twoFactor } from 'better-auth/plugins/two-factor';
 import { eq } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Logger } from 'pino';
@@ -10,6 +11,8 @@ import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH } from '../domain/passwords';
 import { ACCESS_TOKEN_TTL_SECONDS, JWKS_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, accessClaims } from '../domain/tokens';
 import type { Mailer, MailRequest } from '../mail/mailer';
+import { OIDC_MODELS } from '../oidc/models';
+import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
 import { guardProfile } from './plugins/profile-guard';
 
@@ -30,6 +33,8 @@ const AUTH_MODELS = {
   verification: tables.verification,
   jwks: tables.jwks,
   rateLimit: tables.rateLimit,
+  twoFactor: tables.twoFactor,
+  ...OIDC_MODELS,
 };
 
 /**
@@ -152,6 +157,9 @@ export function createAuth(deps: AuthDeps) {
     plugins: [
       jwt(jwtOptions(config)),
       passwordPolicy({ minLength: config.PASSWORD_MIN_LENGTH }),
+      // Minimal two-factor setup so the hosted login page has its TOTP/backup-code step (issue 4 owns it).
+      twoFactor({ issuer: 'Mana', backupCodeOptions: { amount: 10, length: 10, storeBackupCodes: 'encrypted' } }),
+      ...oidcPlugins(config, db),
     ],
   });
 }
