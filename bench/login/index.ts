@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, createLogger } from '@mana/shared';
 import { TEST_REDIS_URL, createTestDatabase, testBusEnv, uniqueName } from '@mana/shared/testing';
@@ -147,11 +147,13 @@ try {
 
   const cores = cpus().length;
   const pct = (x: number) => `${((x / rawVerify) * 100).toFixed(0)}%`;
+  const load1 = loadavg()[0]?.toFixed(1) ?? '?';
   const md = `## Login (auth-svc)
 
 ${machine()}; ${DURATION_S} s per run, ${concurrency} concurrent logins, auth-svc and the gateway each in their own process
 (\`tsx\`), the load generator in a third; PostgreSQL and RabbitMQ local. Better Auth's scrypt (N=16384, r=16, p=1) runs
-on libuv's thread pool (${process.env.UV_THREADPOOL_SIZE ?? 4} threads).
+on libuv's thread pool (${process.env.UV_THREADPOOL_SIZE ?? 4} threads). Load average at the end of the run: ${load1}
+(anything above ~2 means other work shared the two cores and the ratios are noisy).
 
 | what | per second | vs raw scrypt verify |
 |---|---:|---:|
