@@ -36,8 +36,16 @@ export async function startAuthService(opts: StartOptions = {}): Promise<Service
   const db = rt.database.db;
   const auth = createAuth({ config, db, mailer, logger: rt.logger, onOutboxWrite: kickOutbox });
   const ctx: AuthContext = { rt, config, db, auth, verifier: createLocalVerifier(auth, config), kickOutbox };
-  await ensureSigningKey(ctx);
-  await subscribeErasure(ctx);
+  try {
+    await ensureSigningKey(ctx);
+    await subscribeErasure(ctx);
+  } catch (err) {
+    // Nothing is listening yet: release what the runtime opened before giving up.
+    await rt.relay?.stop();
+    await rt.bus.close();
+    await rt.database.close();
+    throw err;
+  }
   const app = buildApp(ctx);
   return serve(rt, app, config.AUTH_SVC_PORT, [{ name: 'close mailer', run: async () => mailer.close() }]);
 }
