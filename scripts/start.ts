@@ -134,6 +134,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 main().catch(async (err: unknown) => {
   if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else if ((err as { code?: unknown }).code === 'EADDRINUSE')
+    log.error(
+      `${(err as Error).message} — is another Mana Auth (npm start) already running? Stop it, or choose other ports (PORT, AUTH_SVC_PORT … CREDITS_SVC_PORT).`,
+    );
   else log.error({ err }, 'start failed');
   await stop().catch(() => undefined);
   process.exit(1);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testBusEnv, type TestDatabase } from '@mana/shared/testing';
+import pg from 'pg';
+import { createTestDatabase, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
 import type { ServiceHandle } from '@mana/shared';
 import { startCreditsService } from '../../credits-svc/src/server';
 
@@ -26,5 +27,32 @@ describe('service skeleton boots against real PostgreSQL and RabbitMQ', () => {
     expect(res.status).toBe(404);
     expect(res.headers.get('x-request-id')).toBe('abc-123');
     expect(await res.json()).toMatchObject({ error: 'NOT_FOUND', requestId: 'abc-123' });
+  });
+});
+
+describe('a service whose port is taken', () => {
+  it('fails to start and releases its database connections', async () => {
+    const db = await createTestDatabase();
+    const first = await startCreditsService({ env: { DATABASE_URL: db.url, CREDITS_SVC_PORT: '0', LOG_LEVEL: 'silent' } });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    const connections = async () =>
+      (
+        await admin.query<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'credits-svc'",
+        )
+      ).rows[0]?.n ?? 0;
+    try {
+      const before = await connections();
+      await expect(
+        startCreditsService({ env: { DATABASE_URL: db.url, CREDITS_SVC_PORT: String(first.port), LOG_LEVEL: 'silent' } }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // the failed instance ran its migrations (so it had connections) and closed its pool again
+      await eventually(async () => (await connections()) <= before);
+    } finally {
+      await admin.end();
+      await first.close();
+      await db.drop();
+    }
   });
 });
