@@ -1,6 +1,170 @@
-import { Router } from 'express';
+import { readFileSync } from 'node:fs';
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import type { AuthContext } from '../context';
+import { callBetterAuth, redirectTarget } from './better-auth-call';
+import { csrfValid, issueCsrfToken } from './csrf';
+import { STRINGS, pageLocale, type PageLocale, type PageStrings } from './i18n';
+import { requestingClient, searchOf, signedOAuthQuery, type RequestingClient } from './oauth-query';
+import { consentBody, layout, loginBody, messageBody, twoFactorBody, type Html } from './render';
 
-export function hostedPages(_ctx: AuthContext): Router {
-  return Router();
+const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url));
+
+const loginForm = z.object({
+  email: z.string().trim().min(3).max(254),
+  password: z.string().min(1).max(128),
+  oauth_query: z.string().max(8192).default(''),
+  csrf: z.string().max(128),
+});
+const codeForm = z.object({
+  code: z.string().trim().min(6).max(32),
+  method: z.enum(['totp', 'backup']).default('totp'),
+  oauth_query: z.string().max(8192).default(''),
+  csrf: z.string().max(128),
+});
+const consentForm = z.object({
+  accept: z.enum(['true', 'false']),
+  oauth_query: z.string().min(1).max(8192),
+  csrf: z.string().max(128),
+});
+
+/**
+ * The hosted login, two-factor and consent pages the OIDC provider sends browsers to. Server-rendered,
+ * no script at all, a strict CSP of their own; form posts are checked with a double-submit token.
+ */
+export function hostedPages(ctx: AuthContext): Router {
+  const router = Router();
+  const production = ctx.config.NODE_ENV === 'production';
+  const publicOrigin = new URL(ctx.config.BASE_URL).origin;
+  const links = { signupUrl: ctx.config.OIDC_SIGNUP_URL, resetUrl: ctx.config.OIDC_PASSWORD_RESET_URL };
+  router.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
+
+  router.get('/style.css', (_req, res) => {
+    res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
+  });
+
+  const locale = (req: Request): PageLocale => pageLocale(req.query.lang ?? (req.body as Record<string, unknown> | undefined)?.lang, req.headers['accept-language']);
+  const send = (res: Response, status: number, loc: PageLocale, title: string, body: Html, client?: RequestingClient) => {
+    // form-action must also allow the client's registered redirect origin: browsers apply it to the
+    // redirects that follow a form post, and the last one goes to the client with the code.
+    const formAction = ["'self'", ...(client?.redirectOrigin ? [client.redirectOrigin] : [])].join(' ');
+    res
+      .status(status)
+      .set({
+        'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+        'Cache-Control': 'no-store',
+        'Referrer-Policy': 'no-referrer',
+        'X-Frame-Options': 'DENY',
+      })
+      .type('html')
+      .send(layout(loc, title, body));
+  };
+  const base = (req: Request, res: Response, t: PageStrings, oauthQuery: string, loc: PageLocale) => ({
+    t,
+    csrf: issueCsrfToken(req, res, production),
+    oauthQuery,
+    locale: loc,
+  });
+
+  const renderLogin = async (req: Request, res: Response, oauthQuery: string, status = 200, error?: string, email?: string) => {
+    const loc = locale(req);
+    const t = STRINGS[loc];
+    const client = await requestingClient(ctx.db, oauthQuery);
+    send(res, status, loc, t.signInTitle, loginBody({ ...base(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links }), client);
+  };
+  const renderCode = async (req: Request, res: Response, oauthQuery: string, method: 'totp' | 'backup', status = 200, error?: string) => {
+    const loc = locale(req);
+    const t = STRINGS[loc];
+    send(res, status, loc, t.twoFactorTitle, twoFactorBody({ ...base(req, res, t, oauthQuery, loc), method, error }), await requestingClient(ctx.db, oauthQuery));
+  };
+  const signedIn = (req: Request, res: Response) => {
+    const loc = locale(req);
+    send(res, 200, loc, STRINGS[loc].signedInTitle, messageBody(STRINGS[loc].signedInTitle, STRINGS[loc].signedInLead));
+  };
+
+  router.get('/login', async (req, res) => {
+    await renderLogin(req, res, signedOAuthQuery(searchOf(req.originalUrl)));
+  });
+
+  router.post('/login', async (req, res) => {
+    const t = STRINGS[locale(req)];
+    const form = loginForm.safeParse(req.body);
+    const oauthQuery = signedOAuthQuery(new URLSearchParams(typeof req.body?.oauth_query === 'string' ? req.body.oauth_query : ''));
+    if (!form.success) return renderLogin(req, res, oauthQuery, 400, t.badRequest);
+    if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);
+    const result = await callBetterAuth(ctx, req, res, '/sign-in/email', {
+      email: form.data.email,
+      password: form.data.password,
+      rememberMe: true,
+      ...(oauthQuery ? { oauth_query: oauthQuery } : {}),
+    });
+    if (result.status === 200) {
+      if (result.body.twoFactorRedirect === true) {
+        const next = new URLSearchParams(oauthQuery);
+        next.set('lang', locale(req));
+        return res.redirect(303, `/auth/login/2fa?${next.toString()}`);
+      }
+      const target = redirectTarget(result.body);
+      return target ? res.redirect(303, target) : signedIn(req, res);
+    }
+    return renderLogin(req, res, oauthQuery, result.status, signInError(t, result), form.data.email);
+  });
+
+  router.get('/login/2fa', async (req, res) => {
+    const search = searchOf(req.originalUrl);
+    await renderCode(req, res, signedOAuthQuery(search), search.get('method') === 'backup' ? 'backup' : 'totp');
+  });
+
+  router.post('/login/2fa', async (req, res) => {
+    const t = STRINGS[locale(req)];
+    const form = codeForm.safeParse(req.body);
+    const oauthQuery = signedOAuthQuery(new URLSearchParams(typeof req.body?.oauth_query === 'string' ? req.body.oauth_query : ''));
+    const method = req.body?.method === 'backup' ? 'backup' : 'totp';
+    if (!form.success) return renderCode(req, res, oauthQuery, method, 400, t.invalidCode);
+    if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderCode(req, res, oauthQuery, method, 403, t.csrf);
+    const path = form.data.method === 'backup' ? '/two-factor/verify-backup-code' : '/two-factor/verify-totp';
+    const result = await callBetterAuth(ctx, req, res, path, { code: form.data.code, ...(oauthQuery ? { oauth_query: oauthQuery } : {}) });
+    if (result.status === 200) {
+      const target = redirectTarget(result.body);
+      return target ? res.redirect(303, target) : signedIn(req, res);
+    }
+    // No two-factor cookie (expired or never signed in): back to the password step.
+    if (result.body.code === 'INVALID_TWO_FACTOR_COOKIE') return renderLogin(req, res, oauthQuery, 401, t.expired);
+    return renderCode(req, res, oauthQuery, method, result.status === 429 ? 429 : 401, result.status === 429 ? t.tooMany : t.invalidCode);
+  });
+
+  router.get('/consent', async (req, res) => {
+    const oauthQuery = signedOAuthQuery(searchOf(req.originalUrl));
+    const loc = locale(req);
+    const t = STRINGS[loc];
+    const client = await requestingClient(ctx.db, oauthQuery);
+    if (!client) return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
+    send(res, 200, loc, t.consentTitle, consentBody({ ...base(req, res, t, oauthQuery, loc), clientName: client.name, scopes: client.scopes }), client);
+  });
+
+  router.post('/consent', async (req, res) => {
+    const loc = locale(req);
+    const t = STRINGS[loc];
+    const form = consentForm.safeParse(req.body);
+    const oauthQuery = form.success ? signedOAuthQuery(new URLSearchParams(form.data.oauth_query)) : '';
+    if (!form.success || !oauthQuery) return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
+    if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return send(res, 403, loc, t.consentTitle, messageBody(t.consentTitle, t.csrf));
+    const result = await callBetterAuth(ctx, req, res, '/oauth2/consent', { accept: form.data.accept === 'true', oauth_query: oauthQuery });
+    const target = result.status === 200 ? redirectTarget(result.body) : undefined;
+    if (target) return res.redirect(303, target);
+    // No session any more (signed out in another tab): sign in again, then the provider asks again.
+    if (result.status === 401) return renderLogin(req, res, oauthQuery, 401);
+    return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
+  });
+
+  return router;
+}
+
+function signInError(t: PageStrings, result: { status: number; body: Record<string, unknown> }): string {
+  if (result.body.error === 'invalid_signature') return t.expired;
+  if (result.status === 401) return t.invalidCredentials;
+  if (result.status === 403 && result.body.code === 'EMAIL_NOT_VERIFIED') return t.emailNotVerified;
+  if (result.status === 429) return t.tooMany;
+  if (result.status === 400) return t.badRequest;
+  return t.failed;
 }

@@ -1,0 +1,46 @@
+import type { Request as ExpressRequest, Response as ExpressResponse } from 'express';
+import type { AuthContext } from '../context';
+
+export interface AuthCallResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * Calls one of Better Auth's endpoints through its own HTTP handler, exactly as a browser's fetch
+ * would (cookies, hooks, plugins: the provider's continuation, two-factor, lockout), and passes the
+ * cookies it sets on to the browser.
+ */
+export async function callBetterAuth(
+  ctx: AuthContext,
+  req: ExpressRequest,
+  res: ExpressResponse,
+  path: string,
+  body: Record<string, unknown>,
+): Promise<AuthCallResult> {
+  const base = ctx.config.BASE_URL.replace(/\/$/, '');
+  const headers = new Headers({
+    'content-type': 'application/json',
+    accept: 'application/json',
+    origin: new URL(base).origin,
+  });
+  for (const name of ['cookie', 'user-agent', 'x-forwarded-for', 'accept-language'] as const) {
+    const value = req.headers[name];
+    if (typeof value === 'string') headers.set(name, value);
+  }
+  const answer = await ctx.auth.handler(new Request(`${base}/api/auth${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
+  for (const cookie of answer.headers.getSetCookie()) res.append('Set-Cookie', cookie);
+  const text = await answer.text();
+  let parsed: unknown = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = {};
+  }
+  return { status: answer.status, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {} };
+}
+
+/** The provider's continuation: `{ redirect: true, url }` (to the client, the consent page or an error). */
+export function redirectTarget(body: Record<string, unknown>): string | undefined {
+  return body.redirect === true && typeof body.url === 'string' ? body.url : undefined;
+}

@@ -1,0 +1,92 @@
+import type { PageLocale, PageStrings } from './i18n';
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+
+/** Pieces of HTML built only by this module (escaped at construction). */
+export interface Html {
+  readonly html: string;
+}
+const raw = (html: string): Html => ({ html });
+
+export function layout(locale: PageLocale, title: string, body: Html): string {
+  return `<!doctype html>
+<html lang="${locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${esc(title)}</title>
+<link rel="stylesheet" href="/auth/style.css">
+</head>
+<body>
+<main class="card">
+${body.html}
+</main>
+</body>
+</html>`;
+}
+
+const hidden = (name: string, value: string) => `<input type="hidden" name="${esc(name)}" value="${esc(value)}">`;
+const alert = (message?: string) => (message ? `<p class="error" role="alert">${esc(message)}</p>` : '');
+
+export interface FormBase {
+  t: PageStrings;
+  csrf: string;
+  oauthQuery: string;
+  locale: PageLocale;
+  error?: string;
+}
+
+export function loginBody(p: FormBase & { clientName?: string; email?: string; signupUrl?: string; resetUrl?: string }): Html {
+  const links = [
+    p.resetUrl ? `<a href="${esc(p.resetUrl)}">${esc(p.t.forgotPassword)}</a>` : '',
+    p.signupUrl ? `<a href="${esc(p.signupUrl)}">${esc(p.t.signUp)}</a>` : '',
+  ].filter(Boolean);
+  return raw(`<h1>${esc(p.t.signInTitle)}</h1>
+${p.clientName ? `<p class="lead">${esc(p.t.signInLead(p.clientName))}</p>` : ''}
+${alert(p.error)}
+<form method="post" action="/auth/login">
+${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', p.locale)}
+<label for="email">${esc(p.t.email)}</label>
+<input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${esc(p.email ?? '')}" ${p.email ? '' : 'autofocus'}>
+<label for="password">${esc(p.t.password)}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128" ${p.email ? 'autofocus' : ''}>
+<button type="submit">${esc(p.t.signIn)}</button>
+</form>
+${links.length ? `<nav class="links">${links.join('\n')}</nav>` : ''}`);
+}
+
+export function twoFactorBody(p: FormBase & { method: 'totp' | 'backup' }): Html {
+  const totp = p.method === 'totp';
+  const switchQuery = new URLSearchParams(p.oauthQuery);
+  switchQuery.set('method', totp ? 'backup' : 'totp');
+  switchQuery.set('lang', p.locale);
+  return raw(`<h1>${esc(p.t.twoFactorTitle)}</h1>
+<p class="lead">${esc(totp ? p.t.twoFactorLead : p.t.backupLead)}</p>
+${alert(p.error)}
+<form method="post" action="/auth/login/2fa">
+${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', p.locale)}${hidden('method', p.method)}
+<label for="code">${esc(totp ? p.t.code : p.t.backupCode)}</label>
+<input id="code" name="code" type="text" required autofocus autocomplete="one-time-code" maxlength="32" ${totp ? 'inputmode="numeric" pattern="[0-9]{6}"' : ''}>
+<button type="submit">${esc(p.t.verify)}</button>
+</form>
+<nav class="links"><a href="/auth/login/2fa?${esc(switchQuery.toString())}">${esc(totp ? p.t.useBackupCode : p.t.useTotp)}</a></nav>`);
+}
+
+export function consentBody(p: FormBase & { clientName: string; scopes: string[] }): Html {
+  const items = p.scopes.map((s) => `<li>${esc(p.t.scopes[s] ?? s)}</li>`).join('');
+  return raw(`<h1>${esc(p.t.consentTitle)}</h1>
+<p class="lead">${esc(p.t.consentLead(p.clientName))}</p>
+<ul class="scopes">${items}</ul>
+${alert(p.error)}
+<form method="post" action="/auth/consent" class="actions">
+${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', p.locale)}
+<button type="submit" name="accept" value="false" class="secondary">${esc(p.t.deny)}</button>
+<button type="submit" name="accept" value="true">${esc(p.t.allow)}</button>
+</form>`);
+}
+
+export function messageBody(title: string, lead: string): Html {
+  return raw(`<h1>${esc(title)}</h1>\n<p class="lead">${esc(lead)}</p>`);
+}
