@@ -4,7 +4,7 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
-import { assertExchanges, assertQueueTopology, retryQueueName, topologyQueues } from './amqp-topology';
+import { assertExchanges, assertQueueTopology, deleteTopology, retryQueueName, topologyQueues } from './amqp-topology';
 import { BusUnavailableError, type EventBus, type Subscription } from './types';
 
 export interface AmqpBusOptions {
@@ -308,25 +308,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
 
   /** Deletes every queue and both exchanges this bus declared (test isolation). Best effort per object. */
   async deleteTopology(): Promise<void> {
-    const conn = await amqp.connect(this.opts.url);
-    conn.on('error', () => undefined);
-    try {
-      let ch = await conn.createChannel();
-      const attempt = async (fn: (c: Channel) => Promise<unknown>) => {
-        try {
-          await fn(ch);
-        } catch {
-          // A refused delete (e.g. another connection's exclusive queue) closes the channel: take a new one.
-          ch = await conn.createChannel();
-        }
-      };
-      for (const q of this.declaredQueues) await attempt((c) => c.deleteQueue(q));
-      await attempt((c) => c.deleteExchange(this.exchange));
-      await attempt((c) => c.deleteExchange(this.dlx));
-      await ch.close().catch(() => undefined);
-    } finally {
-      await conn.close().catch(() => undefined);
-    }
+    await deleteTopology(this.opts.url, [...this.declaredQueues], [this.exchange, this.dlx]);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,4 @@
+import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 
 export interface QueueTopology {
@@ -56,4 +57,26 @@ export async function assertQueueTopology(ch: Channel, t: QueueTopology): Promis
     }
   }
   for (const key of t.bindings) await ch.bindQueue(t.queue, t.exchange, key);
+}
+
+/** Deletes queues and exchanges on a connection of its own; a refused delete does not stop the others. */
+export async function deleteTopology(url: string, queues: string[], exchanges: string[]): Promise<void> {
+  const conn = await amqp.connect(url);
+  conn.on('error', () => undefined);
+  try {
+    let ch = await conn.createChannel();
+    const attempt = async (fn: (c: Channel) => Promise<unknown>) => {
+      try {
+        await fn(ch);
+      } catch {
+        // A refused delete (e.g. another connection's exclusive queue) closes the channel: take a new one.
+        ch = await conn.createChannel();
+      }
+    };
+    for (const q of queues) await attempt((c) => c.deleteQueue(q));
+    for (const e of exchanges) await attempt((c) => c.deleteExchange(e));
+    await ch.close().catch(() => undefined);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
 }
