@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { messagingTables } from '@mana/shared';
 
 /** Everything auth-svc stores lives in this schema; no other service reads or writes it. */
@@ -43,6 +43,8 @@ export const session = authSchema.table(
       .references(() => user.id, { onDelete: 'cascade' }),
     deviceId: text('device_id'),
     deviceName: text('device_name'),
+    /** Better Auth organization plugin: the organization this session acts for. */
+    activeOrganizationId: text('active_organization_id'),
   },
   (t) => [index('session_user_id_idx').on(t.userId)],
 );
@@ -355,3 +357,98 @@ export const matrixLinks = authSchema.table('matrix_links', {
   matrixUserId: text('matrix_user_id').notNull().unique(),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
+
+// Issue 4: lockout, the /api/v1 two-factor step, known devices, organizations.
+
+/**
+ * Failed sign-ins per normalized email (known or not, so locking reveals nothing), shared by every
+ * instance. A window starts with its first failure; reaching the limit inside it locks the email.
+ */
+export const signInLockouts = authSchema.table('sign_in_lockouts', {
+  email: text('email').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  windowStartedAt: ts('window_started_at').notNull().defaultNow(),
+  lockedUntil: ts('locked_until'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * Pending second factor of a POST /api/v1/auth/login: the challenge is stored as SHA-256 only; the
+ * Better Auth two-factor cookie it stands for is sealed with a key derived from the challenge.
+ */
+export const twoFactorChallenges = authSchema.table(
+  'two_factor_challenges',
+  {
+    challengeHash: text('challenge_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => user.id, { onDelete: 'cascade' }),
+    sealed: text('sealed').notNull(),
+    deviceId: text('device_id'),
+    deviceName: text('device_name'),
+    userAgent: text('user_agent'),
+    ipAddress: text('ip_address'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('two_factor_challenges_user_idx').on(t.userId)],
+);
+
+/** Devices a user has signed in from (SHA-256 of device id or user agent): a new one gets a mail. */
+export const knownDevices = authSchema.table(
+  'known_devices',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => user.id, { onDelete: 'cascade' }),
+    fingerprint: text('fingerprint').notNull(),
+    firstSeenAt: ts('first_seen_at').notNull().defaultNow(),
+    lastSeenAt: ts('last_seen_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.fingerprint] })],
+);
+
+/** Better Auth organization plugin. */
+export const organization = authSchema.table('organization', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  slug: text('slug').notNull().unique(),
+  logo: text('logo'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  metadata: text('metadata'),
+});
+
+export const member = authSchema.table(
+  'member',
+  {
+    id: text('id').primaryKey(),
+    organizationId: text('organization_id')
+      .notNull()
+      .references(() => organization.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => user.id, { onDelete: 'cascade' }),
+    role: text('role').notNull().default('member'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('member_user_idx').on(t.userId), uniqueIndex('member_org_user_idx').on(t.organizationId, t.userId)],
+);
+
+export const invitation = authSchema.table(
+  'invitation',
+  {
+    id: text('id').primaryKey(),
+    organizationId: text('organization_id')
+      .notNull()
+      .references(() => organization.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    role: text('role'),
+    status: text('status').notNull().default('pending'),
+    expiresAt: ts('expires_at').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    inviterId: text('inviter_id')
+      .notNull()
+      .references(() => user.id, { onDelete: 'cascade' }),
+  },
+  (t) => [index('invitation_org_idx').on(t.organizationId), index('invitation_email_idx').on(t.email)],
+);
