@@ -35,6 +35,14 @@ export const configSchema = commonEnv
      * the gateway is the rate-limiting point and per-account lockout lives in auth-svc's database.
      */
     AUTH_RATE_LIMIT: boolFlag(false),
+    /** Failed sign-ins (password, 2FA code, backup code) per email within the window that lock it. */
+    LOCKOUT_MAX_ATTEMPTS: z.coerce.number().int().min(3).max(100).default(10),
+    /** Window (minutes) in which failures are counted; ASVS: at most 100 failures per hour. */
+    LOCKOUT_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
+    /** How long (minutes) a locked email stays locked unless an admin unlocks it. */
+    LOCKOUT_DURATION_MINUTES: z.coerce.number().int().min(1).max(10080).default(15),
+    /** Origins a magic link may redirect to after sign-in, besides BASE_URL and CORS_ORIGINS. */
+    MAGIC_LINK_CALLBACK_ALLOWLIST: csv,
     /** OIDC provider (Synapse and other relying parties): see src/oidc/config.ts. */
     ...oidcEnv,
   })
