@@ -3,6 +3,7 @@
 // same run, same machine; vault-svc and the gateway each in their own process, real PostgreSQL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -106,11 +107,13 @@ try {
     ['GET /key', `${gateway}${VAULT}/key`],
     ['GET /key, durable audit commit', `${gatewayDurable}${VAULT}/key`],
   ];
+  const loadBefore = loadavg()[0]!.toFixed(1);
   const runs = new Map<string, Row[]>(targets.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++)
     for (const [name, url] of targets) runs.get(name)!.push(await measure(name, url, tokens, DURATION));
   const median = (list: Row[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)]!;
   const rows = targets.map(([name]) => median(runs.get(name)!));
+  const loadAfter = loadavg()[0]!.toFixed(1);
 
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
@@ -131,12 +134,17 @@ through the gateway (JWT verified, rate limit counted in Redis) to vault-svc on 
 each request carrying one of their tokens in turn. Gateway and vault-svc run in their own processes; autocannon runs in
 the bench process, so all of them share the same two cores.
 
-- \`GET /status\`: one transaction (role + user scope, one indexed read), no decryption, no audit row.
-- \`GET /key\`: the same plus an AES-256-GCM unwrap and one audit INSERT, committed with
-  \`synchronous_commit = off\` for that transaction only (the default, \`VAULT_DURABLE_FETCH_AUDIT=false\`).
-- \`GET /key, durable audit commit\`: \`VAULT_DURABLE_FETCH_AUDIT=true\` — every fetch waits for its WAL flush.
+- \`GET /status\`: one round trip (role + user scope + one indexed read), no decryption, no audit row.
+- \`GET /key\`: the same read, an AES-256-GCM unwrap, and an audit row per fetch, written by group commit
+  (rows of fetches arriving while one INSERT is in flight share the next one; each key is answered only after
+  its row is committed), with \`synchronous_commit = off\` for those transactions (the default,
+  \`VAULT_DURABLE_FETCH_AUDIT=false\`).
+- \`GET /key, durable audit commit\`: \`VAULT_DURABLE_FETCH_AUDIT=true\` — every batch waits for its WAL flush.
 
 ${table(rows, 'GET /status')}
+
+1-minute load average before / after the measurements: ${loadBefore} / ${loadAfter} (other work on the machine
+shows up here and in the spread between rounds).
 
 Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful fetch, warm-ups included).
 

@@ -137,6 +137,11 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     // The erasure path can only pseudonymize the user in scope, and only to an erased: pseudonym.
     expect(await asApp(client, 'user-a', () => outcome(client, "select vault.pseudonymize_audit('user-b', 'erased:x')"))).toBe('42501');
     expect(await asApp(client, 'user-a', () => outcome(client, "select vault.pseudonymize_audit('user-a', 'user-b')"))).toBe('22023');
+    // The group-commit path for fetch rows writes fetch rows only, never under an erased: pseudonym.
+    const fetchRow = (userId: string) => `select vault.append_fetch_audit('[{"user_id":"${userId}","status":200}]'::jsonb)`;
+    expect(await asApp(client, null, () => outcome(client, fetchRow('user-a')))).toBe('ok');
+    expect(await asApp(client, null, () => outcome(client, fetchRow('erased:x')))).toBe('42501');
+    expect(await asApp(client, null, () => outcome(client, fetchRow('')))).toBe('42501');
     // And the cross-user helper functions hand out ids and counts, never key material.
     const usage = await asApp(client, null, async () => (await client.query('select * from vault.kek_usage()')).rows);
     expect(usage).toEqual([{ kek_id: 'kek-1', vaults: '2' }]);

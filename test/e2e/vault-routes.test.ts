@@ -83,6 +83,7 @@ describe('vault-svc routes through the gateway', () => {
       ['fetch', 200],
     ]);
     expect(audit[0]).toMatchObject({ ip: '203.0.113.7', user_agent: 'vault-e2e/1.0', context: { error: 'VAULT_NOT_FOUND' } });
+    expect(audit[3]).toMatchObject({ ip: '203.0.113.7', user_agent: 'vault-e2e/1.0', context: { kekId: 'kek-1' } });
     expect(audit[1]?.context).toEqual({ created: true, kekId: 'kek-1' });
     expect(audit[2]?.context).toEqual({ created: false, kekId: 'kek-1' });
     expect(audit[5]?.context).toEqual({ replaced: true });
@@ -232,6 +233,19 @@ describe('vault-svc routes through the gateway', () => {
     const audit = await auditRows(s.admin, user);
     expect(audit.filter((r) => r.context.created === true)).toHaveLength(1);
     expect(audit).toHaveLength(12);
+  });
+
+  it('concurrent key fetches of several users each get their audit row before the key is answered', async () => {
+    const users = ['user-burst-1', 'user-burst-2', 'user-burst-3'];
+    const tokens = await Promise.all(users.map((u) => s.token(u)));
+    for (const token of tokens) await s.call(`${VAULT}/init`, { token, method: 'POST' });
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => s.call(`${VAULT}/key`, { token: tokens[i % 3] })));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    // The rows are committed by the time the answers arrived (group commit, not fire-and-forget).
+    for (const user of users) {
+      const audit = await auditRows(s.admin, user);
+      expect(audit.filter((r) => r.action === 'fetch' && r.status === 200)).toHaveLength(10);
+    }
   });
 
   it('each user only ever sees their own key', async () => {

@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
+import type { FetchAuditBatcher } from './db/fetch-audit';
 import { vaultDb } from './db/scope';
 import type { Keyring } from './domain/kek';
 import { encryptionVaultRoutes } from './routes/encryption-vault';
@@ -11,10 +12,11 @@ export interface AppDeps {
   rt: Runtime<typeof tables>;
   config: Config;
   keyring: Keyring;
+  fetchAudit: FetchAuditBatcher;
 }
 
 /** Builds the Express app from its dependencies (no listen). */
-export function buildApp({ rt, config, keyring }: AppDeps): Express {
+export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express {
   const { app, finish } = createApp({
     logger: rt.logger,
     readiness: standardReadiness(rt),
@@ -26,7 +28,7 @@ export function buildApp({ rt, config, keyring }: AppDeps): Express {
   app.use(
     '/api/v1/me/encryption-vault',
     requireAuth(rt.verifier),
-    encryptionVaultRoutes({ db, logger: rt.logger, keyring, durableFetchAudit: config.VAULT_DURABLE_FETCH_AUDIT }),
+    encryptionVaultRoutes({ db, logger: rt.logger, keyring, fetchAudit }),
   );
   app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));
   return finish();

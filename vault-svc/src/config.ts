@@ -14,9 +14,9 @@ export const configSchema = commonEnv
     /** The KEK id new wraps use; required when more than one KEK is configured. */
     MANA_AUTH_KEK_ACTIVE: z.string().optional(),
     /**
-     * Whether the audit row of each GET /key waits for the WAL flush. Off by default: the fetch is a read,
-     * and a database crash may lose at most the last few hundred ms of fetch audit rows (state changes and
-     * their audit rows always commit durably).
+     * Whether the (group-committed) audit rows of GET /key wait for the WAL flush. Off by default: the fetch
+     * is a read, and a database crash may lose at most the last few hundred ms of fetch audit rows (state
+     * changes and their audit rows always commit durably).
      */
     VAULT_DURABLE_FETCH_AUDIT: boolFlag(false),
   })

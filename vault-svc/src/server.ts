@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
+import { FetchAuditBatcher } from './db/fetch-audit';
 import { vaultDb } from './db/scope';
 import { loadKeyring } from './domain/kek';
 import { subscribeErasure } from './events/erasure';
@@ -32,9 +33,11 @@ export async function startVaultService(opts: StartOptions = {}): Promise<Servic
     outbox: tables.outbox,
     logger,
   });
-  await subscribeErasure({ db: vaultDb(rt.database), bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
-  const app = buildApp({ rt, config, keyring });
-  return serve(rt, app, config.VAULT_SVC_PORT);
+  const db = vaultDb(rt.database);
+  const fetchAudit = new FetchAuditBatcher(db, { durable: config.VAULT_DURABLE_FETCH_AUDIT, logger: logger.child({ component: 'fetch-audit' }) });
+  await subscribeErasure({ db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
+  const app = buildApp({ rt, config, keyring, fetchAudit });
+  return serve(rt, app, config.VAULT_SVC_PORT, [{ name: 'flush fetch audit rows', run: () => fetchAudit.drain() }]);
 }
 
 if (isMain(import.meta.url)) {

@@ -4,10 +4,9 @@ import type { Keyring } from '../domain/kek';
 import { keyResponse, type KeyResponse, type VaultStatus } from '../domain/vault';
 import { scopeStatement, type VaultDb } from './scope';
 
-// The two routes every client calls on every sign-in, written as few round trips as PostgreSQL allows:
-// several statements in one simple-query message (values as literals via pg's escapeLiteral), still
-// entering the user scope first so RLS applies exactly as on every other path. Same semantics as
-// readStatus / fetchKey + appendAudit in the general path (the e2e tests cover both through the routes).
+// The two routes every client calls on every sign-in, each in one round trip: several statements in one
+// simple-query message (values as literals via pg's escapeLiteral) share one implicit transaction, and the
+// first of them enters the user scope, so RLS applies exactly as on every other path.
 
 const lit = (value: string | null): string => (value === null ? 'NULL' : pg.escapeLiteral(value));
 
@@ -43,50 +42,26 @@ interface KeyRow {
   recovery_iv: Buffer | null;
 }
 
-export interface FetchMeta {
-  ip: string | null;
-  userAgent: string | null;
-}
-
 /**
- * GET /key in two round trips: BEGIN + scope + read, then the audit INSERT + COMMIT. Any failure rolls
- * back (the caller writes the failure's audit row in a transaction of its own).
+ * The read half of GET /key in one round trip (scope + read, one implicit read-only transaction). The audit
+ * row is written by the FetchAuditBatcher before the key leaves the service.
  */
-export async function fetchKeyTwoTrips(db: VaultDb, keyring: Keyring, userId: string, meta: FetchMeta, durable: boolean): Promise<KeyResponse> {
-  const read =
-    `BEGIN; ${scopeStatement(userId, { durable })}; ` +
+export async function readKeyOneTrip(db: VaultDb, keyring: Keyring, userId: string): Promise<KeyResponse> {
+  const text =
+    `${scopeStatement(userId)}; ` +
     'SELECT wrapped_mk, wrap_iv, kek_id, format_version, zero_knowledge, recovery_wrapped_mk, recovery_iv ' +
     `FROM vault.encryption_vaults WHERE user_id = ${lit(userId)}`;
-  const client = await db.$client.connect();
-  let broken: Error | undefined;
-  try {
-    const results = (await client.query(read)) as unknown as pg.QueryResult<KeyRow>[];
-    const row = results[2]?.rows[0];
-    if (!row) throw VAULT_ERRORS.notFound();
-    const key = keyResponse(keyring, {
-      userId,
-      wrappedMk: row.wrapped_mk,
-      wrapIv: row.wrap_iv,
-      kekId: row.kek_id,
-      formatVersion: row.format_version,
-      zeroKnowledge: row.zero_knowledge,
-      recoveryWrappedMk: row.recovery_wrapped_mk,
-      recoveryIv: row.recovery_iv,
-    });
-    const context = JSON.stringify('kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true });
-    await client.query(
-      'INSERT INTO vault.encryption_vault_audit (user_id, action, status, ip, user_agent, context) ' +
-        `VALUES (${lit(userId)}, 'fetch', 200, ${lit(meta.ip)}, ${lit(meta.userAgent)}, ${lit(context)}::jsonb); COMMIT`,
-    );
-    return key;
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr as Error;
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  const results = (await db.$client.query(text)) as unknown as pg.QueryResult<KeyRow>[];
+  const row = results[1]?.rows[0];
+  if (!row) throw VAULT_ERRORS.notFound();
+  return keyResponse(keyring, {
+    userId,
+    wrappedMk: row.wrapped_mk,
+    wrapIv: row.wrap_iv,
+    kekId: row.kek_id,
+    formatVersion: row.format_version,
+    zeroKnowledge: row.zero_knowledge,
+    recoveryWrappedMk: row.recovery_wrapped_mk,
+    recoveryIv: row.recovery_iv,
+  });
 }

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { parseBody } from '@mana/shared';
-import { fetchKeyTwoTrips, readStatusOneTrip } from '../db/hot-paths';
+import type { FetchAuditBatcher } from '../db/fetch-audit';
+import { readKeyOneTrip, readStatusOneTrip } from '../db/hot-paths';
 import type { Keyring } from '../domain/kek';
 import {
   clearRecoveryWrap,
@@ -9,14 +10,15 @@ import {
   initVault,
   rotateKey,
   setRecoveryWrap,
+  type KeyResponse,
 } from '../domain/vault';
 import { audited, auditFailure, callerId, requestMeta, type AuditedDeps } from './audited';
 import { recoveryWrapBody, zeroKnowledgeBody } from './schemas';
 
 export interface VaultRouteDeps extends AuditedDeps {
   keyring: Keyring;
-  /** Whether the audit row of a key fetch waits for the WAL flush (see README, "hot path"). */
-  durableFetchAudit: boolean;
+  /** Writes the audit rows of key fetches in group commits (see db/fetch-audit.ts). */
+  fetchAudit: FetchAuditBatcher;
 }
 
 /** `/api/v1/me/encryption-vault/*` — mounted behind requireAuth; the user is always the token's `sub`. */
@@ -39,16 +41,19 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     );
   });
 
-  // Hot path: every client fetches its key on every sign-in (two round trips, see db/hot-paths.ts).
+  // Hot path: every client fetches its key on every sign-in. One round trip to read; the audit row joins
+  // the next group commit, and the key leaves only once its row is committed.
   router.get('/key', async (req, res) => {
     const userId = callerId(req);
-    let body;
+    let key: KeyResponse;
     try {
-      body = await fetchKeyTwoTrips(db, keyring, userId, requestMeta(req), deps.durableFetchAudit);
+      key = await readKeyOneTrip(db, keyring, userId);
     } catch (err) {
       throw await auditFailure(deps, req, 'fetch', err);
     }
-    res.set('Cache-Control', 'no-store').json(body);
+    const context = 'kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true };
+    await deps.fetchAudit.append({ userId, status: 200, ...requestMeta(req), context });
+    res.set('Cache-Control', 'no-store').json(key);
   });
 
   router.post('/rotate', async (req, res) => {
