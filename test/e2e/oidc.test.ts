@@ -184,18 +184,25 @@ describe('errors (RFC 6749 / OIDC)', () => {
     await expect(oidc.authorizationCodeGrant(synapse, r.callback, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
-  test('a wrong client secret is invalid_client (401)', async () => {
-    const wrong = await oidc.discovery(issuer, 'synapse', undefined, oidc.ClientSecretBasic(`${SYNAPSE_SECRET}x`), insecure);
+  test('a wrong client secret is invalid_client (401 with a Basic challenge)', async () => {
     const r = await codeFor(synapse);
-    await expect(
-      oidc.authorizationCodeGrant(wrong, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce }),
-    ).rejects.toMatchObject({ error: 'invalid_client', status: 401 });
+    const res = await fetch(String(synapse.serverMetadata().token_endpoint), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`synapse:${SYNAPSE_SECRET}x`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: r.callback.searchParams.get('code') ?? '', redirect_uri: SYNAPSE_CB, code_verifier: r.verifier }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate') ?? '').toMatch(/^Basic/i);
+    expect(await res.json()).toMatchObject({ error: 'invalid_client' });
   });
 
-  test('an unknown client at the token endpoint is invalid_client', async () => {
-    const ghost = await oidc.discovery(issuer, 'ghost', undefined, oidc.ClientSecretBasic('x'.repeat(40)), insecure);
+  test('client_secret_post is refused for a client registered for client_secret_basic', async () => {
+    const post = await oidc.discovery(issuer, 'synapse', undefined, oidc.ClientSecretPost(SYNAPSE_SECRET), insecure);
     const r = await codeFor(synapse);
-    await expect(oidc.authorizationCodeGrant(ghost, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce })).rejects.toMatchObject({
+    await expect(oidc.authorizationCodeGrant(post, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce })).rejects.toMatchObject({
       error: 'invalid_client',
     });
   });

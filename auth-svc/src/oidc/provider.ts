@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/types';
 import { asClaimUser, identityClaims } from './claims';
 import { clientSecretStorage, configuredClients, seedClients } from './clients';
+import { oauthRfcErrors } from './rfc-errors';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 const CLAIMS_SUPPORTED = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'email', 'email_verified', 'name', 'preferred_username'];
@@ -49,5 +50,5 @@ export function oidcPlugins(config: Config, db: Db) {
     },
   } satisfies BetterAuthPlugin;
 
-  return [provider, seed] as const;
+  return [provider, seed, oauthRfcErrors()] as const;
 }
