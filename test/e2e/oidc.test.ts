@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { createBus, createEvent, createLogger } from '@mana/shared';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startStack, type Stack } from '../helpers/stack';
@@ -275,11 +277,27 @@ describe('Matrix link in the GDPR view and erasure', () => {
   test('the internal data view lists the Matrix id; erasure deletes it with the user', async () => {
     const other = await registerUser(s);
     const r = await start(synapse);
-    await authorizeViaLoginForm(s, newBrowser(s), r.url, other, SYNAPSE_CB);
+    const { url } = await authorizeViaLoginForm(s, newBrowser(s), r.url, other, SYNAPSE_CB);
+    // Synapse redeems the code at once; the Matrix id is recorded when its id_token is issued.
+    await oidc.authorizationCodeGrant(synapse, url, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
     const data = await call<{ matrix?: { userId: string } }>(`${s.gatewayUrl}/api/v1/internal/users/${other.userId}/data`, {
       headers: { 'x-service-key': s.env.MANA_SERVICE_KEY ?? '' },
     });
     expect(data.status).toBe(200);
     expect(data.body.matrix?.userId).toBe(MATRIX_TEMPLATE.replace('{localpart}', other.email.split('@')[0] ?? ''));
+
+    const bus = createBus({ url: s.env.AMQP_URL ?? '', exchange: s.env.AMQP_EXCHANGE ?? '', queuePrefix: `${s.env.AMQP_QUEUE_PREFIX}-gdpr`, logger: createLogger('oidc-test', 'silent') });
+    await bus.start();
+    try {
+      await bus.waitForConnection(10_000);
+      const requestId = randomUUID();
+      await bus.publish(createEvent('user.erasure.requested.v1', { requestId, userId: other.userId }));
+      const done = await s.waitForEvent('user.erasure.completed.v1', (e) => (e.data as { requestId?: string }).requestId === requestId);
+      expect((done.data as { deleted: Record<string, number> }).deleted.matrixLinks).toBe(1);
+    } finally {
+      await bus.close();
+    }
+    const rows = await s.sql.query('select 1 from auth.matrix_links where user_id = $1', [other.userId]);
+    expect(rows.rowCount).toBe(0);
   });
 });

@@ -14,6 +14,8 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
   const [sessions] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.session).where(eq(tables.session.userId, userId));
   const [accounts] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.account).where(eq(tables.account.userId, userId));
   const [refresh] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.refreshTokens).where(eq(tables.refreshTokens.userId, userId));
+  // Cascades with the user too; deleted first so the receipt counts it.
+  const matrixLinks = await count(tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }));
   const securityEvents = await count(tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }));
   // Password-reset and similar tokens carry the user id as their value.
   const verifications = await count(tx.delete(tables.verification).where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`)).returning({ id: tables.verification.id }));
@@ -25,6 +27,7 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
     refreshTokens: refresh?.n ?? 0,
     verifications,
     securityEvents,
+    matrixLinks,
   };
 }
 

@@ -51,3 +51,7 @@ export async function findMatrixLink(db: Db, userId: string) {
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** The Matrix link as the GDPR view shows it (null when the user never signed in to Matrix). */
+export const matrixView = (row: Awaited<ReturnType<typeof findMatrixLink>>) =>
+  row ? { userId: row.matrixUserId, createdAt: row.createdAt.toISOString() } : null;

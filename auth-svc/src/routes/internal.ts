@@ -6,6 +6,7 @@ import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { listSessions } from '../domain/sessions';
 import { publicSession, publicUser } from '../domain/views';
+import { findMatrixLink, matrixView } from '../oidc/matrix';
 
 const userParams = z.object({ id: z.string().min(1).max(128) });
 
@@ -56,6 +57,7 @@ export function internalRoutes(ctx: AuthContext): Router {
       twoFactorEnabled: false, // the two-factor plugin (issue 4) fills this in
       organizations: [], // the organization plugin (issue 4) fills this in
       securityEventCount: events?.n ?? 0,
+      matrix: matrixView(await findMatrixLink(ctx.db, id)),
     });
   });
 
