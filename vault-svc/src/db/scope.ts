@@ -30,23 +30,14 @@ export function assertUserId(userId: unknown): asserts userId is string {
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new InvalidUserIdError();
 }
 
-export interface ScopeOptions {
-  /**
-   * `false` commits without waiting for the WAL flush (synchronous_commit = off for this transaction only).
-   * Used for the audit row of a key fetch, the hot path; see the README's threat-model notes.
-   */
-  durable?: boolean;
-}
-
 /**
  * The statement that enters a user's scope: the vault role and the user id, both transaction-local
  * (`set_config(..., true)`), so they end with the transaction and never leak to the next pool user.
  * The id is a literal (pg's escapeLiteral) so that BEGIN and the scope travel in one simple-query round trip.
  */
-export function scopeStatement(userId: string, opts: ScopeOptions = {}): string {
+export function scopeStatement(userId: string): string {
   assertUserId(userId);
-  const commit = opts.durable === false ? ", set_config('synchronous_commit', 'off', true)" : '';
-  return `SELECT set_config('role', '${APP_ROLE}', true), set_config('app.current_user_id', ${pg.escapeLiteral(userId)}, true)${commit}`;
+  return `SELECT set_config('role', '${APP_ROLE}', true), set_config('app.current_user_id', ${pg.escapeLiteral(userId)}, true)`;
 }
 
 const perClient = new WeakMap<pg.PoolClient, Tx>();
@@ -65,8 +56,12 @@ function drizzleFor(client: pg.PoolClient): Tx {
  * row-level-security policies admit only this user's rows. An empty or malformed user id is refused
  * before any query (before a connection is even taken from the pool).
  */
-export async function withUserScope<T>(db: VaultDb, userId: string, fn: (tx: Tx) => Promise<T>, opts: ScopeOptions = {}): Promise<T> {
-  const begin = `BEGIN; ${scopeStatement(userId, opts)}`;
+export async function withUserScope<T>(db: VaultDb, userId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inTransaction(db, `BEGIN; ${scopeStatement(userId)}`, fn);
+}
+
+/** BEGIN plus the role/scope settings in one round trip, then `fn` on a drizzle bound to that connection. */
+async function inTransaction<T>(db: VaultDb, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const client = await db.$client.connect();
   let broken: Error | undefined;
   try {
@@ -87,8 +82,8 @@ export async function withUserScope<T>(db: VaultDb, userId: string, fn: (tx: Tx)
 }
 
 /** Enters the user scope inside an existing transaction (the erasure consumer's consumeOnce transaction). */
-export async function enterUserScope(tx: { execute: Tx['execute'] }, userId: string, opts: ScopeOptions = {}): Promise<void> {
-  await tx.execute(sql.raw(scopeStatement(userId, opts)));
+export async function enterUserScope(tx: { execute: Tx['execute'] }, userId: string): Promise<void> {
+  await tx.execute(sql.raw(scopeStatement(userId)));
 }
 
 /** Leaves the vault role again (back to the connection's own role) inside the same transaction. */
@@ -102,8 +97,5 @@ export async function leaveUserScope(tx: { execute: Tx['execute'] }): Promise<vo
  * SECURITY DEFINER functions of migration 0002 (user ids and KEK ids, never key material) see across users.
  */
 export async function withAppRole<T>(db: VaultDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config('role', ${APP_ROLE}, true)`);
-    return fn(tx as unknown as Tx);
-  });
+  return inTransaction(db, `BEGIN; SELECT set_config('role', '${APP_ROLE}', true)`, fn);
 }

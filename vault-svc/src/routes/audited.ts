@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, ERRORS } from '@mana/shared';
 import { appendAudit } from '../db/audit';
 import type { AuditAction } from '../db/schema';
-import { withUserScope, type ScopeOptions, type Tx, type VaultDb } from '../db/scope';
+import { withUserScope, type Tx, type VaultDb } from '../db/scope';
 import { VaultCryptoError } from '../domain/kek';
 
 export interface AuditedDeps {
@@ -51,21 +51,15 @@ export async function audited<T>(
   req: Request,
   action: AuditAction,
   work: (tx: Tx) => Promise<Outcome<T>>,
-  opts: ScopeOptions = {},
 ): Promise<T> {
   const userId = callerId(req);
   const meta = requestMeta(req);
   try {
-    return await withUserScope(
-      deps.db,
-      userId,
-      async (tx) => {
-        const { body, context } = await work(tx);
-        await appendAudit(tx, { userId, action, status: 200, ...meta, context });
-        return body;
-      },
-      opts,
-    );
+    return await withUserScope(deps.db, userId, async (tx) => {
+      const { body, context } = await work(tx);
+      await appendAudit(tx, { userId, action, status: 200, ...meta, context });
+      return body;
+    });
   } catch (err) {
     throw await auditFailure(deps, req, action, err);
   }
