@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@mana/shared';
 import * as tables from '../../vault-svc/src/db/schema';
+import { readStatusOneTrip } from '../../vault-svc/src/db/hot-paths';
 import { InvalidUserIdError, vaultDb, withUserScope } from '../../vault-svc/src/db/scope';
 import { startVaultStack, VAULT, type VaultStack } from '../../vault-svc/test/harness';
 
@@ -165,6 +166,9 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
         return r.rows[0];
       });
       expect(quoted).toEqual({ who: 'vault_app', uid: odd });
+      // The one-round-trip hot paths run in an implicit transaction: their scope ends with it as well.
+      expect((await readStatusOneTrip(vaultDb(database), 'user-a')).vaultExists).toBe(true);
+      expect((await readStatusOneTrip(vaultDb(database), 'user-b')).vaultExists).toBe(true);
       // The same pooled connection is back to its own role with no user afterwards.
       const after = await database.pool.query("select current_user as who, coalesce(current_setting('app.current_user_id', true), '') as uid");
       expect(after.rows[0]).toEqual({ who: 'postgres', uid: '' });
