@@ -1,12 +1,10 @@
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import {
   AppError,
   ERRORS,
   errorHandler,
   notFoundHandler,
-  requestContext,
   requireAuth,
   requireServiceKey,
   secretsEqual,
@@ -14,8 +12,8 @@ import {
   type JwtVerifier,
   type ReadinessCheck,
 } from '@mana/shared';
-import { cors } from './cors';
 import type { RevokedSessions } from './denylist';
+import { front, installLazyRequestLogger } from './front';
 import type { GatewayMetrics } from './metrics';
 import { proxyRequest, sendError, type ProxyOptions } from './proxy';
 import type { RateLimiter } from './rate-limit';
@@ -51,30 +49,6 @@ function run(mw: RequestHandler, req: Request, res: Response): Promise<void> {
   });
 }
 
-/** Times every request and counts it under its route-table name. */
-function measure(metrics: GatewayMetrics): RequestHandler {
-  return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const route = typeof res.locals.route === 'string' ? res.locals.route : 'unmatched';
-      metrics.observe(route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
-    });
-    next();
-  };
-}
-
-function securityHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"], 'base-uri': ["'none'"], 'form-action': ["'self'"] },
-    },
-    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
-    referrerPolicy: { policy: 'no-referrer' },
-    xFrameOptions: { action: 'deny' },
-  });
-}
-
 export function buildApp(deps: GatewayDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -82,11 +56,8 @@ export function buildApp(deps: GatewayDeps): Express {
   app.set('trust proxy', deps.trustProxy);
   const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
 
-  app.use(measure(deps.metrics));
-  app.use(requestContext(deps.logger));
-  app.use(securityHeaders());
-  app.use(cors(deps.corsOrigins));
-  mountOwnEndpoints(app, deps);
+  installLazyRequestLogger(app, deps.logger);
+  app.use(front({ logger: deps.logger, metrics: deps.metrics, corsOrigins: deps.corsOrigins }));
 
   const proxyOptions: ProxyOptions = {
     timeoutMs: deps.upstreamTimeoutMs,
@@ -115,6 +86,7 @@ export function buildApp(deps: GatewayDeps): Express {
     await guards(route, req, res);
     proxyRequest(req, res, deps.pools[route.upstream], proxyOptions);
   });
+  mountOwnEndpoints(app, deps);
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, Response } from 'express';
 
 const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 const DEFAULT_ALLOW_HEADERS = 'Authorization, Content-Type, X-Request-Id';
@@ -11,9 +11,10 @@ const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|
  * origins get no CORS headers at all, so the browser blocks them; preflights end here and never
  * reach an upstream.
  */
-export function cors(origins: readonly string[]): RequestHandler {
+export function cors(origins: readonly string[]): (req: Request, res: Response) => boolean {
   const allowed = new Set(origins);
-  return (req, res, next) => {
+  /** Returns true when it answered the request (a preflight). */
+  return (req, res) => {
     const origin = req.headers.origin;
     res.setHeader('Vary', 'Origin');
     const ok = origin !== undefined && allowed.has(origin);
@@ -24,8 +25,7 @@ export function cors(origins: readonly string[]): RequestHandler {
     const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
     if (!preflight) {
       if (ok) res.setHeader('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-      next();
-      return;
+      return false;
     }
     if (ok) {
       const requested = req.headers['access-control-request-headers'];
@@ -39,5 +39,6 @@ export function cors(origins: readonly string[]): RequestHandler {
     }
     res.setHeader('Content-Length', '0');
     res.status(204).end();
+    return true;
   };
 }

@@ -44,9 +44,24 @@ export class GatewayMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
   }
 
+  // Bound children per label set: labels() hashes its arguments on every call.
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly latencyChildren = new Map<string, Histogram.Internal<'route'>>();
+
   observe(route: string, status: number, seconds: number): void {
-    this.requests.labels(route, statusLabel(status)).inc();
-    this.latency.labels(route).observe(seconds);
+    const key = `${route} ${status}`;
+    let counter = this.requestChildren.get(key);
+    if (!counter) {
+      counter = this.requests.labels(route, statusLabel(status));
+      this.requestChildren.set(key, counter);
+    }
+    counter.inc();
+    let histogram = this.latencyChildren.get(route);
+    if (!histogram) {
+      histogram = this.latency.labels(route);
+      this.latencyChildren.set(route, histogram);
+    }
+    histogram.observe(seconds);
   }
 
   upstreamError(upstream: string, instance: string, kind: UpstreamFailure): void {

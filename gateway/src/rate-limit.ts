@@ -34,6 +34,25 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
+/** The in-memory stand-in used while the shared store fails; says so in the log (at most every 10 s). */
+class InsuranceLimiter extends RateLimiterMemory {
+  private lastWarned = 0;
+  constructor(
+    private readonly log: Logger,
+    opts: ConstructorParameters<typeof RateLimiterMemory>[0],
+  ) {
+    super(opts);
+  }
+  override consume(...args: Parameters<RateLimiterMemory['consume']>): Promise<RateLimiterRes> {
+    const now = Date.now();
+    if (now - this.lastWarned > 10_000) {
+      this.lastWarned = now;
+      this.log.warn('rate-limit store failed: counting in this instance only until it is back');
+    }
+    return super.consume(...args);
+  }
+}
+
 const SCHEMA = 'gateway';
 const TABLE = 'rate_limits';
 
@@ -53,7 +72,7 @@ export async function createRateLimiter(
       points: s.points,
       duration: s.windowS,
       // When the shared store fails, count in memory rather than refusing or waving everyone through.
-      insuranceLimiter: new RateLimiterMemory({ keyPrefix: `${settings.prefix}:${tier}:ins`, points: s.points, duration: s.windowS }),
+      insuranceLimiter: new InsuranceLimiter(logger, { keyPrefix: `${settings.prefix}:${tier}:ins`, points: s.points, duration: s.windowS }),
     };
   };
 

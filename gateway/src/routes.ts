@@ -35,6 +35,7 @@ const exactly = (paths: readonly string[]) => {
 export const PUBLIC_V1_AUTH_PATHS: readonly string[] = [
   '/api/v1/auth/register',
   '/api/v1/auth/login',
+  '/api/v1/auth/login/2fa',
   '/api/v1/auth/refresh',
   '/api/v1/auth/validate',
 ];

@@ -6,6 +6,8 @@ import { AmqpBus, createLogger, createEvent, type ServiceHandle } from '@mana/sh
 import { TEST_REDIS_URL, testBusEnv, uniqueName, type TestIssuer } from '@mana/shared/testing';
 import { startGateway } from '../src/server';
 
+const REVOKED_PATH = '/api/v1/internal/sessions/revoked';
+
 export const SERVICE_KEY = 'test-service-key-0123456789abcdef0123456789';
 
 export interface Recorded {
@@ -34,6 +36,12 @@ export async function startStub(name: string, handler?: StubHandler, port = 0): 
     req.on('data', (c: Buffer) => (bodyBytes += c.length));
     req.on('end', () => {
       const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes };
+      if (!handler && req.url === REVOKED_PATH && !req.headers['x-request-id']) {
+        // The gateway's own background load of revocations (not a proxied request): not recorded.
+        res.setHeader('content-type', 'application/json');
+        res.end('{"revocations":[]}');
+        return;
+      }
       requests.push(rec);
       if (handler) {
         handler(req, res, rec);

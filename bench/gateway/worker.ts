@@ -1,0 +1,63 @@
+// One process of the gateway benchmark: `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy>`.
+// Prints `READY <url>` on stdout once listening; settings come from the environment.
+import { createServer, request, Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startGateway } from '../../gateway/src/server';
+
+const role = process.argv[2];
+const BODY = Buffer.from(JSON.stringify({ ok: true, items: [1, 2, 3] }));
+
+async function listen(server: ReturnType<typeof createServer>): Promise<string> {
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function main(): Promise<string> {
+  if (role === 'upstream') {
+    // The trivial upstream route: a small JSON answer, no work.
+    return listen(
+      createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
+        res.end(BODY);
+      }),
+    );
+  }
+  if (role === 'bare-proxy') {
+    // The floor: what any Node proxy costs (keep-alive agent, streamed both ways, nothing checked).
+    const target = new URL(process.env.UPSTREAM_URL ?? '');
+    const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+    return listen(
+      createServer((req, res) => {
+        const up = request(
+          { hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+          (upRes) => {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.pipe(res);
+          },
+        );
+        up.on('error', () => {
+          res.statusCode = 502;
+          res.end();
+        });
+        req.pipe(up);
+      }),
+    );
+  }
+  if (role === 'gateway') {
+    const handle = await startGateway({ env: process.env });
+    return handle.url;
+  }
+  throw new Error(`unknown role ${role}`);
+}
+
+// A clean exit on SIGTERM lets `--cpu-prof` write its profile.
+process.on('SIGTERM', () => process.exit(0));
+
+main().then(
+  (url) => process.stdout.write(`READY ${url}\n`),
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exit(1);
+  },
+);
