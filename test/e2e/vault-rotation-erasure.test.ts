@@ -115,6 +115,18 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     for (const [user, mk] of keys) expect((await keyOf(user)).masterKey).toBe(mk);
   });
 
+  it('a rewrap without the KEK the rows need changes nothing and names the missing KEK', async () => {
+    const database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
+    try {
+      const result = await rewrapAll({ db: vaultDb(database), keyring: loadKeyring({ MANA_AUTH_KEKS: `kek-4:${newKek()}` }) });
+      expect(result).toMatchObject({ rewrapped: 0, failed: 8, missing: ['kek-3'], unused: [] });
+      expect(new Set(result.failures.map((f) => f.code))).toEqual(new Set(['KEK_UNKNOWN']));
+      expect(result.usage).toEqual([{ kekId: 'kek-3', vaults: 8 }]);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('erasure: deletes the vault, pseudonymizes the audit rows, publishes user.erasure.completed.v1 once', async () => {
     const user = 'old-1';
     const before = await auditRows(s.admin, user);
