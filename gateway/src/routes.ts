@@ -105,7 +105,8 @@ const AUTH_TIER_PREFIXES: readonly string[] = [
 ];
 
 export function rateTierOf(path: string): RateTier {
-  for (const prefix of AUTH_TIER_PREFIXES) if (under(prefix)(path)) return 'auth';
+  // Plain prefixes on purpose: `/two-factor/verify` covers verify-totp, verify-otp, verify-backup-code.
+  for (const prefix of AUTH_TIER_PREFIXES) if (path.startsWith(prefix)) return 'auth';
   return 'general';
 }
 
