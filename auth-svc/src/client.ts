@@ -1,4 +1,5 @@
 import { createAuthClient } from 'better-auth/client';
+import { magicLinkClient, organizationClient, twoFactorClient } from 'better-auth/client/plugins';
 
 /**
  * The Better Auth client matching this server's plugin set, for TypeScript code in this repository
@@ -8,6 +9,7 @@ export function createManaAuthClient(opts: { baseURL: string; fetch?: typeof fet
   return createAuthClient({
     baseURL: opts.baseURL,
     fetchOptions: opts.fetch ? { customFetchImpl: opts.fetch } : undefined,
+    plugins: [twoFactorClient(), magicLinkClient(), organizationClient()],
   });
 }
 

@@ -14,7 +14,9 @@ import type { Mailer, MailRequest } from '../mail/mailer';
 import { OIDC_MODELS } from '../oidc/models';
 import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
+import { lockoutPlugin } from './plugins/lockout-notify';
 import { guardProfile } from './plugins/profile-guard';
+import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 
 export interface AuthDeps {
   config: Config;
@@ -55,6 +57,7 @@ export function createAuth(deps: AuthDeps) {
     mailer.send(req).catch((err: unknown) => log.error({ err: (err as Error).message, kind: req.kind }, 'sending mail failed'));
   };
   const acceptLanguage = (request?: Request) => request?.headers.get('accept-language') ?? null;
+  const backupCodes = backupCodeHasher(config.BETTER_AUTH_SECRET);
   const storedUser = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
 
   return betterAuth({
@@ -157,8 +160,17 @@ export function createAuth(deps: AuthDeps) {
     plugins: [
       jwt(jwtOptions(config)),
       passwordPolicy({ minLength: config.PASSWORD_MIN_LENGTH }),
-      // Minimal two-factor setup so the hosted login page has its TOTP/backup-code step (issue 4 owns it).
-      twoFactor({ issuer: 'Mana', backupCodeOptions: { amount: 10, length: 10, storeBackupCodes: 'encrypted' } }),
+      // TOTP per RFC 6238 (SHA-1, 30 s, 6 digits); 10 single-use backup codes stored hashed. Lockout
+      // of second-factor failures is ours (per email, across every path), so the plugin's own is off.
+      twoFactor({
+        issuer: 'Mana',
+        totpOptions: { period: 30, digits: 6 },
+        backupCodeOptions: { amount: 10, length: 10, storeBackupCodes: backupCodes.storage },
+        trustDeviceMaxAge: 30 * 24 * 3600,
+        accountLockout: { enabled: false },
+      }),
+      twoFactorCodes(backupCodes),
+      lockoutPlugin(config, db, sendMail),
       ...oidcPlugins(config, db),
     ],
   });

@@ -1,8 +1,38 @@
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
 
-/** Event types recorded so far; issue 4 widens the list (sign-in, 2FA, lockout…). */
-export type SecurityEventType = 'refresh_token_reuse' | 'session_revoked' | 'sessions_revoked' | 'user_erased';
+export const SECURITY_EVENT_TYPES = [
+  'sign_in_success',
+  'sign_in_failure',
+  'new_device_sign_in',
+  'sign_out',
+  'token_refreshed',
+  'refresh_token_reuse',
+  'session_revoked',
+  'sessions_revoked',
+  'password_changed',
+  'password_reset',
+  'email_change_requested',
+  'email_changed',
+  'two_factor_enabled',
+  'two_factor_disabled',
+  'two_factor_failed',
+  'backup_code_used',
+  'backup_codes_regenerated',
+  'magic_link_sent',
+  'magic_link_used',
+  'account_locked',
+  'account_unlocked',
+  'org_created',
+  'org_deleted',
+  'org_member_added',
+  'org_member_removed',
+  'org_role_changed',
+  'admin_role_changed',
+  'user_erased',
+] as const;
+
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
 export interface RequestMeta {
   ipAddress?: string | null;

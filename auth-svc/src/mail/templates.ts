@@ -1,11 +1,27 @@
 import type { MailLocale } from './locale';
 
-export type MailKind = 'verify-email' | 'verify-new-email' | 'confirm-email-change' | 'reset-password';
+export type MailKind =
+  | 'verify-email'
+  | 'verify-new-email'
+  | 'confirm-email-change'
+  | 'reset-password'
+  | 'account-locked'
+  | 'new-device'
+  | 'magic-link'
+  | 'org-invitation';
 
 export interface MailVars {
   name: string;
   url: string;
   newEmail?: string;
+  /** account-locked: how long the lock lasts. */
+  minutes?: number;
+  /** new-device: user agent and IP address of the sign-in. */
+  device?: string;
+  /** org-invitation: organization name, inviter and role. */
+  organization?: string;
+  inviter?: string;
+  role?: string;
 }
 
 export interface RenderedMail {
@@ -85,6 +101,70 @@ const COPY: Record<MailKind, Record<MailLocale, Copy>> = {
       body: () => 'über den Link unten wählst du ein neues Passwort. Er ist eine Stunde gültig; alle anderen Sitzungen werden dabei beendet.',
       action: 'Neues Passwort wählen',
       footer: 'Wenn du das nicht angefordert hast, ignoriere diese E-Mail: dein Passwort bleibt unverändert.',
+    },
+  },
+  'account-locked': {
+    en: {
+      subject: 'Your Mana account is temporarily locked',
+      greeting: (n) => `Hello ${n},`,
+      body: (v) => `there were too many failed sign-in attempts for your account, so signing in is blocked for ${v.minutes ?? 15} minutes. If this was not you, someone may be guessing your password: choose a new one and turn on two-factor authentication.`,
+      action: 'Open Mana',
+      footer: 'You do not need to do anything if it was you: the lock ends on its own.',
+    },
+    de: {
+      subject: 'Dein Mana-Konto ist vorübergehend gesperrt',
+      greeting: (n) => `Hallo ${n},`,
+      body: (v) => `es gab zu viele fehlgeschlagene Anmeldeversuche für dein Konto, daher ist die Anmeldung für ${v.minutes ?? 15} Minuten gesperrt. Wenn du das nicht warst, versucht vielleicht jemand, dein Passwort zu erraten: wähle ein neues und schalte die Zwei-Faktor-Anmeldung ein.`,
+      action: 'Mana öffnen',
+      footer: 'Wenn du es warst, musst du nichts tun: die Sperre endet von selbst.',
+    },
+  },
+  'new-device': {
+    en: {
+      subject: 'New sign-in to your Mana account',
+      greeting: (n) => `Hello ${n},`,
+      body: (v) => `your account was just signed in to from a device we have not seen before: ${v.device ?? 'unknown device'}.`,
+      action: 'Review your sessions',
+      footer: 'If this was not you, change your password right away and end the session.',
+    },
+    de: {
+      subject: 'Neue Anmeldung bei deinem Mana-Konto',
+      greeting: (n) => `Hallo ${n},`,
+      body: (v) => `gerade hat sich jemand von einem neuen Gerät bei deinem Konto angemeldet: ${v.device ?? 'unbekanntes Gerät'}.`,
+      action: 'Sitzungen ansehen',
+      footer: 'Wenn du das nicht warst, ändere sofort dein Passwort und beende die Sitzung.',
+    },
+  },
+  'magic-link': {
+    en: {
+      subject: 'Your sign-in link for Mana',
+      greeting: (n) => `Hello ${n},`,
+      body: () => 'use the link below to sign in. It works once and is valid for 10 minutes.',
+      action: 'Sign in',
+      footer: 'If you did not ask for this link, you can ignore this email.',
+    },
+    de: {
+      subject: 'Dein Anmeldelink für Mana',
+      greeting: (n) => `Hallo ${n},`,
+      body: () => 'mit dem Link unten meldest du dich an. Er funktioniert einmal und ist 10 Minuten gültig.',
+      action: 'Anmelden',
+      footer: 'Wenn du diesen Link nicht angefordert hast, kannst du diese E-Mail ignorieren.',
+    },
+  },
+  'org-invitation': {
+    en: {
+      subject: 'You are invited to an organization on Mana',
+      greeting: (n) => `Hello ${n},`,
+      body: (v) => `${v.inviter ?? 'Someone'} invited you to join "${v.organization ?? ''}" on Mana as ${v.role ?? 'member'}.`,
+      action: 'Accept or decline',
+      footer: 'If you do not know the sender, you can ignore this email.',
+    },
+    de: {
+      subject: 'Du bist zu einer Organisation auf Mana eingeladen',
+      greeting: (n) => `Hallo ${n},`,
+      body: (v) => `${v.inviter ?? 'Jemand'} hat dich eingeladen, „${v.organization ?? ''}“ auf Mana als ${v.role ?? 'member'} beizutreten.`,
+      action: 'Annehmen oder ablehnen',
+      footer: 'Wenn du den Absender nicht kennst, kannst du diese E-Mail ignorieren.',
     },
   },
 };

@@ -2,16 +2,16 @@ import express, { Router } from 'express';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { AppError, parseBody } from '@mana/shared';
-import { mintAccessToken } from '../auth/tokens';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
-import { findLiveSession, issueRefreshToken, rotateRefreshToken } from '../domain/sessions';
-import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
+import { findLiveSession, rotateRefreshToken } from '../domain/sessions';
 import { publicUser } from '../domain/views';
 import { betterAuthError, invalidCredentials, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { sessionRoutes } from './v1-sessions';
+import { CHALLENGE_TTL_SECONDS, authCookieName, completeSignIn, cookiePair, startChallenge, tokenPair } from './v1-sign-in';
+import { v1TwoFactorRoutes } from './v1-two-factor';
 
 const email = z.email().max(254).transform((e) => e.toLowerCase());
 
@@ -27,6 +27,8 @@ const loginBody = z.object({
   password: z.string().min(1).max(4096),
   deviceId: z.string().trim().min(1).max(128).optional(),
   deviceName: z.string().trim().min(1).max(128).optional(),
+  /** From an earlier second factor with `trustDevice` (clients without a cookie jar). */
+  trustDeviceToken: z.string().max(1024).regex(/^[A-Za-z0-9%._~!-]+$/).optional(),
 });
 
 const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
@@ -36,13 +38,6 @@ const validateBody = z.object({ token: z.string().min(1).max(8192) });
 export function v1AuthRoutes(ctx: AuthContext): Router {
   const router = Router();
   router.use(express.json({ limit: ctx.config.BODY_LIMIT }));
-
-  const tokenPair = async (sessionId: string, refreshToken: string) => {
-    const live = await findLiveSession(ctx.db, sessionId);
-    if (!live) throw new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
-    const accessToken = await mintAccessToken(ctx.auth, live);
-    return { user: publicUser(live.user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
-  };
 
   router.post('/register', async (req, res) => {
     const body = parseBody(registerBody, req.body);
@@ -66,33 +61,30 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
   router.post('/login', async (req, res) => {
     const body = parseBody(loginBody, req.body);
     if ([...body.password].length > PASSWORD_MAX_LENGTH) throw invalidCredentials();
+    const headers = forwardedHeaders(req);
+    if (body.trustDeviceToken) headers.set('cookie', `${await authCookieName(ctx, 'trust_device')}=${body.trustDeviceToken}`);
     let signIn;
     try {
-      // Better Auth's own sign-in: the same password check, session row and signed SSO cookie as /api/auth.
-      signIn = await ctx.auth.api.signInEmail({
-        body: { email: body.email, password: body.password },
-        headers: forwardedHeaders(req),
-        returnHeaders: true,
-      });
+      // Better Auth's own sign-in: the same password check, lockout, second factor, session row and
+      // signed SSO cookie as /api/auth.
+      signIn = await ctx.auth.api.signInEmail({ body: { email: body.email, password: body.password }, headers, returnHeaders: true });
     } catch (err) {
       const e = betterAuthError(err);
       if (e?.code === 'EMAIL_NOT_VERIFIED') throw new AppError('EMAIL_NOT_VERIFIED', 403, 'Confirm your email address first');
       if (e && e.status < 500) throw invalidCredentials();
       throw err;
     }
-    const sessionToken = signIn.response.token;
-    const refreshToken = await ctx.db.transaction(async (tx) => {
-      const [s] = await tx
-        .update(tables.session)
-        .set({ deviceId: body.deviceId ?? null, deviceName: body.deviceName ?? null })
-        .where(eq(tables.session.token, sessionToken))
-        .returning({ id: tables.session.id, userId: tables.session.userId });
-      if (!s) throw new AppError('SESSION_NOT_CREATED', 500, 'Session could not be created');
-      return { sessionId: s.id, token: await issueRefreshToken(tx, s.id, s.userId) };
-    });
-    const pair = await tokenPair(refreshToken.sessionId, refreshToken.token);
-    for (const cookie of signIn.headers.getSetCookie()) res.append('Set-Cookie', cookie);
-    res.json(pair);
+    const device = { deviceId: body.deviceId, deviceName: body.deviceName };
+    const setCookies = signIn.headers.getSetCookie();
+    const response: unknown = signIn.response;
+    if (typeof response === 'object' && response !== null && 'twoFactorRedirect' in response) {
+      const pending = cookiePair(setCookies, await authCookieName(ctx, 'two_factor'));
+      const [user] = await ctx.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, body.email)).limit(1);
+      if (!pending || !user) throw new AppError('TWO_FACTOR_START_FAILED', 500, 'Second factor could not be started');
+      res.json({ twoFactorRequired: true, challenge: await startChallenge(ctx, req, user.id, pending, device), expiresIn: CHALLENGE_TTL_SECONDS });
+      return;
+    }
+    res.json(await completeSignIn(ctx, res, signIn.response.token, device, setCookies));
   });
 
   router.post('/refresh', async (req, res) => {
@@ -103,7 +95,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       ctx.kickOutbox();
       throw new AppError('REFRESH_TOKEN_REUSED', 401, 'This refresh token was already used; the session has been ended');
     }
-    res.json(await tokenPair(result.sessionId, result.refreshToken));
+    res.json(await tokenPair(ctx, result.sessionId, result.refreshToken));
   });
 
   router.post('/validate', async (req, res) => {
@@ -124,6 +116,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     }
   });
 
+  router.use(v1TwoFactorRoutes(ctx));
   router.use(sessionRoutes(ctx));
   return router;
 }

@@ -1,0 +1,106 @@
+import type { BetterAuthPlugin } from 'better-auth';
+import { APIError, createAuthMiddleware } from 'better-auth/api';
+import { eq } from 'drizzle-orm';
+import * as tables from '../../db/schema';
+import type { Db } from '../../db/types';
+import { clearFailures, isLocked, recordFailure, type LockoutPolicy } from '../../domain/lockout';
+import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
+import { bodyString, hookMeta, returnedError } from './security-audit-meta';
+
+type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
+
+const SIGN_IN = '/sign-in/email';
+/** Second-factor checks during a sign-in (the two-factor cookie names the pending user). */
+const SECOND_FACTOR = new Set(['/two-factor/verify-totp', '/two-factor/verify-backup-code', '/two-factor/verify-otp']);
+/** Better Auth's answers to a wrong password, a wrong code and a wrong backup code. */
+const INVALID_CREDENTIALS = { code: 'INVALID_EMAIL_OR_PASSWORD', message: 'Invalid email or password' };
+const INVALID_CODE = { code: 'INVALID_CODE', message: 'Invalid code' };
+const INVALID_BACKUP_CODE = { code: 'INVALID_BACKUP_CODE', message: 'Invalid backup code' };
+
+export interface LockoutOptions {
+  db: Db;
+  policy: LockoutPolicy;
+  /** The email just got locked (called once per lock, whether or not an account exists). */
+  onLocked: (email: string, meta: RequestMeta) => Promise<void>;
+}
+
+/** The user of the sign-in waiting for its second factor, from Better Auth's signed two-factor cookie. */
+async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
+  const cookie = ctx.context.createAuthCookie('two_factor');
+  const identifier = await ctx.getSignedCookie(cookie.name, ctx.context.secret);
+  if (!identifier) return undefined;
+  const pending = await ctx.context.internalAdapter.findVerificationValue(identifier);
+  if (!pending) return undefined;
+  const user = await ctx.context.internalAdapter.findUserById(pending.value);
+  return user ? { id: user.id, email: user.email } : undefined;
+}
+
+/**
+ * Per-email lockout across every sign-in path (Better Auth has none): native and /api/v1 password
+ * sign-in, TOTP and backup codes. A locked email gets exactly the answer of a wrong password or code
+ * (after the same password-hash work), and unknown emails are counted the same way.
+ */
+export function lockout(opts: LockoutOptions) {
+  const { db, policy } = opts;
+  const fail = async (email: string, meta: RequestMeta) => {
+    if (await recordFailure(db, email, policy)) await opts.onLocked(email, meta);
+  };
+  return {
+    id: 'mana-lockout',
+    hooks: {
+      before: [
+        {
+          matcher: (ctx) => ctx.path === SIGN_IN,
+          handler: createAuthMiddleware(async (ctx) => {
+            const email = bodyString(ctx.body, 'email');
+            if (!email || !(await isLocked(db, email))) return;
+            // The same work as a wrong password, so timing does not tell a lock either.
+            await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
+            const [user] = await db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
+            await recordSecurityEvent(db, { userId: user?.id ?? null, type: 'sign_in_failure', meta: hookMeta(ctx.headers), context: { reason: 'locked', method: 'password' } });
+            throw APIError.from('UNAUTHORIZED', INVALID_CREDENTIALS);
+          }),
+        },
+        {
+          matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
+          handler: createAuthMiddleware(async (ctx) => {
+            const user = await pendingTwoFactorUser(ctx);
+            if (!user || !(await isLocked(db, user.email))) return;
+            await recordSecurityEvent(db, { userId: user.id, type: 'two_factor_failed', meta: hookMeta(ctx.headers), context: { reason: 'locked' } });
+            throw APIError.from('UNAUTHORIZED', ctx.path === '/two-factor/verify-backup-code' ? INVALID_BACKUP_CODE : INVALID_CODE);
+          }),
+        },
+      ],
+      after: [
+        {
+          matcher: (ctx) => ctx.path === SIGN_IN,
+          handler: createAuthMiddleware(async (ctx) => {
+            const email = bodyString(ctx.body, 'email');
+            if (!email) return;
+            const err = returnedError(ctx.context.returned);
+            if (err?.status === 401) return fail(email, hookMeta(ctx.headers));
+            if (err) return;
+            const returned: unknown = ctx.context.returned;
+            // Password right, second factor pending: the sign-in is not complete yet.
+            if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return;
+            await clearFailures(db, email);
+          }),
+        },
+        {
+          matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
+          handler: createAuthMiddleware(async (ctx) => {
+            // Only a sign-in's second factor counts: the cookie is gone after success, so decide by the session made.
+            const err = returnedError(ctx.context.returned);
+            if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) {
+              const user = await pendingTwoFactorUser(ctx);
+              if (user) await fail(user.email, hookMeta(ctx.headers));
+              return;
+            }
+            const made = ctx.context.newSession;
+            if (!err && made) await clearFailures(db, made.user.email);
+          }),
+        },
+      ],
+    },
+  } satisfies BetterAuthPlugin;
+}
