@@ -1,3 +1,4 @@
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
 import { eventually, startTestIssuer, type TestIssuer } from '@mana/shared/testing';
@@ -104,6 +105,68 @@ describe('revoked-session denylist', () => {
     }
   });
 });
+
+describe('bus reconnect', () => {
+  it('reloads the revocations from auth-svc after the broker connection comes back', async () => {
+    const broker = await startCuttableProxy(new URL(ctx.bus.AMQP_URL));
+    const listed: Array<{ sessionId: string; userId: string; expiresAt: string }> = [];
+    let loads = 0;
+    const authSvc = await startStub('auth-reconnect', (_req, res) => {
+      loads++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ revocations: listed }));
+    });
+    const url = new URL(ctx.bus.AMQP_URL);
+    url.host = `127.0.0.1:${broker.port}`;
+    const gw = await startTestGateway(ctx, { AUTH_SVC_URL: authSvc.url, GDPR_SVC_URL: gdpr.url, AMQP_URL: url.toString() });
+    try {
+      await eventually(() => loads >= 1, 5_000);
+      const token = await issuer.sign({ sid: 'sid-while-away' });
+      expect((await callAs(gw, token)).status).toBe(200);
+      // Revoked while this instance was cut off from the broker: the event never reaches it…
+      listed.push({ sessionId: 'sid-while-away', userId: 'user-1', expiresAt: inTenMinutes() });
+      const before = loads;
+      broker.cut();
+      // …but the reload on reconnect does.
+      await eventually(() => loads > before, 10_000);
+      await eventually(async () => (await callAs(gw, token)).error === 'TOKEN_REVOKED', 5_000);
+      await eventually(async () => (await fetch(`${gw.url}/readyz`)).status === 200, 10_000);
+    } finally {
+      await gw.close();
+      await authSvc.close();
+      await broker.close();
+    }
+  });
+});
+
+/** A TCP proxy in front of the broker whose connections the test can cut (the broker stays up). */
+async function startCuttableProxy(target: URL): Promise<{ port: number; cut: () => void; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const upstream = connect(Number(target.port || 5672), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut,
+    close: () =>
+      new Promise<void>((r) => {
+        cut();
+        server.close(() => r());
+      }),
+  };
+}
 
 describe('RevokedSessions', () => {
   it('forgets an entry once the session’s last token has expired', () => {
