@@ -15,7 +15,7 @@ export function layout(locale: PageLocale, title: string, body: Html): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${esc(title)}</title>
 <link rel="stylesheet" href="/auth/style.css">
 </head>

@@ -53,7 +53,8 @@ export function hostedPages(ctx: AuthContext): Router {
       .set({
         'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
         'Cache-Control': 'no-store',
-        'Referrer-Policy': 'no-referrer',
+        // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the form posts.
+        'Referrer-Policy': 'same-origin',
         'X-Frame-Options': 'DENY',
       })
       .type('html')
