@@ -1,0 +1,124 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as OTPAuth from 'otpauth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManaAuthClient } from '../../auth-svc/src/client';
+import { call, cookieFetch } from '../helpers/http';
+import { startStack, type Stack } from '../helpers/stack';
+import { registerVerified, uniqueEmail, type TokenPair } from '../helpers/users';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const WRONG = 'Not The Password 42';
+const MAX = 3;
+
+describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-svc instances)', () => {
+  let s: Stack;
+  const v1 = (path: string) => `${s.gatewayUrl}/api/v1/auth${path}`;
+  const v1Login = (email: string, password: string, base = s.gatewayUrl) => call(`${base}/api/v1/auth/login`, { body: { email, password } });
+  const nativeSignIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password } });
+  const strip = (b: Record<string, unknown>) => ({ ...b, requestId: undefined });
+  const events = async (userId: string, type: string) =>
+    (await s.sql.query('select context, ip_address, user_agent from auth.security_events where user_id = $1 and type = $2', [userId, type])).rows as Array<{
+      context: Record<string, unknown>;
+      ip_address: string | null;
+    }>;
+
+  beforeAll(async () => {
+    s = await startStack({ authInstances: 2, env: { LOCKOUT_MAX_ATTEMPTS: String(MAX), LOCKOUT_WINDOW_MINUTES: '15', LOCKOUT_DURATION_MINUTES: '30' } });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('locks after N failures counted on both instances and both paths; locked, unknown and wrong-password answers are identical; the user gets a mail', async () => {
+    const user = await registerVerified(s);
+    const [a, b] = s.services.auth;
+    if (!a || !b) throw new Error('two instances expected');
+    expect((await v1Login(user.email, WRONG, a.url)).status).toBe(401);
+    expect((await v1Login(user.email.toUpperCase(), WRONG, b.url)).status).toBe(401);
+    const rows = await s.sql.query('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
+    expect(rows.rows[0].failures).toBe(2);
+    expect((await nativeSignIn(user.email, WRONG)).status).toBe(401);
+
+    const mail = await s.smtp.waitFor(user.email, (m) => m.subject === 'Your Mana account is temporarily locked');
+    expect(mail.text).toContain('30 minutes');
+    // The right password is now refused exactly like a wrong one, on both paths.
+    const locked = await v1Login(user.email, user.password);
+    const wrong = await v1Login(uniqueEmail('never'), WRONG);
+    expect(locked.status).toBe(401);
+    expect(strip(locked.body)).toEqual(strip(wrong.body));
+    const nLocked = await nativeSignIn(user.email, user.password);
+    const nWrong = await nativeSignIn(uniqueEmail('never'), WRONG);
+    expect(nLocked).toMatchObject({ status: nWrong.status, body: nWrong.body });
+    expect((await events(user.userId, 'account_locked')).length).toBe(1);
+    expect((await events(user.userId, 'sign_in_failure')).map((e) => e.context.reason)).toContain('locked');
+
+    // Operator unlock.
+    const env = { ...process.env, ...s.env, LOG_LEVEL: 'silent' };
+    const out = await run('npx', ['tsx', 'auth-svc/scripts/unlock.ts', user.email], { cwd: ROOT, env });
+    expect(out.stdout).toContain('unlocked');
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
+    expect((await events(user.userId, 'account_unlocked'))[0]?.context).toMatchObject({ by: 'operator', wasLocked: true });
+    await expect(run('npx', ['tsx', 'auth-svc/scripts/unlock.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('throttles unknown emails the same way (no mail), so a lock tells nothing about existence', async () => {
+    const ghost = uniqueEmail('ghost');
+    const answers = [];
+    for (let i = 0; i < MAX + 1; i++) answers.push(await v1Login(ghost, WRONG));
+    expect(answers.map((r) => r.status)).toEqual(Array(MAX + 1).fill(401));
+    expect(new Set(answers.map((r) => JSON.stringify(strip(r.body)))).size).toBe(1);
+    const row = await s.sql.query('select locked_until > now() as locked from auth.sign_in_lockouts where email = $1', [ghost]);
+    expect(row.rows[0].locked).toBe(true);
+    expect(s.smtp.messages.some((m) => m.to.includes(ghost))).toBe(false);
+  });
+
+  it('counts wrong TOTP and backup codes; a lock refuses even the right code like a wrong one; the lock ends on its own', async () => {
+    const user = await registerVerified(s);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    const enabled = await c.twoFactor.enable({ password: user.password });
+    const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
+    expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
+    const bad = totp.generate() === '000000' ? '111111' : '000000';
+
+    const start = async () => (await call<{ challenge: string }>(v1('/login'), { body: { email: user.email, password: user.password } })).body.challenge;
+    const challenge = await start();
+    const second = (code: string, ch = challenge) => call<TokenPair & { error?: string }>(v1('/login/2fa'), { body: { challenge: ch, code } });
+    expect((await second(bad)).body.error).toBe('INVALID_TWO_FACTOR_CODE');
+    expect((await second('AAAAA-BBBBB')).body.error).toBe('INVALID_TWO_FACTOR_CODE');
+    // Third failure on the native path (its own challenge cookie).
+    const native = cookieFetch(s.gatewayUrl);
+    const n = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: native.fetch });
+    expect((await n.signIn.email({ email: user.email, password: user.password })).data).toMatchObject({ twoFactorRedirect: true });
+    expect((await n.twoFactor.verifyTotp({ code: bad })).error?.status).toBe(401);
+
+    await s.smtp.waitFor(user.email, (m) => m.subject === 'Your Mana account is temporarily locked');
+    const refused = await second(totp.generate());
+    expect(refused).toMatchObject({ status: 401, body: { error: 'INVALID_TWO_FACTOR_CODE' } });
+    const nRefused = await n.twoFactor.verifyTotp({ code: totp.generate() });
+    expect(nRefused.error).toMatchObject({ status: 401, code: 'INVALID_CODE' });
+    expect((await v1Login(user.email, user.password)).body.error).toBe('INVALID_CREDENTIALS');
+    expect((await events(user.userId, 'two_factor_failed')).map((e) => e.context.reason)).toContain('locked');
+
+    // The lock runs out (simulated by moving it into the past): the same challenge now works.
+    await s.sql.query(`update auth.sign_in_lockouts set locked_until = now() - interval '1 second' where email = $1`, [user.email]);
+    expect((await second(totp.generate())).status).toBe(200);
+    expect((await s.sql.query('select 1 from auth.sign_in_lockouts where email = $1', [user.email])).rowCount).toBe(0);
+  });
+
+  it('failures outside the window start a new count; a full sign-in clears the count', async () => {
+    const user = await registerVerified(s);
+    await v1Login(user.email, WRONG);
+    await v1Login(user.email, WRONG);
+    await s.sql.query(`update auth.sign_in_lockouts set window_started_at = now() - interval '16 minutes' where email = $1`, [user.email]);
+    await v1Login(user.email, WRONG);
+    const row = await s.sql.query('select failures, locked_until from auth.sign_in_lockouts where email = $1', [user.email]);
+    expect(row.rows[0]).toMatchObject({ failures: 1, locked_until: null });
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
+    expect((await s.sql.query('select 1 from auth.sign_in_lockouts where email = $1', [user.email])).rowCount).toBe(0);
+  });
+});
