@@ -274,6 +274,19 @@ describe('hosted login page', () => {
 });
 
 describe('Matrix link in the GDPR view and erasure', () => {
+  test('two emails with the same local part get distinct Matrix ids (alice, alice2)', async () => {
+    const local = `dup-${randomUUID().slice(0, 8)}`;
+    const ids: string[] = [];
+    for (const domain of ['a.test', 'b.test']) {
+      const u = await registerUser(s, `${local}@${domain}`);
+      const r = await start(synapse);
+      const { url } = await authorizeViaLoginForm(s, newBrowser(s), r.url, u, SYNAPSE_CB);
+      const t = await oidc.authorizationCodeGrant(synapse, url, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
+      ids.push(String(t.claims()?.preferred_username));
+    }
+    expect(ids).toEqual([local, `${local}2`]);
+  });
+
   test('the internal data view lists the Matrix id; erasure deletes it with the user', async () => {
     const other = await registerUser(s);
     const r = await start(synapse);
