@@ -11,9 +11,13 @@ import pg from 'pg';
 import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
 import { machine, writeSection } from '../lib';
 
-const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-/** Targets are measured in alternating rounds and the median round is reported (the machine is shared). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+/**
+ * The machine is shared, so load drifts during a run: targets are measured in alternating rounds, each
+ * /key round is compared with the /status round just before it, and the median of those paired ratios is
+ * the result. Every round is printed.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 50;
 const USERS = 200;
 const VAULT = '/api/v1/me/encryption-vault';
@@ -63,18 +67,6 @@ async function measure(name: string, url: string, tokens: string[], duration: nu
   return row;
 }
 
-function table(rows: Row[], base: string): string {
-  const baseRps = rows.find((r) => r.name === base)?.rps ?? NaN;
-  return [
-    `| target | req/s | ratio to ${base} | p50 ms | mean ms | p99 ms | errors | non-2xx |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map(
-      (r) =>
-        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / baseRps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
-    ),
-  ].join('\n');
-}
-
 const issuer = await startTestIssuer();
 const db = await createTestDatabase('vault_bench');
 const prefix = uniqueName('vaultbench');
@@ -111,8 +103,23 @@ try {
   const runs = new Map<string, Row[]>(targets.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++)
     for (const [name, url] of targets) runs.get(name)!.push(await measure(name, url, tokens, DURATION));
-  const median = (list: Row[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)]!;
-  const rows = targets.map(([name]) => median(runs.get(name)!));
+  const middle = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+  const statusRuns = runs.get('GET /status')!;
+  const paired = (name: string) => runs.get(name)!.map((r, i) => r.rps / statusRuns[i]!.rps);
+  const ratio = middle(paired('GET /key'));
+  const durableRatio = middle(paired('GET /key, durable audit commit'));
+  const p99 = middle(runs.get('GET /key')!.map((r) => r.p99));
+  const statusP99 = middle(statusRuns.map((r) => r.p99));
+  const roundsTable = [
+    '| round | target | req/s | ratio to /status of the round | p50 ms | mean ms | p99 ms | errors | non-2xx |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...Array.from({ length: ROUNDS }, (_, i) =>
+      targets.map(([name]) => {
+        const r = runs.get(name)![i]!;
+        return `| ${i + 1} | ${name} | ${r.rps.toFixed(0)} | ${(r.rps / statusRuns[i]!.rps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`;
+      }),
+    ).flat(),
+  ].join('\n');
   const loadAfter = loadavg()[0]!.toFixed(1);
 
   const admin = new pg.Client({ connectionString: db.url });
@@ -120,16 +127,14 @@ try {
   const { rows: audit } = await admin.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where action = 'fetch'");
   await admin.end();
 
-  const by = (name: string) => rows.find((r) => r.name === name)!;
-  const ratio = by('GET /key').rps / by('GET /status').rps;
-  const p99 = by('GET /key').p99;
   const yes = (ok: boolean) => (ok ? '**met**' : '**missed**');
   writeSection(
     'vault',
     `## Vault
 
 \`npm run bench -- vault\` — ${machine()}. autocannon, ${CONNECTIONS} connections, ${DURATION} s per target after a 2 s warm-up,
-${ROUNDS} alternating rounds (status, key, durable key, status, …), the median round of each target shown;
+${ROUNDS} alternating rounds (status, key, durable key, status, …); each /key round is compared with the /status round
+just before it and the median of those paired ratios is the result (load drifts on this shared machine);
 through the gateway (JWT verified, rate limit counted in Redis) to vault-svc on the local PostgreSQL; ${USERS} users,
 each request carrying one of their tokens in turn. Gateway and vault-svc run in their own processes; autocannon runs in
 the bench process, so all of them share the same two cores.
@@ -141,7 +146,10 @@ the bench process, so all of them share the same two cores.
   \`VAULT_DURABLE_FETCH_AUDIT=false\`).
 - \`GET /key, durable audit commit\`: \`VAULT_DURABLE_FETCH_AUDIT=true\` — every batch waits for its WAL flush.
 
-${table(rows, 'GET /status')}
+${roundsTable}
+
+Median of the paired ratios: \`/key\` ${(ratio * 100).toFixed(0)}% of \`/status\`, durable \`/key\` ${(durableRatio * 100).toFixed(0)}%.
+Median p99: \`/status\` ${statusP99} ms, \`/key\` ${p99} ms.
 
 1-minute load average before / after the measurements: ${loadBefore} / ${loadAfter} (other work on the machine
 shows up here and in the spread between rounds).
@@ -152,8 +160,8 @@ Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful
 
 | target | measured | result |
 |---|---|---|
-| \`/key\` throughput ≥ 85% of \`/status\` | ${(ratio * 100).toFixed(0)}% | ${yes(ratio >= 0.85)} |
-| \`/key\` p99 < 20 ms | ${p99} ms | ${yes(p99 < 20)} |
+| \`/key\` throughput ≥ 85% of \`/status\` (median paired ratio) | ${(ratio * 100).toFixed(0)}% | ${yes(ratio >= 0.85)} |
+| \`/key\` p99 < 20 ms (median over rounds) | ${p99} ms | ${yes(p99 < 20)} |
 `,
   );
   process.stdout.write(`\n/key vs /status ${(ratio * 100).toFixed(1)}%, /key p99 ${p99} ms\n`);
