@@ -148,6 +148,25 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     expect(usage).toEqual([{ kek_id: 'kek-1', vaults: '2' }]);
   });
 
+  it("a wrap copied onto another user's row, or tampered with, is refused with an opaque 500 and audited", async () => {
+    const [c, d] = [await s.token('user-c'), await s.token('user-d')];
+    await s.call(`${VAULT}/init`, { token: c, method: 'POST' });
+    await s.call(`${VAULT}/init`, { token: d, method: 'POST' });
+    // An attacker with write access to the table copies C's wrap onto D's row: the AAD binds it to C.
+    await client.query(
+      "update vault.encryption_vaults d set wrapped_mk = c.wrapped_mk, wrap_iv = c.wrap_iv from vault.encryption_vaults c where c.user_id = 'user-c' and d.user_id = 'user-d'",
+    );
+    const swapped = await s.call(`${VAULT}/key`, { token: d });
+    expect(swapped.status).toBe(500);
+    expect(swapped.body).toMatchObject({ error: 'INTERNAL_ERROR', message: 'Internal server error' });
+    await client.query("update vault.encryption_vaults set wrapped_mk = set_byte(wrapped_mk, 0, get_byte(wrapped_mk, 0) # 1) where user_id = 'user-c'");
+    expect((await s.call(`${VAULT}/key`, { token: c })).status).toBe(500);
+    for (const user of ['user-c', 'user-d']) {
+      const { rows } = await client.query("select status, context from vault.encryption_vault_audit where user_id = $1 and action = 'fetch'", [user]);
+      expect(rows).toEqual([{ status: 500, context: { error: 'INTERNAL_ERROR' } }]);
+    }
+  });
+
   it('withUserScope switches to the vault role for one transaction and refuses an empty user id before any query', async () => {
     const database = createDatabase({ url: s.db.url, schema: tables, max: 1 });
     try {
