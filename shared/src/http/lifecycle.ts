@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
@@ -45,6 +45,16 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
   const server = createServer(opts.handler);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  let draining = false;
+  // Keep-alive clients (other services' connection pools) may send more requests on a connection that is
+  // busy when the drain starts: every response from then on says `Connection: close`, so the drain ends
+  // with the last response instead of the timeout.
+  const open = new Set<ServerResponse>();
+  server.prependListener('request', (_req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+    open.add(res);
+    res.once('close', () => open.delete(res));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
@@ -60,13 +70,19 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
   const close = () => {
     closing ??= (async () => {
       if (opts.state) opts.state.shuttingDown = true;
+      draining = true;
+      for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // connections that finish their current request in the meantime are idle now: close those too
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       try {
         await withTimeout(drained, opts.drainTimeoutMs ?? 10_000, 'draining requests');
       } catch (err) {
         opts.logger.warn({ err: (err as Error).message }, 'forcing open connections closed');
         server.closeAllConnections();
+      } finally {
+        clearInterval(sweep);
       }
       for (const step of opts.steps ?? []) {
         try {
