@@ -16,6 +16,7 @@ import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { guardProfile } from './plugins/profile-guard';
+import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 
 export interface AuthDeps {
@@ -171,6 +172,7 @@ export function createAuth(deps: AuthDeps) {
       }),
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
+      securityAuditPlugin(config, db, sendMail),
       ...oidcPlugins(config, db),
     ],
   });

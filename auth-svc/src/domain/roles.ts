@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Db } from '../db/types';
+import { recordSecurityEvent } from './security-events';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -25,6 +26,7 @@ export async function setRoleByEmail(db: Db, email: string, role: Role): Promise
     let sessionsEnded = 0;
     if (current.role === 'admin')
       sessionsEnded = (await tx.delete(tables.session).where(eq(tables.session.userId, current.id)).returning({ id: tables.session.id })).length;
+    await recordSecurityEvent(tx, { userId: current.id, type: 'admin_role_changed', context: { from: current.role, to: role, by: 'operator', sessionsEnded } });
     return { kind: 'changed', userId: current.id, from: current.role, sessionsEnded };
   });
 }

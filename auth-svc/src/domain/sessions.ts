@@ -40,14 +40,20 @@ export async function listSessions(conn: Conn, userId: string): Promise<SessionR
 }
 
 /** Ends one of the user's sessions; false when there is no such session. */
-export async function endSession(db: Db, userId: string, sessionId: string, meta: RequestMeta): Promise<boolean> {
+export async function endSession(
+  db: Db,
+  userId: string,
+  sessionId: string,
+  meta: RequestMeta,
+  type: 'session_revoked' | 'sign_out' = 'session_revoked',
+): Promise<boolean> {
   return db.transaction(async (tx) => {
     const gone = await tx
       .delete(tables.session)
       .where(and(eq(tables.session.id, sessionId), eq(tables.session.userId, userId)))
       .returning({ id: tables.session.id });
     if (gone.length === 0) return false;
-    await recordSecurityEvent(tx, { userId, type: 'session_revoked', meta, context: { sessionId } });
+    await recordSecurityEvent(tx, { userId, type, meta, context: { sessionId } });
     return true;
   });
 }

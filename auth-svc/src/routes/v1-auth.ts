@@ -6,9 +6,11 @@ import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
 import { findLiveSession, rotateRefreshToken } from '../domain/sessions';
+import { recordSecurityEvent } from '../domain/security-events';
 import { publicUser } from '../domain/views';
 import { betterAuthError, invalidCredentials, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
+import { securityEventRoutes } from './v1-security-events';
 import { sessionRoutes } from './v1-sessions';
 import { CHALLENGE_TTL_SECONDS, authCookieName, completeSignIn, cookiePair, startChallenge, tokenPair } from './v1-sign-in';
 import { v1TwoFactorRoutes } from './v1-two-factor';
@@ -95,7 +97,9 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       ctx.kickOutbox();
       throw new AppError('REFRESH_TOKEN_REUSED', 401, 'This refresh token was already used; the session has been ended');
     }
-    res.json(await tokenPair(ctx, result.sessionId, result.refreshToken));
+    const pair = await tokenPair(ctx, result.sessionId, result.refreshToken);
+    await recordSecurityEvent(ctx.db, { userId: pair.user.id, type: 'token_refreshed', meta: requestMeta(req), context: { sessionId: result.sessionId } });
+    res.json(pair);
   });
 
   router.post('/validate', async (req, res) => {
@@ -117,6 +121,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
   });
 
   router.use(v1TwoFactorRoutes(ctx));
+  router.use(securityEventRoutes(ctx));
   router.use(sessionRoutes(ctx));
   return router;
 }

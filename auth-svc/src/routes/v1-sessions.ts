@@ -17,7 +17,7 @@ export function sessionRoutes(ctx: AuthContext): Router {
 
   router.post('/logout', auth, async (req, res) => {
     const { session } = liveSession(req);
-    await endSession(ctx.db, session.userId, session.id, requestMeta(req));
+    await endSession(ctx.db, session.userId, session.id, requestMeta(req), 'sign_out');
     await awaitRevocationsRelayed(ctx, [session.id]);
     res.json({ success: true });
   });

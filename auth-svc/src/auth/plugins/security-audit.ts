@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto';
+import type { BetterAuthPlugin } from 'better-auth';
+import { createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
+import { and, eq, ne, sql } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
+import * as tables from '../../db/schema';
+import type { Db } from '../../db/types';
+import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
+import { bodyString, hookMeta, returnedError } from './security-audit-meta';
+
+type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
+type UserRow = typeof tables.user.$inferSelect;
+
+export interface SecurityAuditOptions {
+  db: Db;
+  /** A sign-in from a device the user has not used before (and they have used others). */
+  onNewDevice: (user: UserRow, meta: RequestMeta) => void;
+}
+
+const AUDITED = new Set([
+  '/sign-in/email',
+  '/sign-out',
+  '/two-factor/verify-totp',
+  '/two-factor/verify-backup-code',
+  '/two-factor/disable',
+  '/two-factor/generate-backup-codes',
+  '/change-password',
+  '/reset-password',
+  '/change-email',
+  '/verify-email',
+  '/magic-link/verify',
+]);
+
+/** Per-request facts only a before hook can see (the session before sign-out, the reset token's user). */
+const before = new WeakMap<object, { userId?: string; twoFactorWasEnabled?: boolean }>();
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/**
+ * Records Better Auth's security-relevant outcomes in `auth.security_events` (never a password,
+ * token or code) and tells users about sign-ins from new devices.
+ */
+export function securityAudit(opts: SecurityAuditOptions) {
+  const { db } = opts;
+  const record = (userId: string | null, type: SecurityEventType, meta: RequestMeta, context?: Record<string, unknown>) =>
+    recordSecurityEvent(db, { userId, type, meta, context });
+  const userByEmail = async (email: string) =>
+    (await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1))[0];
+  const userById = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
+
+  const signedIn = async (userId: string, method: string, meta: RequestMeta) => {
+    await record(userId, 'sign_in_success', meta, { method });
+    const fingerprint = createHash('sha256').update(meta.userAgent ?? '').digest('base64url');
+    const [seen] = await db
+      .insert(tables.knownDevices)
+      .values({ userId, fingerprint })
+      .onConflictDoUpdate({ target: [tables.knownDevices.userId, tables.knownDevices.fingerprint], set: { lastSeenAt: sql`now()` } })
+      .returning({ inserted: sql<boolean>`(xmax = 0)` });
+    if (!seen?.inserted) return;
+    const others = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(tables.knownDevices)
+      .where(and(eq(tables.knownDevices.userId, userId), ne(tables.knownDevices.fingerprint, fingerprint)));
+    if ((others[0]?.n ?? 0) === 0) return; // the first device of an account is not news
+    const user = await userById(userId);
+    if (!user) return;
+    await record(userId, 'new_device_sign_in', meta, { userAgent: meta.userAgent?.slice(0, 256) ?? null });
+    opts.onNewDevice(user, meta);
+  };
+
+  const after = async (ctx: HookCtx) => {
+    const meta = hookMeta(ctx.headers);
+    const err = returnedError(ctx.context.returned);
+    const failed = err !== undefined && err.status >= 400;
+    const returned: unknown = ctx.context.returned;
+    const made = ctx.context.newSession;
+    const seen = before.get(ctx.context);
+    switch (ctx.path) {
+      case '/sign-in/email': {
+        if (failed) {
+          const user = await userByEmail(bodyString(ctx.body, 'email') ?? '');
+          const reason = err.code === 'EMAIL_NOT_VERIFIED' ? 'email_not_verified' : user ? 'invalid_password' : 'unknown_email';
+          return record(user?.id ?? null, 'sign_in_failure', meta, { reason, method: 'password' });
+        }
+        if (made) return signedIn(made.user.id, 'password', meta);
+        return;
+      }
+      case '/two-factor/verify-totp':
+      case '/two-factor/verify-backup-code': {
+        const method = ctx.path === '/two-factor/verify-totp' ? 'totp' : 'backup_code';
+        if (failed) {
+          const userId = seen?.userId ?? (await pendingUserId(ctx));
+          if (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE') return record(userId ?? null, 'two_factor_failed', meta, { method });
+          return;
+        }
+        if (!made) return;
+        if (method === 'backup_code') await record(made.user.id, 'backup_code_used', meta);
+        if (seen?.userId) {
+          // Verified inside a session: the first code activates two-factor.
+          if (seen.twoFactorWasEnabled === false) await record(made.user.id, 'two_factor_enabled', meta);
+          return;
+        }
+        return signedIn(made.user.id, method, meta);
+      }
+      case '/two-factor/disable':
+        if (!failed && made) await record(made.user.id, 'two_factor_disabled', meta);
+        return;
+      case '/two-factor/generate-backup-codes':
+        if (!failed && seen?.userId) await record(seen.userId, 'backup_codes_regenerated', meta);
+        return;
+      case '/sign-out':
+        if (!failed && seen?.userId) await record(seen.userId, 'sign_out', meta, { method: 'cookie' });
+        return;
+      case '/change-password':
+        if (!failed && isObject(returned) && isObject(returned.user) && typeof returned.user.id === 'string')
+          await record(returned.user.id, 'password_changed', meta);
+        return;
+      case '/reset-password':
+        if (!failed && seen?.userId) await record(seen.userId, 'password_reset', meta);
+        return;
+      case '/change-email':
+        if (!failed && seen?.userId) await record(seen.userId, 'email_change_requested', meta);
+        return;
+      case '/verify-email':
+        return emailChanged(ctx, meta);
+      case '/magic-link/verify':
+        if (made) {
+          await record(made.user.id, 'magic_link_used', meta);
+          await signedIn(made.user.id, 'magic_link', meta);
+        }
+        return;
+    }
+  };
+
+  // The change is complete when the token's user now has the token's new address.
+  const emailChanged = async (ctx: HookCtx, meta: RequestMeta) => {
+    const token = isObject(ctx.query) && typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
+    if (!token) return;
+    let claims;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return;
+    }
+    if (typeof claims.updateTo !== 'string' || typeof claims.userId !== 'string') return;
+    const user = await userById(claims.userId);
+    if (user && user.email === claims.updateTo) await record(user.id, 'email_changed', meta, { requestType: claims.requestType ?? null });
+  };
+
+  return {
+    id: 'mana-security-audit',
+    hooks: {
+      before: [
+        {
+          matcher: (ctx) =>
+            ctx.path !== undefined &&
+            ['/sign-out', '/two-factor/verify-totp', '/two-factor/verify-backup-code', '/two-factor/generate-backup-codes', '/change-email', '/reset-password'].includes(ctx.path),
+          handler: createAuthMiddleware(async (ctx) => {
+            if (ctx.path === '/reset-password') {
+              const token = bodyString(ctx.body, 'token') ?? (isObject(ctx.query) && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
+              const found = token ? await ctx.context.internalAdapter.findVerificationValue(`reset-password:${token}`) : null;
+              if (found) before.set(ctx.context, { userId: found.value });
+              return;
+            }
+            const session = await getSessionFromCtx(ctx).catch(() => null);
+            if (session) before.set(ctx.context, { userId: session.user.id, twoFactorWasEnabled: session.user.twoFactorEnabled === true });
+          }),
+        },
+      ],
+      after: [{ matcher: (ctx) => ctx.path !== undefined && AUDITED.has(ctx.path), handler: createAuthMiddleware(after) }],
+    },
+  } satisfies BetterAuthPlugin;
+}
+
+async function pendingUserId(ctx: HookCtx): Promise<string | undefined> {
+  const identifier = await ctx.getSignedCookie(ctx.context.createAuthCookie('two_factor').name, ctx.context.secret);
+  if (!identifier) return undefined;
+  return (await ctx.context.internalAdapter.findVerificationValue(identifier))?.value;
+}
