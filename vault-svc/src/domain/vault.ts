@@ -50,23 +50,6 @@ export function keyResponse(keyring: Keyring, row: WrapColumns): KeyResponse {
   return { masterKey, formatVersion: row.formatVersion, kekId: row.kekId };
 }
 
-export async function readStatus(tx: Tx, userId: string): Promise<VaultStatus> {
-  const [row] = await tx
-    .select({
-      hasRecoveryWrap: sql<boolean>`${encryptionVaults.recoveryWrappedMk} is not null`,
-      zeroKnowledge: encryptionVaults.zeroKnowledge,
-      recoverySetAt: encryptionVaults.recoverySetAt,
-    })
-    .from(encryptionVaults)
-    .where(eq(encryptionVaults.userId, userId));
-  return {
-    vaultExists: row !== undefined,
-    hasRecoveryWrap: row?.hasRecoveryWrap ?? false,
-    zeroKnowledge: row?.zeroKnowledge ?? false,
-    recoverySetAt: row?.recoverySetAt?.toISOString() ?? null,
-  };
-}
-
 /**
  * Idempotent: the first call mints and wraps a fresh MK. Concurrent first calls race on the primary key;
  * ON CONFLICT DO NOTHING waits for the winner, and the read that follows sees its row.
@@ -82,10 +65,6 @@ export async function initVault(tx: Tx, keyring: Keyring, userId: string): Promi
     .returning({ userId: encryptionVaults.userId });
   const row = await requireRow(tx, userId);
   return { key: keyResponse(keyring, row), created: inserted.length > 0 };
-}
-
-export async function fetchKey(tx: Tx, keyring: Keyring, userId: string): Promise<KeyResponse> {
-  return keyResponse(keyring, await requireRow(tx, userId));
 }
 
 /** Destructive by design: the old MK is gone, and so is a recovery wrap of it (it would recover the old key). */
