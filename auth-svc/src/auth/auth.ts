@@ -15,6 +15,7 @@ import { OIDC_MODELS } from '../oidc/models';
 import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
 import { lockoutPlugin } from './plugins/lockout-notify';
+import { magicLinkPlugins } from './plugins/magic-link';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
@@ -173,6 +174,7 @@ export function createAuth(deps: AuthDeps) {
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
       securityAuditPlugin(config, db, sendMail),
+      ...magicLinkPlugins(config, db, sendMail),
       ...oidcPlugins(config, db),
     ],
   });

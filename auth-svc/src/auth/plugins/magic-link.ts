@@ -1,0 +1,83 @@
+import type { BetterAuthPlugin } from 'better-auth';
+import { APIError, createAuthMiddleware } from 'better-auth/api';
+import { magicLink } from 'better-auth/plugins/magic-link';
+import { eq } from 'drizzle-orm';
+import type { Config } from '../../config';
+import * as tables from '../../db/schema';
+import type { Db } from '../../db/types';
+import { recordSecurityEvent } from '../../domain/security-events';
+import type { MailRequest } from '../../mail/mailer';
+import { hookMeta } from './security-audit-meta';
+
+export const MAGIC_LINK_TTL_SECONDS = 600;
+const CALLBACK_FIELDS = ['callbackURL', 'newUserCallbackURL', 'errorCallbackURL'] as const;
+
+export const CALLBACK_ERROR = { code: 'INVALID_CALLBACK_URL', message: 'The callback URL is not on the allowlist' };
+
+/**
+ * Whether a magic link may redirect to `value`: a same-site path ("/app", never "//host" or "/\host"),
+ * or an absolute http(s) URL on an allowlisted origin. Backslashes and control characters are
+ * refused outright, since browsers read "\" as "/".
+ */
+export function isAllowedCallback(value: string, allowedOrigins: ReadonlySet<string>): boolean {
+  if (value.length > 2048 || /[\\\u0000-\u001f\u007f]/.test(value)) return false;
+  if (value.startsWith('/')) return !value.startsWith('//');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'https:' || url.protocol === 'http:') && url.username === '' && url.password === '' && allowedOrigins.has(url.origin);
+}
+
+function callbackOrigins(config: Config): Set<string> {
+  const origins = [config.BASE_URL, ...config.CORS_ORIGINS, ...config.MAGIC_LINK_CALLBACK_ALLOWLIST];
+  return new Set(origins.flatMap((o) => (URL.canParse(o) ? [new URL(o).origin] : [])));
+}
+
+/** Refuses magic-link requests and verifications whose redirect targets are not allowlisted. */
+function callbackGuard(allowed: ReadonlySet<string>) {
+  return {
+    id: 'mana-magic-link-callbacks',
+    $ERROR_CODES: { INVALID_CALLBACK_URL: CALLBACK_ERROR },
+    hooks: {
+      before: [
+        {
+          matcher: (ctx) => ctx.path === '/sign-in/magic-link' || ctx.path === '/magic-link/verify',
+          handler: createAuthMiddleware(async (ctx) => {
+            const source: unknown = ctx.path === '/sign-in/magic-link' ? ctx.body : ctx.query;
+            if (typeof source !== 'object' || source === null) return;
+            for (const field of CALLBACK_FIELDS) {
+              const value = (source as Record<string, unknown>)[field];
+              if (value === undefined) continue;
+              if (typeof value !== 'string' || !isAllowedCallback(value, allowed)) throw APIError.from('BAD_REQUEST', CALLBACK_ERROR);
+            }
+          }),
+        },
+      ],
+    },
+  } satisfies BetterAuthPlugin;
+}
+
+/**
+ * Passwordless sign-in for existing accounts: a single-use link (stored hashed) valid for 10
+ * minutes. The request answers the same for any email; only a registered one gets a mail.
+ */
+export function magicLinkPlugins(config: Config, db: Db, sendMail: (req: MailRequest) => void) {
+  return [
+    callbackGuard(callbackOrigins(config)),
+    magicLink({
+      expiresIn: MAGIC_LINK_TTL_SECONDS,
+      storeToken: 'hashed',
+      disableSignUp: true,
+      sendMagicLink: async ({ email, url }, ctx) => {
+        const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
+        if (!user) return;
+        const meta = hookMeta(ctx?.headers);
+        await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_sent', meta });
+        sendMail({ kind: 'magic-link', to: user.email, locale: user.locale, acceptLanguage: ctx?.headers?.get('accept-language'), vars: { name: user.name, url } });
+      },
+    }),
+  ];
+}
