@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import {
@@ -13,9 +14,10 @@ import {
   type ReadinessCheck,
 } from '@mana/shared';
 import type { RevokedSessions } from './denylist';
-import { front, installLazyRequestLogger } from './front';
+import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from './forwarding';
+import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';
-import { proxyRequest, sendError, type ProxyOptions } from './proxy';
+import { proxyRequest, type ProxyOptions } from './proxy';
 import type { RateLimiter } from './rate-limit';
 import { isAmbiguousPath, matchRoute, rateTierOf, type Access, type Route, type UpstreamName } from './routes';
 import type { UpstreamPool } from './upstream';
@@ -49,16 +51,16 @@ function run(mw: RequestHandler, req: Request, res: Response): Promise<void> {
   });
 }
 
-export function buildApp(deps: GatewayDeps): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', deps.trustProxy);
-  const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
-
-  installLazyRequestLogger(app, deps.logger);
-  app.use(front({ logger: deps.logger, metrics: deps.metrics, corsOrigins: deps.corsOrigins }));
-
+/**
+ * The gateway's request listener. Proxied routes take a lean path on plain node:http (Express 5's
+ * per-request work cost more CPU than the whole proxying, see docs/BENCHMARKS.md); everything
+ * else — /healthz, /readyz, /metrics, refusals of unknown or non-canonical paths — is the Express
+ * app below. Both share the same first step (request id, security headers, CORS, metrics).
+ */
+export function buildGateway(deps: GatewayDeps): RequestListener {
+  const begin = createBegin({ logger: deps.logger, metrics: deps.metrics, corsOrigins: deps.corsOrigins });
+  const app = buildApp(deps, begin);
+  const trust = app.get('trust proxy fn') as TrustFn;
   const proxyOptions: ProxyOptions = {
     timeoutMs: deps.upstreamTimeoutMs,
     bodyLimit: deps.bodyLimit,
@@ -67,27 +69,48 @@ export function buildApp(deps: GatewayDeps): Express {
   };
   const guards = accessGuards(deps);
 
-  app.use(async (req, res, next) => {
-    const path = req.path;
-    if (isAmbiguousPath(path)) throw new AppError('BAD_PATH', 400, 'The request path is not in canonical form');
-    const route = matchRoute(path);
-    if (!route) {
-      next();
-      return;
-    }
-    res.locals.route = route.name;
+  const forward = async (req: IncomingMessage, res: ServerResponse, route: Route, path: string, ex: Exchange) => {
     const tier = rateTierOf(path);
-    const limited = await deps.rateLimiter.check(req.ip ?? req.socket.remoteAddress ?? 'unknown', tier);
+    const limited = await deps.rateLimiter.check(clientIp(req, trust), tier);
     if (limited) {
       deps.metrics.rateLimited.labels(tier).inc();
-      sendError(req, res, limited);
+      sendError(res, limited, ex.id);
       return;
     }
-    await guards(route, req, res);
-    proxyRequest(req, res, deps.pools[route.upstream], proxyOptions);
+    await guards(route, req as Request, res as Response);
+    const fwd = { requestId: ex.id, proto: forwardedProto(req, trust), host: forwardedHost(req, trust) };
+    proxyRequest(req, res, deps.pools[route.upstream], proxyOptions, fwd);
+  };
+
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = isAmbiguousPath(path) ? undefined : matchRoute(path);
+    if (!route) {
+      void app(req, res);
+      return;
+    }
+    setRoute(res, route.name);
+    const ex = begin(req, res, path);
+    if (!ex) return;
+    forward(req, res, route, path, ex).catch((err: unknown) => sendError(res, err, ex.id, ex.log));
+  };
+}
+
+/** The Express app for the gateway's own endpoints and for every refusal that is not a proxy. */
+export function buildApp(deps: GatewayDeps, begin: Begin): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', deps.trustProxy);
+  app.set('gateway logger', deps.logger);
+  app.use(frontMiddleware(app, begin));
+  app.use((req, _res, next) => {
+    if (isAmbiguousPath(req.path)) throw new AppError('BAD_PATH', 400, 'The request path is not in canonical form');
+    next();
   });
   mountOwnEndpoints(app, deps);
-
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
@@ -120,12 +143,12 @@ function accessGuards(deps: GatewayDeps): (route: Route, req: Request, res: Resp
 
 function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
   app.get('/healthz', (_req, res) => {
-    res.locals.route = 'gateway';
+    setRoute(res, 'gateway');
     res.json({ status: 'ok' });
   });
 
   app.get('/readyz', async (req, res) => {
-    res.locals.route = 'gateway';
+    setRoute(res, 'gateway');
     if (deps.state.shuttingDown) {
       res.status(503).json({ status: 'shutting_down' });
       return;
@@ -147,7 +170,7 @@ function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
   });
 
   app.get('/metrics', async (req, res) => {
-    res.locals.route = 'gateway';
+    setRoute(res, 'gateway');
     if (deps.metricsToken) {
       const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
       if (!secretsEqual(given, deps.metricsToken)) throw ERRORS.tokenInvalid();

@@ -1,8 +1,22 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import {
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Request, Response } from 'express';
-import { AppError, ERRORS, errorBody } from '@mana/shared';
+import { AppError, ERRORS } from '@mana/shared';
+import { sendError } from './forwarding';
 import type { UpstreamInstance, UpstreamPool } from './upstream';
+
+/** What the gateway tells the upstream about the original request. */
+export interface Forwarded {
+  requestId: string;
+  /** The client's scheme and host (after trusted proxies). */
+  proto: string;
+  host: string;
+}
 
 export type UpstreamFailure = 'refused' | 'reset' | 'timeout';
 
@@ -41,7 +55,7 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return tokens.length ? new Set(tokens) : undefined;
 }
 
-function upstreamRequestHeaders(req: Request, opts: ProxyOptions, instance: UpstreamInstance): OutgoingHttpHeaders {
+function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: ProxyOptions, instance: UpstreamInstance): OutgoingHttpHeaders {
   const listed = connectionListed(req.headers.connection);
   const out: OutgoingHttpHeaders = {};
   const src = req.headers;
@@ -54,13 +68,14 @@ function upstreamRequestHeaders(req: Request, opts: ProxyOptions, instance: Upst
   const incoming = src['x-forwarded-for'];
   // A client's own X-Forwarded-For is kept only when it came through a proxy we trust.
   out['x-forwarded-for'] = incoming && opts.trustPeer(peer) ? `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}` : peer;
-  out['x-forwarded-proto'] = req.protocol;
-  out['x-forwarded-host'] = req.host;
+  out['x-forwarded-proto'] = fwd.proto;
+  out['x-forwarded-host'] = fwd.host;
+  out['x-request-id'] = fwd.requestId;
   out.host = instance.port === 80 || instance.port === 443 ? instance.hostname : `${instance.hostname}:${instance.port}`;
   return out;
 }
 
-function copyResponseHeaders(from: IncomingMessage, res: Response): void {
+function copyResponseHeaders(from: IncomingMessage, res: ServerResponse): void {
   const listed = connectionListed(from.headers.connection);
   const headers = from.headers;
   for (const key in headers) {
@@ -76,15 +91,6 @@ function copyResponseHeaders(from: IncomingMessage, res: Response): void {
     }
     res.setHeader(key, value);
   }
-}
-
-export function sendError(req: Request, res: Response, err: AppError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res.status(err.status).json(errorBody(err, req.id));
 }
 
 const upstreamUnavailable = (status: 502 | 503) =>
@@ -108,11 +114,11 @@ function hasBody(req: IncomingMessage): 'none' | 'sized' | 'chunked' {
  * the upstream socket is connected, so a refused connection can move on to the next instance with
  * the body still unread.
  */
-export function proxyRequest(req: Request, res: Response, pool: UpstreamPool, opts: ProxyOptions): void {
+export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: UpstreamPool, opts: ProxyOptions, fwd: Forwarded): void {
   const body = hasBody(req);
   if (body === 'sized' && Number(req.headers['content-length']) > opts.bodyLimit) {
     res.setHeader('connection', 'close');
-    sendError(req, res, ERRORS.payloadTooLarge());
+    sendError(res, ERRORS.payloadTooLarge(), fwd.requestId);
     return;
   }
   const instances = pool.order();
@@ -129,7 +135,7 @@ export function proxyRequest(req: Request, res: Response, pool: UpstreamPool, op
     if (done) return;
     done = true;
     current?.destroy();
-    sendError(req, res, err);
+    sendError(res, err, fwd.requestId);
   };
 
   const attempt = (index: number, resetRetried: boolean) => {
@@ -141,8 +147,8 @@ export function proxyRequest(req: Request, res: Response, pool: UpstreamPool, op
       hostname: instance.hostname,
       port: instance.port,
       method: req.method,
-      path: instance.basePath + req.originalUrl,
-      headers: upstreamRequestHeaders(req, opts, instance),
+      path: instance.basePath + req.url,
+      headers: upstreamRequestHeaders(req, fwd, opts, instance),
       agent: instance.agent,
     });
     current = proxyReq;
@@ -199,7 +205,7 @@ export function proxyRequest(req: Request, res: Response, pool: UpstreamPool, op
         return;
       }
       // A kept-alive socket the upstream closed just as we reused it: nothing reached the service.
-      if (proxyReq.reusedSocket && err.code === 'ECONNRESET' && !resetRetried && body === 'none' && BODYLESS_RETRYABLE.has(req.method)) {
+      if (proxyReq.reusedSocket && err.code === 'ECONNRESET' && !resetRetried && body === 'none' && BODYLESS_RETRYABLE.has(req.method ?? '')) {
         attempt(index, true);
         return;
       }

@@ -11,7 +11,7 @@ import {
   type ServiceHandle,
 } from '@mana/shared';
 import type { Logger } from 'pino';
-import { buildApp } from './app';
+import { buildGateway } from './app';
 import { loadGatewayConfig, parseByteSize } from './config';
 import { RevocationLoader, RevokedSessions } from './denylist';
 import { GatewayMetrics } from './metrics';
@@ -91,7 +91,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<ServiceHand
   });
   const metrics = new GatewayMetrics();
 
-  const app = buildApp({
+  const handler = buildGateway({
     logger,
     state,
     verifier,
@@ -110,7 +110,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<ServiceHand
 
   return startHttp({
     name: SERVICE_NAME,
-    handler: app,
+    handler,
     port: config.PORT,
     logger,
     state,

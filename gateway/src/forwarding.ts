@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { AppError, errorBody, toAppError } from '@mana/shared';
+import type { Logger } from 'pino';
+
+/** Express's compiled `trust proxy` function: may the hop at `addr` (distance `i`) be believed? */
+export type TrustFn = (addr: string, i: number) => boolean;
+
+function first(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  const comma = v.indexOf(',');
+  return (comma === -1 ? v : v.slice(0, comma)).trim() || undefined;
+}
+
+/** The client address, walking X-Forwarded-For outward only through trusted proxies (as Express's req.ip). */
+export function clientIp(req: IncomingMessage, trust: TrustFn): string {
+  const peer = req.socket.remoteAddress ?? '';
+  const xff = req.headers['x-forwarded-for'];
+  if (!xff || !trust(peer, 0)) return peer;
+  const chain = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+  let ip = peer;
+  for (let i = chain.length - 1, hop = 1; i >= 0; i--, hop++) {
+    const next = chain[i].trim();
+    if (!next) break;
+    ip = next;
+    if (!trust(next, hop)) break;
+  }
+  return ip;
+}
+
+/** The scheme the client used (as Express's req.protocol). */
+export function forwardedProto(req: IncomingMessage, trust: TrustFn): string {
+  const own = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  if (!trust(req.socket.remoteAddress ?? '', 0)) return own;
+  return first(req.headers['x-forwarded-proto']) ?? own;
+}
+
+/** The host the client asked for (as Express's req.host). */
+export function forwardedHost(req: IncomingMessage, trust: TrustFn): string {
+  const fwd = trust(req.socket.remoteAddress ?? '', 0) ? first(req.headers['x-forwarded-host']) : undefined;
+  return fwd ?? req.headers.host ?? '';
+}
+
+/** The JSON error body every answer of the project uses, without Express. */
+export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log?: () => Logger): void {
+  const appError = toAppError(err);
+  if (appError.status >= 500 && !(err instanceof AppError && err.expose)) log?.().error({ err }, 'request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (appError.headers) for (const [k, v] of Object.entries(appError.headers)) res.setHeader(k, v);
+  const body = JSON.stringify(errorBody(appError, requestId));
+  res.statusCode = appError.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
