@@ -172,6 +172,8 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     try {
       await expect(withUserScope(vaultDb(database), '', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
       await expect(withUserScope(vaultDb(database), 'a\u0000b', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
+      // Pseudonyms of erased users are not a namespace a token can step into.
+      await expect(withUserScope(vaultDb(database), 'erased:1234', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
       expect(database.pool.totalCount).toBe(0);
       const inside = await withUserScope(vaultDb(database), 'user-a', async (tx) => {
         const r = await tx.execute<{ who: string; uid: string }>(sql`select current_user as who, current_setting('app.current_user_id') as uid`);

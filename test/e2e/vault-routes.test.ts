@@ -17,6 +17,9 @@ describe('vault-svc routes through the gateway', () => {
   it('refuses calls without a valid bearer token, at the gateway and at the service', async () => {
     expect((await s.call(`${VAULT}/status`)).status).toBe(401);
     expect((await s.call(`${VAULT}/key`, { token: 'not-a-jwt' })).status).toBe(401);
+    // A subject in the pseudonym namespace of erased users is not a user.
+    const reserved = await s.call(`${VAULT}/key`, { token: await s.token('erased:00000000-0000-0000-0000-000000000000') });
+    expect([reserved.status, reserved.body.error]).toEqual([401, 'TOKEN_INVALID']);
     // Reached directly, vault-svc verifies the token again.
     const direct = await fetch(`${s.vault.url}${VAULT}/key`);
     expect(direct.status).toBe(401);
@@ -290,6 +293,8 @@ describe('vault-svc routes through the gateway', () => {
       auditEntries: 2,
     });
     expect(JSON.stringify(meta.body)).not.toContain(mk);
+    const reserved = await s.call('/api/v1/internal/vault/users/erased:x', { headers: { 'x-service-key': SERVICE_KEY } });
+    expect([reserved.status, reserved.body.error]).toEqual([400, 'VALIDATION_FAILED']);
     const none = await s.call('/api/v1/internal/vault/users/nobody', { headers: { 'x-service-key': SERVICE_KEY } });
     expect(none.body).toMatchObject({ vaultExists: false, auditEntries: 0, kekId: null });
   });

@@ -21,13 +21,16 @@ const USER_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 export class InvalidUserIdError extends Error {
   constructor() {
-    super('withUserScope: refusing an empty or malformed user id');
+    super('refusing an empty, malformed or reserved (erased:…) user id');
     this.name = 'InvalidUserIdError';
   }
 }
 
+/** Audit rows of erased users carry `erased:<uuid>`; no live user may ever be scoped to that namespace. */
+const PSEUDONYM = /^erased:/;
+
 export function assertUserId(userId: unknown): asserts userId is string {
-  if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new InvalidUserIdError();
+  if (typeof userId !== 'string' || !USER_ID.test(userId) || PSEUDONYM.test(userId)) throw new InvalidUserIdError();
 }
 
 /**

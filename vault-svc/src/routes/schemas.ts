@@ -31,4 +31,10 @@ export const zeroKnowledgeBody = z.discriminatedUnion('enable', [
   z.object({ enable: z.literal(false), masterKey: base64Bytes(MK_BYTES) }),
 ]);
 
-export const userIdParams = z.object({ id: z.string().min(1).max(128) });
+export const userIdParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((id) => !/[\u0000-\u001f\u007f]/.test(id) && !id.startsWith('erased:'), 'not a user id'),
+});
