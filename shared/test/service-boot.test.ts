@@ -1,18 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, deleteTestBus, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
 import type { ServiceHandle } from '@mana/shared';
 import { startCreditsService } from '../../credits-svc/src/server';
 
 describe('service skeleton boots against real PostgreSQL and RabbitMQ', () => {
   let db: TestDatabase;
   let svc: ServiceHandle;
+  const bus = testBusEnv();
   beforeAll(async () => {
     db = await createTestDatabase();
-    svc = await startCreditsService({ env: { DATABASE_URL: db.url, ...testBusEnv(), CREDITS_SVC_PORT: '0', LOG_LEVEL: 'silent' } });
+    svc = await startCreditsService({ env: { DATABASE_URL: db.url, ...bus, CREDITS_SVC_PORT: '0', LOG_LEVEL: 'silent' } });
   });
   afterAll(async () => {
     await svc?.close();
+    await deleteTestBus(bus);
     await db?.drop();
   });
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 import pg from 'pg';
+import { deleteTopology, topologyQueues } from '../bus/amqp-topology';
 
 /** The local PostgreSQL every developer and CI machine runs (trust auth). */
 export const TEST_PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -116,3 +117,19 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
   }
 }
 export * from './tcp-proxy';
+
+/**
+ * Deletes what services declared on the broker under a `testBusEnv()` prefix: the exchange and its
+ * dead-letter exchange, and for each logical queue name (e.g. 'credits') the queue, its `.dlq` and its
+ * `.retry.N` queues. Call in afterAll, after the services are closed.
+ */
+export async function deleteTestBus(
+  env: { AMQP_URL: string; AMQP_EXCHANGE: string; AMQP_QUEUE_PREFIX: string },
+  queues: string[] = [],
+  retries = 3,
+): Promise<void> {
+  const names = queues.flatMap((q) =>
+    topologyQueues({ queue: `${env.AMQP_QUEUE_PREFIX}${q}`, retryDelaysMs: Array.from({ length: retries }, () => 0) }),
+  );
+  await deleteTopology(env.AMQP_URL, names, [env.AMQP_EXCHANGE, `${env.AMQP_EXCHANGE}.dlx`]);
+}

@@ -25,13 +25,16 @@ export const tierChanged = (userId = 'u-1', tier = 'pro'): EventEnvelope => crea
 /** Runs `fn` on a channel of its own, straight to the broker (inspecting queues, publishing raw bytes). */
 export async function withChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
   const conn = await amqp.connect(TEST_AMQP_URL);
+  // a refused operation (e.g. checking a queue that is gone) closes the channel with an 'error' event
+  conn.on('error', () => undefined);
   try {
     const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
     const out = await fn(ch);
     await ch.close();
     return out;
   } finally {
-    await conn.close();
+    await conn.close().catch(() => undefined);
   }
 }
 
