@@ -16,6 +16,7 @@ import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
+import { organizationPlugin } from './plugins/organization';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
@@ -38,6 +39,9 @@ const AUTH_MODELS = {
   jwks: tables.jwks,
   rateLimit: tables.rateLimit,
   twoFactor: tables.twoFactor,
+  organization: tables.organization,
+  member: tables.member,
+  invitation: tables.invitation,
   ...OIDC_MODELS,
 };
 
@@ -175,6 +179,7 @@ export function createAuth(deps: AuthDeps) {
       lockoutPlugin(config, db, sendMail),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),
+      organizationPlugin(config, db, sendMail),
       ...oidcPlugins(config, db),
     ],
   });

@@ -1,4 +1,4 @@
-import { eq, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import { consumeOnce, createEvent, enqueueEvent, type EventEnvelope } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
@@ -19,7 +19,20 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
   const securityEvents = await count(tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }));
   // Password-reset and similar tokens carry the user id as their value.
   const verifications = await count(tx.delete(tables.verification).where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`)).returning({ id: tables.verification.id }));
+  const orgIds = (await tx.select({ id: tables.member.organizationId }).from(tables.member).where(eq(tables.member.userId, userId))).map((r) => r.id);
+  const [person] = await tx.select({ email: tables.user.email }).from(tables.user).where(eq(tables.user.id, userId));
+  const invitations = person ? await count(tx.delete(tables.invitation).where(eq(tables.invitation.email, person.email)).returning({ id: tables.invitation.id })) : 0;
   const users = await count(tx.delete(tables.user).where(eq(tables.user.id, userId)).returning({ id: tables.user.id }));
+  // Memberships went with the user (FK); an organization of theirs nobody belongs to any more goes too.
+  const organizations =
+    orgIds.length === 0
+      ? 0
+      : await count(
+          tx
+            .delete(tables.organization)
+            .where(and(inArray(tables.organization.id, orgIds), sql`not exists (select 1 from ${tables.member} m where m.organization_id = ${tables.organization.id})`))
+            .returning({ id: tables.organization.id }),
+        );
   return {
     users,
     sessions: sessions?.n ?? 0,
@@ -28,6 +41,9 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
     verifications,
     securityEvents,
     matrixLinks,
+    memberships: orgIds.length,
+    invitations,
+    organizations,
   };
 }
 

@@ -6,6 +6,7 @@ import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { listSessions } from '../domain/sessions';
 import { publicSession, publicUser } from '../domain/views';
+import { internalOrgRoutes, organizationsOf } from './internal-org';
 import { findMatrixLink, matrixView } from '../oidc/matrix';
 
 const userParams = z.object({ id: z.string().min(1).max(128) });
@@ -54,12 +55,13 @@ export function internalRoutes(ctx: AuthContext): Router {
       user: publicUser(user),
       accounts: accounts.map((a) => ({ ...a, createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString() })),
       sessions: sessions.map((s) => publicSession(s)),
-      twoFactorEnabled: false, // the two-factor plugin (issue 4) fills this in
-      organizations: [], // the organization plugin (issue 4) fills this in
+      twoFactorEnabled: user.twoFactorEnabled === true,
+      organizations: await organizationsOf(ctx.db, id),
       securityEventCount: events?.n ?? 0,
       matrix: matrixView(await findMatrixLink(ctx.db, id)),
     });
   });
 
+  router.use(internalOrgRoutes(ctx));
   return router;
 }
