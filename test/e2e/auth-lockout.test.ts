@@ -5,7 +5,7 @@ import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManaAuthClient } from '../../auth-svc/src/client';
 import { call, cookieFetch } from '../helpers/http';
-import { startStack, type Stack } from '../helpers/stack';
+import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
 import { registerVerified, uniqueEmail, type TokenPair } from '../helpers/users';
 
 const run = promisify(execFile);
@@ -62,6 +62,19 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await v1Login(user.email, user.password)).status).toBe(200);
     expect((await events(user.userId, 'account_unlocked'))[0]?.context).toMatchObject({ by: 'operator', wasLocked: true });
     await expect(run('npx', ['tsx', 'auth-svc/scripts/unlock.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('an admin (through admin-svc, service key) can unlock', async () => {
+    const user = await registerVerified(s);
+    for (let i = 0; i < MAX; i++) await v1Login(user.email, WRONG);
+    expect((await v1Login(user.email, user.password)).status).toBe(401);
+    const url = `${s.gatewayUrl}/api/v1/internal/lockout/unlock`;
+    expect((await call(url, { body: { email: user.email } })).status).toBe(401);
+    expect((await call(url, { body: { email: 'not-an-email' }, headers: { 'x-service-key': STACK_SERVICE_KEY } })).status).toBe(400);
+    const res = await call(url, { body: { email: user.email.toUpperCase(), actorId: 'admin-1' }, headers: { 'x-service-key': STACK_SERVICE_KEY } });
+    expect(res).toMatchObject({ status: 200, body: { unlocked: true } });
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
+    expect((await events(user.userId, 'account_unlocked'))[0]?.context).toMatchObject({ by: 'admin', actorId: 'admin-1', wasLocked: true });
   });
 
   it('throttles unknown emails the same way (no mail), so a lock tells nothing about existence', async () => {

@@ -1,0 +1,33 @@
+import express, { Router } from 'express';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { parseBody } from '@mana/shared';
+import type { AuthContext } from '../context';
+import * as tables from '../db/schema';
+import { lockoutKey, unlock } from '../domain/lockout';
+import { recordSecurityEvent } from '../domain/security-events';
+import { requestMeta } from './request-meta';
+
+const unlockBody = z.object({
+  email: z.email().max(254),
+  /** The admin who asked (admin-svc passes the caller's user id), for the audit log. */
+  actorId: z.string().min(1).max(128).optional(),
+});
+
+/** POST /api/v1/internal/lockout/unlock (service key): an admin lifts a sign-in lockout. */
+export function internalLockoutRoutes(ctx: AuthContext): Router {
+  const router = Router();
+  router.post('/lockout/unlock', express.json({ limit: ctx.config.BODY_LIMIT }), async (req, res) => {
+    const body = parseBody(unlockBody, req.body);
+    const wasLocked = await unlock(ctx.db, body.email);
+    const [user] = await ctx.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, lockoutKey(body.email))).limit(1);
+    await recordSecurityEvent(ctx.db, {
+      userId: user?.id ?? null,
+      type: 'account_unlocked',
+      meta: requestMeta(req),
+      context: { by: 'admin', actorId: body.actorId ?? null, wasLocked },
+    });
+    res.json({ unlocked: wasLocked });
+  });
+  return router;
+}
