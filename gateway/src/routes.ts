@@ -33,6 +33,7 @@ const exactly = (paths: readonly string[]) => {
  * login…) here and only here.
  */
 export const PUBLIC_V1_AUTH_PATHS: readonly string[] = [
+  '/auth/login',
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/login/2fa',
@@ -96,6 +97,7 @@ const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/auth/two-factor/verify',
   '/api/auth/token',
   '/api/auth/oauth2/token',
+  '/auth/login',
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/refresh',

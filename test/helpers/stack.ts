@@ -8,6 +8,7 @@ import {
   createTestDatabase,
   startTcpProxy,
   testBusEnv,
+  deleteTestBus,
   uniqueName,
   type TcpProxy,
   type TestDatabase,
@@ -74,6 +75,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const smtp = await startSmtpCatcher();
     cleanups.push(() => smtp.close());
     const bus = testBusEnv(uniqueName('e2e'));
+    // Runs after every service closed (cleanups run in reverse): leave no queues behind on the shared broker.
+    cleanups.push(() => deleteTestBus(bus, ['auth', 'vault']));
     const gatewayPort = await freePort();
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const env: Record<string, string> = {
