@@ -163,6 +163,43 @@ describe('two-factor authentication through the gateway', () => {
     expect((await startLogin({ trustDeviceToken: `${token.slice(0, -6)}AAAAAA` })).twoFactorRequired).toBe(true);
   });
 
+  it('bearer clients manage two-factor through /api/v1/auth/2fa/* (enable, verify, regenerate, disable with a code)', async () => {
+    const other = await registerVerified(s);
+    const first = (await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password, deviceName: 'Tablet' } })).body;
+    expect((await call(v1('/2fa/enable'), { body: { password: 'Not The Password 42' }, token: first.accessToken })).status).toBe(400);
+    const enabled = await call<{ totpURI: string; backupCodes: string[]; qrCode: string }>(v1('/2fa/enable'), {
+      body: { password: other.password },
+      token: first.accessToken,
+    });
+    expect(enabled.status).toBe(200);
+    expect(enabled.body.qrCode.startsWith('data:image/svg+xml;base64,')).toBe(true);
+    expect(enabled.body.backupCodes).toHaveLength(10);
+    const mine = OTPAuth.URI.parse(enabled.body.totpURI) as OTPAuth.TOTP;
+    const bad = mine.generate() === '000000' ? '111111' : '000000';
+    expect((await call(v1('/2fa/verify'), { body: { code: bad }, token: first.accessToken })).status).toBe(401);
+    // A wrong code inside a session counts toward the lockout too.
+    expect((await s.sql.query('select failures from auth.sign_in_lockouts where email = $1', [other.email])).rows[0]?.failures).toBe(1);
+    const verified = await call<{ status: boolean; tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: mine.generate() }, token: first.accessToken });
+    expect(verified.status).toBe(200);
+    // Better Auth replaced the session: the new pair works and keeps the device, the old one is ended.
+    const next = verified.body.tokens;
+    const session = await call<{ session: { deviceName: string } }>(v1('/session'), { token: next.accessToken });
+    expect(session.body.session.deviceName).toBe('Tablet');
+    expect((await call(v1('/session'), { token: first.accessToken })).status).toBe(401);
+    expect((await call<Challenge>(v1('/login'), { body: { email: other.email, password: other.password } })).body.twoFactorRequired).toBe(true);
+
+    const regenerated = await call<{ backupCodes: string[] }>(v1('/2fa/backup-codes'), { body: { password: other.password }, token: next.accessToken });
+    expect(regenerated.body.backupCodes).toHaveLength(10);
+    expect((await call(v1('/2fa/disable'), { body: { code: enabled.body.backupCodes[0] }, token: next.accessToken })).status).toBe(401);
+    expect((await call(v1('/2fa/disable'), { body: {}, token: next.accessToken })).status).toBe(400);
+    const disabled = await call(v1('/2fa/disable'), { body: { code: regenerated.body.backupCodes[0] }, token: next.accessToken });
+    expect(disabled).toMatchObject({ status: 200, body: { status: true } });
+    expect((await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password } })).body.accessToken).toEqual(expect.any(String));
+    const events = await s.sql.query(`select context from auth.security_events where user_id = $1 and type = 'two_factor_disabled'`, [other.userId]);
+    expect(events.rows[0]?.context).toEqual({ with: 'code' });
+    expect((await call(v1('/2fa/enable'), { body: { password: other.password } })).status).toBe(401);
+  });
+
   it('disabling requires the password; afterwards login answers tokens again', async () => {
     const { client: c } = client();
     await c.signIn.email({ email: user.email, password: user.password });

@@ -1,9 +1,14 @@
-import express, { Router } from 'express';
+import { createHmac } from 'node:crypto';
+import express, { Router, type Request } from 'express';
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { AppError, parseBody } from '@mana/shared';
 import type { AuthContext } from '../context';
-import { betterAuthError } from './auth-errors';
-import { forwardedHeaders } from './request-meta';
+import * as tables from '../db/schema';
+import { recordSecurityEvent } from '../domain/security-events';
+import { betterAuthError, toV1Error } from './auth-errors';
+import { forwardedHeaders, requestMeta } from './request-meta';
+import { liveSession, requireSession } from './require-session';
 import { completeSignIn, dropChallenge, openChallenge } from './v1-sign-in';
 
 const secondFactorBody = z.object({
@@ -13,6 +18,10 @@ const secondFactorBody = z.object({
   /** Skip the second factor on this device for 30 days (answer: `trustDeviceToken`). */
   trustDevice: z.boolean().optional(),
 });
+
+const passwordBody = z.object({ password: z.string().min(1).max(4096) });
+const codeBody = z.object({ code: z.string().trim().min(6).max(64) });
+const disableBody = z.union([passwordBody, codeBody]);
 
 const invalidChallenge = () => new AppError('INVALID_CHALLENGE', 401, 'The sign-in challenge is invalid or expired; sign in again');
 const TOTP = /^\d{6}$/;
@@ -46,6 +55,86 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
     const sessionToken = verified.response.token;
     if (!sessionToken) throw invalidChallenge();
     res.json(await completeSignIn(ctx, res, sessionToken, pending.device, verified.headers.getSetCookie()));
+  });
+
+  // Bearer clients manage two-factor through the same Better Auth endpoints, presenting their
+  // session as Better Auth's signed session cookie.
+  const auth = requireSession(ctx);
+  const asSession = async (req: Request) => {
+    const { session } = liveSession(req);
+    const c = await ctx.auth.$context;
+    const signature = createHmac('sha256', c.secret).update(session.token).digest('base64');
+    const headers = forwardedHeaders(req);
+    headers.set('cookie', `${c.authCookies.sessionToken.name}=${encodeURIComponent(`${session.token}.${signature}`)}`);
+    return { headers, session };
+  };
+  // Enabling and disabling make Better Auth replace the session; the caller gets a pair for the new one.
+  const successor = async (req: Request, res: express.Response, setCookies: string[]) => {
+    const { session } = liveSession(req);
+    const c = await ctx.auth.$context;
+    const pair = setCookies.find((l) => l.startsWith(`${c.authCookies.sessionToken.name}=`) && !/max-age=0/i.test(l))?.split(';')[0];
+    const signed = pair ? decodeURIComponent(pair.slice(pair.indexOf('=') + 1)) : '';
+    const token = signed.slice(0, signed.lastIndexOf('.'));
+    if (!token || token === session.token) return undefined;
+    return completeSignIn(ctx, res, token, { deviceId: session.deviceId, deviceName: session.deviceName }, setCookies);
+  };
+
+  router.post('/2fa/enable', auth, async (req, res) => {
+    const body = parseBody(passwordBody, req.body);
+    const { headers } = await asSession(req);
+    try {
+      res.json(await ctx.auth.api.enableTwoFactor({ body: { password: body.password }, headers }));
+    } catch (err) {
+      throw toV1Error(err);
+    }
+  });
+
+  router.post('/2fa/verify', auth, async (req, res) => {
+    const body = parseBody(codeBody, req.body);
+    const { headers } = await asSession(req);
+    let verified;
+    try {
+      verified = await ctx.auth.api.verifyTOTP({ body: { code: body.code }, headers, returnHeaders: true });
+    } catch (err) {
+      throw toV1Error(err);
+    }
+    const tokens = await successor(req, res, verified.headers.getSetCookie());
+    res.json({ status: true, ...(tokens ? { tokens } : {}) });
+  });
+
+  router.post('/2fa/backup-codes', auth, async (req, res) => {
+    const body = parseBody(passwordBody, req.body);
+    const { headers } = await asSession(req);
+    try {
+      res.json(await ctx.auth.api.generateBackupCodes({ body: { password: body.password }, headers }));
+    } catch (err) {
+      throw toV1Error(err);
+    }
+  });
+
+  // With the password (Better Auth's endpoint) or with a current TOTP or backup code.
+  router.post('/2fa/disable', auth, async (req, res) => {
+    const body = parseBody(disableBody, req.body);
+    const { headers, session } = await asSession(req);
+    try {
+      if ('password' in body) {
+        const done = await ctx.auth.api.disableTwoFactor({ body: { password: body.password }, headers, returnHeaders: true });
+        const tokens = await successor(req, res, done.headers.getSetCookie());
+        res.json({ status: true, ...(tokens ? { tokens } : {}) });
+        return;
+      }
+      const input = { body: { code: body.code, disableSession: true }, headers };
+      if (TOTP.test(body.code)) await ctx.auth.api.verifyTOTP({ body: { code: body.code }, headers });
+      else await ctx.auth.api.verifyBackupCode(input);
+    } catch (err) {
+      throw toV1Error(err);
+    }
+    await ctx.db.transaction(async (tx) => {
+      await tx.delete(tables.twoFactor).where(eq(tables.twoFactor.userId, session.userId));
+      await tx.update(tables.user).set({ twoFactorEnabled: false }).where(eq(tables.user.id, session.userId));
+      await recordSecurityEvent(tx, { userId: session.userId, type: 'two_factor_disabled', meta: requestMeta(req), context: { with: 'code' } });
+    });
+    res.json({ status: true });
   });
 
   return router;

@@ -1,5 +1,5 @@
 import type { BetterAuthPlugin } from 'better-auth';
-import { APIError, createAuthMiddleware } from 'better-auth/api';
+import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
 import { eq } from 'drizzle-orm';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
@@ -35,6 +35,14 @@ async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: 
   return user ? { id: user.id, email: user.email } : undefined;
 }
 
+/** The second factor's user: the pending sign-in's, else (a code checked inside a session) the session's. */
+async function secondFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
+  const pending = await pendingTwoFactorUser(ctx);
+  if (pending) return pending;
+  const session = await getSessionFromCtx(ctx).catch(() => null);
+  return session ? { id: session.user.id, email: session.user.email } : undefined;
+}
+
 /**
  * Per-email lockout across every sign-in path (Better Auth has none): native and /api/v1 password
  * sign-in, TOTP and backup codes. A locked email gets exactly the answer of a wrong password or code
@@ -64,7 +72,7 @@ export function lockout(opts: LockoutOptions) {
         {
           matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
-            const user = await pendingTwoFactorUser(ctx);
+            const user = await secondFactorUser(ctx);
             if (!user || !(await isLocked(db, user.email))) return;
             await recordSecurityEvent(db, { userId: user.id, type: 'two_factor_failed', meta: hookMeta(ctx.headers), context: { reason: 'locked' } });
             throw APIError.from('UNAUTHORIZED', ctx.path === '/two-factor/verify-backup-code' ? INVALID_BACKUP_CODE : INVALID_CODE);
@@ -89,10 +97,10 @@ export function lockout(opts: LockoutOptions) {
         {
           matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
-            // Only a sign-in's second factor counts: the cookie is gone after success, so decide by the session made.
             const err = returnedError(ctx.context.returned);
             if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) {
-              const user = await pendingTwoFactorUser(ctx);
+              // Codes tried inside a session count too: a stolen session must not guess its way to disabling 2FA.
+              const user = await secondFactorUser(ctx);
               if (user) await fail(user.email, hookMeta(ctx.headers));
               return;
             }
