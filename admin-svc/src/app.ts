@@ -1,21 +1,15 @@
 import type { Express } from 'express';
-import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
+import { createServiceApp, requireAuth, requireRole, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
-import type { Config } from './config';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
-  config: Config;
 }
 
-/** Builds the Express app from its dependencies (no listen). */
-export function buildApp({ rt, config }: AppDeps): Express {
-  const { app, finish } = createApp({
-    logger: rt.logger,
-    readiness: standardReadiness(rt),
-    bodyLimit: config.BODY_LIMIT,
-    state: rt.state,
-  });
-  void requireAuth;
+/** Builds the Express app from its dependencies (no listen). Its routes arrive with the admin-svc issue. */
+export function buildApp({ rt }: AppDeps): Express {
+  const { app, finish } = createServiceApp(rt);
+  // Reached directly, the service is as strict as through the gateway: the token is verified again here.
+  app.use('/api/v1/admin', requireAuth(rt.verifier), requireRole('admin'));
   return finish();
 }

@@ -1,21 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
-import type { Logger } from 'pino';
+import { createRuntime, runServiceMain, serve, type ServiceHandle, type ServiceStartOptions } from '@mana/shared';
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
 
 export const SERVICE_NAME = 'admin-svc';
 
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
-}
-
 /** Starts admin-svc: config → migrations → bus → HTTP. Returns a handle whose close() shuts down in order. */
-export async function startAdminService(opts: StartOptions = {}): Promise<ServiceHandle> {
-  const env = opts.env ?? process.env;
-  const config = loadServiceConfig(env);
+export async function startAdminService(opts: ServiceStartOptions = {}): Promise<ServiceHandle> {
+  const config = loadServiceConfig(opts.env ?? process.env);
   const rt = await createRuntime({
     name: SERVICE_NAME,
     config,
@@ -26,13 +19,7 @@ export async function startAdminService(opts: StartOptions = {}): Promise<Servic
     outbox: tables.outbox,
     logger: opts.logger,
   });
-  const app = buildApp({ rt, config });
-  return serve(rt, app, config.ADMIN_SVC_PORT);
+  return serve(rt, buildApp({ rt }), config.ADMIN_SVC_PORT);
 }
 
-if (isMain(import.meta.url)) {
-  void runMain(async () => {
-    const handle = await startAdminService();
-    handleSignals(handle.close, (await import('@mana/shared')).createLogger(SERVICE_NAME));
-  });
-}
+runServiceMain(import.meta.url, SERVICE_NAME, () => startAdminService());

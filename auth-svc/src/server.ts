@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
-import type { Logger } from 'pino';
+import { createRuntime, runServiceMain, serve, type ServiceHandle, type ServiceStartOptions } from '@mana/shared';
 import { buildApp } from './app';
 import { createAuth } from './auth/auth';
 import { createLocalVerifier, currentJwks } from './auth/tokens';
@@ -12,13 +11,8 @@ import { createMailer } from './mail/mailer';
 
 export const SERVICE_NAME = 'auth-svc';
 
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
-}
-
 /** Starts auth-svc: config → migrations → bus → Better Auth → consumers → HTTP. close() shuts down in order. */
-export async function startAuthService(opts: StartOptions = {}): Promise<ServiceHandle> {
+export async function startAuthService(opts: ServiceStartOptions = {}): Promise<ServiceHandle> {
   const env = opts.env ?? process.env;
   const config = loadServiceConfig(env);
   const rt = await createRuntime({
@@ -68,9 +62,4 @@ async function ensureSigningKey(ctx: AuthContext): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  void runMain(async () => {
-    const handle = await startAuthService();
-    handleSignals(handle.close, (await import('@mana/shared')).createLogger(SERVICE_NAME));
-  });
-}
+runServiceMain(import.meta.url, SERVICE_NAME, () => startAuthService());

@@ -3,14 +3,12 @@ import {
   createBus,
   createJwtVerifier,
   createLogger,
-  handleSignals,
-  isMain,
   jwtIssuer,
-  runMain,
+  runServiceMain,
   startHttp,
   type ServiceHandle,
+  type ServiceStartOptions,
 } from '@mana/shared';
-import type { Logger } from 'pino';
 import { buildGateway } from './app';
 import { loadGatewayConfig, parseByteSize } from './config';
 import { RevocationLoader, RevokedSessions } from './denylist';
@@ -20,16 +18,11 @@ import { createPools, destroyPools } from './upstream';
 
 export const SERVICE_NAME = 'gateway';
 
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
-}
-
 /**
  * Starts the gateway: config → bus (revocation events) → rate-limit store → HTTP. It holds no
  * data of its own; close() drains requests, then stops the consumer, the bus and the store.
  */
-export async function startGateway(opts: StartOptions = {}): Promise<ServiceHandle> {
+export async function startGateway(opts: ServiceStartOptions = {}): Promise<ServiceHandle> {
   const config = loadGatewayConfig(opts.env ?? process.env);
   const logger = opts.logger ?? createLogger(SERVICE_NAME, config.LOG_LEVEL);
   const state = { shuttingDown: false };
@@ -132,9 +125,4 @@ export async function startGateway(opts: StartOptions = {}): Promise<ServiceHand
   });
 }
 
-if (isMain(import.meta.url)) {
-  void runMain(async () => {
-    const handle = await startGateway();
-    handleSignals(handle.close, createLogger(SERVICE_NAME));
-  });
-}
+runServiceMain(import.meta.url, SERVICE_NAME, () => startGateway());

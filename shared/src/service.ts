@@ -3,10 +3,10 @@ import type { Logger } from 'pino';
 import type { PgSchema } from 'drizzle-orm/pg-core';
 import { createJwtVerifier, type JwtVerifier } from './auth/jwt';
 import { createBus, OutboxRelay, type EventBus, type OutboxTable } from './bus';
-import { ConfigError, jwtIssuer, type CommonConfig } from './config';
+import { ConfigError, isMain, jwtIssuer, runMain, type CommonConfig } from './config';
 import { createDatabase, runMigrations, type Database } from './db';
-import type { AppState } from './http/app';
-import { startHttp, type ServiceHandle, type ShutdownStep } from './http/lifecycle';
+import { createApp, type AppState } from './http/app';
+import { handleSignals, startHttp, type ServiceHandle, type ShutdownStep } from './http/lifecycle';
 import { createLogger } from './logger';
 
 export interface RuntimeOptions<TSchema extends Record<string, unknown>> {
@@ -111,4 +111,24 @@ export function standardReadiness<TSchema extends Record<string, unknown>>(rt: R
     database: () => rt.database.ping(),
     bus: () => rt.bus.ping(),
   };
+}
+
+/** What every `start<Name>Service()` accepts: the environment to read and an optional logger (tests, `npm start`). */
+export interface ServiceStartOptions {
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+}
+
+/** The standard service app: helmet, request context, JSON bodies, /healthz and /readyz on database + bus. */
+export function createServiceApp<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>) {
+  return createApp({ logger: rt.logger, readiness: standardReadiness(rt), bodyLimit: rt.config.BODY_LIMIT, state: rt.state });
+}
+
+/** When `metaUrl` is the process entry point (`tsx <svc>/src/server.ts`), starts the service and handles signals. */
+export function runServiceMain(metaUrl: string, name: string, start: () => Promise<ServiceHandle>): void {
+  if (!isMain(metaUrl)) return;
+  void runMain(async () => {
+    const handle = await start();
+    handleSignals(handle.close, createLogger(name));
+  });
 }

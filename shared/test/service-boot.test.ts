@@ -30,6 +30,15 @@ describe('service skeleton boots against real PostgreSQL and RabbitMQ', () => {
     expect(res.headers.get('x-request-id')).toBe('abc-123');
     expect(await res.json()).toMatchObject({ error: 'NOT_FOUND', requestId: 'abc-123' });
   });
+
+  it('guards its protected prefix with the shared JWT middleware even when reached directly', async () => {
+    const missing = await fetch(`${svc.url}/api/v1/credits/balance`);
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toMatchObject({ error: 'TOKEN_MISSING' });
+    const garbage = await fetch(`${svc.url}/api/v1/credits/balance`, { headers: { authorization: 'Bearer not.a.jwt' } });
+    expect(garbage.status).toBe(401);
+    expect(await garbage.json()).toMatchObject({ error: 'TOKEN_INVALID' });
+  });
 });
 
 describe('a service whose port is taken', () => {

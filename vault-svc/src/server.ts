@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createLogger, createRuntime, handleSignals, isMain, runMain, serve, type ServiceHandle } from '@mana/shared';
-import type { Logger } from 'pino';
+import { createLogger, createRuntime, runServiceMain, serve, type ServiceHandle, type ServiceStartOptions } from '@mana/shared';
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
@@ -11,13 +10,8 @@ import { subscribeErasure } from './events/erasure';
 
 export const SERVICE_NAME = 'vault-svc';
 
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
-}
-
 /** Starts vault-svc: config + KEKs (fail closed at boot) → migrations → bus → consumers → HTTP. */
-export async function startVaultService(opts: StartOptions = {}): Promise<ServiceHandle> {
+export async function startVaultService(opts: ServiceStartOptions = {}): Promise<ServiceHandle> {
   const env = opts.env ?? process.env;
   const config = loadServiceConfig(env);
   const logger = opts.logger ?? createLogger(SERVICE_NAME, config.LOG_LEVEL);
@@ -40,9 +34,4 @@ export async function startVaultService(opts: StartOptions = {}): Promise<Servic
   return serve(rt, app, config.VAULT_SVC_PORT, [{ name: 'flush fetch audit rows', run: () => fetchAudit.drain() }]);
 }
 
-if (isMain(import.meta.url)) {
-  void runMain(async () => {
-    const handle = await startVaultService();
-    handleSignals(handle.close, createLogger(SERVICE_NAME));
-  });
-}
+runServiceMain(import.meta.url, SERVICE_NAME, () => startVaultService());
