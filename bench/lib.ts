@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
@@ -55,4 +56,36 @@ export function writeSection(name: string, markdown: string): void {
   const re = new RegExp(`${start}[\\s\\S]*?${end}`);
   doc = re.test(doc) ? doc.replace(re, block) : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileSync(FILE, doc);
+}
+
+/**
+ * Benchmark servers run in their own processes (so the load generator does not share their event loop).
+ * A worker script prints `READY <url>` once listening; `start` resolves with that url.
+ */
+export class Workers {
+  private readonly children: ChildProcess[] = [];
+
+  constructor(private readonly script: string) {}
+
+  start(role: string, env: Record<string, string>): Promise<string> {
+    const child = spawn(process.execPath, ['--import', 'tsx', this.script, role], {
+      env: { ...process.env, LOG_LEVEL: 'error', NODE_ENV: 'development', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.children.push(child);
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.on('data', (chunk: string) => {
+        out += chunk;
+        const m = /READY (\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+    });
+  }
+
+  stopAll(): void {
+    for (const c of this.children) c.kill('SIGTERM');
+  }
 }

@@ -1,38 +1,20 @@
 // npm run bench -- gateway
 // Authenticated GET through the gateway vs the same route called directly, vs the gateway with
 // verification off, vs a bare node:http proxy — one run, same machine, each server in its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { TEST_REDIS_URL, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { machine, writeSection } from '../lib';
+import { Workers, machine, writeSection } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 50;
 const PATH = '/api/v1/me/data';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
-const children: ChildProcess[] = [];
-
-function startWorker(role: string, env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, role], {
-    env: { ...process.env, LOG_LEVEL: 'error', NODE_ENV: 'development', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      out += chunk;
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-  });
-}
+const workers = new Workers(WORKER);
+const startWorker = (role: string, env: Record<string, string>) => workers.start(role, env);
 
 interface Row {
   name: string;
@@ -202,7 +184,7 @@ ${latencyTable(single, 'direct (no proxy)')}
   );
   process.stdout.write(`\nthroughput ratio ${(ratio * 100).toFixed(1)}%, added p50 ${addedP50} ms (50 conn), ${addedP50Single.toFixed(3)} ms (sequential)\n`);
 } finally {
-  for (const c of children) c.kill('SIGTERM');
+  workers.stopAll();
   await issuer.close();
   const redis = new Redis(TEST_REDIS_URL);
   const keys = await redis.keys(`${prefix}*`);

@@ -1,7 +1,6 @@
 // npm run bench -- vault
 // GET /key (unwrap + audit INSERT) against GET /status (one indexed read, no audit) through the gateway,
 // same run, same machine; vault-svc and the gateway each in their own process, real PostgreSQL.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +8,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { machine, writeSection } from '../lib';
+import { Workers, machine, writeSection } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 /**
@@ -22,25 +21,8 @@ const CONNECTIONS = 50;
 const USERS = 200;
 const VAULT = '/api/v1/me/encryption-vault';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
-const children: ChildProcess[] = [];
-
-function startWorker(role: string, env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, role], {
-    env: { ...process.env, LOG_LEVEL: 'error', NODE_ENV: 'development', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      out += chunk;
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-  });
-}
+const workers = new Workers(WORKER);
+const startWorker = (role: string, env: Record<string, string>) => workers.start(role, env);
 
 interface Row {
   name: string;
@@ -166,7 +148,7 @@ Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful
   );
   process.stdout.write(`\n/key vs /status ${(ratio * 100).toFixed(1)}%, /key p99 ${p99} ms\n`);
 } finally {
-  for (const c of children) c.kill('SIGTERM');
+  workers.stopAll();
   await new Promise((r) => setTimeout(r, 500));
   await issuer.close();
   await db.drop();
