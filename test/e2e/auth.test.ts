@@ -159,6 +159,23 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     expect((await call(v1('/refresh'), { body: { refreshToken: 'x'.repeat(43) } })).body.error).toBe('INVALID_REFRESH_TOKEN');
   });
 
+  it('allows one concurrent double-submit of a refresh token, not a third exchange inside the grace window', async () => {
+    const { email, password } = await registerVerified(s);
+    const pair = await login(s, email, password);
+    const a = await call<TokenPair>(v1('/refresh'), { body: { refreshToken: pair.refreshToken } });
+    const b = await call<TokenPair>(v1('/refresh'), { body: { refreshToken: pair.refreshToken } });
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // A third exchange of the same spent token, still within the window: a stolen copy, not a second tab.
+    const c = await call(v1('/refresh'), { body: { refreshToken: pair.refreshToken } });
+    expect(c.status).toBe(401);
+    expect(c.body.error).toBe('REFRESH_TOKEN_REUSED');
+    expect((await call(v1('/refresh'), { body: { refreshToken: b.body.refreshToken } })).body.error).toBe('INVALID_REFRESH_TOKEN');
+    const events = await s.sql.query(`select type from auth.security_events where user_id = $1`, [pair.user.id]);
+    const types = events.rows.map((r: { type: string }) => r.type);
+    expect(types).toContain('refresh_token_grace_exchange');
+    expect(types).toContain('refresh_token_reuse');
+  });
+
   it('logout revokes the session: the same access token is refused at the gateway right after', async () => {
     const { email, password } = await registerVerified(s);
     const pair = await login(s, email, password);

@@ -123,6 +123,8 @@ export const refreshTokens = authSchema.table(
     expiresAt: ts('expires_at').notNull(),
     /** Set when the token was exchanged; a later exchange outside the grace window is a reuse. */
     usedAt: ts('used_at'),
+    /** Exchanges after the first, inside the grace window (two tabs refreshing at once): at most one. */
+    graceExchanges: integer('grace_exchanges').notNull().default(0),
   },
   (t) => [index('refresh_tokens_session_idx').on(t.sessionId)],
 );

@@ -8,6 +8,7 @@ export const SECURITY_EVENT_TYPES = [
   'sign_out',
   'token_refreshed',
   'refresh_token_reuse',
+  'refresh_token_grace_exchange',
   'session_revoked',
   'sessions_revoked',
   'password_changed',

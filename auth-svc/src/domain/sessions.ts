@@ -102,6 +102,7 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
         userId: tables.refreshTokens.userId,
         expired: sql<boolean>`${tables.refreshTokens.expiresAt} <= now()`,
         usedSecondsAgo: sql<number | null>`extract(epoch from now() - ${tables.refreshTokens.usedAt})::float8`,
+        graceExchanges: tables.refreshTokens.graceExchanges,
       })
       .from(tables.refreshTokens)
       .where(eq(tables.refreshTokens.tokenHash, hashRefreshToken(token)))
@@ -109,18 +110,33 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
     if (!row || row.expired) return { kind: 'invalid' };
     const live = await findLiveSession(tx, row.sessionId, row.userId);
     if (!live) return { kind: 'invalid' };
-    if (row.usedSecondsAgo !== null && row.usedSecondsAgo > REFRESH_GRACE_SECONDS) {
+    // A spent token is a reuse unless this is the single concurrent double-submit the grace window allows:
+    // without that bound, a token stolen in the window could mint any number of parallel chains.
+    const usedSecondsAgo = row.usedSecondsAgo;
+    const spent = usedSecondsAgo !== null;
+    if (spent && (usedSecondsAgo > REFRESH_GRACE_SECONDS || row.graceExchanges >= 1)) {
       await tx.delete(tables.session).where(eq(tables.session.id, row.sessionId));
       await recordSecurityEvent(tx, {
         userId: row.userId,
         type: 'refresh_token_reuse',
         meta,
-        context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(row.usedSecondsAgo) },
+        context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(usedSecondsAgo) },
       });
       return { kind: 'reused', sessionId: row.sessionId, userId: row.userId };
     }
-    if (row.usedSecondsAgo === null)
-      await tx.update(tables.refreshTokens).set({ usedAt: sql`now()` }).where(eq(tables.refreshTokens.id, row.id));
+    if (!spent) await tx.update(tables.refreshTokens).set({ usedAt: sql`now()` }).where(eq(tables.refreshTokens.id, row.id));
+    else {
+      await tx
+        .update(tables.refreshTokens)
+        .set({ graceExchanges: sql`${tables.refreshTokens.graceExchanges} + 1` })
+        .where(eq(tables.refreshTokens.id, row.id));
+      await recordSecurityEvent(tx, {
+        userId: row.userId,
+        type: 'refresh_token_grace_exchange',
+        meta,
+        context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(usedSecondsAgo * 10) / 10 },
+      });
+    }
     // A refresh is a use of the session: it stays alive as long as its refresh tokens do.
     await tx
       .update(tables.session)

@@ -1,0 +1,1 @@
+ALTER TABLE "auth"."refresh_tokens" ADD COLUMN "grace_exchanges" integer DEFAULT 0 NOT NULL;
