@@ -24,6 +24,8 @@ export async function startAuthService(opts: ServiceStartOptions = {}): Promise<
     migrationsFolder: fileURLToPath(new URL('../drizzle', import.meta.url)),
     outbox: tables.outbox,
     logger: opts.logger,
+    // auth-svc checks every token's session in its own database: no denylist needed here.
+    trackRevocations: false,
   });
   const mailer = createMailer(config, rt.logger);
   const kickOutbox = () => rt.relay?.kick();

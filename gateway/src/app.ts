@@ -13,7 +13,7 @@ import {
   type JwtVerifier,
   type ReadinessCheck,
 } from '@mana/shared';
-import type { RevokedSessions } from './denylist';
+import type { RevokedSessions } from '@mana/shared';
 import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from './forwarding';
 import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';

@@ -1,17 +1,16 @@
 import {
-  EVENT_SCHEMAS,
   createBus,
   createJwtVerifier,
   createLogger,
   jwtIssuer,
   runServiceMain,
+  trackRevocations,
   startHttp,
   type ServiceHandle,
   type ServiceStartOptions,
 } from '@mana/shared';
 import { buildGateway } from './app';
 import { loadGatewayConfig, parseByteSize } from './config';
-import { RevocationLoader, RevokedSessions } from './denylist';
 import { GatewayMetrics } from './metrics';
 import { createRateLimiter } from './rate-limit';
 import { createPools, destroyPools } from './upstream';
@@ -28,35 +27,21 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
   const state = { shuttingDown: false };
   if (!config.GATEWAY_VERIFY_JWT) logger.warn('JWT VERIFICATION IS SWITCHED OFF (GATEWAY_VERIFY_JWT=false): benchmarks only');
 
-  const denylist = new RevokedSessions();
-  denylist.startSweeping();
-  const loader = new RevocationLoader({
-    authUrls: config.AUTH_SVC_URL,
-    serviceKey: config.MANA_SERVICE_KEY,
-    denylist,
-    logger: logger.child({ component: 'revocations' }),
-  });
   const bus = createBus({
     url: config.AMQP_URL,
     exchange: config.AMQP_EXCHANGE,
     queuePrefix: config.AMQP_QUEUE_PREFIX,
     logger: logger.child({ component: 'bus' }),
   });
-  // A per-instance queue does not outlive a disconnect: reload the list from auth-svc every time.
-  const onConnected = () => void loader.load();
-  bus.on('connected', onConnected);
-  await bus.subscribe({
-    queue: 'gateway.revocations',
-    bindings: ['session.revoked.v1'],
-    perInstance: true,
-    handler: async (event) => {
-      if (event.type !== 'session.revoked.v1') return;
-      const data = EVENT_SCHEMAS['session.revoked.v1'].parse(event.data);
-      denylist.add(data.sessionId, Date.parse(data.expiresAt));
-    },
-  });
   await bus.start();
-  void loader.load();
+  const revocations = await trackRevocations({
+    bus,
+    queue: 'gateway.revocations',
+    authUrls: config.AUTH_SVC_URL,
+    serviceKey: config.MANA_SERVICE_KEY,
+    logger: logger.child({ component: 'revocations' }),
+  });
+  const { denylist } = revocations;
 
   const rateLimiter = await createRateLimiter(
     {
@@ -110,14 +95,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     drainTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     steps: [
       { name: 'stop consumers', run: () => bus.stopConsuming() },
-      {
-        name: 'stop revocation loader',
-        run: () => {
-          bus.off('connected', onConnected);
-          loader.stop();
-          denylist.stop();
-        },
-      },
+      { name: 'stop revocation tracking', run: () => revocations.stop() },
       { name: 'close bus', run: () => bus.close() },
       { name: 'close rate-limit store', run: () => rateLimiter.close() },
       { name: 'close upstream connections', run: () => destroyPools(pools) },

@@ -11,4 +11,5 @@ export * from './db';
 export * from './bus';
 export * from './auth/jwt';
 export * from './auth/middleware';
+export * from './auth/revocations';
 export * from './service';

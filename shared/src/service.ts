@@ -2,6 +2,8 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { PgSchema } from 'drizzle-orm/pg-core';
 import { createJwtVerifier, type JwtVerifier } from './auth/jwt';
+import { trackRevocations, type RevocationTracking } from './auth/revocations';
+import { ERRORS } from './errors';
 import { createBus, OutboxRelay, type EventBus, type OutboxTable } from './bus';
 import { ConfigError, isMain, jwtIssuer, runMain, type CommonConfig } from './config';
 import { createDatabase, runMigrations, type Database } from './db';
@@ -22,6 +24,11 @@ export interface RuntimeOptions<TSchema extends Record<string, unknown>> {
   outbox?: OutboxTable;
   logger?: Logger;
   poolSize?: number;
+  /**
+   * Refuse tokens of ended sessions (default true): the service keeps its own denylist, so reached
+   * directly it is as strict as through the gateway. auth-svc, which checks sessions in its database, opts out.
+   */
+  trackRevocations?: boolean;
 }
 
 /** Everything a service is built from: config, logger, database, bus, outbox relay, JWT verifier. */
@@ -32,7 +39,9 @@ export interface Runtime<TSchema extends Record<string, unknown>> {
   database: Database<TSchema>;
   bus: EventBus;
   relay?: OutboxRelay;
+  /** Verifies access tokens, refusing those of revoked sessions when revocations are tracked. */
   verifier: JwtVerifier;
+  revocations?: RevocationTracking;
   state: AppState;
 }
 
@@ -66,12 +75,33 @@ export async function createRuntime<TSchema extends Record<string, unknown>>(
     ? new OutboxRelay({ db: database.db, outbox: opts.outbox, bus, logger: logger.child({ component: 'outbox' }) })
     : undefined;
   relay?.start();
-  const verifier = createJwtVerifier({
+  const tokens = createJwtVerifier({
     jwksUrl: config.AUTH_JWKS_URL,
     issuer: jwtIssuer(config),
     audience: config.JWT_AUDIENCE,
   });
-  return { name: opts.name, config, logger, database, bus, relay, verifier, state: { shuttingDown: false } };
+  const revocations =
+    opts.trackRevocations === false
+      ? undefined
+      : await trackRevocations({
+          bus,
+          queue: `${opts.name}.revocations`,
+          // auth-svc's internal API lives where its JWKS does.
+          authUrls: [new URL(config.AUTH_JWKS_URL).origin],
+          serviceKey: config.MANA_SERVICE_KEY,
+          logger: logger.child({ component: 'revocations' }),
+        });
+  const verifier: JwtVerifier = revocations
+    ? {
+        ...tokens,
+        verify: async (token) => {
+          const claims = await tokens.verify(token);
+          if (revocations.denylist.has(claims.sid)) throw ERRORS.tokenRevoked();
+          return claims;
+        },
+      }
+    : tokens;
+  return { name: opts.name, config, logger, database, bus, relay, verifier, revocations, state: { shuttingDown: false } };
 }
 
 /** Starts the HTTP server; shutdown runs: drain requests → stop consumers → outbox → bus → pool. */
@@ -91,6 +121,7 @@ export function serve<TSchema extends Record<string, unknown>>(
     steps: [
       { name: 'stop consumers', run: () => rt.bus.stopConsuming() },
       ...extraSteps,
+      { name: 'stop revocation tracking', run: () => rt.revocations?.stop() },
       { name: 'stop outbox relay', run: () => rt.relay?.stop() },
       { name: 'close bus', run: () => rt.bus.close() },
       { name: 'close database pool', run: () => rt.database.close() },
@@ -98,6 +129,7 @@ export function serve<TSchema extends Record<string, unknown>>(
   });
   // A port already in use must not leave the pool, the bus and the relay running behind a failed start.
   return started.catch(async (err: unknown) => {
+    rt.revocations?.stop();
     await rt.relay?.stop().catch(() => undefined);
     await rt.bus.close().catch(() => undefined);
     await rt.database.close().catch(() => undefined);

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBus, createEvent, createLogger } from '@mana/shared';
+import { eventually } from '@mana/shared/testing';
 import { auditRows, SERVICE_KEY, startVaultStack, VAULT, type VaultStack } from '../../vault-svc/test/harness';
 
 const b64 = (n: number) => randomBytes(n).toString('base64');
@@ -24,6 +26,30 @@ describe('vault-svc routes through the gateway', () => {
     const direct = await fetch(`${s.vault.url}${VAULT}/key`);
     expect(direct.status).toBe(401);
     expect(((await direct.json()) as { error: string }).error).toBe('TOKEN_MISSING');
+  });
+
+  it('reached directly, refuses the token of a revoked session as the gateway does', async () => {
+    const token = await s.issuer.sign({ sub: 'user-revoked', sid: 'sid-to-revoke' });
+    const other = await s.issuer.sign({ sub: 'user-revoked', sid: 'sid-still-live' });
+    const direct = (t: string) => fetch(`${s.vault.url}${VAULT}/status`, { headers: { authorization: `Bearer ${t}` } });
+    expect((await direct(token)).status).toBe(200);
+    const publisher = createBus({ url: s.bus.AMQP_URL, exchange: s.bus.AMQP_EXCHANGE, logger: createLogger('test', 'silent') });
+    await publisher.start();
+    try {
+      await publisher.publish(
+        createEvent('session.revoked.v1', {
+          sessionId: 'sid-to-revoke',
+          userId: 'user-revoked',
+          expiresAt: new Date(Date.now() + 15 * 60_000).toISOString(),
+        }),
+      );
+    } finally {
+      await publisher.close();
+    }
+    await eventually(async () => (await direct(token)).status === 401, 2_000);
+    const refused = await direct(token);
+    expect(((await refused.json()) as { error: string }).error).toBe('TOKEN_REVOKED');
+    expect((await direct(other)).status).toBe(200);
   });
 
   it('walks the whole life of a vault, writing one audit row per action', async () => {

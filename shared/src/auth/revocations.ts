@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import type { EventBus } from '../bus/types';
+import { EVENT_SCHEMAS } from '../contracts/events';
 
 /**
  * Sessions ended before their last access token expired (logout, password change, admin action,
@@ -146,4 +148,51 @@ export class RevocationLoader {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
+}
+
+export interface RevocationTracking {
+  denylist: RevokedSessions;
+  loader: RevocationLoader;
+  stop: () => void;
+}
+
+/**
+ * Keeps this process's denylist of ended sessions: every `session.revoked.v1` (a per-instance queue,
+ * so every instance hears every revocation) plus the list still in force loaded from auth-svc — now
+ * and after every bus reconnect, since a per-instance queue misses what was published while away.
+ * Call after `bus.start()`.
+ */
+export async function trackRevocations(opts: {
+  bus: EventBus;
+  /** Logical name of the per-instance queue, e.g. `gateway.revocations`. */
+  queue: string;
+  authUrls: readonly string[];
+  serviceKey: string;
+  logger: Logger;
+}): Promise<RevocationTracking> {
+  const denylist = new RevokedSessions();
+  denylist.startSweeping();
+  const loader = new RevocationLoader({ authUrls: opts.authUrls, serviceKey: opts.serviceKey, denylist, logger: opts.logger });
+  await opts.bus.subscribe({
+    queue: opts.queue,
+    bindings: ['session.revoked.v1'],
+    perInstance: true,
+    handler: async (event) => {
+      if (event.type !== 'session.revoked.v1') return;
+      const data = EVENT_SCHEMAS['session.revoked.v1'].parse(event.data);
+      denylist.add(data.sessionId, Date.parse(data.expiresAt));
+    },
+  });
+  void loader.load();
+  const onConnected = () => void loader.load();
+  opts.bus.on('connected', onConnected);
+  return {
+    denylist,
+    loader,
+    stop: () => {
+      opts.bus.off('connected', onConnected);
+      loader.stop();
+      denylist.stop();
+    },
+  };
 }
