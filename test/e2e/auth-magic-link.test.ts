@@ -1,8 +1,9 @@
+import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManaAuthClient } from '../../auth-svc/src/client';
 import { call, cookieFetch } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
-import { registerVerified, uniqueEmail } from '../helpers/users';
+import { login, registerVerified, uniqueEmail, type TokenPair } from '../helpers/users';
 
 const APP = 'https://app.mana.test';
 
@@ -63,6 +64,31 @@ describe('magic link sign-in', () => {
       (r: { type: string; context: { method?: string } }) => `${r.type}${r.context.method ? `:${r.context.method}` : ''}`,
     );
     expect(types).toEqual(expect.arrayContaining(['magic_link_sent', 'magic_link_used', 'sign_in_success:magic_link']));
+  });
+
+  it('never signs in an account with two-factor on: no link is mailed, and an older link is refused', async () => {
+    const twoFa = await registerVerified(s);
+    // A link asked for while 2FA was still off…
+    await ask({ email: twoFa.email, callbackURL: `${APP}/home` });
+    const { link } = await linkFor(twoFa.email, 'Your sign-in link for Mana');
+    // …then two-factor is turned on.
+    const pair = await login(s, twoFa.email, twoFa.password);
+    const v1 = (p: string) => `${s.gatewayUrl}/api/v1/auth${p}`;
+    const enabled = await call<{ totpURI: string }>(v1('/2fa/enable'), { body: { password: twoFa.password }, token: pair.accessToken });
+    const totp = OTPAuth.URI.parse(enabled.body.totpURI) as OTPAuth.TOTP;
+    expect((await call<{ tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: totp.generate() }, token: pair.accessToken })).status).toBe(200);
+
+    const refused = await open(link);
+    expect(refused.status).toBe(302);
+    expect(refused.headers.get('location')).toBe(`${APP}/home?error=TWO_FACTOR_REQUIRED`);
+    expect(refused.headers.getSetCookie().some((c) => c.startsWith('mana.session_token=') && !/max-age=0/i.test(c))).toBe(false);
+    // The link is spent, and a new request answers as always but mails nothing.
+    expect((await open(link)).headers.get('location') ?? '').toMatch(/error=INVALID_TOKEN/);
+    const before = s.smtp.messages.filter((m) => m.to.includes(twoFa.email)).length;
+    expect(await ask({ email: twoFa.email, callbackURL: `${APP}/home` })).toMatchObject({ status: 200, body: { status: true } });
+    const events = await s.sql.query(`select type from auth.security_events where user_id = $1 and type = 'magic_link_refused'`, [twoFa.userId]);
+    expect(events.rows).toHaveLength(2);
+    expect(s.smtp.messages.filter((m) => m.to.includes(twoFa.email)).length).toBe(before);
   });
 
   it('expires after 10 minutes', async () => {

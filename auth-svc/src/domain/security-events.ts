@@ -22,6 +22,7 @@ export const SECURITY_EVENT_TYPES = [
   'backup_codes_regenerated',
   'magic_link_sent',
   'magic_link_used',
+  'magic_link_refused',
   'account_locked',
   'account_unlocked',
   'org_created',

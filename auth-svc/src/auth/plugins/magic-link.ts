@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError, createAuthMiddleware } from 'better-auth/api';
 import { magicLink } from 'better-auth/plugins/magic-link';
@@ -60,6 +61,54 @@ function callbackGuard(allowed: ReadonlySet<string>) {
   } satisfies BetterAuthPlugin;
 }
 
+/** How a link's token is stored (our own hasher, so the guard below can find the pending record). */
+const hashLinkToken = (token: string) => createHash('sha256').update(token).digest('base64url');
+/** The verification identifier Better Auth's magic-link plugin files a stored token under. */
+const linkIdentifier = (token: string) => `magic-link:${hashLinkToken(token)}`;
+
+const TWO_FACTOR_ERROR = 'TWO_FACTOR_REQUIRED';
+
+/**
+ * A mailbox is one factor: an account with two-factor on must not be signed in by a link alone. No link is
+ * mailed to such an account (the request still answers the same), and a link requested before 2FA was
+ * turned on is spent and refused here, before the plugin would create a session.
+ */
+function twoFactorGuard(db: Db) {
+  return {
+    id: 'mana-magic-link-two-factor',
+    hooks: {
+      before: [
+        {
+          matcher: (ctx) => ctx.path === '/magic-link/verify',
+          handler: createAuthMiddleware(async (ctx) => {
+            const token = typeof ctx.query?.token === 'string' ? ctx.query.token : undefined;
+            if (!token) return;
+            const identifier = linkIdentifier(token);
+            const pending = await ctx.context.internalAdapter.findVerificationValue(identifier);
+            if (!pending) return;
+            let email: unknown;
+            try {
+              email = (JSON.parse(pending.value) as { email?: unknown }).email;
+            } catch {
+              return;
+            }
+            if (typeof email !== 'string') return;
+            const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.toLowerCase())).limit(1);
+            if (!user?.twoFactorEnabled) return;
+            await ctx.context.internalAdapter.deleteVerificationByIdentifier(identifier);
+            await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_refused', meta: hookMeta(ctx.headers), context: { reason: 'two_factor_enabled' } });
+            const target = ctx.query?.errorCallbackURL ?? ctx.query?.callbackURL;
+            if (typeof target !== 'string') throw APIError.from('FORBIDDEN', { code: TWO_FACTOR_ERROR, message: 'Sign in with your password and second factor' });
+            const url = new URL(target, ctx.context.baseURL);
+            url.searchParams.set('error', TWO_FACTOR_ERROR);
+            throw ctx.redirect(url.toString());
+          }),
+        },
+      ],
+    },
+  } satisfies BetterAuthPlugin;
+}
+
 /**
  * Passwordless sign-in for existing accounts: a single-use link (stored hashed) valid for 10
  * minutes. The request answers the same for any email; only a registered one gets a mail.
@@ -67,14 +116,19 @@ function callbackGuard(allowed: ReadonlySet<string>) {
 export function magicLinkPlugins(config: Config, db: Db, sendMail: (req: MailRequest) => void) {
   return [
     callbackGuard(callbackOrigins(config)),
+    twoFactorGuard(db),
     magicLink({
       expiresIn: MAGIC_LINK_TTL_SECONDS,
-      storeToken: 'hashed',
+      storeToken: { type: 'custom-hasher', hash: async (token: string) => hashLinkToken(token) },
       disableSignUp: true,
       sendMagicLink: async ({ email, url }, ctx) => {
         const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
         if (!user) return;
         const meta = hookMeta(ctx?.headers);
+        if (user.twoFactorEnabled) {
+          await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_refused', meta, context: { reason: 'two_factor_enabled' } });
+          return;
+        }
         await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_sent', meta });
         sendMail({ kind: 'magic-link', to: user.email, locale: user.locale, acceptLanguage: ctx?.headers?.get('accept-language'), vars: { name: user.name, url } });
       },
