@@ -17,6 +17,8 @@ export async function callBetterAuth(
   res: ExpressResponse,
   path: string,
   body: Record<string, unknown>,
+  /** `acceptLanguage`: the page's language, so mails sent by the call match the page. */
+  opts: { acceptLanguage?: string } = {},
 ): Promise<AuthCallResult> {
   const base = ctx.config.BASE_URL.replace(/\/$/, '');
   const headers = new Headers({
@@ -28,6 +30,7 @@ export async function callBetterAuth(
     const value = req.headers[name];
     if (typeof value === 'string') headers.set(name, value);
   }
+  if (opts.acceptLanguage) headers.set('accept-language', opts.acceptLanguage);
   const answer = await ctx.auth.handler(new Request(`${base}/api/auth${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
   for (const cookie of answer.headers.getSetCookie()) res.append('Set-Cookie', cookie);
   const text = await answer.text();

@@ -1,4 +1,5 @@
 import { pickLocale, type MailLocale } from '../mail/locale';
+import { accountDe, accountEn } from './i18n-account';
 
 export type PageLocale = MailLocale;
 
@@ -39,6 +40,7 @@ const en = {
   } as Record<string, string>,
   signedInTitle: 'You are signed in',
   signedInLead: 'You can close this page and return to your application.',
+  ...accountEn,
 };
 
 type Strings = typeof en;
@@ -80,6 +82,7 @@ const de: Strings = {
   },
   signedInTitle: 'Du bist angemeldet',
   signedInLead: 'Du kannst diese Seite schließen und zu deiner Anwendung zurückkehren.',
+  ...accountDe,
 };
 
 export type PageStrings = Strings;

@@ -7,7 +7,7 @@ export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 export interface Html {
   readonly html: string;
 }
-const raw = (html: string): Html => ({ html });
+export const raw = (html: string): Html => ({ html });
 
 export function layout(locale: PageLocale, title: string, body: Html): string {
   return `<!doctype html>
@@ -27,8 +27,13 @@ ${body.html}
 </html>`;
 }
 
-const hidden = (name: string, value: string) => `<input type="hidden" name="${esc(name)}" value="${esc(value)}">`;
-const alert = (message?: string) => (message ? `<p class="error" role="alert">${esc(message)}</p>` : '');
+export const hidden = (name: string, value: string) => `<input type="hidden" name="${esc(name)}" value="${esc(value)}">`;
+/** `code` names the failed rule (e.g. PASSWORD_TOO_SHORT) for tests and assistive tooling. */
+export const alert = (message?: string, code?: string) =>
+  message ? `<p class="error" role="alert"${code ? ` data-code="${esc(code)}"` : ''}>${esc(message)}</p>` : '';
+
+/** The hidden fields every hosted form carries. */
+export const formFields = (p: FormBase) => `${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', p.locale)}`;
 
 export interface FormBase {
   t: PageStrings;
@@ -38,11 +43,11 @@ export interface FormBase {
   error?: string;
 }
 
-export function loginBody(p: FormBase & { clientName?: string; email?: string; signupUrl?: string; resetUrl?: string }): Html {
-  const links = [
-    p.resetUrl ? `<a href="${esc(p.resetUrl)}">${esc(p.t.forgotPassword)}</a>` : '',
-    p.signupUrl ? `<a href="${esc(p.signupUrl)}">${esc(p.t.signUp)}</a>` : '',
-  ].filter(Boolean);
+/**
+ * The magic-link button posts the same form elsewhere (formaction), so the email is typed once;
+ * formnovalidate lets it go without a password. Enter still submits the first button: sign in.
+ */
+export function loginBody(p: FormBase & { clientName?: string; email?: string; signupUrl: string; resetUrl: string }): Html {
   return raw(`<h1>${esc(p.t.signInTitle)}</h1>
 ${p.clientName ? `<p class="lead">${esc(p.t.signInLead(p.clientName))}</p>` : ''}
 ${alert(p.error)}
@@ -53,8 +58,10 @@ ${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', 
 <label for="password">${esc(p.t.password)}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128" ${p.email ? 'autofocus' : ''}>
 <button type="submit">${esc(p.t.signIn)}</button>
+<button type="submit" class="secondary" formaction="/auth/login/magic-link" formnovalidate>${esc(p.t.magicLink)}</button>
 </form>
-${links.length ? `<nav class="links">${links.join('\n')}</nav>` : ''}`);
+<nav class="links"><a href="${esc(p.resetUrl)}">${esc(p.t.forgotPassword)}</a>
+<a href="${esc(p.signupUrl)}">${esc(p.t.signUp)}</a></nav>`);
 }
 
 export function twoFactorBody(p: FormBase & { method: 'totp' | 'backup' }): Html {
@@ -87,6 +94,7 @@ ${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', 
 </form>`);
 }
 
-export function messageBody(title: string, lead: string): Html {
-  return raw(`<h1>${esc(title)}</h1>\n<p class="lead">${esc(lead)}</p>`);
+export function messageBody(title: string, lead: string, link?: { href: string; text: string }): Html {
+  const nav = link ? `\n<nav class="links"><a href="${esc(link.href)}">${esc(link.text)}</a></nav>` : '';
+  return raw(`<h1>${esc(title)}</h1>\n<p class="lead">${esc(lead)}</p>${nav}`);
 }

@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AuthContext } from '../context';
+import { accountPages } from './account-pages';
 import { callBetterAuth, redirectTarget } from './better-auth-call';
-import { csrfValid, issueCsrfToken } from './csrf';
-import { STRINGS, pageLocale, type PageLocale, type PageStrings } from './i18n';
-import { requestingClient, searchOf, signedOAuthQuery, type RequestingClient } from './oauth-query';
-import { consentBody, layout, loginBody, messageBody, twoFactorBody, type Html } from './render';
+import { csrfValid } from './csrf';
+import { STRINGS, type PageLocale, type PageStrings } from './i18n';
+import { magicLinkPages } from './magic-link-pages';
+import { requestingClient, searchOf, signedOAuthQuery } from './oauth-query';
+import { pageKit, pageUrl, type RenderLogin } from './page-kit';
+import { consentBody, loginBody, messageBody, twoFactorBody } from './render';
 
 const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url));
 
@@ -14,64 +17,47 @@ const loginForm = z.object({
   email: z.string().trim().min(3).max(254),
   password: z.string().min(1).max(128),
   oauth_query: z.string().max(8192).default(''),
-  csrf: z.string().max(128),
+  csrf: z.string().max(128).default(''),
 });
 const codeForm = z.object({
   code: z.string().trim().min(6).max(32),
   method: z.enum(['totp', 'backup']).default('totp'),
   oauth_query: z.string().max(8192).default(''),
-  csrf: z.string().max(128),
+  csrf: z.string().max(128).default(''),
 });
 const consentForm = z.object({
   accept: z.enum(['true', 'false']),
   oauth_query: z.string().min(1).max(8192),
-  csrf: z.string().max(128),
+  csrf: z.string().max(128).default(''),
 });
 
 /**
- * The hosted login, two-factor and consent pages the OIDC provider sends browsers to. Server-rendered,
- * no script at all, a strict CSP of their own; form posts are checked with a double-submit token.
+ * The hosted login, two-factor, consent, magic-link, sign-up and password-reset pages the OIDC
+ * provider sends browsers to. Server-rendered, no script at all, a strict CSP of their own; form
+ * posts are checked with a double-submit token.
  */
 export function hostedPages(ctx: AuthContext): Router {
   const router = Router();
-  const production = ctx.config.NODE_ENV === 'production';
-  const publicOrigin = new URL(ctx.config.BASE_URL).origin;
-  const links = { signupUrl: ctx.config.OIDC_SIGNUP_URL, resetUrl: ctx.config.OIDC_PASSWORD_RESET_URL };
+  const kit = pageKit(ctx);
+  const { production, publicOrigin, locale, send } = kit;
   router.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
 
   router.get('/style.css', (_req, res) => {
     res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
   });
 
-  const locale = (req: Request): PageLocale => pageLocale(req.query.lang ?? (req.body as Record<string, unknown> | undefined)?.lang, req.headers['accept-language']);
-  const send = (res: Response, status: number, loc: PageLocale, title: string, body: Html, client?: RequestingClient) => {
-    // form-action must also allow the client's registered redirect origin: browsers apply it to the
-    // redirects that follow a form post, and the last one goes to the client with the code.
-    const formAction = ["'self'", ...(client?.redirectOrigin ? [client.redirectOrigin] : [])].join(' ');
-    res
-      .status(status)
-      .set({
-        'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-        'Cache-Control': 'no-store',
-        // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the form posts.
-        'Referrer-Policy': 'same-origin',
-        'X-Frame-Options': 'DENY',
-      })
-      .type('html')
-      .send(layout(loc, title, body));
-  };
-  const base = (req: Request, res: Response, t: PageStrings, oauthQuery: string, loc: PageLocale) => ({
-    t,
-    csrf: issueCsrfToken(req, res, production),
-    oauthQuery,
-    locale: loc,
+  const base = kit.form;
+  // Links to the hosted sign-up and reset pages unless the deployment points elsewhere.
+  const links = (oauthQuery: string, loc: PageLocale) => ({
+    signupUrl: ctx.config.OIDC_SIGNUP_URL ?? pageUrl('/auth/sign-up', oauthQuery, loc),
+    resetUrl: ctx.config.OIDC_PASSWORD_RESET_URL ?? pageUrl('/auth/forgot-password', oauthQuery, loc),
   });
 
-  const renderLogin = async (req: Request, res: Response, oauthQuery: string, status = 200, error?: string, email?: string) => {
+  const renderLogin: RenderLogin = async (req, res, oauthQuery, status = 200, error, email) => {
     const loc = locale(req);
     const t = STRINGS[loc];
     const client = await requestingClient(ctx.db, oauthQuery);
-    send(res, status, loc, t.signInTitle, loginBody({ ...base(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links }), client);
+    send(res, status, loc, t.signInTitle, loginBody({ ...base(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links(oauthQuery, loc) }), client);
   };
   const renderCode = async (req: Request, res: Response, oauthQuery: string, method: 'totp' | 'backup', status = 200, error?: string) => {
     const loc = locale(req);
@@ -158,6 +144,8 @@ export function hostedPages(ctx: AuthContext): Router {
     return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
   });
 
+  router.use(magicLinkPages(ctx, kit, renderLogin));
+  router.use(accountPages(ctx, kit));
   return router;
 }
 

@@ -1,0 +1,55 @@
+import { constantTimeEqual, makeSignature } from 'better-auth/crypto';
+
+/** Parameters the provider adds when it signs a query for the login page; never sent back to /authorize. */
+const SIGNING_PARAMS = ['sig', 'exp', 'ba_iat', 'ba_pl', 'ba_param'];
+
+/** How old a signed query may be for a fresh sign-in to satisfy its `prompt=login` / `max_age=0`. */
+const MAX_RESUME_AGE_MS = 3600_000;
+
+/**
+ * The provider's own check minus the expiry: `exp` is the authorization code's lifetime (seconds),
+ * far shorter than the trip through a mailbox. Same canonical form and HMAC as the provider.
+ */
+async function signatureValid(oauthQuery: string, secret: string): Promise<boolean> {
+  const params = new URLSearchParams(oauthQuery);
+  const sigs = params.getAll('sig');
+  if (sigs.length !== 1 || !sigs[0]) return false;
+  params.delete('sig');
+  const canonical = new URLSearchParams([...params.entries()].sort(([ka, va], [kb, vb]) => (ka < kb ? -1 : ka > kb ? 1 : va < vb ? -1 : va > vb ? 1 : 0)));
+  return constantTimeEqual(sigs[0], await makeSignature(canonical.toString(), secret));
+}
+
+/** A query the provider signed within the last hour (its own `exp` is too short for a mailbox trip). */
+export async function genuineSignedQuery(oauthQuery: string, secret: string, now = Date.now()): Promise<boolean> {
+  const issuedAt = Number(new URLSearchParams(oauthQuery).get('ba_iat'));
+  return Number.isFinite(issuedAt) && issuedAt > 0 && issuedAt <= now + 60_000 && now - issuedAt <= MAX_RESUME_AGE_MS && (await signatureValid(oauthQuery, secret));
+}
+
+/**
+ * Where a browser resumes a pending authorization after signing in outside the login form (a magic
+ * link) or after finishing sign-up or a password reset: the authorization endpoint with the
+ * client's original parameters, which checks everything again and answers with a code, the consent
+ * page or the login page. A sign-in that happened after the provider asked for one satisfies
+ * `prompt=login` and `max_age` (as the provider does after its own sign-in form), but only for a
+ * genuinely signed query.
+ */
+export async function resumeAuthorizeUrl(
+  base: string,
+  oauthQuery: string,
+  secret: string,
+  sessionCreatedAt: Date | undefined,
+  now = Date.now(),
+): Promise<string> {
+  const issuedAt = Number(new URLSearchParams(oauthQuery).get('ba_iat'));
+  const query = new URLSearchParams(oauthQuery);
+  for (const name of SIGNING_PARAMS) query.delete(name);
+  const freshSignIn = sessionCreatedAt !== undefined && sessionCreatedAt.getTime() >= issuedAt && (await genuineSignedQuery(oauthQuery, secret, now));
+  if (freshSignIn) {
+    const prompts = (query.get('prompt') ?? '').split(' ').filter((p) => p && p !== 'login');
+    if (prompts.length) query.set('prompt', prompts.join(' '));
+    else query.delete('prompt');
+    query.delete('max_age');
+  }
+  return `${base}/api/auth/oauth2/authorize?${query.toString()}`;
+}
+
