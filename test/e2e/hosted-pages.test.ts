@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import * as oidc from 'openid-client';
 import { call, type CookieFetch } from '../helpers/http';
 import type { CapturedMail } from '../helpers/smtp';
@@ -87,6 +87,28 @@ describe('login page', () => {
       expect(link.pathname).toBe(path);
       expect(link.searchParams.get('sig')).toBe(new URLSearchParams(fields.oauth_query).get('sig'));
     }
+  });
+
+  test('a login page left open longer than the code lifetime (60 s) still signs in and lands on the client', async () => {
+    const user = await registerVerified(s);
+    const browser = newBrowser(s);
+    const { req, fields } = await openLogin(browser, { prompt: 'login' });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 5 * 60_000);
+      const res = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, email: user.email, password: user.password }, origin);
+      expect(res.status, await res.clone().text()).toBe(303);
+      const tokens = await oidc.authorizationCodeGrant(synapse, await followTo(browser, locationOf(res, s.gatewayUrl)), req.checks);
+      expect(tokens.claims()?.sub).toBe(user.userId);
+    } finally {
+      vi.useRealTimers();
+    }
+    // A forged query is not resumed: the provider refuses it as before.
+    const forged = new URLSearchParams(fields.oauth_query);
+    forged.set('scope', 'openid email');
+    const refused = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, oauth_query: forged.toString(), email: user.email, password: user.password }, origin);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('This sign-in request has expired');
   });
 });
 

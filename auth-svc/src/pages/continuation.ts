@@ -53,3 +53,16 @@ export async function resumeAuthorizeUrl(
   return `${base}/api/auth/oauth2/authorize?${query.toString()}`;
 }
 
+
+/**
+ * How a form hands a pending authorization to a Better Auth sign-in: as `oauth_query` while the
+ * provider still accepts it. Its `exp` is the code lifetime (60 s by default), shorter than a user
+ * may take on the login and two-factor pages; past it, a genuine query is left out and the page
+ * resumes the authorization itself once the sign-in succeeded (`resume`).
+ */
+export async function pendingAuthorization(oauthQuery: string, secret: string, now = Date.now()): Promise<{ body: { oauth_query?: string }; resume: boolean }> {
+  if (!oauthQuery) return { body: {}, resume: false };
+  const exp = Number(new URLSearchParams(oauthQuery).get('exp'));
+  if (!(Number.isFinite(exp) && exp * 1000 < now) || !(await genuineSignedQuery(oauthQuery, secret, now))) return { body: { oauth_query: oauthQuery }, resume: false };
+  return { body: {}, resume: true };
+}

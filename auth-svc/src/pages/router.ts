@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AuthContext } from '../context';
 import { accountPages } from './account-pages';
 import { callBetterAuth, redirectTarget } from './better-auth-call';
+import { pendingAuthorization, resumeAuthorizeUrl } from './continuation';
 import { csrfValid } from './csrf';
 import { STRINGS, type PageLocale, type PageStrings } from './i18n';
 import { magicLinkPages } from './magic-link-pages';
@@ -69,6 +70,15 @@ export function hostedPages(ctx: AuthContext): Router {
     send(res, 200, loc, STRINGS[loc].signedInTitle, messageBody(STRINGS[loc].signedInTitle, STRINGS[loc].signedInLead));
   };
 
+  const secret = async () => (await ctx.auth.$context).secret;
+  // After a complete sign-in: the provider's continuation, or our own when the query had expired.
+  const finish = async (req: Request, res: Response, body: Record<string, unknown>, oauthQuery: string, resume: boolean) => {
+    const target = redirectTarget(body);
+    if (target) return res.redirect(303, target);
+    if (resume) return res.redirect(303, await resumeAuthorizeUrl(kit.base, oauthQuery, await secret(), new Date()));
+    signedIn(req, res);
+  };
+
   router.get('/login', async (req, res) => {
     await renderLogin(req, res, signedOAuthQuery(searchOf(req.originalUrl)));
   });
@@ -79,11 +89,12 @@ export function hostedPages(ctx: AuthContext): Router {
     const oauthQuery = signedOAuthQuery(new URLSearchParams(typeof req.body?.oauth_query === 'string' ? req.body.oauth_query : ''));
     if (!form.success) return renderLogin(req, res, oauthQuery, 400, t.badRequest);
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);
+    const pending = await pendingAuthorization(oauthQuery, await secret());
     const result = await callBetterAuth(ctx, req, res, '/sign-in/email', {
       email: form.data.email,
       password: form.data.password,
       rememberMe: true,
-      ...(oauthQuery ? { oauth_query: oauthQuery } : {}),
+      ...pending.body,
     });
     if (result.status === 200) {
       if (result.body.twoFactorRedirect === true) {
@@ -91,8 +102,7 @@ export function hostedPages(ctx: AuthContext): Router {
         next.set('lang', locale(req));
         return res.redirect(303, `/auth/login/2fa?${next.toString()}`);
       }
-      const target = redirectTarget(result.body);
-      return target ? res.redirect(303, target) : signedIn(req, res);
+      return finish(req, res, result.body, oauthQuery, pending.resume);
     }
     return renderLogin(req, res, oauthQuery, result.status, signInError(t, result), form.data.email);
   });
@@ -110,11 +120,9 @@ export function hostedPages(ctx: AuthContext): Router {
     if (!form.success) return renderCode(req, res, oauthQuery, method, 400, t.invalidCode);
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderCode(req, res, oauthQuery, method, 403, t.csrf);
     const path = form.data.method === 'backup' ? '/two-factor/verify-backup-code' : '/two-factor/verify-totp';
-    const result = await callBetterAuth(ctx, req, res, path, { code: form.data.code, ...(oauthQuery ? { oauth_query: oauthQuery } : {}) });
-    if (result.status === 200) {
-      const target = redirectTarget(result.body);
-      return target ? res.redirect(303, target) : signedIn(req, res);
-    }
+    const pending = await pendingAuthorization(oauthQuery, await secret());
+    const result = await callBetterAuth(ctx, req, res, path, { code: form.data.code, ...pending.body });
+    if (result.status === 200) return finish(req, res, result.body, oauthQuery, pending.resume);
     // No two-factor cookie (expired or never signed in): back to the password step.
     if (result.body.code === 'INVALID_TWO_FACTOR_COOKIE') return renderLogin(req, res, oauthQuery, 401, t.expired);
     return renderCode(req, res, oauthQuery, method, result.status === 429 ? 429 : 401, result.status === 429 ? t.tooMany : t.invalidCode);
