@@ -54,9 +54,9 @@ export const oidcEnv = {
   OIDC_CLIENTS: clientList,
   /** How a Matrix user id is derived from an email's local part, e.g. `@{localpart}:matrix.example.org`. */
   MATRIX_USER_ID_TEMPLATE: matrixTemplate,
-  /** Linked from the hosted login page ("No account yet?"), e.g. the web app's sign-up page. Unset = no link. */
+  /** Linked from the hosted login page ("No account yet?"), e.g. the web app's sign-up page. Unset = the hosted /auth/sign-up. */
   OIDC_SIGNUP_URL: z.url().optional(),
-  /** Linked from the hosted login page ("Forgot your password?"). Unset = no link. */
+  /** Linked from the hosted login page ("Forgot your password?"). Unset = the hosted /auth/forgot-password. */
   OIDC_PASSWORD_RESET_URL: z.url().optional(),
   /** Lifetime of an authorization code (seconds). */
   OIDC_CODE_TTL_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
