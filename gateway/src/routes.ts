@@ -34,6 +34,9 @@ const exactly = (paths: readonly string[]) => {
  */
 export const PUBLIC_V1_AUTH_PATHS: readonly string[] = [
   '/auth/login',
+  '/auth/sign-up',
+  '/auth/forgot-password',
+  '/auth/reset-password',
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/login/2fa',
@@ -98,6 +101,9 @@ const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/auth/token',
   '/api/auth/oauth2/token',
   '/auth/login',
+  '/auth/sign-up',
+  '/auth/forgot-password',
+  '/auth/reset-password',
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/refresh',
