@@ -37,6 +37,8 @@ export interface JwtVerifierOptions {
 
 export interface JwtVerifier {
   verify(token: string): Promise<AccessClaims>;
+  /** The claims of a token verified before and not yet expired, without any async work (hot paths). */
+  peek?(token: string): AccessClaims | undefined;
   /** The reason code of an AppError thrown by verify (for metrics). */
   reasonOf(err: unknown): JwtFailureReason;
 }
@@ -85,6 +87,10 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   }
 
   return {
+    peek(token: string): AccessClaims | undefined {
+      const hit = cache.get(token);
+      return hit && hit.exp > Math.floor(Date.now() / 1000) - tolerance ? hit : undefined;
+    },
     async verify(token: string): Promise<AccessClaims> {
       const now = Math.floor(Date.now() / 1000);
       const hit = cache.get(token);
