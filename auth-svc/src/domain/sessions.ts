@@ -10,6 +10,38 @@ import { REFRESH_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashRefreshToken, new
 export type UserRow = typeof tables.user.$inferSelect;
 export type SessionRow = typeof tables.session.$inferSelect;
 
+const liveSessionStatements = new WeakMap<Db, ReturnType<typeof prepareLiveSession>>();
+
+function prepareLiveSession(db: Db) {
+  return db
+    .select({ session: tables.session, user: tables.user })
+    .from(tables.session)
+    .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
+    .where(
+      and(
+        eq(tables.session.id, sql.placeholder('sessionId')),
+        gt(tables.session.expiresAt, sql`now()`),
+        eq(tables.session.userId, sql.placeholder('userId')),
+      ),
+    )
+    .limit(1)
+    .prepare('auth_live_session');
+}
+
+/**
+ * The bearer check every authenticated request makes, as a prepared statement: PostgreSQL plans it
+ * once per connection and the query is not rebuilt per request.
+ */
+export async function findLiveSessionFast(db: Db, sessionId: string, userId: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+  let statement = liveSessionStatements.get(db);
+  if (!statement) {
+    statement = prepareLiveSession(db);
+    liveSessionStatements.set(db, statement);
+  }
+  const rows = await statement.execute({ sessionId, userId });
+  return rows[0];
+}
+
 /** The session and its user, when the session has not ended (deleted or expired). */
 export async function findLiveSession(
   conn: Conn,

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { ERRORS, bearerToken } from '@mana/shared';
 import type { AuthContext } from '../context';
-import { findLiveSession, type SessionRow, type UserRow } from '../domain/sessions';
+import { findLiveSessionFast, type SessionRow, type UserRow } from '../domain/sessions';
 
 const live = new WeakMap<Request, { session: SessionRow; user: UserRow }>();
 
@@ -14,7 +14,7 @@ export function requireSession(ctx: AuthContext): RequestHandler {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw ERRORS.tokenMissing();
     const claims = await ctx.verifier.verify(token);
-    const found = await findLiveSession(ctx.db, claims.sid, claims.sub);
+    const found = await findLiveSessionFast(ctx.db, claims.sid, claims.sub);
     if (!found) throw ERRORS.tokenRevoked();
     req.auth = claims;
     req.bearerToken = token;
