@@ -8,6 +8,7 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  mean: number;
   errors: number;
   non2xx: number;
 }
@@ -20,6 +21,7 @@ export async function load(name: string, opts: autocannon.Options): Promise<Load
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
+    mean: result.latency.mean,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
   };

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { TEST_REDIS_URL, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, machine, writeSection } from '../lib';
+import { Workers, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 50;
@@ -16,15 +16,7 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const workers = new Workers(WORKER);
 const startWorker = (role: string, env: Record<string, string>) => workers.start(role, env);
 
-interface Row {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  errors: number;
-  non2xx: number;
-}
+type Row = LoadResult;
 
 async function measure(name: string, url: string, token: string, connections: number, duration: number): Promise<Row> {
   const opts = { url: url + PATH, connections, headers: { authorization: `Bearer ${token}` } };

@@ -8,7 +8,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, machine, writeSection } from '../lib';
+import { Workers, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 /**
@@ -24,15 +24,7 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const workers = new Workers(WORKER);
 const startWorker = (role: string, env: Record<string, string>) => workers.start(role, env);
 
-interface Row {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  errors: number;
-  non2xx: number;
-}
+type Row = LoadResult;
 
 /** Each request carries the token of one of USERS users (round robin), as real traffic would. */
 async function measure(name: string, url: string, tokens: string[], duration: number): Promise<Row> {

@@ -6,6 +6,7 @@ import {
   ERRORS,
   errorHandler,
   notFoundHandler,
+  readinessHandler,
   bearerToken,
   requireServiceKey,
   secretsEqual,
@@ -156,27 +157,7 @@ function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', async (req, res) => {
-    setRoute(res, 'gateway');
-    if (deps.state.shuttingDown) {
-      res.status(503).json({ status: 'shutting_down' });
-      return;
-    }
-    const checks: Record<string, 'ok' | 'fail'> = {};
-    await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]) => {
-        try {
-          await check();
-          checks[name] = 'ok';
-        } catch (err) {
-          req.log.warn({ check: name, err: (err as Error).message }, 'readiness check failed');
-          checks[name] = 'fail';
-        }
-      }),
-    );
-    const ok = Object.values(checks).every((c) => c === 'ok');
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not_ready', checks });
-  });
+  app.get('/readyz', readinessHandler(deps.readiness, deps.state, (res) => setRoute(res, 'gateway')));
 
   app.get('/metrics', async (req, res) => {
     setRoute(res, 'gateway');

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { errorHandler, notFoundHandler } from '../errors';
@@ -9,6 +9,31 @@ export type ReadinessCheck = () => Promise<void>;
 
 export interface AppState {
   shuttingDown: boolean;
+}
+
+/** /readyz: 503 while shutting down, else 200 only when every named check passes. */
+export function readinessHandler(readiness: Record<string, ReadinessCheck>, state: AppState, before?: (res: Response) => void): RequestHandler {
+  return async (req, res) => {
+    before?.(res);
+    if (state.shuttingDown) {
+      res.status(503).json({ status: 'shutting_down' });
+      return;
+    }
+    const checks: Record<string, 'ok' | 'fail'> = {};
+    await Promise.all(
+      Object.entries(readiness).map(async ([name, check]) => {
+        try {
+          await check();
+          checks[name] = 'ok';
+        } catch (err) {
+          req.log.warn({ check: name, err: (err as Error).message }, 'readiness check failed');
+          checks[name] = 'fail';
+        }
+      }),
+    );
+    const ok = Object.values(checks).every((c) => c === 'ok');
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not_ready', checks });
+  };
 }
 
 export interface CreateAppOptions {
@@ -38,26 +63,7 @@ export function createApp(opts: CreateAppOptions): { app: Express; state: AppSta
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', async (req, res) => {
-    if (state.shuttingDown) {
-      res.status(503).json({ status: 'shutting_down' });
-      return;
-    }
-    const checks: Record<string, 'ok' | 'fail'> = {};
-    await Promise.all(
-      Object.entries(opts.readiness ?? {}).map(async ([name, check]) => {
-        try {
-          await check();
-          checks[name] = 'ok';
-        } catch (err) {
-          req.log.warn({ check: name, err: (err as Error).message }, 'readiness check failed');
-          checks[name] = 'fail';
-        }
-      }),
-    );
-    const ok = Object.values(checks).every((c) => c === 'ok');
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not_ready', checks });
-  });
+  app.get('/readyz', readinessHandler(opts.readiness ?? {}, state));
 
   const finish = () => {
     app.use(notFoundHandler);
