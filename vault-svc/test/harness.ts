@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { ServiceHandle } from '@mana/shared';
 import {
   TEST_REDIS_URL,
   createTestDatabase,
+  deleteTestBus,
   startTestIssuer,
   testBusEnv,
   uniqueName,
@@ -123,7 +123,7 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
       await admin.end();
       await issuer.close();
       await db.drop();
-      await deleteBusTopology(bus, ['vault', ...extraQueues]);
+      await deleteTestBus(bus, ['vault', ...extraQueues]);
       const redis = new Redis(TEST_REDIS_URL);
       try {
         const keys = await redis.keys(`${busName}*`);
@@ -134,23 +134,6 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
     },
   };
   return stack;
-}
-
-/** Removes the durable queues (with their DLQ and retry queues) and exchanges a file declared. */
-export async function deleteBusTopology(bus: ReturnType<typeof testBusEnv>, queues: string[]): Promise<void> {
-  const conn = await amqp.connect(bus.AMQP_URL);
-  try {
-    const ch = await conn.createChannel();
-    for (const q of queues) {
-      const name = `${bus.AMQP_QUEUE_PREFIX}${q}`;
-      for (const n of [name, `${name}.dlq`, `${name}.retry.1`, `${name}.retry.2`, `${name}.retry.3`]) await ch.deleteQueue(n);
-    }
-    await ch.deleteExchange(bus.AMQP_EXCHANGE);
-    await ch.deleteExchange(`${bus.AMQP_EXCHANGE}.dlx`);
-    await ch.close();
-  } finally {
-    await conn.close();
-  }
 }
 
 export interface AuditRow {
