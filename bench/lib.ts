@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 
 export interface LoadResult {
   name: string;
@@ -30,14 +31,25 @@ export async function load(name: string, opts: autocannon.Options): Promise<Load
 export function loadTable(rows: LoadResult[], baseline: string): string {
   const base = rows.find((r) => r.name === baseline)?.rps ?? NaN;
   const lines = [
-    '| target | req/s | ratio to ' + baseline + ' | p50 ms | p99 ms | errors | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| target | req/s | ratio to ' + baseline + ' | p50 ms | mean ms | p99 ms | errors | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
     ),
   ];
   return lines.join('\n');
+}
+
+/** Deletes the rate-limit counters a benchmark's gateways left in Redis under `prefix`. */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export function machine(): string {

@@ -5,9 +5,8 @@ import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import { TEST_REDIS_URL, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, machine, writeSection, type LoadResult } from '../lib';
+import { Workers, deleteRedisKeys, load, loadTable, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 50;
@@ -21,8 +20,7 @@ type Row = LoadResult;
 async function measure(name: string, url: string, token: string, connections: number, duration: number): Promise<Row> {
   const opts = { url: url + PATH, connections, headers: { authorization: `Bearer ${token}` } };
   await autocannon({ ...opts, duration: 2 }); // warm-up: JIT, keep-alive sockets, caches
-  const r = await autocannon({ ...opts, duration });
-  const row = { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.average, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  const row = await load(name, { ...opts, duration });
   process.stdout.write(`${name} (${connections} conn): ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
   return row;
 }
@@ -66,18 +64,6 @@ function latencyTable(rows: Row[], base: string): string {
     `| target | p50 ms | added p50 vs ${base} | mean ms | p99 ms |`,
     '|---|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | +${(r.p50 - b.p50).toFixed(3)} | ${r.mean.toFixed(3)} | ${r.p99.toFixed(3)} |`),
-  ].join('\n');
-}
-
-function table(rows: Row[], base: string): string {
-  const baseRps = rows.find((r) => r.name === base)?.rps ?? NaN;
-  return [
-    `| target | req/s | ratio to ${base} | p50 ms | mean ms | p99 ms | errors | non-2xx |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map(
-      (r) =>
-        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / baseRps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
-    ),
   ].join('\n');
 }
 
@@ -143,7 +129,7 @@ signature on every request (\`JWT_CACHE_SIZE=0\`); the default caches verified t
 
 ### Under load (${CONNECTIONS} connections)
 
-${table(loaded, 'direct (no proxy)')}
+${loadTable(loaded, 'direct (no proxy)')}
 
 ### One request at a time (no queueing: what one request pays)
 
@@ -178,8 +164,5 @@ ${latencyTable(single, 'direct (no proxy)')}
 } finally {
   workers.stopAll();
   await issuer.close();
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await deleteRedisKeys(TEST_REDIS_URL, prefix);
 }

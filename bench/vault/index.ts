@@ -5,10 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, machine, writeSection, type LoadResult } from '../lib';
+import { Workers, deleteRedisKeys, load, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 /**
@@ -35,8 +34,7 @@ async function measure(name: string, url: string, tokens: string[], duration: nu
     requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[i++ % tokens.length]}` } }) }],
   };
   await autocannon({ ...opts, duration: 2 }); // warm-up
-  const r = await autocannon({ ...opts, duration });
-  const row = { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.average, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  const row = await load(name, { ...opts, duration });
   process.stdout.write(`${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
   return row;
 }
@@ -144,8 +142,5 @@ Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful
   await new Promise((r) => setTimeout(r, 500));
   await issuer.close();
   await db.drop();
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await deleteRedisKeys(TEST_REDIS_URL, prefix);
 }
