@@ -29,8 +29,12 @@ export class InvalidUserIdError extends Error {
 /** Audit rows of erased users carry `erased:<uuid>`; no live user may ever be scoped to that namespace. */
 const PSEUDONYM = /^erased:/;
 
+export function isUserId(userId: unknown): userId is string {
+  return typeof userId === 'string' && USER_ID.test(userId) && !PSEUDONYM.test(userId);
+}
+
 export function assertUserId(userId: unknown): asserts userId is string {
-  if (typeof userId !== 'string' || !USER_ID.test(userId) || PSEUDONYM.test(userId)) throw new InvalidUserIdError();
+  if (!isUserId(userId)) throw new InvalidUserIdError();
 }
 
 /**

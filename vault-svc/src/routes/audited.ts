@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, ERRORS } from '@mana/shared';
 import { appendAudit } from '../db/audit';
 import type { AuditAction } from '../db/schema';
-import { assertUserId, withUserScope, type Tx, type VaultDb } from '../db/scope';
+import { isUserId, withUserScope, type Tx, type VaultDb } from '../db/scope';
 import { VaultCryptoError } from '../domain/kek';
 
 export interface AuditedDeps {
@@ -28,11 +28,8 @@ export function requestMeta(req: Request): { ip: string | null; userAgent: strin
 export function callerId(req: Request): string {
   const sub = req.auth?.sub;
   if (!sub) throw ERRORS.tokenMissing();
-  try {
-    assertUserId(sub);
-  } catch {
-    throw ERRORS.tokenInvalid(); // a subject no user can have (control characters, the erased: namespace)
-  }
+  // A subject no user can have (control characters, the erased: namespace).
+  if (!isUserId(sub)) throw ERRORS.tokenInvalid();
   return sub;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isUserId } from '../db/scope';
 import { decodeBase64 } from '../domain/base64';
 import { IV_BYTES, MK_BYTES, TAG_BYTES } from '../domain/kek';
 
@@ -36,5 +37,5 @@ export const userIdParams = z.object({
     .string()
     .min(1)
     .max(256)
-    .refine((id) => !/[\u0000-\u001f\u007f]/.test(id) && !id.startsWith('erased:'), 'not a user id'),
+    .refine(isUserId, 'not a user id'),
 });
