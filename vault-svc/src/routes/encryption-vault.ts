@@ -97,9 +97,12 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
           const { changed } = await enableZeroKnowledge(tx, userId);
           return { body: { zeroKnowledge: true }, context: { changed } };
         }
-        const { changed } = await disableZeroKnowledge(tx, keyring, userId, input.masterKey);
-        input.masterKey.fill(0);
-        return { body: { zeroKnowledge: false }, context: { changed } };
+        try {
+          const { changed } = await disableZeroKnowledge(tx, keyring, userId, input.masterKey);
+          return { body: { zeroKnowledge: false }, context: { changed } };
+        } finally {
+          input.masterKey.fill(0); // also when the vault is missing or the wrap fails
+        }
       }),
     );
   });
