@@ -16,14 +16,20 @@ interface StatusRow {
   recovery_set_at: Date | null;
 }
 
-/** GET /status in one round trip: the statements of one simple query share one implicit transaction. */
+/** The caller's vault row (or undefined): scope and SELECT in one simple query, one implicit transaction. */
+async function readOwnRow<Row extends pg.QueryResultRow>(db: VaultDb, userId: string, columns: string): Promise<Row | undefined> {
+  const text = `${scopeStatement(userId)}; SELECT ${columns} FROM vault.encryption_vaults WHERE user_id = ${lit(userId)}`;
+  const results = (await db.$client.query(text)) as unknown as pg.QueryResult<Row>[];
+  return results[1]?.rows[0];
+}
+
+/** GET /status in one round trip. */
 export async function readStatusOneTrip(db: VaultDb, userId: string): Promise<VaultStatus> {
-  const text =
-    `${scopeStatement(userId)}; ` +
-    'SELECT recovery_wrapped_mk IS NOT NULL AS has_recovery_wrap, zero_knowledge, recovery_set_at ' +
-    `FROM vault.encryption_vaults WHERE user_id = ${lit(userId)}`;
-  const results = (await db.$client.query(text)) as unknown as pg.QueryResult<StatusRow>[];
-  const row = results[1]?.rows[0];
+  const row = await readOwnRow<StatusRow>(
+    db,
+    userId,
+    'recovery_wrapped_mk IS NOT NULL AS has_recovery_wrap, zero_knowledge, recovery_set_at',
+  );
   return {
     vaultExists: row !== undefined,
     hasRecoveryWrap: row?.has_recovery_wrap ?? false,
@@ -47,12 +53,11 @@ interface KeyRow {
  * row is written by the FetchAuditBatcher before the key leaves the service.
  */
 export async function readKeyOneTrip(db: VaultDb, keyring: Keyring, userId: string): Promise<KeyResponse> {
-  const text =
-    `${scopeStatement(userId)}; ` +
-    'SELECT wrapped_mk, wrap_iv, kek_id, format_version, zero_knowledge, recovery_wrapped_mk, recovery_iv ' +
-    `FROM vault.encryption_vaults WHERE user_id = ${lit(userId)}`;
-  const results = (await db.$client.query(text)) as unknown as pg.QueryResult<KeyRow>[];
-  const row = results[1]?.rows[0];
+  const row = await readOwnRow<KeyRow>(
+    db,
+    userId,
+    'wrapped_mk, wrap_iv, kek_id, format_version, zero_knowledge, recovery_wrapped_mk, recovery_iv',
+  );
   if (!row) throw VAULT_ERRORS.notFound();
   return keyResponse(keyring, {
     userId,
