@@ -90,8 +90,8 @@ export async function endSession(
   });
 }
 
-/** Ends every session of the user except `keepSessionId`; returns how many ended. */
-export async function endOtherSessions(db: Db, userId: string, keepSessionId: string, meta: RequestMeta): Promise<number> {
+/** Ends every session of the user except `keepSessionId`; returns the ids of those that ended. */
+export async function endOtherSessions(db: Db, userId: string, keepSessionId: string, meta: RequestMeta): Promise<string[]> {
   return db.transaction(async (tx) => {
     const gone = await tx
       .delete(tables.session)
@@ -99,7 +99,7 @@ export async function endOtherSessions(db: Db, userId: string, keepSessionId: st
       .returning({ id: tables.session.id });
     if (gone.length > 0)
       await recordSecurityEvent(tx, { userId, type: 'sessions_revoked', meta, context: { count: gone.length, kept: keepSessionId } });
-    return gone.length;
+    return gone.map((g) => g.id);
   });
 }
 

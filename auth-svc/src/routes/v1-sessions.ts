@@ -44,10 +44,10 @@ export function sessionRoutes(ctx: AuthContext): Router {
 
   router.delete('/sessions', auth, async (req, res) => {
     const { session } = liveSession(req);
-    const before = await listSessions(ctx.db, session.userId);
-    const revoked = await endOtherSessions(ctx.db, session.userId, session.id, requestMeta(req));
-    await awaitRevocationsRelayed(ctx, before.filter((s) => s.id !== session.id).map((s) => s.id));
-    res.json({ success: true, revoked });
+    // The ids the DELETE returned, not a list read before it: a session started in between is waited for too.
+    const ended = await endOtherSessions(ctx.db, session.userId, session.id, requestMeta(req));
+    await awaitRevocationsRelayed(ctx, ended);
+    res.json({ success: true, revoked: ended.length });
   });
 
   return router;
