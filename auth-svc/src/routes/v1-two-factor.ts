@@ -9,7 +9,7 @@ import { recordSecurityEvent } from '../domain/security-events';
 import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { liveSession, requireSession } from './require-session';
-import { completeSignIn, dropChallenge, openChallenge } from './v1-sign-in';
+import { completeSignIn, cookiePair, dropChallenge, openChallenge } from './v1-sign-in';
 
 const secondFactorBody = z.object({
   challenge: z.string().min(32).max(128),
@@ -72,7 +72,7 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
   const successor = async (req: Request, res: express.Response, setCookies: string[]) => {
     const { session } = liveSession(req);
     const c = await ctx.auth.$context;
-    const pair = setCookies.find((l) => l.startsWith(`${c.authCookies.sessionToken.name}=`) && !/max-age=0/i.test(l))?.split(';')[0];
+    const pair = cookiePair(setCookies, c.authCookies.sessionToken.name);
     const signed = pair ? decodeURIComponent(pair.slice(pair.indexOf('=') + 1)) : '';
     const token = signed.slice(0, signed.lastIndexOf('.'));
     if (!token || token === session.token) return undefined;
