@@ -161,8 +161,13 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
       if (bodyStarted) return;
       bodyStarted = true;
       if (body === 'chunked') streamCounted(req, proxyReq, opts.bodyLimit, () => {
-        res.setHeader('connection', 'close');
-        fail(ERRORS.payloadTooLarge());
+        // The upstream answered before the body passed the limit: too late for a 413, so cut the upstream
+        // exchange instead of ending it with a truncated body.
+        if (done) proxyReq.destroy();
+        else {
+          res.setHeader('connection', 'close');
+          fail(ERRORS.payloadTooLarge());
+        }
       });
       else req.pipe(proxyReq);
     };
