@@ -1,9 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { AmqpBus, createLogger, createEvent, type ServiceHandle } from '@mana/shared';
-import { TEST_REDIS_URL, testBusEnv, uniqueName, type TestIssuer } from '@mana/shared/testing';
+import { TEST_REDIS_URL, deleteTestBus, testBusEnv, uniqueName, type TestIssuer } from '@mana/shared/testing';
 import { startGateway } from '../src/server';
 
 const REVOKED_PATH = '/api/v1/internal/sessions/revoked';
@@ -121,15 +120,7 @@ export async function publishRevocation(ctx: TestContext, sessionId: string, exp
 
 /** Removes what the file left on the shared broker and in Redis. */
 export async function cleanup(ctx: TestContext): Promise<void> {
-  const conn = await amqp.connect(ctx.bus.AMQP_URL);
-  try {
-    const ch = await conn.createChannel();
-    await ch.deleteExchange(ctx.bus.AMQP_EXCHANGE);
-    await ch.deleteExchange(`${ctx.bus.AMQP_EXCHANGE}.dlx`);
-    await ch.close();
-  } finally {
-    await conn.close();
-  }
+  await deleteTestBus(ctx.bus);
   const redis = new Redis(TEST_REDIS_URL);
   try {
     const keys = await redis.keys(`${ctx.redisPrefix}*`);
