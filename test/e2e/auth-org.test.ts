@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpBus, createEvent, createLogger } from '@mana/shared';
+import { createEvent } from '@mana/shared';
 import { createManaAuthClient, type ManaAuthClient } from '../../auth-svc/src/client';
 import { call, cookieFetch } from '../helpers/http';
 import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
@@ -131,21 +131,9 @@ describe('organizations: full life cycle through the gateway', () => {
     await owner.c.organization.inviteMember({ email: solo.email, role: 'member', organizationId: sharedId });
     await solo.c.organization.acceptInvitation({ invitationId: await invitationId(solo) });
     await owner.c.organization.inviteMember({ email: solo.email, role: 'admin', organizationId: sharedId }).catch(() => undefined);
-    const publisher = new AmqpBus({
-      url: s.env.AMQP_URL ?? '',
-      exchange: s.env.AMQP_EXCHANGE,
-      queuePrefix: s.env.AMQP_QUEUE_PREFIX,
-      logger: createLogger('e2e-publisher', 'silent'),
-    });
-    await publisher.start();
-    try {
-      await publisher.waitForConnection(5_000);
-      await publisher.publish(createEvent('user.erasure.requested.v1', { requestId: crypto.randomUUID(), userId: solo.userId }));
-      const done = await s.waitForEvent('user.erasure.completed.v1', (e) => (e.data as { userId: string }).userId === solo.userId);
-      expect(done.data).toMatchObject({ deleted: { users: 1, memberships: 2, organizations: 1 } });
-    } finally {
-      await publisher.close();
-    }
+    await s.publish(createEvent('user.erasure.requested.v1', { requestId: crypto.randomUUID(), userId: solo.userId }));
+    const done = await s.waitForEvent('user.erasure.completed.v1', (e) => (e.data as { userId: string }).userId === solo.userId);
+    expect(done.data).toMatchObject({ deleted: { users: 1, memberships: 2, organizations: 1 } });
     expect((await s.sql.query('select 1 from auth.organization where id = $1', [mine.data?.id])).rowCount).toBe(0);
     expect((await s.sql.query('select 1 from auth.organization where id = $1', [sharedId])).rowCount).toBe(1);
     expect((await s.sql.query('select 1 from auth.member where user_id = $1', [solo.userId])).rowCount).toBe(0);

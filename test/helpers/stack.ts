@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { createBus, createLogger, type EventBus, type EventEnvelope, type ServiceHandle } from '@mana/shared';
+import { AmqpBus, createBus, createLogger, type EventBus, type EventEnvelope, type ServiceHandle } from '@mana/shared';
 import {
   TEST_AMQP_URL,
   TEST_REDIS_URL,
@@ -45,6 +45,8 @@ export interface Stack {
   /** Every event published on this stack's exchange, in arrival order. */
   events: EventEnvelope[];
   waitForEvent: (type: string, match?: (e: EventEnvelope) => boolean, timeoutMs?: number) => Promise<EventEnvelope>;
+  /** Publishes events on the stack's exchange as another service would, through a publisher of its own. */
+  publish: (...events: EventEnvelope[]) => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -145,6 +147,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       authBrokerProxy,
       events: observer.events,
       waitForEvent: observer.waitFor,
+      publish: (...events) => publishAs(bus, events),
       close,
     };
   } catch (err) {
@@ -182,4 +185,20 @@ async function observe(env: { AMQP_URL: string; AMQP_EXCHANGE: string; AMQP_QUEU
     }
   };
   return { bus, events, waitFor };
+}
+
+async function publishAs(env: { AMQP_URL: string; AMQP_EXCHANGE: string; AMQP_QUEUE_PREFIX: string }, events: EventEnvelope[]) {
+  const publisher = new AmqpBus({
+    url: env.AMQP_URL,
+    exchange: env.AMQP_EXCHANGE,
+    queuePrefix: env.AMQP_QUEUE_PREFIX,
+    logger: createLogger('e2e-publisher', 'silent'),
+  });
+  await publisher.start();
+  try {
+    await publisher.waitForConnection(5_000);
+    for (const event of events) await publisher.publish(event);
+  } finally {
+    await publisher.close();
+  }
 }
