@@ -1,6 +1,7 @@
 import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
+import { normalizeEmail } from './users';
 
 export interface LockoutPolicy {
   maxAttempts: number;
@@ -9,7 +10,7 @@ export interface LockoutPolicy {
 }
 
 /** Counters are per normalized email, whether an account exists or not (no enumeration). */
-export const lockoutKey = (email: string) => email.trim().toLowerCase();
+export const lockoutKey = normalizeEmail;
 
 export async function isLocked(conn: Conn, email: string): Promise<boolean> {
   const rows = await conn

@@ -2,6 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Db } from '../db/types';
 import { recordSecurityEvent } from './security-events';
+import { normalizeEmail } from './users';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -18,7 +19,7 @@ export async function setRoleByEmail(db: Db, email: string, role: Role): Promise
     const [current] = await tx
       .select({ id: tables.user.id, role: tables.user.role })
       .from(tables.user)
-      .where(eq(tables.user.email, email.trim().toLowerCase()))
+      .where(eq(tables.user.email, normalizeEmail(email)))
       .for('update');
     if (!current) return { kind: 'not-found' };
     if (current.role === role) return { kind: 'unchanged', userId: current.id };

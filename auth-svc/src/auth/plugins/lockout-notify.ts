@@ -1,9 +1,8 @@
-import { eq } from 'drizzle-orm';
 import type { Config } from '../../config';
-import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import type { LockoutPolicy } from '../../domain/lockout';
 import { recordSecurityEvent } from '../../domain/security-events';
+import { findUserByEmail } from '../../domain/users';
 import type { MailRequest } from '../../mail/mailer';
 import { lockout } from './lockout';
 
@@ -20,7 +19,7 @@ export function lockoutPlugin(config: Config, db: Db, sendMail: (req: MailReques
     db,
     policy,
     onLocked: async (email, meta) => {
-      const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
+      const user = await findUserByEmail(db, email);
       await recordSecurityEvent(db, { userId: user?.id ?? null, type: 'account_locked', meta, context: { minutes: policy.durationMinutes } });
       if (!user) return;
       sendMail({ kind: 'account-locked', to: user.email, locale: user.locale, vars: { name: user.name, url: config.BASE_URL, minutes: policy.durationMinutes } });

@@ -1,10 +1,9 @@
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
-import { eq } from 'drizzle-orm';
-import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { clearFailures, isLocked, recordFailure, type LockoutPolicy } from '../../domain/lockout';
 import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
+import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, returnedError } from './security-audit-meta';
 
 type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
@@ -64,7 +63,7 @@ export function lockout(opts: LockoutOptions) {
             if (!email || !(await isLocked(db, email))) return;
             // The same work as a wrong password, so timing does not tell a lock either.
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
-            const [user] = await db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
+            const user = await findUserByEmail(db, email);
             await recordSecurityEvent(db, { userId: user?.id ?? null, type: 'sign_in_failure', meta: hookMeta(ctx.headers), context: { reason: 'locked', method: 'password' } });
             throw APIError.from('UNAUTHORIZED', INVALID_CREDENTIALS);
           }),

@@ -7,6 +7,7 @@ import type { Config } from '../../config';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent } from '../../domain/security-events';
+import { findUserByEmail } from '../../domain/users';
 import type { MailRequest } from '../../mail/mailer';
 import { hookMeta } from './security-audit-meta';
 
@@ -122,7 +123,7 @@ export function magicLinkPlugins(config: Config, db: Db, sendMail: (req: MailReq
       storeToken: { type: 'custom-hasher', hash: async (token: string) => hashLinkToken(token) },
       disableSignUp: true,
       sendMagicLink: async ({ email, url }, ctx) => {
-        const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1);
+        const user = await findUserByEmail(db, email);
         if (!user) return;
         const meta = hookMeta(ctx?.headers);
         if (user.twoFactorEnabled) {

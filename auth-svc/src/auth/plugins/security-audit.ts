@@ -6,6 +6,7 @@ import { decodeJwt } from 'jose';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
+import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, returnedError } from './security-audit-meta';
 
 type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
@@ -44,8 +45,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
   const { db } = opts;
   const record = (userId: string | null, type: SecurityEventType, meta: RequestMeta, context?: Record<string, unknown>) =>
     recordSecurityEvent(db, { userId, type, meta, context });
-  const userByEmail = async (email: string) =>
-    (await db.select().from(tables.user).where(eq(tables.user.email, email.trim().toLowerCase())).limit(1))[0];
+  const userByEmail = (email: string) => findUserByEmail(db, email);
   const userById = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
 
   const signedIn = async (userId: string, method: string, meta: RequestMeta) => {
