@@ -5,10 +5,10 @@ import { AppError, parseBody } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
-import { findLiveSession, rotateRefreshToken } from '../domain/sessions';
+import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
 import { recordSecurityEvent } from '../domain/security-events';
 import { publicUser } from '../domain/views';
-import { betterAuthError, invalidCredentials, toV1Error } from './auth-errors';
+import { betterAuthError, invalidCredentials, invalidRefreshToken, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { securityEventRoutes } from './v1-security-events';
 import { sessionRoutes } from './v1-sessions';
@@ -92,7 +92,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
   router.post('/refresh', async (req, res) => {
     const body = parseBody(refreshBody, req.body);
     const result = await rotateRefreshToken(ctx.db, body.refreshToken, requestMeta(req));
-    if (result.kind === 'invalid') throw new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
+    if (result.kind === 'invalid') throw invalidRefreshToken();
     if (result.kind === 'reused') {
       ctx.kickOutbox();
       throw new AppError('REFRESH_TOKEN_REUSED', 401, 'This refresh token was already used; the session has been ended');
@@ -106,7 +106,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     const body = parseBody(validateBody, req.body);
     try {
       const payload = await ctx.verifier.verify(body.token);
-      if (!(await findLiveSession(ctx.db, payload.sid, payload.sub))) {
+      if (!(await findLiveSessionFast(ctx.db, payload.sid, payload.sub))) {
         res.json({ valid: false, error: 'TOKEN_REVOKED' });
         return;
       }

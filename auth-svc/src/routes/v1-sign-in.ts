@@ -8,6 +8,7 @@ import * as tables from '../db/schema';
 import { findLiveSession, issueRefreshToken } from '../domain/sessions';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
 import { publicUser } from '../domain/views';
+import { invalidRefreshToken } from './auth-errors';
 
 /** As long as Better Auth's two-factor cookie (its default `twoFactorCookieMaxAge`). */
 export const CHALLENGE_TTL_SECONDS = 600;
@@ -31,7 +32,7 @@ export function cookiePair(setCookies: string[], name: string): string | undefin
 
 export async function tokenPair(ctx: AuthContext, sessionId: string, refreshToken: string) {
   const live = await findLiveSession(ctx.db, sessionId);
-  if (!live) throw new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
+  if (!live) throw invalidRefreshToken();
   const accessToken = await mintAccessToken(ctx.auth, live);
   return { user: publicUser(live.user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
 }
