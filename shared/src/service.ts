@@ -111,7 +111,7 @@ export function serve<TSchema extends Record<string, unknown>>(
   port: number,
   extraSteps: ShutdownStep[] = [],
 ): Promise<ServiceHandle> {
-  const started = startHttp({
+  return startHttp({
     name: rt.name,
     handler: app,
     port,
@@ -126,14 +126,6 @@ export function serve<TSchema extends Record<string, unknown>>(
       { name: 'close bus', run: () => rt.bus.close() },
       { name: 'close database pool', run: () => rt.database.close() },
     ],
-  });
-  // A port already in use must not leave the pool, the bus and the relay running behind a failed start.
-  return started.catch(async (err: unknown) => {
-    rt.revocations?.stop();
-    await rt.relay?.stop().catch(() => undefined);
-    await rt.bus.close().catch(() => undefined);
-    await rt.database.close().catch(() => undefined);
-    throw err;
   });
 }
 

@@ -86,4 +86,27 @@ describe('graceful shutdown (startHttp)', () => {
       other.destroy();
     }
   });
+
+  it('runs the steps when the port is taken, then rejects with the listen error', async () => {
+    const first = await startHttp({ name: 'first', handler: (_req, res) => res.end(), port: 0, host: '127.0.0.1', logger: silent });
+    const steps: string[] = [];
+    try {
+      await expect(
+        startHttp({
+          name: 'second',
+          handler: (_req, res) => res.end(),
+          port: first.port,
+          host: '127.0.0.1',
+          logger: silent,
+          steps: [
+            { name: 'bus', run: () => void steps.push('bus') },
+            { name: 'pool', run: () => void steps.push('pool') },
+          ],
+        }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      expect(steps).toEqual(['bus', 'pool']);
+    } finally {
+      await first.close();
+    }
+  });
 });

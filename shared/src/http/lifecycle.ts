@@ -26,7 +26,7 @@ export interface StartOptions {
   logger: Logger;
   state?: AppState;
   drainTimeoutMs?: number;
-  /** Run after requests drained, in order: consumers, bus, pool… */
+  /** Run after requests drained, in order: consumers, bus, pool… (also when the server fails to listen). */
   steps?: ShutdownStep[];
 }
 
@@ -55,13 +55,28 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
     open.add(res);
     res.once('close', () => open.delete(res));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
-      resolve();
+  const runSteps = async () => {
+    for (const step of opts.steps ?? []) {
+      try {
+        await withTimeout(Promise.resolve().then(step.run), step.timeoutMs ?? 5_000, step.name);
+      } catch (err) {
+        opts.logger.error({ step: step.name, err: (err as Error).message }, 'shutdown step failed');
+      }
+    }
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // A port already in use must not leave what the steps would close (pools, bus, consumers) running.
+    await runSteps();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   opts.logger.info({ port }, `${opts.name} listening`);
@@ -84,13 +99,7 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
       } finally {
         clearInterval(sweep);
       }
-      for (const step of opts.steps ?? []) {
-        try {
-          await withTimeout(Promise.resolve().then(step.run), step.timeoutMs ?? 5_000, step.name);
-        } catch (err) {
-          opts.logger.error({ step: step.name, err: (err as Error).message }, 'shutdown step failed');
-        }
-      }
+      await runSteps();
       opts.logger.info(`${opts.name} stopped`);
     })();
     return closing;
