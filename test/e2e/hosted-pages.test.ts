@@ -4,7 +4,7 @@ import { call, type CookieFetch } from '../helpers/http';
 import type { CapturedMail } from '../helpers/smtp';
 import { startStack, type Stack } from '../helpers/stack';
 import { registerVerified, strongPassword, uniqueEmail } from '../helpers/users';
-import { SYNAPSE_SECRET, authorizeViaLoginForm, hiddenField, locationOf, navigate, newBrowser, oidcEnv, postForm } from './oidc-helpers';
+import { SYNAPSE_SECRET, authorizationRequest, authorizeViaLoginForm, hiddenField, locationOf, navigate, newBrowser, oidcEnv, postForm } from './oidc-helpers';
 
 const SYNAPSE_CB = 'https://matrix.test/_synapse/client/oidc/callback';
 
@@ -13,21 +13,7 @@ let origin: string;
 let synapse: oidc.Configuration;
 const used = new Set<string>();
 
-async function start(extra: Record<string, string> = {}) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(synapse, {
-    redirect_uri: SYNAPSE_CB,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...extra,
-  });
-  return { url: url.toString(), checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce } };
-}
+const start = (extra: Record<string, string> = {}) => authorizationRequest(synapse, SYNAPSE_CB, 'openid profile email', extra);
 
 /** authorize → the hosted login page (HTML and its form fields). */
 async function openLogin(browser: CookieFetch, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {

@@ -7,7 +7,7 @@ import * as oidc from 'openid-client';
 import { eventually } from '@mana/shared/testing';
 import { startStack, type Stack } from '../helpers/stack';
 import { call, cookieFetch } from '../helpers/http';
-import { SYNAPSE_SECRET, oidcEnv, registerUser } from './oidc-helpers';
+import { SYNAPSE_SECRET, authorizationRequest, oidcEnv, registerUser } from './oidc-helpers';
 
 /** A stand-in for Synapse's callback endpoint: records every query it receives. */
 async function startRecorder() {
@@ -43,27 +43,10 @@ afterAll(async () => {
 });
 
 /** What Synapse does: an authorization request with state, nonce and PKCE. */
-async function synapseAuthorizeUrl() {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(synapse, {
-    redirect_uri: recorder.url,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-  });
-  return { url: url.toString(), verifier, state, nonce };
-}
+const synapseAuthorizeUrl = () => authorizationRequest(synapse, recorder.url, 'openid profile email');
 
 async function redeem(req: Awaited<ReturnType<typeof synapseAuthorizeUrl>>, callback: URL) {
-  const tokens = await oidc.authorizationCodeGrant(synapse, new URL(`${recorder.url}${callback.search}`), {
-    pkceCodeVerifier: req.verifier,
-    expectedState: req.state,
-    expectedNonce: req.nonce,
-  });
+  const tokens = await oidc.authorizationCodeGrant(synapse, new URL(`${recorder.url}${callback.search}`), req.checks);
   return tokens.claims();
 }
 

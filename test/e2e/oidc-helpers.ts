@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
+import * as oidc from 'openid-client';
 import { call, cookieFetch, type CookieFetch } from '../helpers/http';
 import type { Stack } from '../helpers/stack';
 import { strongPassword, uniqueEmail } from '../helpers/users';
@@ -7,6 +8,24 @@ import { strongPassword, uniqueEmail } from '../helpers/users';
 export const SYNAPSE_SECRET = `synapse-secret-${randomBytes(16).toString('hex')}`;
 export const WEBAPP_SECRET = `webapp-secret-${randomBytes(16).toString('hex')}`;
 export const MATRIX_TEMPLATE = '@{localpart}:matrix.test';
+
+/** What a relying party (e.g. Synapse) does: an authorization request with state, nonce and PKCE (S256). */
+export async function authorizationRequest(config: oidc.Configuration, redirectUri: string, scope: string, extra: Record<string, string> = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  const checks = { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce };
+  return { url: url.toString(), verifier, state, nonce, checks };
+}
 
 /** Environment for a stack with the Synapse client, a third-party confidential client and a public one. */
 export function oidcEnv(redirects: { synapse: string; webapp: string; spa: string }): Record<string, string> {

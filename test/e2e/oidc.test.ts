@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startStack, type Stack } from '../helpers/stack';
 import { call } from '../helpers/http';
-import { MATRIX_TEMPLATE, SYNAPSE_SECRET, WEBAPP_SECRET, authorizeViaLoginForm, hiddenField, navigate, newBrowser, oidcEnv, postForm, registerUser } from './oidc-helpers';
+import { MATRIX_TEMPLATE, SYNAPSE_SECRET, WEBAPP_SECRET, authorizationRequest, authorizeViaLoginForm, hiddenField, navigate, newBrowser, oidcEnv, postForm, registerUser } from './oidc-helpers';
 
 const SYNAPSE_CB = 'https://matrix.test/_synapse/client/oidc/callback';
 const WEBAPP_CB = 'https://webapp.test/callback';
@@ -18,21 +18,8 @@ let user: { email: string; password: string; userId: string };
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 
-async function start(config: oidc.Configuration, extra: Record<string, string> = {}, redirectUri = SYNAPSE_CB) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri,
-    scope: 'openid profile email offline_access',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...extra,
-  });
-  return { url: url.toString(), verifier, state, nonce };
-}
+const start = (config: oidc.Configuration, extra: Record<string, string> = {}, redirectUri = SYNAPSE_CB) =>
+  authorizationRequest(config, redirectUri, 'openid profile email offline_access', extra);
 
 /** Signs in through the login form and returns the callback URL with the code. */
 async function codeFor(config: oidc.Configuration, redirectUri = SYNAPSE_CB) {
@@ -79,7 +66,7 @@ describe('authorization code + PKCE through the login form (Synapse, first-party
     expect(sawConsent).toBe(false);
     expect(url.searchParams.get('state')).toBe(req.state);
     expect(url.searchParams.get('iss')).toBe(s.gatewayUrl);
-    tokens = await oidc.authorizationCodeGrant(synapse, url, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce });
+    tokens = await oidc.authorizationCodeGrant(synapse, url, req.checks);
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     expect(tokens.refresh_token).toBeTruthy();
     const idToken = tokens.id_token ?? '';
@@ -114,7 +101,7 @@ describe('authorization code + PKCE through the login form (Synapse, first-party
 
   test('revocation: a revoked refresh token no longer refreshes', async () => {
     const fresh = await codeFor(synapse);
-    const t = await oidc.authorizationCodeGrant(synapse, fresh.callback, { pkceCodeVerifier: fresh.verifier, expectedState: fresh.state, expectedNonce: fresh.nonce });
+    const t = await oidc.authorizationCodeGrant(synapse, fresh.callback, fresh.checks);
     await oidc.tokenRevocation(synapse, t.refresh_token ?? '', { token_type_hint: 'refresh_token' });
     await expect(oidc.refreshTokenGrant(synapse, t.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
     await oidc.tokenRevocation(synapse, t.access_token, { token_type_hint: 'access_token' });
@@ -143,7 +130,7 @@ describe('other clients', () => {
     const req = await start(webapp, {}, WEBAPP_CB);
     const a = await authorizeViaLoginForm(s, browser, req.url, user, WEBAPP_CB, { consent: 'accept' });
     expect(a.sawConsent).toBe(true);
-    const t = await oidc.authorizationCodeGrant(webapp, a.url, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce });
+    const t = await oidc.authorizationCodeGrant(webapp, a.url, req.checks);
     expect(t.claims()?.aud).toBe('webapp');
     // Consent is remembered.
     const again = await start(webapp, {}, WEBAPP_CB);
@@ -158,7 +145,7 @@ describe('other clients', () => {
     expect(location.toString().startsWith(SPA_CB)).toBe(true);
     expect(location.searchParams.get('error')).toBe('invalid_request');
     const ok = await codeFor(spa, SPA_CB);
-    const t = await oidc.authorizationCodeGrant(spa, ok.callback, { pkceCodeVerifier: ok.verifier, expectedState: ok.state, expectedNonce: ok.nonce });
+    const t = await oidc.authorizationCodeGrant(spa, ok.callback, ok.checks);
     expect(t.access_token).toBeTruthy();
   });
 });
@@ -181,7 +168,7 @@ describe('errors (RFC 6749 / OIDC)', () => {
 
   test('a code used twice is invalid_grant', async () => {
     const r = await codeFor(synapse);
-    const checks = { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce };
+    const checks = r.checks;
     await oidc.authorizationCodeGrant(synapse, r.callback, checks);
     await expect(oidc.authorizationCodeGrant(synapse, r.callback, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
@@ -204,7 +191,7 @@ describe('errors (RFC 6749 / OIDC)', () => {
   test('client_secret_post is refused for a client registered for client_secret_basic', async () => {
     const post = await oidc.discovery(issuer, 'synapse', undefined, oidc.ClientSecretPost(SYNAPSE_SECRET), insecure);
     const r = await codeFor(synapse);
-    await expect(oidc.authorizationCodeGrant(post, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce })).rejects.toMatchObject({
+    await expect(oidc.authorizationCodeGrant(post, r.callback, r.checks)).rejects.toMatchObject({
       error: 'invalid_client',
     });
   });
@@ -215,7 +202,7 @@ describe('errors (RFC 6749 / OIDC)', () => {
     try {
       vi.setSystemTime(Date.now() + 61_000);
       await expect(
-        oidc.authorizationCodeGrant(synapse, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce }),
+        oidc.authorizationCodeGrant(synapse, r.callback, r.checks),
       ).rejects.toMatchObject({ error: 'invalid_grant' });
     } finally {
       vi.useRealTimers();
@@ -281,7 +268,7 @@ describe('Matrix link in the GDPR view and erasure', () => {
       const u = await registerUser(s, `${local}@${domain}`);
       const r = await start(synapse);
       const { url } = await authorizeViaLoginForm(s, newBrowser(s), r.url, u, SYNAPSE_CB);
-      const t = await oidc.authorizationCodeGrant(synapse, url, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
+      const t = await oidc.authorizationCodeGrant(synapse, url, r.checks);
       ids.push(String(t.claims()?.preferred_username));
     }
     expect(ids).toEqual([local, `${local}2`]);
@@ -292,7 +279,7 @@ describe('Matrix link in the GDPR view and erasure', () => {
     const r = await start(synapse);
     const { url } = await authorizeViaLoginForm(s, newBrowser(s), r.url, other, SYNAPSE_CB);
     // Synapse redeems the code at once; the Matrix id is recorded when its id_token is issued.
-    await oidc.authorizationCodeGrant(synapse, url, { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
+    await oidc.authorizationCodeGrant(synapse, url, r.checks);
     const data = await call<{ matrix?: { userId: string } }>(`${s.gatewayUrl}/api/v1/internal/users/${other.userId}/data`, {
       headers: { 'x-service-key': s.env.MANA_SERVICE_KEY ?? '' },
     });
