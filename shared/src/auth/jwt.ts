@@ -64,6 +64,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, AccessClaims>();
   const tolerance = opts.clockToleranceSec ?? 0;
+  /** A cached token is used until its exp (with the same tolerance jwtVerify applied), never after. */
+  const unexpired = (claims: AccessClaims) => claims.exp > Math.floor(Date.now() / 1000) - tolerance;
 
   async function verifyUncached(token: string): Promise<AccessClaims> {
     try {
@@ -89,13 +91,12 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   return {
     peek(token: string): AccessClaims | undefined {
       const hit = cache.get(token);
-      return hit && hit.exp > Math.floor(Date.now() / 1000) - tolerance ? hit : undefined;
+      return hit && unexpired(hit) ? hit : undefined;
     },
     async verify(token: string): Promise<AccessClaims> {
-      const now = Math.floor(Date.now() / 1000);
       const hit = cache.get(token);
       if (hit) {
-        if (hit.exp > now - tolerance) return hit;
+        if (unexpired(hit)) return hit;
         cache.delete(token);
         throw ERRORS.tokenExpired();
       }
