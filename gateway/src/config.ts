@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { boolFlag, commonEnv, loadConfig, port, productionRules } from '@mana/shared';
 
-/** A comma-separated list of upstream base URLs (round robin, failover on connection refused). */
-const upstreamList = (fallback: string) =>
+/** A comma-separated list of base URLs or origins, without trailing slashes. */
+const urlList = (fallback: string) =>
   z
     .string()
     .default(fallback)
@@ -11,8 +11,10 @@ const upstreamList = (fallback: string) =>
         .split(',')
         .map((x) => x.trim().replace(/\/+$/, ''))
         .filter(Boolean),
-    )
-    .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1, 'at least one URL'));
+    );
+
+/** A comma-separated list of upstream base URLs (round robin, failover on connection refused). */
+const upstreamList = (fallback: string) => urlList(fallback).pipe(z.array(z.url({ protocol: /^https?$/ })).min(1, 'at least one URL'));
 
 const BYTE_SIZE = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i;
 
@@ -29,15 +31,7 @@ export const configSchema = commonEnv
     ADMIN_SVC_URL: upstreamList('http://127.0.0.1:3104'),
     CREDITS_SVC_URL: upstreamList('http://127.0.0.1:3105'),
     /** Browser origins allowed to call the API with credentials (comma-separated, exact match). */
-    CORS_ORIGINS: z
-      .string()
-      .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim().replace(/\/+$/, ''))
-          .filter(Boolean),
-      ),
+    CORS_ORIGINS: urlList(''),
     /** Shared rate-limit store of every gateway instance (preferred). */
     REDIS_URL: z.string().min(1).optional(),
     /** PostgreSQL for the rate-limit store when REDIS_URL is unset (falls back to DATABASE_URL). */
