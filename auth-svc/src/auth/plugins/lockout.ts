@@ -4,9 +4,7 @@ import type { Db } from '../../db/types';
 import { clearFailures, isLocked, recordFailure, type LockoutPolicy } from '../../domain/lockout';
 import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
 import { findUserByEmail } from '../../domain/users';
-import { bodyString, hookMeta, returnedError } from './security-audit-meta';
-
-type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
+import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
 
 const SIGN_IN = '/sign-in/email';
 /** Second-factor checks during a sign-in (the two-factor cookie names the pending user). */
@@ -23,14 +21,9 @@ export interface LockoutOptions {
   onLocked: (email: string, meta: RequestMeta) => Promise<void>;
 }
 
-/** The user of the sign-in waiting for its second factor, from Better Auth's signed two-factor cookie. */
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
-  const cookie = ctx.context.createAuthCookie('two_factor');
-  const identifier = await ctx.getSignedCookie(cookie.name, ctx.context.secret);
-  if (!identifier) return undefined;
-  const pending = await ctx.context.internalAdapter.findVerificationValue(identifier);
-  if (!pending) return undefined;
-  const user = await ctx.context.internalAdapter.findUserById(pending.value);
+  const userId = await pendingTwoFactorUserId(ctx);
+  const user = userId ? await ctx.context.internalAdapter.findUserById(userId) : null;
   return user ? { id: user.id, email: user.email } : undefined;
 }
 

@@ -1,4 +1,8 @@
+import type { createAuthMiddleware } from 'better-auth/api';
 import type { RequestMeta } from '../../domain/security-events';
+
+/** The context a Better Auth hook handler gets. */
+export type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
 
 /**
  * Client IP and user agent of a Better Auth call. The gateway appends the peer it saw to
@@ -24,3 +28,10 @@ export const bodyString = (body: unknown, field: string): string | undefined => 
   const v = (body as Record<string, unknown>)[field];
   return typeof v === 'string' ? v : undefined;
 };
+
+/** The user of the sign-in waiting for its second factor, from Better Auth's signed two-factor cookie. */
+export async function pendingTwoFactorUserId(ctx: HookCtx): Promise<string | undefined> {
+  const identifier = await ctx.getSignedCookie(ctx.context.createAuthCookie('two_factor').name, ctx.context.secret);
+  if (!identifier) return undefined;
+  return (await ctx.context.internalAdapter.findVerificationValue(identifier))?.value;
+}

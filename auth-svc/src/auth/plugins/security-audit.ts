@@ -7,9 +7,8 @@ import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
 import { findUserByEmail } from '../../domain/users';
-import { bodyString, hookMeta, returnedError } from './security-audit-meta';
+import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
 
-type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
 type UserRow = typeof tables.user.$inferSelect;
 
 export interface SecurityAuditOptions {
@@ -89,7 +88,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
       case '/two-factor/verify-backup-code': {
         const method = ctx.path === '/two-factor/verify-totp' ? 'totp' : 'backup_code';
         if (failed) {
-          const userId = seen?.userId ?? (await pendingUserId(ctx));
+          const userId = seen?.userId ?? (await pendingTwoFactorUserId(ctx));
           if (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE') return record(userId ?? null, 'two_factor_failed', meta, { method });
           return;
         }
@@ -170,10 +169,4 @@ export function securityAudit(opts: SecurityAuditOptions) {
       after: [{ matcher: (ctx) => ctx.path !== undefined && AUDITED.has(ctx.path), handler: createAuthMiddleware(after) }],
     },
   } satisfies BetterAuthPlugin;
-}
-
-async function pendingUserId(ctx: HookCtx): Promise<string | undefined> {
-  const identifier = await ctx.getSignedCookie(ctx.context.createAuthCookie('two_factor').name, ctx.context.secret);
-  if (!identifier) return undefined;
-  return (await ctx.context.internalAdapter.findVerificationValue(identifier))?.value;
 }
