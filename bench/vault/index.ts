@@ -44,11 +44,11 @@ const db = await createTestDatabase('vault_bench');
 const prefix = uniqueName('vaultbench');
 try {
   const common = { AUTH_JWKS_URL: issuer.jwksUrl, BASE_URL: issuer.issuer, JWT_AUDIENCE: issuer.audience, AMQP_URL: '' };
-  const vaultEnv = (extra: Record<string, string>) => ({ ...common, VAULT_SVC_PORT: '0', DATABASE_URL: db.url, MANA_AUTH_KEK: randomBytes(32).toString('base64'), ...extra });
   // Both vault processes share the database (migrations take an advisory lock) and the KEK.
   const kek = randomBytes(32).toString('base64');
-  const fast = await startWorker('vault', vaultEnv({ MANA_AUTH_KEK: kek }));
-  const durable = await startWorker('vault', vaultEnv({ MANA_AUTH_KEK: kek, VAULT_DURABLE_FETCH_AUDIT: 'true' }));
+  const vaultEnv = (extra: Record<string, string>) => ({ ...common, VAULT_SVC_PORT: '0', DATABASE_URL: db.url, MANA_AUTH_KEK: kek, ...extra });
+  const fast = await startWorker('vault', vaultEnv({}));
+  const durable = await startWorker('vault', vaultEnv({ VAULT_DURABLE_FETCH_AUDIT: 'true' }));
   const gatewayEnv = (vaultUrl: string) => ({
     ...common,
     PORT: '0',
