@@ -71,10 +71,13 @@ export class Keyring {
 function parseKek(name: string, text: string, problems: string[]): KeyObject | undefined {
   const bytes = decodeBase64(text.trim());
   if (!bytes || bytes.length !== KEK_BYTES) {
+    bytes?.fill(0);
     problems.push(`${name}: must be base64 of exactly ${KEK_BYTES} bytes (openssl rand -base64 32)`);
     return undefined;
   }
-  return createSecretKey(bytes);
+  const key = createSecretKey(bytes); // holds its own copy
+  bytes.fill(0);
+  return key;
 }
 
 /**
