@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 
 export interface LoadResult {
   name: string;
@@ -41,16 +40,6 @@ export function loadTable(rows: LoadResult[], baseline: string): string {
   return lines.join('\n');
 }
 
-/** Deletes the rate-limit counters a benchmark's gateways left in Redis under `prefix`. */
-export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 export function machine(): string {
   const c = cpus();

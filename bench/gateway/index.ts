@@ -5,8 +5,8 @@ import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { TEST_REDIS_URL, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, deleteRedisKeys, load, loadTable, machine, writeSection, type LoadResult } from '../lib';
+import { TEST_REDIS_URL, startTestIssuer, uniqueName, deleteRedisKeys } from '../../shared/src/testing';
+import { Workers, load, loadTable, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 50;
@@ -164,5 +164,5 @@ ${latencyTable(single, 'direct (no proxy)')}
 } finally {
   workers.stopAll();
   await issuer.close();
-  await deleteRedisKeys(TEST_REDIS_URL, prefix);
+  await deleteRedisKeys(prefix);
 }

@@ -6,8 +6,8 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, deleteRedisKeys, load, machine, writeSection, type LoadResult } from '../lib';
+import { TEST_REDIS_URL, createTestDatabase, startTestIssuer, uniqueName, deleteRedisKeys } from '../../shared/src/testing';
+import { Workers, load, machine, writeSection, type LoadResult } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 /**
@@ -142,5 +142,5 @@ Fetch audit rows written during the run: ${audit[0]?.n ?? 0} (one per successful
   await new Promise((r) => setTimeout(r, 500));
   await issuer.close();
   await db.drop();
-  await deleteRedisKeys(TEST_REDIS_URL, prefix);
+  await deleteRedisKeys(prefix);
 }

@@ -1,8 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { AmqpBus, createLogger, createEvent, type ServiceHandle } from '@mana/shared';
-import { TEST_REDIS_URL, deleteTestBus, testBusEnv, uniqueName, type TestIssuer } from '@mana/shared/testing';
+import { TEST_REDIS_URL, deleteRedisKeys, deleteTestBus, testBusEnv, uniqueName, type TestIssuer } from '@mana/shared/testing';
 import { startGateway } from '../src/server';
 
 const REVOKED_PATH = '/api/v1/internal/sessions/revoked';
@@ -121,13 +120,7 @@ export async function publishRevocation(ctx: TestContext, sessionId: string, exp
 /** Removes what the file left on the shared broker and in Redis. */
 export async function cleanup(ctx: TestContext): Promise<void> {
   await deleteTestBus(ctx.bus);
-  const redis = new Redis(TEST_REDIS_URL);
-  try {
-    const keys = await redis.keys(`${ctx.redisPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
+  await deleteRedisKeys(ctx.redisPrefix);
 }
 
 export async function json(res: Response): Promise<Record<string, unknown>> {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { ServiceHandle } from '@mana/shared';
 import {
   TEST_REDIS_URL,
   createTestDatabase,
+  deleteRedisKeys,
   deleteTestBus,
   startTestIssuer,
   testBusEnv,
@@ -124,13 +124,7 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
       await issuer.close();
       await db.drop();
       await deleteTestBus(bus, ['vault', ...extraQueues]);
-      const redis = new Redis(TEST_REDIS_URL);
-      try {
-        const keys = await redis.keys(`${busName}*`);
-        if (keys.length) await redis.del(...keys);
-      } finally {
-        redis.disconnect();
-      }
+      await deleteRedisKeys(busName);
     },
   };
   return stack;

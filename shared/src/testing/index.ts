@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { deleteTopology, topologyQueues } from '../bus/amqp-topology';
 
@@ -132,4 +133,15 @@ export async function deleteTestBus(
     topologyQueues({ queue: `${env.AMQP_QUEUE_PREFIX}${q}`, retryDelaysMs: Array.from({ length: retries }, () => 0) }),
   );
   await deleteTopology(env.AMQP_URL, names, [env.AMQP_EXCHANGE, `${env.AMQP_EXCHANGE}.dlx`]);
+}
+
+/** Deletes the keys a test file or benchmark left in Redis under `prefix` (rate-limit counters). */
+export async function deleteRedisKeys(prefix: string, url = TEST_REDIS_URL): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }
