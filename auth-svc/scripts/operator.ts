@@ -1,4 +1,4 @@
-import { OutboxRelay, createBus, createDatabase, createLogger, runMigrations } from '@mana/shared';
+import { OutboxRelay, createBusFromConfig, createDatabase, createLogger, runMigrations } from '@mana/shared';
 import { fileURLToPath } from 'node:url';
 import { createAuth, type Auth } from '../src/auth/auth';
 import { loadServiceConfig, type Config } from '../src/config';
@@ -30,7 +30,7 @@ export async function operatorContext(env: Record<string, string | undefined> = 
     finish: async () => {
       try {
         if (config.AMQP_URL) {
-          const bus = createBus({ url: config.AMQP_URL, exchange: config.AMQP_EXCHANGE, queuePrefix: config.AMQP_QUEUE_PREFIX, logger });
+          const bus = createBusFromConfig(config, logger);
           await bus.start();
           try {
             await bus.waitForConnection(5_000);

@@ -1,5 +1,5 @@
 import {
-  createBus,
+  createBusFromConfig,
   createJwtVerifier,
   createLogger,
   jwtIssuer,
@@ -27,12 +27,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
   const state = { shuttingDown: false };
   if (!config.GATEWAY_VERIFY_JWT) logger.warn('JWT VERIFICATION IS SWITCHED OFF (GATEWAY_VERIFY_JWT=false): benchmarks only');
 
-  const bus = createBus({
-    url: config.AMQP_URL,
-    exchange: config.AMQP_EXCHANGE,
-    queuePrefix: config.AMQP_QUEUE_PREFIX,
-    logger: logger.child({ component: 'bus' }),
-  });
+  const bus = createBusFromConfig(config, logger.child({ component: 'bus' }));
   await bus.start();
   const revocations = await trackRevocations({
     bus,

@@ -4,7 +4,7 @@ import type { PgSchema } from 'drizzle-orm/pg-core';
 import { createJwtVerifier, type JwtVerifier } from './auth/jwt';
 import { trackRevocations, type RevocationTracking } from './auth/revocations';
 import { ERRORS } from './errors';
-import { createBus, OutboxRelay, type EventBus, type OutboxTable } from './bus';
+import { createBusFromConfig, OutboxRelay, type EventBus, type OutboxTable } from './bus';
 import { ConfigError, isMain, jwtIssuer, runMain, type CommonConfig } from './config';
 import { createDatabase, runMigrations, type Database } from './db';
 import { createApp, type AppState } from './http/app';
@@ -64,12 +64,7 @@ export async function createRuntime<TSchema extends Record<string, unknown>>(
     await database.close();
     throw err;
   }
-  const bus = createBus({
-    url: config.AMQP_URL,
-    exchange: config.AMQP_EXCHANGE,
-    queuePrefix: config.AMQP_QUEUE_PREFIX,
-    logger: logger.child({ component: 'bus' }),
-  });
+  const bus = createBusFromConfig(config, logger.child({ component: 'bus' }));
   await bus.start();
   const relay = opts.outbox
     ? new OutboxRelay({ db: database.db, outbox: opts.outbox, bus, logger: logger.child({ component: 'outbox' }) })

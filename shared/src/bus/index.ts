@@ -27,3 +27,11 @@ export function createBus(opts: {
   sharedRegistry ??= createMemoryRegistry();
   return new MemoryBus(opts.logger, opts.retryDelaysMs, sharedRegistry);
 }
+
+/** The bus a service's configuration names (AMQP_URL, AMQP_EXCHANGE, AMQP_QUEUE_PREFIX). */
+export function createBusFromConfig(
+  config: { AMQP_URL?: string; AMQP_EXCHANGE: string; AMQP_QUEUE_PREFIX: string },
+  logger: Logger,
+): EventBus {
+  return createBus({ url: config.AMQP_URL, exchange: config.AMQP_EXCHANGE, queuePrefix: config.AMQP_QUEUE_PREFIX, logger });
+}
