@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
   readonly problems: string[];
   constructor(service: string, problems: string[]) {
     super(`${service}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -110,6 +111,11 @@ export const commonEnv = z.object({
   BODY_LIMIT: z.string().default('100kb'),
   /** Grace period for draining requests on shutdown (ms). */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /**
+   * How long a relayed outbox row is kept for inspection (seconds). Events carry personal data (an
+   * email, a user id), so the default 0 deletes a row as soon as the broker confirmed it.
+   */
+  OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(0).default(0),
 });
 
 export type CommonConfig = z.output<typeof commonEnv>;

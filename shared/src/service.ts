@@ -67,7 +67,13 @@ export async function createRuntime<TSchema extends Record<string, unknown>>(
   const bus = createBusFromConfig(config, logger.child({ component: 'bus' }));
   await bus.start();
   const relay = opts.outbox
-    ? new OutboxRelay({ db: database.db, outbox: opts.outbox, bus, logger: logger.child({ component: 'outbox' }) })
+    ? new OutboxRelay({
+        db: database.db,
+        outbox: opts.outbox,
+        bus,
+        logger: logger.child({ component: 'outbox' }),
+        retentionMs: config.OUTBOX_RETENTION_SECONDS * 1000,
+      })
     : undefined;
   relay?.start();
   const tokens = createJwtVerifier({

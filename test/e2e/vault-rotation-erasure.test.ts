@@ -147,6 +147,7 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
         service: 'vault',
         deleted: { encryption_vaults: 1 },
         pseudonymized: { encryption_vault_audit: before.length },
+        retained: {},
       });
 
       // Crypto-shredded: no row, the key is gone.

@@ -19,7 +19,16 @@ import { startSmtpCatcher, type SmtpCatcher } from './smtp';
 
 export const STACK_SERVICE_KEY = 'e2e-service-key-0123456789abcdef0123456789';
 
-export type StackService = 'auth' | 'vault';
+export type StackService = 'auth' | 'vault' | 'credits' | 'gdpr' | 'admin';
+type StartFn = (opts: { env: Record<string, string> }) => Promise<ServiceHandle>;
+
+/** The services besides auth, in start order, with their port variable and start function. */
+const OPTIONAL_SERVICES: ReadonlyArray<{ name: Exclude<StackService, 'auth'>; portVar: string; urlVar: string; load: () => Promise<StartFn> }> = [
+  { name: 'vault', portVar: 'VAULT_SVC_PORT', urlVar: 'VAULT_SVC_URL', load: async () => (await import('../../vault-svc/src/server')).startVaultService },
+  { name: 'credits', portVar: 'CREDITS_SVC_PORT', urlVar: 'CREDITS_SVC_URL', load: async () => (await import('../../credits-svc/src/server')).startCreditsService },
+  { name: 'admin', portVar: 'ADMIN_SVC_PORT', urlVar: 'ADMIN_SVC_URL', load: async () => (await import('../../admin-svc/src/server')).startAdminService },
+  { name: 'gdpr', portVar: 'GDPR_SVC_PORT', urlVar: 'GDPR_SVC_URL', load: async () => (await import('../../gdpr-svc/src/server')).startGdprService },
+];
 
 export interface StackOptions {
   /** Services behind the gateway (auth is always started). */
@@ -28,6 +37,8 @@ export interface StackOptions {
   authInstances?: number;
   /** Extra environment for every service and the gateway. */
   env?: Record<string, string>;
+  /** Extra environment for one service only. */
+  serviceEnv?: Partial<Record<StackService, Record<string, string>>>;
   /** auth-svc reaches RabbitMQ through a TCP proxy the test can cut (`stack.authBrokerProxy`). */
   proxyAuthBroker?: boolean;
 }
@@ -40,7 +51,11 @@ export interface Stack {
   sql: pg.Pool;
   /** The environment every service got (bus names, database, keys). */
   env: Record<string, string>;
-  services: { auth: ServiceHandle[]; vault?: ServiceHandle; gateway: ServiceHandle };
+  services: { auth: ServiceHandle[]; vault?: ServiceHandle; credits?: ServiceHandle; gdpr?: ServiceHandle; admin?: ServiceHandle; gateway: ServiceHandle };
+  /** Stops one optional service (its port stays reserved in the gateway's table: requests get 502/503). */
+  stopService: (name: Exclude<StackService, 'auth'>) => Promise<void>;
+  /** Starts a stopped optional service again on the same port, with the same environment. */
+  startService: (name: Exclude<StackService, 'auth'>) => Promise<ServiceHandle>;
   authBrokerProxy?: TcpProxy;
   /** Every event published on this stack's exchange, in arrival order. */
   events: EventEnvelope[];
@@ -78,7 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => smtp.close());
     const bus = testBusEnv(uniqueName('e2e'));
     // Runs after every service closed (cleanups run in reverse): leave no queues behind on the shared broker.
-    cleanups.push(() => deleteTestBus(bus, ['auth', 'vault']));
+    cleanups.push(() => deleteTestBus(bus, ['auth', 'vault', 'credits', 'gdpr', 'admin']));
     const gatewayPort = await freePort();
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const env: Record<string, string> = {
@@ -113,12 +128,31 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     const jwksUrl = `${auth[0]?.url}/api/auth/jwks`;
 
-    let vault: ServiceHandle | undefined;
-    if (opts.services?.includes('vault')) {
-      const { startVaultService } = await import('../../vault-svc/src/server');
-      const h = await startVaultService({ env: { ...env, AUTH_JWKS_URL: jwksUrl, VAULT_SVC_PORT: '0' } });
-      vault = h;
-      cleanups.push(() => h.close());
+    // Ports are chosen up front so services that call each other (gdpr ↔ admin ↔ credits) know every URL.
+    const wanted = OPTIONAL_SERVICES.filter((svc) => opts.services?.includes(svc.name));
+    const ports = new Map<string, number>();
+    for (const svc of wanted) ports.set(svc.name, await freePort());
+    const serviceUrls: Record<string, string> = { AUTH_SVC_URL: auth.map((h) => h.url).join(',') };
+    for (const svc of wanted) serviceUrls[svc.urlVar] = `http://127.0.0.1:${ports.get(svc.name)}`;
+    const running: Stack['services'] = { auth, gateway: undefined as unknown as ServiceHandle };
+    const startOne = async (name: Exclude<StackService, 'auth'>) => {
+      const svc = OPTIONAL_SERVICES.find((x) => x.name === name);
+      if (!svc || !ports.has(name)) throw new Error(`${name} is not part of this stack`);
+      const start = await svc.load();
+      const h = await start({
+        env: { ...env, ...serviceUrls, AUTH_JWKS_URL: jwksUrl, [svc.portVar]: String(ports.get(name)), ...opts.serviceEnv?.[name] },
+      });
+      running[name] = h;
+      return h;
+    };
+    const stopOne = async (name: Exclude<StackService, 'auth'>) => {
+      const h = running[name];
+      running[name] = undefined;
+      await h?.close();
+    };
+    for (const svc of wanted) {
+      await startOne(svc.name);
+      cleanups.push(() => stopOne(svc.name));
     }
 
     const gateway = await startGateway({
@@ -126,8 +160,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         ...env,
         PORT: String(gatewayPort),
         AUTH_JWKS_URL: jwksUrl,
-        AUTH_SVC_URL: auth.map((h) => h.url).join(','),
-        ...(vault ? { VAULT_SVC_URL: vault.url } : {}),
+        ...serviceUrls,
         REDIS_URL: TEST_REDIS_URL,
         RATE_LIMIT_PREFIX: uniqueName('e2e-rl'),
         RATE_LIMIT_POINTS: '100000',
@@ -136,6 +169,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
     });
     cleanups.push(() => gateway.close());
+    running.gateway = gateway;
 
     return {
       gatewayUrl,
@@ -143,7 +177,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       db,
       sql,
       env,
-      services: { auth, vault, gateway },
+      services: running,
+      stopService: stopOne,
+      startService: startOne,
       authBrokerProxy,
       events: observer.events,
       waitForEvent: observer.waitFor,

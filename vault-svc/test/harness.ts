@@ -62,6 +62,8 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
   const common = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    // These tests inspect relayed outbox rows, which by default are deleted once the broker confirmed them.
+    OUTBOX_RETENTION_SECONDS: '3600',
     ...bus,
     AUTH_JWKS_URL: issuer.jwksUrl,
     BASE_URL: issuer.issuer,

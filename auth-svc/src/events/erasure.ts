@@ -1,5 +1,5 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
-import { consumeOnce, createEvent, enqueueEvent, type EventEnvelope } from '@mana/shared';
+import { subscribeErasureParticipant } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import type { Tx } from '../db/types';
@@ -47,19 +47,16 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
   };
 }
 
-/** Consumes user.erasure.requested.v1 (queue `auth`) and answers with user.erasure.completed.v1. */
+/** Joins the erasure saga as `auth` (queue `auth`): the shared participant helper runs eraseUser once per request. */
 export async function subscribeErasure(ctx: AuthContext): Promise<void> {
-  await ctx.rt.bus.subscribe({
-    queue: 'auth',
-    bindings: ['user.erasure.requested.v1'],
-    handler: async (event: EventEnvelope) => {
-      if (event.type !== 'user.erasure.requested.v1') return;
-      const { requestId, userId } = event.data as { requestId: string; userId: string };
-      const done = await consumeOnce(ctx.db, tables.processedMessages, 'auth.erasure', event.id, async (tx) => {
-        const deleted = await eraseUser(tx as Tx, userId);
-        await enqueueEvent(tx, tables.outbox, createEvent('user.erasure.completed.v1', { requestId, userId, service: 'auth', deleted, pseudonymized: {} }));
-      });
-      if (done) ctx.kickOutbox();
-    },
+  await subscribeErasureParticipant({
+    service: 'auth',
+    bus: ctx.rt.bus,
+    db: ctx.db,
+    outbox: tables.outbox,
+    processedMessages: tables.processedMessages,
+    relay: ctx.rt.relay,
+    logger: ctx.rt.logger.child({ component: 'erasure' }),
+    erase: async (tx, userId) => ({ deleted: await eraseUser(tx as Tx, userId) }),
   });
 }

@@ -179,8 +179,7 @@ export async function trackRevocations(opts: {
     perInstance: true,
     handler: async (event) => {
       if (event.type !== 'session.revoked.v1') return;
-      const data = EVENT_SCHEMAS['session.revoked.v1'].parse(event.data);
-      denylist.add(data.sessionId, Date.parse(data.expiresAt));
+      denylist.add(event.data.sessionId, Date.parse(event.data.expiresAt));
     },
   });
   void loader.load();

@@ -7,6 +7,7 @@ export * from './types';
 export { AmqpBus, type AmqpBusOptions } from './amqp-bus';
 export { MemoryBus, createMemoryRegistry, type MemoryRegistry } from './memory-bus';
 export * from './outbox';
+export * from './erasure';
 
 let sharedRegistry: MemoryRegistry | undefined;
 

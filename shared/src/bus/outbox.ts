@@ -24,6 +24,8 @@ export function messagingTables(schema: PgSchema) {
       consumer: text('consumer').notNull(),
       messageId: uuid('message_id').notNull(),
       processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+      /** What the consumer answered (an erasure's counts), so a repeated request gets the same answer. */
+      result: jsonb('result').$type<unknown>(),
     },
     (t) => [primaryKey({ columns: [t.consumer, t.messageId] })],
   );
@@ -76,7 +78,7 @@ export interface OutboxRelayOptions {
   logger: Logger;
   intervalMs?: number;
   batchSize?: number;
-  /** Published rows are kept this long for inspection, then pruned. */
+  /** Published rows are kept this long for inspection, then pruned; 0 deletes a row once the broker confirmed it. */
   retentionMs?: number;
 }
 
@@ -164,7 +166,8 @@ export class OutboxRelay {
             .where(eq(outbox.id, row.id));
           return published;
         }
-        await tx.update(outbox).set({ publishedAt: new Date() }).where(eq(outbox.id, row.id));
+        if (this.opts.retentionMs === 0) await tx.delete(outbox).where(eq(outbox.id, row.id));
+        else await tx.update(outbox).set({ publishedAt: new Date() }).where(eq(outbox.id, row.id));
         published += 1;
       }
       return published;

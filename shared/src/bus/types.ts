@@ -47,6 +47,7 @@ export interface EventBus extends EventEmitter {
 }
 
 export class BusUnavailableError extends Error {
+  readonly code = 'BUS_UNAVAILABLE';
   constructor(message = 'message bus is not connected') {
     super(message);
     this.name = 'BusUnavailableError';

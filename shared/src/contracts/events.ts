@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 const userId = z.string().min(1).max(128);
+/** A participant's name in an erasure (`auth`, `credits`, `sync`, an app backend…). */
+export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
+const serviceName = z.string().regex(SERVICE_NAME_PATTERN, 'a lowercase service name (a-z, 0-9, -)');
+const counts = z.record(z.string().max(64), z.number().int().nonnegative()).default({});
 
 /** Data schema of every event in the architecture table, by versioned type. */
 export const EVENT_SCHEMAS = {
@@ -35,9 +39,12 @@ export const EVENT_SCHEMAS = {
   'user.erasure.completed.v1': z.object({
     requestId: z.uuid(),
     userId,
-    service: z.enum(['auth', 'vault', 'credits', 'admin', 'gdpr']),
-    deleted: z.record(z.string(), z.number().int().nonnegative()).default({}),
-    pseudonymized: z.record(z.string(), z.number().int().nonnegative()).default({}),
+    /** Any service of the ecosystem may take part in an erasure: it answers with its own name. */
+    service: serviceName,
+    deleted: counts,
+    pseudonymized: counts,
+    /** Rows kept for a legal duty (bookkeeping), with the user id replaced by a keyed pseudonym. */
+    retained: counts,
   }),
   'user.tier.changed.v1': z.object({
     userId,
@@ -47,13 +54,16 @@ export const EVENT_SCHEMAS = {
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
 export type EventData<T extends EventType> = z.output<(typeof EVENT_SCHEMAS)[T]>;
+/** What a publisher passes (defaults such as empty count maps may be left out). */
+export type EventInput<T extends EventType> = z.input<(typeof EVENT_SCHEMAS)[T]>;
 
-export interface EventEnvelope<T extends EventType = EventType> {
-  id: string;
-  type: T;
-  occurredAt: string;
-  data: EventData<T>;
-}
+/**
+ * An event on the bus. Without a type argument it is the union of every event, so checking `type`
+ * narrows `data`: `if (event.type === 'user.registered.v1') event.data.email`.
+ */
+export type EventEnvelope<T extends EventType = EventType> = {
+  [K in T]: { id: string; type: K; occurredAt: string; data: EventData<K> };
+}[T];
 
 export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 
@@ -65,6 +75,7 @@ const envelopeBase = z.object({
 });
 
 export class EventValidationError extends Error {
+  readonly code = 'EVENT_INVALID';
   constructor(message: string) {
     super(message);
     this.name = 'EventValidationError';
@@ -81,6 +92,6 @@ export function parseEnvelope(value: unknown): EventEnvelope {
 }
 
 /** Builds a validated envelope with a fresh id. */
-export function createEvent<T extends EventType>(type: T, data: EventData<T>): EventEnvelope<T> {
+export function createEvent<T extends EventType>(type: T, data: EventInput<T>): EventEnvelope<T> {
   return parseEnvelope({ id: randomUUID(), type, occurredAt: new Date().toISOString(), data }) as EventEnvelope<T>;
 }

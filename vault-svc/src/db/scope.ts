@@ -20,6 +20,7 @@ export const APP_ROLE = 'vault_app';
 const USER_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 export class InvalidUserIdError extends Error {
+  readonly code = 'INVALID_USER_ID';
   constructor() {
     super('refusing an empty, malformed or reserved (erased:…) user id');
     this.name = 'InvalidUserIdError';

@@ -1,0 +1,1 @@
+ALTER TABLE "admin"."processed_messages" ADD COLUMN "result" jsonb;

@@ -1,0 +1,1 @@
+ALTER TABLE "auth"."processed_messages" ADD COLUMN "result" jsonb;

@@ -1,0 +1,1 @@
+ALTER TABLE "credits"."processed_messages" ADD COLUMN "result" jsonb;

@@ -1,0 +1,1 @@
+ALTER TABLE "gdpr"."processed_messages" ADD COLUMN "result" jsonb;

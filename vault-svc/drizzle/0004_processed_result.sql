@@ -1,0 +1,1 @@
+ALTER TABLE "vault"."processed_messages" ADD COLUMN "result" jsonb;
