@@ -71,6 +71,8 @@ export const ROUTES: readonly Route[] = [
     matches: (p) => p.startsWith('/api/v1/credits/webhook'),
   },
   { name: 'credits', upstream: 'credits', access: 'bearer', matches: under('/api/v1/credits') },
+  // Erasure status by capability token and the receipt signing key: public, gdpr-svc checks the token.
+  { name: 'gdpr-public', upstream: 'gdpr', access: 'public', matches: under('/api/v1/gdpr') },
   { name: 'vault', upstream: 'vault', access: 'bearer', matches: under('/api/v1/me/encryption-vault') },
   { name: 'me', upstream: 'gdpr', access: 'bearer', matches: under('/api/v1/me') },
   { name: 'v1-auth-public', upstream: 'auth', access: 'public', matches: exactly(PUBLIC_V1_AUTH_PATHS) },

@@ -64,6 +64,8 @@ describe('route table', () => {
     ['/api/v1/me/encryption-vault', 'vault', 'bearer'],
     ['/api/v1/me/data', 'gdpr', 'bearer'],
     ['/api/v1/me', 'gdpr', 'bearer'],
+    ['/api/v1/gdpr/jwks.json', 'gdpr', 'public'],
+    ['/api/v1/gdpr/erasures/0b7c4ed2-4a4e-4d55-9a43-1bb1a2d0e8a1', 'gdpr', 'public'],
     ['/api/v1/credits/balance', 'credits', 'bearer'],
     ['/api/v1/credits/webhook', 'credits', 'public'],
     ['/api/v1/credits/webhook/stripe', 'credits', 'public'],
@@ -94,7 +96,7 @@ describe('route table', () => {
   });
 
   it('answers unknown paths with a JSON 404 and never proxies look-alike prefixes', async () => {
-    for (const path of ['/', '/api', '/api/v1', '/api/v1/meow', '/api/authx', '/api/v1/adminx', '/API/V1/ADMIN/users', '/nope']) {
+    for (const path of ['/', '/api', '/api/v1', '/api/v1/meow', '/api/authx', '/api/v1/adminx', '/api/v1/gdprx', '/API/V1/ADMIN/users', '/nope']) {
       const res = await get(path, bearer(adminToken));
       expect(res.status, path).toBe(404);
       expect((await json(res)).error).toBe('NOT_FOUND');
