@@ -93,13 +93,14 @@ async function main(): Promise<void> {
   for (const portVar of ['PORT', ...SERVICES.map((s) => s.portVar)])
     if (env[portVar] === '0') env[portVar] = String(await freePort());
   env.AUTH_JWKS_URL ??= `http://127.0.0.1:${env.AUTH_SVC_PORT ?? '3101'}/api/auth/jwks`;
+  // Services call each other's internal APIs (gdpr → vault, credits, admin; admin → gdpr) at <NAME>_SVC_URL.
+  for (const svc of SERVICES) env[svc.urlVar] ??= `http://127.0.0.1:${env[svc.portVar] ?? svc.port}`;
 
   // auth-svc first: the others fetch its JWKS and the gateway loads its revocations on start.
   const [auth, ...rest] = SERVICES;
   const startOne = async (svc: (typeof SERVICES)[number]) => {
     const handle = await svc.start({ env, logger: loggerFor(svc.name) });
     running.push({ name: svc.name, handle });
-    env[svc.urlVar] ??= `http://127.0.0.1:${handle.port}`;
     return handle;
   };
   await startOne(auth!);
