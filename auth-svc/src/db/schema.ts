@@ -454,3 +454,14 @@ export const invitation = authSchema.table(
   },
   (t) => [index('invitation_org_idx').on(t.organizationId), index('invitation_email_idx').on(t.email)],
 );
+
+/** An admin's ban (admin-svc asks through /api/v1/internal/users/:id/ban): no new session while live; `expires_at` lifts it. */
+export const userBans = authSchema.table('user_bans', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => user.id, { onDelete: 'cascade' }),
+  reason: text('reason').notNull(),
+  expiresAt: ts('expires_at'),
+  bannedBy: text('banned_by'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
