@@ -465,3 +465,14 @@ export const userBans = authSchema.table('user_bans', {
   bannedBy: text('banned_by'),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
+
+/**
+ * Step-up authentication: when a session last proved its secret again (POST /api/v1/auth/reauth). A
+ * session's own `created_at` (its sign-in) counts too; sensitive operations need one of them recent.
+ */
+export const sessionReauth = authSchema.table('session_reauth', {
+  sessionId: text('session_id')
+    .primaryKey()
+    .references(() => session.id, { onDelete: 'cascade' }),
+  reauthenticatedAt: ts('reauthenticated_at').notNull().defaultNow(),
+});
