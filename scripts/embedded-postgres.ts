@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,7 +62,9 @@ async function initialise(bin: string, dataDir: string, who: RunAs | undefined, 
   // A half-initialised directory (an interrupted first start) would make initdb refuse.
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) rmSync(dataDir, { recursive: true, force: true });
   logger.info({ dataDir }, 'initialising the embedded PostgreSQL (first start only)');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // The parents exist (reachableDataDir made them 0755); only the data folder itself is private.
+  if (!existsSync(dataDir)) mkdirSync(dataDir, { mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const pwfile = join(tmpdir(), `mana-pg-${randomBytes(6).toString('hex')}`);
   writeFileSync(pwfile, `${PASSWORD}\n`, { mode: 0o600 });
   try {

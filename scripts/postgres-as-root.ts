@@ -68,8 +68,25 @@ export function reachableBinaries(nativeDir: string, version: string, who: RunAs
   return copy;
 }
 
+/**
+ * Creates the missing folders above `dataDir` traversable by everyone (0755, whatever the umask): a
+ * recursive mkdir with 0700 would lock the `postgres` user out of `.data/` itself. A project `.data/`
+ * folder of ours left private by an older start is opened the same way.
+ */
+export function prepareParents(dataDir: string, who: RunAs | undefined): void {
+  const missing: string[] = [];
+  for (let dir = dirname(dataDir); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+  }
+  const parent = dirname(dataDir);
+  if (who && parse(parent).base === '.data' && statSync(parent).uid === userInfo().uid && !reachable(dataDir, who)) chmodSync(parent, 0o755);
+}
+
 /** The data folder, moved under /var/lib/mana-auth when the postgres user cannot reach the project's one. */
 export function reachableDataDir(dataDir: string, who: RunAs | undefined, logger: Logger): string {
+  prepareParents(dataDir, who);
   if (!who || reachable(dataDir, who)) return dataDir;
   const moved = join(SHARED_HOME, createHash('sha256').update(dataDir).digest('hex').slice(0, 12), 'postgres');
   logger.warn({ dataDir: moved }, `the postgres user cannot reach ${dataDir}: keeping the database in ${moved} instead`);

@@ -45,7 +45,8 @@ describe('scripts/start.ts (npm start) with nothing configured', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mana-start-'));
-    // reachable for the postgres user when the suite runs as root (else the script relocates the data)
+    // Laid out like a fresh clone under /tmp (0755, as git creates it) with no `.data/` yet: as root, the
+    // script must create `.data/` so that the postgres user can walk through it.
     chmodSync(dataDir, 0o755);
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
@@ -55,7 +56,7 @@ describe('scripts/start.ts (npm start) with nothing configured', () => {
       NODE_ENV: 'development',
       LOG_LEVEL: 'info',
       NO_COLOR: '1',
-      EMBEDDED_PG_DATA_DIR: join(dataDir, 'pg'),
+      EMBEDDED_PG_DATA_DIR: join(dataDir, 'clone', '.data', 'postgres'),
       EMBEDDED_PG_PORT: String(await freePort()),
       PORT: '0',
       AUTH_SVC_PORT: '0',
@@ -86,6 +87,7 @@ describe('scripts/start.ts (npm start) with nothing configured', () => {
 
   it('prints the gateway URL once every service is ready, and the gateway answers /readyz', async () => {
     const ready = await waitFor(() => /Mana Auth is ready at (http:\/\/localhost:\d+)/.exec(output)?.[1]);
+    expect(output).toMatch(/ready at http:\/\/localhost:\d+ \(started in \d+\.\d s\)/);
     const res = await fetch(`${ready}/readyz`);
     expect(res.status).toBe(200);
     expect(output).toMatch(/\[auth-svc\] INFO {2}auth-svc listening/);
