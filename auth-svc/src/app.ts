@@ -5,6 +5,7 @@ import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
 import { oidcRoutes } from './oidc/routes';
 import { internalRoutes } from './routes/internal';
+import { internalAdminRoutes } from './routes/internal-admin';
 import { v1AuthRoutes } from './routes/v1-auth';
 
 /** Builds the Express app from its dependencies (no listen). */
@@ -28,6 +29,7 @@ export function buildApp(ctx: AuthContext): Express {
 
   app.use('/api/v1/auth', v1AuthRoutes(ctx));
   app.use('/api/v1/internal', internalRoutes(ctx));
+  app.use('/api/v1/internal', internalAdminRoutes(ctx));
   // OIDC discovery and the hosted login/consent pages (/.well-known/openid-configuration, /auth/*).
   app.use(oidcRoutes(ctx));
   return finish();

@@ -14,6 +14,7 @@ import type { Mailer, MailRequest } from '../mail/mailer';
 import { OIDC_MODELS } from '../oidc/models';
 import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
+import { banPlugin } from './plugins/ban';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
@@ -177,6 +178,7 @@ export function createAuth(deps: AuthDeps) {
       }),
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
+      banPlugin(db),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),
       organizationPlugin(config, db, sendMail),

@@ -72,6 +72,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       signIn = await ctx.auth.api.signInEmail({ body: { email: body.email, password: body.password }, headers, returnHeaders: true });
     } catch (err) {
       const e = betterAuthError(err);
+      if (e?.code === 'ACCOUNT_BANNED') throw new AppError('ACCOUNT_BANNED', 403, e.message);
       if (e?.code === 'EMAIL_NOT_VERIFIED') throw new AppError('EMAIL_NOT_VERIFIED', 403, 'Confirm your email address first');
       if (e && e.status < 500) throw invalidCredentials();
       throw err;

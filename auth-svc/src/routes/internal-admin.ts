@@ -1,0 +1,80 @@
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { AppError, parseBody, parseParams, parseQuery, requireServiceKey } from '@mana/shared';
+import type { AuthContext } from '../context';
+import { usersPage, setRoleById, userActivity } from '../domain/admin-users';
+import { banUser, endAllSessions, unbanUser } from '../domain/bans';
+import { ROLES } from '../domain/roles';
+
+const params = z.object({ id: z.string().min(1).max(128) });
+const pageQuery = z.object({
+  cursor: z.string().max(128).optional().transform((c) => c || undefined),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+const actor = z.string().min(1).max(128).optional();
+const banBody = z.object({
+  reason: z.string().trim().min(1).max(500),
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  actorId: actor,
+});
+const roleBody = z.object({ role: z.enum(ROLES), actorId: actor });
+const actorBody = z.object({ actorId: actor }).default({});
+
+const userNotFound = () => new AppError('USER_NOT_FOUND', 404, 'No such user');
+
+/**
+ * `/api/v1/internal/users*` (service key): what admin-svc needs from auth-svc — a paged walk over every
+ * user (directory resync), a user's activity, bans, ending sessions and role changes. Outside the
+ * `/api/v1/internal/admin` prefix, which the gateway routes to admin-svc.
+ */
+export function internalAdminRoutes(ctx: AuthContext): Router {
+  const router = Router();
+  router.use('/users', requireServiceKey(ctx.config.MANA_SERVICE_KEY), express.json({ limit: ctx.config.BODY_LIMIT }));
+
+  router.get('/users', async (req, res) => {
+    const q = parseQuery(pageQuery, req.query);
+    res.json(await usersPage(ctx.db, q.cursor, q.limit));
+  });
+
+  router.get('/users/:id/activity', async (req, res) => {
+    const { id } = parseParams(params, req.params);
+    const activity = await userActivity(ctx.db, id);
+    if (!activity) throw userNotFound();
+    res.json({ userId: id, ...activity });
+  });
+
+  router.post('/users/:id/ban', async (req, res) => {
+    const { id } = parseParams(params, req.params);
+    const body = parseBody(banBody, req.body);
+    const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
+    const result = await banUser(ctx.db, id, { reason: body.reason, expiresAt, actorId: body.actorId ?? null });
+    if (result.kind === 'not-found') throw userNotFound();
+    ctx.kickOutbox();
+    res.json({ userId: id, banned: true, expiresAt: result.expiresAt?.toISOString() ?? null, sessionsEnded: result.sessionsEnded });
+  });
+
+  router.delete('/users/:id/ban', async (req, res) => {
+    const { id } = parseParams(params, req.params);
+    res.json({ userId: id, banned: false, wasBanned: await unbanUser(ctx.db, id) });
+  });
+
+  router.post('/users/:id/sessions/revoke', async (req, res) => {
+    const { id } = parseParams(params, req.params);
+    const body = parseBody(actorBody, req.body ?? {});
+    const ended = await endAllSessions(ctx.db, id, body.actorId ?? null);
+    if (ended === undefined) throw userNotFound();
+    ctx.kickOutbox();
+    res.json({ userId: id, sessionsEnded: ended });
+  });
+
+  router.put('/users/:id/role', async (req, res) => {
+    const { id } = parseParams(params, req.params);
+    const body = parseBody(roleBody, req.body);
+    const result = await setRoleById(ctx.db, id, body.role, body.actorId ?? null);
+    if (result.kind === 'not-found') throw userNotFound();
+    if (result.kind === 'last-admin') throw new AppError('LAST_ADMIN', 409, 'The last admin cannot be demoted');
+    ctx.kickOutbox();
+    res.json({ userId: id, role: body.role, changed: result.kind === 'changed', sessionsEnded: result.kind === 'changed' ? result.sessionsEnded : 0 });
+  });
+  return router;
+}
