@@ -100,7 +100,11 @@ export class AmqpBus extends EventEmitter implements EventBus {
         lost = true;
         this.onConnectionLost(conn);
       });
+      // close() may have been called while connecting: declare nothing then (a test's cleanup may already
+      // have deleted this exchange, and a late declaration would bring it back).
+      if (this.closing) throw new Error('closed while connecting');
       const publisher = await conn.createConfirmChannel();
+      if (this.closing) throw new Error('closed while connecting');
       publisher.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp publish channel error'));
       publisher.on('close', () => {
         // A channel-level error closes only the channel: drop the whole connection and start clean.
@@ -110,7 +114,10 @@ export class AmqpBus extends EventEmitter implements EventBus {
       this.connection = conn;
       this.publisher = publisher;
       this.consumers = [];
-      for (const sub of this.subscriptions) await this.setupConsumer(sub, conn);
+      for (const sub of this.subscriptions) {
+        if (this.closing) throw new Error('closed while connecting');
+        await this.setupConsumer(sub, conn);
+      }
       // The connection may have dropped, or close() been called, while the topology was being declared.
       if (lost || this.closing || this.connection !== conn) throw new Error('connection closed during setup');
       this.connected = true;
@@ -159,6 +166,10 @@ export class AmqpBus extends EventEmitter implements EventBus {
   private async setupConsumer(sub: Subscription, conn: ChannelModel): Promise<void> {
     const ch = await conn.createChannel();
     ch.on('error', (err: Error) => this.log.warn({ err: err.message, queue: sub.queue }, 'amqp consumer channel error'));
+    if (this.closing) {
+      await ch.close().catch(() => undefined);
+      throw new Error('closed while declaring a consumer');
+    }
     const queue = this.queueName(sub);
     const topology = { exchange: this.exchange, dlx: this.dlx, queue, bindings: sub.bindings, perInstance: sub.perInstance, retryDelaysMs: this.opts.retryDelaysMs };
     for (const q of topologyQueues(topology)) this.declaredQueues.add(q);
@@ -314,6 +325,13 @@ export class AmqpBus extends EventEmitter implements EventBus {
   async close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    // A connect in flight stops at its next step; once close() resolves, this bus declares nothing more.
+    if (this.connecting) {
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<void>((r) => (timer = setTimeout(r, 5_000)));
+      await Promise.race([this.connecting.catch(() => undefined), bounded]);
+      clearTimeout(timer);
+    }
     await this.stopConsuming();
     const conn = this.connection;
     this.connection = undefined;
