@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { createEvent, enqueueEvent } from '@mana/shared';
+import * as tables from '../db/schema';
+import type { Counts, ErasureStatus } from '../db/schema';
+import { GDPR_ERRORS } from '../errors';
+import { newCapabilityToken, tokenMatches, type GdprSecrets } from './secrets';
+import { signReceipt } from './receipt';
+import type { ActiveKey } from './keys';
+
+type Db = NodePgDatabase<typeof tables>;
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export interface ErasureSettings {
+  participants: readonly string[];
+  retryMs: number;
+  deadlineHours: number;
+  secrets: GdprSecrets;
+  /** Public URL of the gateway: the status URL is built on it. */
+  baseUrl: string;
+}
+
+export interface StartedErasure {
+  requestId: string;
+  status: ErasureStatus;
+  statusUrl: string;
+  /** false when the request joined one already running. */
+  created: boolean;
+}
+
+export interface ErasureActor {
+  origin: 'self' | 'admin';
+  actorId?: string;
+  reason?: string;
+}
+
+export const statusUrl = (baseUrl: string, requestId: string, token: string) =>
+  `${baseUrl.replace(/\/$/, '')}/api/v1/gdpr/erasures/${requestId}?token=${token}`;
+
+/** Delay before the n-th re-ask (n ≥ 1): doubling from `retryMs`, at most 64 × `retryMs`. */
+export const backoffMs = (retryMs: number, attempts: number) => retryMs * 2 ** Math.min(Math.max(attempts - 1, 0), 6);
+
+/**
+ * Starts the saga: the request row, one row per participant and `user.erasure.requested.v1` commit together
+ * (outbox). A request for someone whose erasure is still running joins it: same requestId, a token of its own.
+ */
+export async function startErasure(db: Db, settings: ErasureSettings, userId: string, actor: ErasureActor): Promise<StartedErasure> {
+  const subject = settings.secrets.subject(userId);
+  const { token, hash } = newCapabilityToken();
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('gdpr.erasure:' || ${subject}))`);
+    const [open] = await tx
+      .update(tables.erasureRequests)
+      .set({ tokenHashes: sql`array_append(${tables.erasureRequests.tokenHashes}, ${hash})` })
+      .where(and(eq(tables.erasureRequests.subject, subject), ne(tables.erasureRequests.status, 'completed')))
+      .returning({ id: tables.erasureRequests.id, status: tables.erasureRequests.status });
+    if (open) return { requestId: open.id, status: open.status, statusUrl: statusUrl(settings.baseUrl, open.id, token), created: false };
+    const requestId = randomUUID();
+    const now = Date.now();
+    await tx.insert(tables.erasureRequests).values({
+      id: requestId,
+      userId,
+      subject,
+      origin: actor.origin,
+      actorSubject: actor.actorId ? settings.secrets.subject(actor.actorId) : null,
+      reason: actor.reason ?? null,
+      tokenHashes: [hash],
+      requestedAt: new Date(now),
+      deadlineAt: new Date(now + settings.deadlineHours * 3600_000),
+      nextAttemptAt: new Date(now + backoffMs(settings.retryMs, 1)),
+    });
+    await tx.insert(tables.erasureParticipants).values(settings.participants.map((service) => ({ requestId, service })));
+    await enqueueEvent(tx, tables.outbox, createEvent('user.erasure.requested.v1', { requestId, userId }));
+    return { requestId, status: 'in_progress' as const, statusUrl: statusUrl(settings.baseUrl, requestId, token), created: true };
+  });
+}
+
+export interface ParticipantAnswer {
+  requestId: string;
+  userId: string;
+  service: string;
+  deleted: Counts;
+  pseudonymized: Counts;
+  retained: Counts;
+}
+
+/**
+ * Records a participant's first answer (a repeated answer changes nothing). Returns whether every
+ * participant has answered now, so the caller finishes the request.
+ */
+export async function recordAnswer(tx: Tx, answer: ParticipantAnswer): Promise<'recorded' | 'ignored' | 'all-answered'> {
+  const [request] = await tx
+    .select({ userId: tables.erasureRequests.userId, status: tables.erasureRequests.status })
+    .from(tables.erasureRequests)
+    .where(eq(tables.erasureRequests.id, answer.requestId))
+    .for('update');
+  // Unknown request, already finished, or an answer about someone else: nothing to record.
+  if (!request || request.status === 'completed' || request.userId !== answer.userId) return 'ignored';
+  const updated = await tx
+    .update(tables.erasureParticipants)
+    .set({ completedAt: new Date(), deleted: answer.deleted, pseudonymized: answer.pseudonymized, retained: answer.retained })
+    .where(
+      and(
+        eq(tables.erasureParticipants.requestId, answer.requestId),
+        eq(tables.erasureParticipants.service, answer.service),
+        isNull(tables.erasureParticipants.completedAt),
+      ),
+    )
+    .returning({ service: tables.erasureParticipants.service });
+  if (updated.length === 0) return 'ignored';
+  const [left] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(tables.erasureParticipants)
+    .where(and(eq(tables.erasureParticipants.requestId, answer.requestId), isNull(tables.erasureParticipants.completedAt)));
+  return (left?.n ?? 0) === 0 ? 'all-answered' : 'recorded';
+}
+
+/**
+ * Closes a request every participant answered: signs the receipt and forgets the user id (the keyed hash
+ * stays; so do the counts, which name tables, not people).
+ */
+export async function completeErasure(tx: Tx, requestId: string, key: ActiveKey, issuer: string): Promise<void> {
+  const [request] = await tx.select().from(tables.erasureRequests).where(eq(tables.erasureRequests.id, requestId)).for('update');
+  if (!request || request.status === 'completed') return;
+  const rows = await tx
+    .select()
+    .from(tables.erasureParticipants)
+    .where(eq(tables.erasureParticipants.requestId, requestId))
+    .orderBy(asc(tables.erasureParticipants.service));
+  const completedAt = new Date();
+  const services: Record<string, { deleted: Counts; pseudonymized: Counts; retained: Counts }> = {};
+  for (const r of rows) services[r.service] = { deleted: r.deleted ?? {}, pseudonymized: r.pseudonymized ?? {}, retained: r.retained ?? {} };
+  const receipt = await signReceipt(
+    key,
+    { requestId, sub: request.subject, requestedAt: request.requestedAt.toISOString(), completedAt: completedAt.toISOString(), services },
+    issuer,
+  );
+  await tx
+    .update(tables.erasureRequests)
+    .set({ status: 'completed', completedAt, receipt, userId: null, reason: null })
+    .where(eq(tables.erasureRequests.id, requestId));
+}
+
+export interface ErasureView {
+  requestId: string;
+  status: ErasureStatus;
+  requestedAt: string;
+  completedAt: string | null;
+  missing: string[];
+  services: Record<string, { status: 'pending' | 'completed'; completedAt: string | null; deleted: Counts | null; pseudonymized: Counts | null; retained: Counts | null }>;
+  receipt: string | null;
+}
+
+/** The status behind a capability URL; a wrong token reads exactly like an unknown id. */
+export async function erasureStatus(db: Db, requestId: string, token: string): Promise<ErasureView> {
+  const [request] = await db.select().from(tables.erasureRequests).where(eq(tables.erasureRequests.id, requestId));
+  // Compare even when there is no row, so a missing id and a wrong token take the same path.
+  const ok = tokenMatches(token, request?.tokenHashes ?? [newCapabilityToken().hash]);
+  if (!request || !ok) throw GDPR_ERRORS.erasureNotFound();
+  return viewOf(db, request);
+}
+
+export async function viewOf(db: Db | Tx, request: typeof tables.erasureRequests.$inferSelect): Promise<ErasureView> {
+  const rows = await db
+    .select()
+    .from(tables.erasureParticipants)
+    .where(eq(tables.erasureParticipants.requestId, request.id))
+    .orderBy(asc(tables.erasureParticipants.service));
+  const services: ErasureView['services'] = {};
+  for (const r of rows)
+    services[r.service] = {
+      status: r.completedAt ? 'completed' : 'pending',
+      completedAt: r.completedAt?.toISOString() ?? null,
+      deleted: r.deleted,
+      pseudonymized: r.pseudonymized,
+      retained: r.retained,
+    };
+  return {
+    requestId: request.id,
+    status: request.status,
+    requestedAt: request.requestedAt.toISOString(),
+    completedAt: request.completedAt?.toISOString() ?? null,
+    missing: rows.filter((r) => !r.completedAt).map((r) => r.service),
+    services,
+    receipt: request.receipt,
+  };
+}
