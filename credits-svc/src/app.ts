@@ -1,15 +1,26 @@
-import type { Express } from 'express';
-import { createServiceApp, requireAuth, type Runtime } from '@mana/shared';
+import express, { type Express } from 'express';
+import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
+import type { Config } from './config';
+import { creditsRoutes } from './routes/credits';
+import type { CreditsContext } from './routes/context';
+import { internalRoutes } from './routes/internal';
+import { webhookRoutes } from './routes/webhook';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
+  config: Config;
+  ctx: CreditsContext;
 }
 
-/** Builds the Express app from its dependencies (no listen). Its routes arrive with the credits-svc issue. */
-export function buildApp({ rt }: AppDeps): Express {
-  const { app, finish } = createServiceApp(rt);
+/** Builds the Express app from its dependencies (no listen). */
+export function buildApp({ rt, config, ctx }: AppDeps): Express {
+  // JSON parsing is mounted after the webhook: Stripe's signature is over the raw bytes.
+  const { app, finish } = createApp({ logger: rt.logger, readiness: standardReadiness(rt), bodyLimit: config.BODY_LIMIT, state: rt.state, json: false });
+  app.use('/api/v1/credits/webhook', webhookRoutes(ctx, config.BODY_LIMIT));
+  app.use(express.json({ limit: config.BODY_LIMIT }));
   // Reached directly, the service is as strict as through the gateway: the token is verified again here.
-  app.use('/api/v1/credits', requireAuth(rt.verifier));
+  app.use('/api/v1/credits', requireAuth(rt.verifier), creditsRoutes(ctx));
+  app.use('/api/v1/internal/credits', internalRoutes(ctx));
   return finish();
 }

@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type Stripe from 'stripe';
+import { grants, purchases, webhookEvents } from '../db/schema';
+import { enterOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
+import type { CreditPackage } from '../config';
+import { CREDITS_ERRORS } from './errors';
+import { addGrant, adjustLots, lockWallet, post, saveWallet } from './ledger';
+
+type Purchase = typeof purchases.$inferSelect;
+
+export function purchaseView(p: Purchase) {
+  return {
+    id: p.id,
+    packageId: p.packageId,
+    credits: p.credits,
+    amountCents: p.amountCents,
+    currency: p.currency,
+    status: p.status,
+    refundedCredits: p.refundedCredits,
+    refundShortfall: p.refundShortfall,
+    createdAt: p.createdAt.toISOString(),
+    completedAt: p.completedAt?.toISOString() ?? null,
+  };
+}
+
+export async function listPurchases(tx: Tx, owner: Owner) {
+  const rows = await tx.select().from(purchases).where(eq(purchases.owner, owner)).orderBy(desc(purchases.createdAt));
+  return rows.map(purchaseView);
+}
+
+export interface CheckoutDeps {
+  db: CreditsDb;
+  stripe: Stripe | undefined;
+  /** Where Stripe sends the buyer back (the gateway's public URL). */
+  returnUrl: string;
+}
+
+/**
+ * Creates the pending purchase, then the Stripe Checkout Session carrying its id (as
+ * `client_reference_id` and in metadata, also on the payment intent so refunds find it).
+ */
+export async function startCheckout(deps: CheckoutDeps, owner: Owner, actor: string, pkg: CreditPackage): Promise<{ purchaseId: string; checkoutUrl: string }> {
+  if (!deps.stripe) throw CREDITS_ERRORS.paymentsNotConfigured();
+  const purchaseId = randomUUID();
+  await withOwnerScope(deps.db, owner, async (tx) => {
+    await tx.insert(purchases).values({
+      id: purchaseId,
+      owner,
+      actor,
+      packageId: pkg.id,
+      credits: pkg.credits,
+      amountCents: pkg.priceCents,
+      currency: pkg.currency,
+      status: 'pending',
+    });
+  });
+  let session: Stripe.Checkout.Session;
+  try {
+    session = await deps.stripe.checkout.sessions.create(
+      {
+        mode: 'payment',
+        client_reference_id: purchaseId,
+        metadata: { purchaseId },
+        payment_intent_data: { metadata: { purchaseId } },
+        line_items: [{ quantity: 1, price_data: { currency: pkg.currency, unit_amount: pkg.priceCents, product_data: { name: pkg.name } } }],
+        success_url: `${deps.returnUrl}/credits/purchase/success?purchase=${purchaseId}`,
+        cancel_url: `${deps.returnUrl}/credits/purchase/cancel?purchase=${purchaseId}`,
+      },
+      { idempotencyKey: `checkout-${purchaseId}` },
+    );
+  } catch (err) {
+    throw CREDITS_ERRORS.paymentProviderFailed(err);
+  }
+  await withOwnerScope(deps.db, owner, (tx) => tx.update(purchases).set({ stripeSessionId: session.id }).where(eq(purchases.id, purchaseId)));
+  if (!session.url) throw CREDITS_ERRORS.paymentProviderFailed();
+  return { purchaseId, checkoutUrl: session.url };
+}
+
+const asOwner = (owner: unknown): Owner | undefined =>
+  typeof owner === 'string' && /^(user|org):/.test(owner) ? (owner as Owner) : undefined;
+
+/**
+ * Handles one verified Stripe event exactly once: its id is recorded in the same transaction as its
+ * effect, so parallel or repeated deliveries wait for the first and then change nothing.
+ */
+export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now: Date): Promise<'handled' | 'duplicate' | 'ignored'> {
+  if (event.type !== 'checkout.session.completed' && event.type !== 'charge.refunded') return 'ignored';
+  return db.transaction(async (tx) => {
+    const fresh = await tx.insert(webhookEvents).values({ id: event.id, type: event.type }).onConflictDoNothing().returning({ id: webhookEvents.id });
+    if (fresh.length === 0) return 'duplicate';
+    await tx.execute(sql`select set_config('role', 'credits_app', true)`);
+    const scoped = tx as unknown as Tx;
+    if (event.type === 'checkout.session.completed') await completeCheckout(scoped, event.data.object, now);
+    else await refundCharge(scoped, event.data.object, now);
+    return 'handled';
+  });
+}
+
+async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: Date): Promise<void> {
+  const purchaseId = session.metadata?.purchaseId ?? session.client_reference_id;
+  if (!purchaseId || !/^[0-9a-f-]{36}$/i.test(purchaseId)) return;
+  const found = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
+  const owner = asOwner(found.rows[0]?.owner);
+  if (!owner) return;
+  await enterOwnerScope(tx, owner);
+  const w = await lockWallet(tx, owner);
+  const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
+  if (!p || p.status !== 'pending') return;
+  const added = await addGrant(tx, w, {
+    category: 'paid',
+    amount: p.credits,
+    expiresAt: null,
+    sourceKey: `purchase:${p.id}`,
+    reason: `Purchase of ${p.packageId}`,
+    from: 'system:payments',
+    actor: p.actor,
+    purchaseId: p.id,
+  });
+  if (!added) return;
+  const paymentIntent = typeof session.payment_intent === 'string' ? session.payment_intent : (session.payment_intent?.id ?? null);
+  await tx
+    .update(purchases)
+    .set({ status: 'completed', completedAt: now, grantId: added.grantId, stripeSessionId: session.id, stripePaymentIntent: paymentIntent })
+    .where(eq(purchases.id, p.id));
+  await saveWallet(tx, w);
+}
+
+/**
+ * Takes back what is left of the purchase's lot, in proportion to the refunded amount; what was spent
+ * already is recorded as the purchase's shortfall (the balance never goes negative).
+ */
+async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<void> {
+  const paymentIntent = typeof charge.payment_intent === 'string' ? charge.payment_intent : (charge.payment_intent?.id ?? null);
+  let purchaseId = charge.metadata?.purchaseId;
+  let owner: Owner | undefined;
+  if (purchaseId && /^[0-9a-f-]{36}$/i.test(purchaseId)) {
+    const r = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
+    owner = asOwner(r.rows[0]?.owner);
+  } else if (paymentIntent) {
+    const r = await tx.execute<{ id: string; owner: string }>(sql`select id, owner from credits.purchase_by_payment_intent(${paymentIntent})`);
+    purchaseId = r.rows[0]?.id;
+    owner = asOwner(r.rows[0]?.owner);
+  }
+  if (!owner || !purchaseId) return;
+  await enterOwnerScope(tx, owner);
+  const w = await lockWallet(tx, owner);
+  const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
+  if (!p || p.status === 'pending' || !p.grantId) return;
+  const fraction = charge.amount > 0 ? Math.min(1, charge.amount_refunded / charge.amount) : 1;
+  const due = Math.round(p.credits * fraction) - p.refundedCredits - p.refundShortfall;
+  if (due <= 0) return;
+  const [lot] = await tx.select().from(grants).where(and(eq(grants.id, p.grantId), eq(grants.owner, owner))).for('update');
+  const take = Math.min(due, lot?.remaining ?? 0);
+  if (take > 0) {
+    await adjustLots(tx, [{ grantId: p.grantId, delta: -take }]);
+    w.available -= take;
+    await post(tx, w, { kind: 'refund', amount: -take, description: `Refund of ${p.packageId}`, purchaseId: p.id }, [
+      { account: 'available', amount: -take, grantId: p.grantId },
+      { account: 'system:payments', amount: take },
+    ]);
+    await saveWallet(tx, w);
+  }
+  await tx
+    .update(purchases)
+    .set({
+      refundedCredits: p.refundedCredits + take,
+      refundShortfall: p.refundShortfall + (due - take),
+      status: fraction >= 1 ? 'refunded' : p.status,
+      refundedAt: now,
+    })
+    .where(eq(purchases.id, p.id));
+}

@@ -1,0 +1,97 @@
+import { and, eq } from 'drizzle-orm';
+import { ledgerTransactions } from '../db/schema';
+import type { Owner, Tx } from '../db/scope';
+import { CREDITS_ERRORS } from './errors';
+import { burn, lockWallet, maintain, post, saveWallet, type LedgerPolicy, type LedgerTransaction } from './ledger';
+import { requestHash } from './request-hash';
+
+export interface SpendInput {
+  owner: Owner;
+  /** The user who spends (the caller, or the user a backend charges). */
+  actor: string;
+  amount: number;
+  appId: string;
+  description: string;
+  idempotencyKey?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SpendResult {
+  body: {
+    transaction: { id: string; amount: number; appId: string | null; description: string | null; balanceAfter: number; createdAt: string };
+    balance: number;
+  };
+  /** True when the idempotency key had been used with this request before: nothing was debited now. */
+  replayed: boolean;
+}
+
+/** Not enough credit: nothing was debited; `insufficient` is the available balance. */
+export interface Insufficient {
+  insufficient: number;
+}
+
+/** Throws 402 INSUFFICIENT_CREDITS for a short wallet (after the transaction committed its refill). */
+export function orInsufficient<T extends object>(r: T | Insufficient): T {
+  if ('insufficient' in r) throw CREDITS_ERRORS.insufficientCredits(r.insufficient);
+  return r;
+}
+
+function answer(t: LedgerTransaction, replayed: boolean): SpendResult {
+  return {
+    replayed,
+    body: {
+      transaction: { id: t.id, amount: t.amount, appId: t.appId, description: t.description, balanceAfter: t.balanceAfter, createdAt: t.createdAt.toISOString() },
+      balance: t.balanceAfter,
+    },
+  };
+}
+
+/**
+ * Debits `amount` from the owner's wallet, burning lots in order. With an idempotency key the first
+ * answer is kept: the same key with the same request answers it again (no second debit); with a
+ * different request it is refused. The wallet lock orders concurrent spends, so the key check after it
+ * sees every committed spend.
+ */
+export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
+  const hash = input.idempotencyKey
+    ? requestHash({ amount: input.amount, appId: input.appId, description: input.description, metadata: input.metadata, owner: input.owner })
+    : null;
+  const w = await lockWallet(tx, input.owner);
+  if (input.idempotencyKey) {
+    const [prior] = await tx
+      .select()
+      .from(ledgerTransactions)
+      .where(and(eq(ledgerTransactions.owner, input.owner), eq(ledgerTransactions.idempotencyKey, input.idempotencyKey)));
+    if (prior) {
+      if (prior.kind !== 'spend' || prior.requestHash !== hash) throw CREDITS_ERRORS.idempotencyKeyReused();
+      return answer(prior, true);
+    }
+  }
+  const changed = await maintain(tx, w, policy);
+  if (w.available < input.amount) {
+    // The refill/expiry just done stays (the transaction commits); the caller answers 402.
+    if (changed) await saveWallet(tx, w);
+    return { insufficient: w.available };
+  }
+  const allocations = await burn(tx, w, input.amount, policy.now);
+  w.available -= input.amount;
+  w.totalSpent += input.amount;
+  const t = await post(
+    tx,
+    w,
+    {
+      kind: 'spend',
+      amount: -input.amount,
+      appId: input.appId,
+      description: input.description,
+      grantCategory: allocations.length === 1 ? allocations[0]!.category : null,
+      actor: input.actor,
+      idempotencyKey: input.idempotencyKey ?? null,
+      requestHash: hash,
+      metadata: input.metadata ?? null,
+    },
+    [...allocations.map((a) => ({ account: 'available' as const, amount: -a.amount, grantId: a.grantId })), { account: 'system:revenue', amount: input.amount }],
+  );
+  await saveWallet(tx, w);
+  return answer(t, false);
+}

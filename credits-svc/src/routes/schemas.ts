@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** Credits are whole numbers; one operation moves at most a billion. */
+export const creditAmount = z.number().int().positive().max(1_000_000_000);
+export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+const id = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$/).refine((s) => !s.startsWith('erased:'), 'reserved');
+export const appId = z.string().min(1).max(100);
+const metadata = z
+  .record(z.string().max(100), z.unknown())
+  .refine((m) => JSON.stringify(m).length <= 4096, 'at most 4 KB of JSON')
+  .optional();
+
+export const organizationQuery = z.object({ organizationId: id.optional() });
+
+export const useBody = z.strictObject({
+  amount: creditAmount,
+  appId,
+  description: z.string().min(1).max(500),
+  idempotencyKey: idempotencyKey.optional(),
+  metadata,
+  organizationId: id.optional(),
+});
+
+export const transactionsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+  cursor: z.string().min(1).max(64).optional(),
+  organizationId: id.optional(),
+});
+
+export const usageQuery = z
+  .object({ from: z.coerce.date().optional(), to: z.coerce.date().optional(), organizationId: id.optional() })
+  .refine((q) => !q.from || !q.to || q.from < q.to, { message: 'from must be before to', path: ['from'] });
+
+export const purchaseBody = z.strictObject({ packageId: z.string().min(1).max(64), organizationId: id.optional() });
+
+export const reservationBody = z.strictObject({
+  amount: creditAmount,
+  appId,
+  description: z.string().min(1).max(500).optional(),
+  ttlSeconds: z.number().int().min(1).max(86_400).default(900),
+  idempotencyKey: idempotencyKey.optional(),
+  organizationId: id.optional(),
+});
+
+export const reservationParams = z.object({ id: z.uuid() });
+export const captureBody = z.strictObject({ amount: z.number().int().min(0).max(1_000_000_000), organizationId: id.optional() });
+export const releaseBody = z.strictObject({ organizationId: id.optional() }).default({});
+
+export const internalUseBody = z.strictObject({
+  userId: id,
+  amount: creditAmount,
+  appId,
+  description: z.string().min(1).max(500),
+  idempotencyKey,
+  metadata,
+});
+
+export const internalGrantBody = z
+  .strictObject({
+    userId: id.optional(),
+    organizationId: id.optional(),
+    amount: creditAmount,
+    category: z.literal('promo').default('promo'),
+    reason: z.string().min(1).max(500),
+    idempotencyKey,
+    expiresAt: z.coerce.date().optional(),
+  })
+  .refine((b) => (b.userId === undefined) !== (b.organizationId === undefined), {
+    message: 'exactly one of userId and organizationId',
+    path: ['userId'],
+  });
+
+export const userIdParams = z.object({ id });
