@@ -5,8 +5,10 @@ import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
 import { oidcRoutes } from './oidc/routes';
 import { internalRoutes } from './routes/internal';
+import { internalAuthTimeRoutes } from './routes/internal-auth-time';
 import { internalAdminRoutes } from './routes/internal-admin';
 import { v1AuthRoutes } from './routes/v1-auth';
+import { v1ReauthRoutes } from './routes/v1-reauth';
 
 /** Builds the Express app from its dependencies (no listen). */
 export function buildApp(ctx: AuthContext): Express {
@@ -28,7 +30,9 @@ export function buildApp(ctx: AuthContext): Express {
   });
 
   app.use('/api/v1/auth', v1AuthRoutes(ctx));
+  app.use('/api/v1/auth', v1ReauthRoutes(ctx));
   app.use('/api/v1/internal', internalRoutes(ctx));
+  app.use('/api/v1/internal', internalAuthTimeRoutes(ctx));
   app.use('/api/v1/internal', internalAdminRoutes(ctx));
   // OIDC discovery and the hosted login/consent pages (/.well-known/openid-configuration, /auth/*).
   app.use(oidcRoutes(ctx));

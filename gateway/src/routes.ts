@@ -109,6 +109,8 @@ const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/refresh',
+  // Step-up authentication checks a password or code.
+  '/api/v1/auth/reauth',
   '/api/v1/auth/forgot-password',
   '/api/v1/auth/reset-password',
   '/api/v1/auth/magic-link',

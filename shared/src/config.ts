@@ -116,6 +116,11 @@ export const commonEnv = z.object({
    * email, a user id), so the default 0 deletes a row as soon as the broker confirmed it.
    */
   OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(0).default(0),
+  /**
+   * Step-up authentication: sensitive operations (vault key changes, erasure, two-factor off, email change)
+   * need the session to have signed in or re-authenticated within this many seconds.
+   */
+  REAUTH_MAX_AGE_SECONDS: z.coerce.number().int().positive().default(300),
 });
 
 export type CommonConfig = z.output<typeof commonEnv>;

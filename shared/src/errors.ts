@@ -58,6 +58,8 @@ export const ERRORS = {
   tokenExpired: () => new AppError('TOKEN_EXPIRED', 401, 'The bearer token has expired'),
   tokenRevoked: () => new AppError('TOKEN_REVOKED', 401, 'The session of this token has ended'),
   forbidden: (message = 'You are not allowed to do this') => new AppError('FORBIDDEN', 403, message),
+  /** Step-up authentication: the session must have signed in or re-authenticated recently (POST /api/v1/auth/reauth). */
+  reauthRequired: () => new AppError('REAUTH_REQUIRED', 401, 'Confirm your password or a second-factor code first (POST /api/v1/auth/reauth)'),
   serviceKeyMissing: () => new AppError('SERVICE_KEY_MISSING', 401, 'X-Service-Key header is required'),
   serviceKeyInvalid: () => new AppError('SERVICE_KEY_INVALID', 403, 'X-Service-Key is not valid'),
   rateLimited: (retryAfterSeconds: number) =>

@@ -11,5 +11,6 @@ export * from './db';
 export * from './bus';
 export * from './auth/jwt';
 export * from './auth/middleware';
+export * from './auth/reauth';
 export * from './auth/revocations';
 export * from './service';

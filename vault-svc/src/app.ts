@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
+import { createApp, requireAuth, requireRecentAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { FetchAuditBatcher } from './db/fetch-audit';
@@ -28,7 +28,14 @@ export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express 
   app.use(
     '/api/v1/me/encryption-vault',
     requireAuth(rt.verifier),
-    encryptionVaultRoutes({ db, logger: rt.logger, keyring, fetchAudit }),
+    encryptionVaultRoutes({
+      db,
+      logger: rt.logger,
+      keyring,
+      fetchAudit,
+      // Key changes that cannot be undone need a recent sign-in or re-authentication (step-up).
+      stepUp: requireRecentAuth({ authUrl: config.AUTH_SVC_URL, serviceKey: config.MANA_SERVICE_KEY, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS }),
+    }),
   );
   app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));
   return finish();

@@ -19,6 +19,12 @@ export const configSchema = commonEnv
      * changes and their audit rows always commit durably).
      */
     VAULT_DURABLE_FETCH_AUDIT: boolFlag(false),
+    /** auth-svc's direct URL (first of a comma list): step-up checks ask it when a session last authenticated. */
+    AUTH_SVC_URL: z
+      .string()
+      .default('http://127.0.0.1:3101')
+      .transform((v) => v.split(',')[0]?.trim() ?? v)
+      .pipe(z.url()),
   })
   .superRefine(productionRules);
 

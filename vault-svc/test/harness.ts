@@ -14,6 +14,7 @@ import {
 } from '@mana/shared/testing';
 import { startGateway } from '../../gateway/src/server';
 import { startVaultService } from '../src/server';
+import { startAuthTimeStub, type AuthTimeStub } from './auth-time-stub';
 
 export const SERVICE_KEY = 'vault-test-service-key-0123456789abcdef0123';
 export const VAULT = '/api/v1/me/encryption-vault';
@@ -41,6 +42,8 @@ export interface VaultStack {
   /** Superuser pool on the file's database (to inspect rows, and to play the attacker with SET ROLE). */
   admin: pg.Client;
   issuer: TestIssuer;
+  /** auth-svc's session auth-time API as vault-svc's step-up check sees it. */
+  authTime: AuthTimeStub;
   bus: ReturnType<typeof testBusEnv>;
   vault: ServiceHandle;
   gateway: ServiceHandle;
@@ -57,6 +60,7 @@ export interface VaultStack {
 export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AUTH_KEK: newKek() }): Promise<VaultStack> {
   const db = await createTestDatabase('vault_test');
   const issuer = await startTestIssuer();
+  const authTime = await startAuthTimeStub(SERVICE_KEY);
   const busName = uniqueName('vault');
   const bus = testBusEnv(busName);
   const common = {
@@ -69,6 +73,7 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
     BASE_URL: issuer.issuer,
     JWT_AUDIENCE: issuer.audience,
     MANA_SERVICE_KEY: SERVICE_KEY,
+    AUTH_SVC_URL: authTime.url,
   };
   let vaultEnv: Record<string, string> = { ...common, DATABASE_URL: db.url, VAULT_SVC_PORT: '0', ...kekEnv };
   let vault = await startVaultService({ env: vaultEnv });
@@ -89,6 +94,7 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
     db,
     admin,
     issuer,
+    authTime,
     bus,
     get vault() {
       return vault;
@@ -124,6 +130,7 @@ export async function startVaultStack(kekEnv: Record<string, string> = { MANA_AU
       await vault?.close();
       await admin.end();
       await issuer.close();
+      await authTime.close();
       await db.drop();
       await deleteTestBus(bus, ['vault', ...extraQueues]);
       await deleteRedisKeys(busName);

@@ -25,6 +25,7 @@ export const SECURITY_EVENT_TYPES = [
   'magic_link_refused',
   'account_locked',
   'account_unlocked',
+  'reauthenticated',
   'org_created',
   'org_deleted',
   'org_member_added',

@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
+import type { AuditAction } from '../db/schema';
 import { parseBody } from '@mana/shared';
 import type { FetchAuditBatcher } from '../db/fetch-audit';
 import { readKeyOneTrip, readStatusOneTrip } from '../db/hot-paths';
@@ -19,11 +20,26 @@ export interface VaultRouteDeps extends AuditedDeps {
   keyring: Keyring;
   /** Writes the audit rows of key fetches in group commits (see db/fetch-audit.ts). */
   fetchAudit: FetchAuditBatcher;
+  /** Step-up check (`requireRecentAuth`) in front of the routes that replace or drop a wrap of the key. */
+  stepUp: RequestHandler;
 }
 
 /** `/api/v1/me/encryption-vault/*` — mounted behind requireAuth; the user is always the token's `sub`. */
 export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
   const { db, keyring } = deps;
+  // A refused step-up is audited like any failed action: a stolen token probing leaves a trail.
+  const stepUp =
+    (action: (req: Request) => AuditAction): RequestHandler =>
+    async (req, res, next) => {
+      try {
+        await deps.stepUp(req, res, () => undefined);
+      } catch (err) {
+        throw await auditFailure(deps, req, action(req), err);
+      }
+      next();
+    };
+  const wantsDisable = (req: Request) =>
+    typeof req.body === 'object' && req.body !== null && (req.body as { enable?: unknown }).enable === false;
   const router = Router();
 
   // Cheap metadata read for the settings page: no decryption, no audit row.
@@ -56,7 +72,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     res.set('Cache-Control', 'no-store').json(key);
   });
 
-  router.post('/rotate', async (req, res) => {
+  router.post('/rotate', stepUp(() => 'rotate'), async (req, res) => {
     const userId = callerId(req);
     const body = await audited(deps, req, 'rotate', async (tx) => {
       const { key, recoveryWrapCleared } = await rotateKey(tx, keyring, userId);
@@ -65,7 +81,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     res.set('Cache-Control', 'no-store').json(body);
   });
 
-  router.post('/recovery-wrap', async (req, res) => {
+  router.post('/recovery-wrap', stepUp(() => 'recovery_set'), async (req, res) => {
     const userId = callerId(req);
     res.json(
       await audited(deps, req, 'recovery_set', async (tx) => {
@@ -76,7 +92,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     );
   });
 
-  router.delete('/recovery-wrap', async (req, res) => {
+  router.delete('/recovery-wrap', stepUp(() => 'recovery_cleared'), async (req, res) => {
     const userId = callerId(req);
     res.json(
       await audited(deps, req, 'recovery_cleared', async (tx) => {
@@ -86,12 +102,11 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     );
   });
 
-  router.post('/zero-knowledge', async (req, res) => {
+  router.post('/zero-knowledge', stepUp((req) => (wantsDisable(req) ? 'zk_disabled' : 'zk_enabled')), async (req, res) => {
     const userId = callerId(req);
     // The action is known only after parsing; a body naming neither counts as an attempt to enable.
-    const wantsDisable = typeof req.body === 'object' && req.body !== null && (req.body as { enable?: unknown }).enable === false;
     res.json(
-      await audited(deps, req, wantsDisable ? 'zk_disabled' : 'zk_enabled', async (tx) => {
+      await audited(deps, req, wantsDisable(req) ? 'zk_disabled' : 'zk_enabled', async (tx) => {
         const input = parseBody(zeroKnowledgeBody, req.body);
         if (input.enable) {
           const { changed } = await enableZeroKnowledge(tx, userId);

@@ -13,6 +13,9 @@ const SECOND_FACTOR = new Set(['/two-factor/verify-totp', '/two-factor/verify-ba
 const INVALID_CREDENTIALS = { code: 'INVALID_EMAIL_OR_PASSWORD', message: 'Invalid email or password' };
 const INVALID_CODE = { code: 'INVALID_CODE', message: 'Invalid code' };
 const INVALID_BACKUP_CODE = { code: 'INVALID_BACKUP_CODE', message: 'Invalid backup code' };
+/** Password re-checks inside a session (step-up authentication): a wrong password counts like a failed sign-in. */
+const PASSWORD_RECHECK = new Set(['/verify-password']);
+const INVALID_PASSWORD = { code: 'INVALID_PASSWORD', message: 'Invalid password' };
 
 export interface LockoutOptions {
   db: Db;
@@ -27,12 +30,16 @@ async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: 
   return user ? { id: user.id, email: user.email } : undefined;
 }
 
+async function sessionUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
+  const session = await getSessionFromCtx(ctx).catch(() => null);
+  return session ? { id: session.user.id, email: session.user.email } : undefined;
+}
+
 /** The second factor's user: the pending sign-in's, else (a code checked inside a session) the session's. */
 async function secondFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const pending = await pendingTwoFactorUser(ctx);
   if (pending) return pending;
-  const session = await getSessionFromCtx(ctx).catch(() => null);
-  return session ? { id: session.user.id, email: session.user.email } : undefined;
+  return sessionUser(ctx);
 }
 
 /**
@@ -70,6 +77,16 @@ export function lockout(opts: LockoutOptions) {
             throw APIError.from('UNAUTHORIZED', ctx.path === '/two-factor/verify-backup-code' ? INVALID_BACKUP_CODE : INVALID_CODE);
           }),
         },
+        {
+          matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
+          handler: createAuthMiddleware(async (ctx) => {
+            const user = await sessionUser(ctx);
+            if (!user || !(await isLocked(db, user.email))) return;
+            await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
+            await recordSecurityEvent(db, { userId: user.id, type: 'sign_in_failure', meta: hookMeta(ctx.headers), context: { reason: 'locked', method: 'password_recheck' } });
+            throw APIError.from('BAD_REQUEST', INVALID_PASSWORD);
+          }),
+        },
       ],
       after: [
         {
@@ -98,6 +115,15 @@ export function lockout(opts: LockoutOptions) {
             }
             const made = ctx.context.newSession;
             if (!err && made) await clearFailures(db, made.user.email);
+          }),
+        },
+        {
+          matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
+          handler: createAuthMiddleware(async (ctx) => {
+            const err = returnedError(ctx.context.returned);
+            if (err?.code !== 'INVALID_PASSWORD') return;
+            const user = await sessionUser(ctx);
+            if (user) await fail(user.email, hookMeta(ctx.headers));
           }),
         },
       ],

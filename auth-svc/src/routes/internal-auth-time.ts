@@ -1,0 +1,22 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { AppError, parseParams, requireServiceKey } from '@mana/shared';
+import type { AuthContext } from '../context';
+import { sessionAuthTime } from '../domain/reauth';
+
+const sessionParams = z.object({ sid: z.string().min(1).max(128) });
+
+/**
+ * GET /api/v1/internal/sessions/:sid/auth-time (service key): when the session last authenticated
+ * (sign-in or re-authentication), for other services' step-up checks (`requireRecentAuth`).
+ */
+export function internalAuthTimeRoutes(ctx: AuthContext): Router {
+  const router = Router();
+  router.get('/sessions/:sid/auth-time', requireServiceKey(ctx.config.MANA_SERVICE_KEY), async (req, res) => {
+    const { sid } = parseParams(sessionParams, req.params);
+    const found = await sessionAuthTime(ctx.db, sid);
+    if (!found) throw new AppError('SESSION_NOT_FOUND', 404, 'No such live session');
+    res.json({ sessionId: found.sessionId, userId: found.userId, authenticatedAt: found.authenticatedAt.toISOString() });
+  });
+  return router;
+}
