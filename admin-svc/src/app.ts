@@ -1,15 +1,26 @@
 import type { Express } from 'express';
 import { createServiceApp, requireAuth, requireRole, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
+import type { Config } from './config';
+import type { AdminDeps } from './domain/context';
+import { adminAuditRoutes } from './routes/admin-audit';
+import { adminUserRoutes } from './routes/admin-users';
+import { internalRoutes } from './routes/internal';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
+  config: Config;
+  deps: AdminDeps;
 }
 
-/** Builds the Express app from its dependencies (no listen). Its routes arrive with the admin-svc issue. */
-export function buildApp({ rt }: AppDeps): Express {
+/** Builds the Express app from its dependencies (no listen). */
+export function buildApp({ rt, config, deps }: AppDeps): Express {
   const { app, finish } = createServiceApp(rt);
-  // Reached directly, the service is as strict as through the gateway: the token is verified again here.
-  app.use('/api/v1/admin', requireAuth(rt.verifier), requireRole('admin'));
+  // Reached directly, the service is as strict as through the gateway: the token and its role are checked again.
+  const admin = [requireAuth(rt.verifier), requireRole('admin')];
+  app.use('/api/v1/admin/users', ...admin, adminUserRoutes(deps));
+  app.use('/api/v1/admin/audit', ...admin, adminAuditRoutes(deps));
+  app.use('/api/v1/admin', ...admin);
+  app.use('/api/v1/internal/admin', internalRoutes({ ...deps, serviceKey: config.MANA_SERVICE_KEY }));
   return finish();
 }

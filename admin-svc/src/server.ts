@@ -3,10 +3,15 @@ import { createRuntime, runServiceMain, serve, type ServiceHandle, type ServiceS
 import { buildApp } from './app';
 import { loadServiceConfig } from './config';
 import * as tables from './db/schema';
+import { adminDeps } from './deps';
+import type { ConsumerDeps } from './events/deps';
+import { subscribeErasure } from './events/erasure';
+import { subscribeUserRegistered } from './events/user-registered';
+import { subscribeUserUpdated } from './events/user-updated';
 
 export const SERVICE_NAME = 'admin-svc';
 
-/** Starts admin-svc: config → migrations → bus → HTTP. Returns a handle whose close() shuts down in order. */
+/** Starts admin-svc: config → migrations → bus → consumers → HTTP. Returns a handle whose close() shuts down in order. */
 export async function startAdminService(opts: ServiceStartOptions = {}): Promise<ServiceHandle> {
   const config = loadServiceConfig(opts.env ?? process.env);
   const rt = await createRuntime({
@@ -19,7 +24,20 @@ export async function startAdminService(opts: ServiceStartOptions = {}): Promise
     outbox: tables.outbox,
     logger: opts.logger,
   });
-  return serve(rt, buildApp({ rt }), config.ADMIN_SVC_PORT);
+  const db = rt.database.db;
+  const consumers: ConsumerDeps = {
+    db,
+    bus: rt.bus,
+    relay: rt.relay,
+    logger: rt.logger.child({ component: 'directory' }),
+    defaultTier: config.ACCESS_TIERS[0] ?? 'public',
+    pseudonymSecret: config.ADMIN_PSEUDONYM_SECRET,
+  };
+  await subscribeUserRegistered(consumers);
+  await subscribeUserUpdated(consumers);
+  await subscribeErasure({ ...consumers, logger: rt.logger.child({ component: 'erasure' }) });
+  const deps = adminDeps(config, db, rt.logger, rt.relay);
+  return serve(rt, buildApp({ rt, config, deps }), config.ADMIN_SVC_PORT);
 }
 
 runServiceMain(import.meta.url, SERVICE_NAME, () => startAdminService());

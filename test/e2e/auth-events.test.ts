@@ -57,7 +57,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     const script = 'auth-svc/scripts/set-role.ts';
     const granted = await run('npx', ['tsx', script, email.toUpperCase(), 'admin'], { cwd: ROOT, env });
     expect(granted.stdout).toContain('user → admin');
-    const updated = await s.waitForEvent('user.updated.v1', (e) => (e.data as { userId: string }).userId === userId);
+    const updated = await s.waitForEvent('user.updated.v1', (e) => e.type === 'user.updated.v1' && e.data.userId === userId && 'role' in e.data.changes);
     expect(updated.data).toEqual({ userId, changes: { role: 'admin' } });
     const admin = await login(s, email, password);
     expect(admin.user.role).toBe('admin');

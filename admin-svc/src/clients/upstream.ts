@@ -1,0 +1,52 @@
+import { AppError } from '@mana/shared';
+import { ADMIN_ERRORS } from '../domain/errors';
+
+export interface UpstreamOptions {
+  /** e.g. `auth-svc` (named in errors). */
+  name: string;
+  baseUrl: string;
+  serviceKey: string;
+  timeoutMs: number;
+}
+
+export type UpstreamCall = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/**
+ * Calls another service's internal API with the service key. Unreachable or slow → 503 SOURCE_UNAVAILABLE;
+ * a 4xx answer keeps its code (USER_NOT_FOUND, LAST_ADMIN…) so the admin sees why; a 5xx → 502 UPSTREAM_FAILED.
+ */
+export function upstream(opts: UpstreamOptions): UpstreamCall {
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${opts.baseUrl}${path}`, {
+        method,
+        headers: { 'x-service-key': opts.serviceKey, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      });
+    } catch {
+      throw ADMIN_ERRORS.sourceUnavailable(opts.name);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      parsed = {};
+    }
+    if (res.ok) return parsed as T;
+    if (res.status === 404) throw ADMIN_ERRORS.userNotFound();
+    if (res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403) {
+      const code = errorCode(parsed) ?? 'UPSTREAM_REFUSED';
+      const message = typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string' ? parsed.message : `${opts.name} refused`;
+      throw new AppError(code, res.status, message);
+    }
+    if (res.status === 503) throw ADMIN_ERRORS.sourceUnavailable(opts.name);
+    throw ADMIN_ERRORS.upstreamFailed(opts.name);
+  };
+}
+
+function errorCode(body: unknown): string | undefined {
+  return typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'string' ? body.error : undefined;
+}

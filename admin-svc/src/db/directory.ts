@@ -1,0 +1,185 @@
+import { and, asc, count, desc, eq, gte, lte, not, sql, type SQL } from 'drizzle-orm';
+import { directoryUsers as d, erasedUsers } from './schema';
+import type { Conn } from './scope';
+
+/** What one event (or the resync) says about a user; absent fields are left as they are. */
+export interface UserFacts {
+  userId: string;
+  /** The event's occurredAt: a field changes only when this is newer than the time it was last set. */
+  at: Date;
+  email?: string;
+  name?: string | null;
+  role?: string;
+  emailVerified?: boolean;
+}
+
+/**
+ * Idempotent, order-independent projection of one event: each field is taken only when the event is newer
+ * than the one that last set it, so duplicates change nothing and a late older update never wins. An update
+ * arriving before its registration creates the row; the registration fills in the rest.
+ */
+export async function applyUserFacts(tx: Conn, f: UserFacts, defaultTier: string): Promise<void> {
+  const at = f.at.toISOString();
+  const field = <T>(value: T | undefined, cast: string) =>
+    value === undefined ? sql`null::${sql.raw(cast)}` : sql`${value}::${sql.raw(cast)}`;
+  const fieldAt = (value: unknown) => (value === undefined ? sql`'-infinity'::timestamptz` : sql`${at}::timestamptz`);
+  const name = f.name === undefined ? undefined : (f.name ?? '');
+  await tx.execute(sql`
+    insert into admin.directory_users as d
+      (id, email, email_at, name, name_at, role, role_at, email_verified, email_verified_at, tier, created_at, updated_at)
+    values (
+      ${f.userId},
+      coalesce(${field(f.email, 'text')}, ''), ${fieldAt(f.email)},
+      coalesce(${field(name, 'text')}, ''), ${fieldAt(name)},
+      coalesce(${field(f.role, 'text')}, 'user'), ${fieldAt(f.role)},
+      coalesce(${field(f.emailVerified, 'boolean')}, false), ${fieldAt(f.emailVerified)},
+      ${defaultTier}, ${at}::timestamptz, now()
+    )
+    on conflict (id) do update set
+      email = case when excluded.email_at > d.email_at then excluded.email else d.email end,
+      email_at = greatest(d.email_at, excluded.email_at),
+      name = case when excluded.name_at > d.name_at then excluded.name else d.name end,
+      name_at = greatest(d.name_at, excluded.name_at),
+      role = case when excluded.role_at > d.role_at then excluded.role else d.role end,
+      role_at = greatest(d.role_at, excluded.role_at),
+      email_verified = case when excluded.email_verified_at > d.email_verified_at then excluded.email_verified else d.email_verified end,
+      email_verified_at = greatest(d.email_verified_at, excluded.email_verified_at),
+      created_at = least(d.created_at, excluded.created_at),
+      updated_at = now()`);
+}
+
+export async function isErased(tx: Conn, pseudonym: string): Promise<boolean> {
+  const rows = await tx.select({ p: erasedUsers.pseudonym }).from(erasedUsers).where(eq(erasedUsers.pseudonym, pseudonym)).limit(1);
+  return rows.length > 0;
+}
+
+/** A ban counts while it has not expired: an expired ban lifts itself, no job needed. */
+const bannedNow = sql<boolean>`(${d.banned} and (${d.banExpiresAt} is null or ${d.banExpiresAt} > now()))`;
+
+const rowColumns = {
+  id: d.id,
+  email: d.email,
+  name: d.name,
+  role: d.role,
+  tier: d.tier,
+  emailVerified: d.emailVerified,
+  banned: bannedNow,
+  banReason: d.banReason,
+  banExpiresAt: d.banExpiresAt,
+  createdAt: d.createdAt,
+};
+
+export type DirectoryRow = {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  tier: string;
+  emailVerified: boolean;
+  banned: boolean;
+  banReason: string | null;
+  banExpiresAt: Date | null;
+  createdAt: Date;
+};
+
+export async function findUser(tx: Conn, userId: string): Promise<DirectoryRow | undefined> {
+  const [row] = await tx.select(rowColumns).from(d).where(eq(d.id, userId)).limit(1);
+  return row;
+}
+
+export interface DirectoryFilter {
+  search?: string;
+  role?: string;
+  tier?: string;
+  banned?: boolean;
+  emailVerified?: boolean;
+  createdFrom?: Date;
+  createdTo?: Date;
+}
+
+export const SORTS = ['createdAt', '-createdAt', 'email', '-email', 'name', '-name'] as const;
+export type Sort = (typeof SORTS)[number];
+
+const SORT_COLUMNS = { createdAt: { col: d.createdAt, cast: 'timestamptz' }, email: { col: d.email, cast: 'text' }, name: { col: d.name, cast: 'text' } } as const;
+
+/** LIKE metacharacters in a search term are literal. */
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function whereOf(f: DirectoryFilter): SQL | undefined {
+  return and(
+    // The expression of the trigram index (migration 0003): prefix and substring, case-insensitive.
+    f.search ? sql`(lower(${d.email}) || ' ' || lower(${d.name})) like ${`%${likeEscape(f.search.toLowerCase())}%`}` : undefined,
+    f.role !== undefined ? eq(d.role, f.role) : undefined,
+    f.tier !== undefined ? eq(d.tier, f.tier) : undefined,
+    f.banned === undefined ? undefined : f.banned ? bannedNow : not(bannedNow),
+    f.emailVerified !== undefined ? eq(d.emailVerified, f.emailVerified) : undefined,
+    f.createdFrom ? gte(d.createdAt, f.createdFrom) : undefined,
+    f.createdTo ? lte(d.createdAt, f.createdTo) : undefined,
+  );
+}
+
+function orderOf(sort: Sort) {
+  const descending = sort.startsWith('-');
+  const { col } = SORT_COLUMNS[sort.replace('-', '') as keyof typeof SORT_COLUMNS];
+  return descending ? [desc(col), desc(d.id)] : [asc(col), asc(d.id)];
+}
+
+export async function listPage(tx: Conn, f: DirectoryFilter, sort: Sort, page: number, limit: number) {
+  const where = whereOf(f);
+  const users = await tx
+    .select(rowColumns)
+    .from(d)
+    .where(where)
+    .orderBy(...orderOf(sort))
+    .limit(limit)
+    .offset((page - 1) * limit);
+  const [total] = await tx.select({ n: count() }).from(d).where(where);
+  return { users, total: Number(total?.n ?? 0) };
+}
+
+/** Where the previous keyset page ended: the sort value and the id of its last row. */
+export interface KeysetPosition {
+  value: string;
+  id: string;
+}
+
+export async function listKeyset(tx: Conn, f: DirectoryFilter, sort: Sort, after: KeysetPosition | undefined, limit: number) {
+  const descending = sort.startsWith('-');
+  const { col, cast } = SORT_COLUMNS[sort.replace('-', '') as keyof typeof SORT_COLUMNS];
+  const position = after
+    ? descending
+      ? sql`(${col}, ${d.id}) < (${after.value}::${sql.raw(cast)}, ${after.id})`
+      : sql`(${col}, ${d.id}) > (${after.value}::${sql.raw(cast)}, ${after.id})`
+    : undefined;
+  const rows = await tx
+    .select(rowColumns)
+    .from(d)
+    .where(and(whereOf(f), position))
+    .orderBy(...orderOf(sort))
+    .limit(limit + 1);
+  const users = rows.slice(0, limit);
+  const last = users.at(-1);
+  const key = sort.replace('-', '') as keyof typeof SORT_COLUMNS;
+  const next: KeysetPosition | undefined =
+    rows.length > limit && last ? { value: key === 'createdAt' ? last.createdAt.toISOString() : last[key], id: last.id } : undefined;
+  return { users, next };
+}
+
+export async function setTier(tx: Conn, userId: string, tier: string): Promise<string | undefined> {
+  const [before] = await tx.select({ tier: d.tier }).from(d).where(eq(d.id, userId)).for('update');
+  if (!before) return undefined;
+  await tx.update(d).set({ tier, updatedAt: sql`now()` }).where(eq(d.id, userId));
+  return before.tier;
+}
+
+export async function setBan(tx: Conn, userId: string, ban: { reason: string; expiresAt: Date | null } | null): Promise<void> {
+  await tx
+    .update(d)
+    .set({ banned: ban !== null, banReason: ban?.reason ?? null, banExpiresAt: ban?.expiresAt ?? null, updatedAt: sql`now()` })
+    .where(eq(d.id, userId));
+}
+
+/** After a role change auth-svc confirmed: the event that follows carries the same value. */
+export async function setRole(tx: Conn, userId: string, role: string): Promise<void> {
+  await tx.update(d).set({ role, roleAt: sql`now()`, updatedAt: sql`now()` }).where(eq(d.id, userId));
+}
