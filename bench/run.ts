@@ -1,7 +1,7 @@
-// npm run bench -- <name>   runs bench/<name>/index.ts (gateway, login, vault…)
+// npm run bench -- <name>   runs bench/<name>/index.ts (gateway, login, vault, admin…)
 const name = process.argv[2];
 if (!name) {
-  process.stderr.write('usage: npm run bench -- <gateway|login|vault>\n');
+  process.stderr.write('usage: npm run bench -- <gateway|login|vault|admin>\n');
   process.exit(2);
 }
 await import(`./${name}/index.ts`);

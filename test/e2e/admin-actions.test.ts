@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@mana/shared/testing';
+import { call } from '../helpers/http';
+import { startStack, type Stack } from '../helpers/stack';
+import { login, registerVerified, uniqueEmail } from '../helpers/users';
+import { hiddenField, newBrowser, postForm } from './oidc-helpers';
+import { adminApi, directoryRow, makeAdmin, newUserId, waitForRow } from './admin-helpers';
+
+const APP = 'https://app.example.com';
+
+describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
+  let s: Stack;
+  let api: ReturnType<typeof adminApi>;
+  let admin: Awaited<ReturnType<typeof makeAdmin>>;
+
+  const session = (token: string) => call(`${s.gatewayUrl}/api/v1/auth/session`, { token });
+  const signIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/v1/auth/login`, { body: { email, password } });
+  const nativeSignIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password }, headers: { origin: new URL(s.gatewayUrl).origin } });
+  const audit = async (query: string) => (await api<{ entries: Record<string, unknown>[]; nextCursor: string | null }>('GET', `/audit?${query}`)).body;
+
+  beforeAll(async () => {
+    s = await startStack({ services: ['admin', 'gdpr'], env: { MAGIC_LINK_CALLBACK_ALLOWLIST: APP, LOCKOUT_MAX_ATTEMPTS: '3' } });
+    admin = await makeAdmin(s);
+    api = adminApi(s, admin.token);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('a ban ends every session at once and refuses every sign-in path once the password is right (403 ACCOUNT_BANNED)', async () => {
+    const user = await registerVerified(s);
+    const tokens = await login(s, user.email, user.password);
+    const other = await login(s, user.email, user.password);
+    await waitForRow(s, user.userId);
+    expect((await session(tokens.accessToken)).status).toBe(200);
+
+    const banned = await api('POST', `/users/${user.userId}/ban`, { reason: 'spam' });
+    expect(banned).toMatchObject({ status: 200, body: { userId: user.userId, banned: true, bannedReason: 'spam', banExpiresAt: null, sessionsEnded: 2 } });
+    await s.waitForEvent('session.revoked.v1', (e) => e.type === 'session.revoked.v1' && e.data.userId === user.userId);
+    // The gateway refuses the tokens as soon as the revocation reached it.
+    await eventually(async () => (await session(tokens.accessToken)).status === 401 && (await session(other.accessToken)).status === 401);
+    expect((await call(`${s.gatewayUrl}/api/v1/auth/refresh`, { body: { refreshToken: tokens.refreshToken } })).body).toMatchObject({ error: 'INVALID_REFRESH_TOKEN' });
+
+    // Password: a wrong one is still a plain 401 (the ban tells nothing to someone without the password).
+    expect((await signIn(user.email, 'Wrong password 123 abc')).body).toMatchObject({ error: 'INVALID_CREDENTIALS' });
+    expect(await signIn(user.email, user.password)).toMatchObject({ status: 403, body: { error: 'ACCOUNT_BANNED' } });
+    const native = await nativeSignIn(user.email, user.password);
+    expect(native).toMatchObject({ status: 403, body: { code: 'ACCOUNT_BANNED' } });
+    // Hosted login (the OIDC provider's page).
+    const browser = newBrowser(s);
+    const html = await (await browser.fetch(`${s.gatewayUrl}/auth/login`)).text();
+    const form = await postForm(browser, `${s.gatewayUrl}/auth/login`, { csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query'), email: user.email, password: user.password }, new URL(s.gatewayUrl).origin);
+    expect(form.status).toBe(403);
+    expect(browser.cookies.has('mana.session_token')).toBe(false);
+    // Magic link: the link is valid, the sign-in is refused (no session cookie).
+    await call(`${s.gatewayUrl}/api/auth/sign-in/magic-link`, { body: { email: user.email, callbackURL: `${APP}/home` } });
+    const mail = await s.smtp.waitFor(user.email, (m) => m.text.includes('/magic-link/verify?'));
+    const opened = await fetch(s.smtp.linkIn(mail), { redirect: 'manual' });
+    expect(opened.headers.getSetCookie().some((c) => c.startsWith('mana.session_token=') && !/max-age=0/i.test(c))).toBe(false);
+    const live = await s.sql.query('select count(*)::int as n from auth.session where user_id = $1', [user.userId]);
+    expect(live.rows[0].n).toBe(0);
+
+    // The directory shows it.
+    const detail = await api('GET', `/users/${user.userId}`);
+    expect(detail.body).toMatchObject({ banned: true, bannedReason: 'spam', banExpiresAt: null, sessions: 0 });
+    const listed = await api<{ users: { id: string }[] }>('GET', `/users?banned=true`);
+    expect(listed.body.users.map((u) => u.id)).toEqual([user.userId]);
+
+    // Lifted: signs in again.
+    expect((await api('DELETE', `/users/${user.userId}/ban`)).body).toEqual({ userId: user.userId, banned: false });
+    expect((await signIn(user.email, user.password)).status).toBe(200);
+    expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ banned: false, sessions: 1 });
+    const trail = await audit(`targetId=${user.userId}`);
+    expect(trail.entries.map((e) => e.action)).toEqual(['ban.lift', 'ban.set']);
+    expect(trail.entries[1]).toMatchObject({ actorId: admin.userId, reason: 'spam', changes: { outcome: 'ok', sessionsEnded: 2, expiresAt: null } });
+  });
+
+  it('a ban with expiresAt lifts itself once that time has passed', async () => {
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const res = await api('POST', `/users/${user.userId}/ban`, { reason: 'cool down', expiresAt: until });
+    expect(res.body).toMatchObject({ banned: true, banExpiresAt: until });
+    expect((await signIn(user.email, user.password)).status).toBe(403);
+    // Time passes (the stored expiry moves into the past instead of the test waiting an hour).
+    await s.sql.query(`update auth.user_bans set expires_at = now() - interval '1 second' where user_id = $1`, [user.userId]);
+    await s.sql.query(`update admin.directory_users set ban_expires_at = now() - interval '1 second' where id = $1`, [user.userId]);
+    expect((await signIn(user.email, user.password)).status).toBe(200);
+    expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ banned: false });
+    expect((await api<{ users: { id: string }[] }>('GET', `/users?banned=false&search=${user.email}`)).body.users).toHaveLength(1);
+    const past = await api<{ details: { path: string }[] }>('POST', `/users/${user.userId}/ban`, { reason: 'x', expiresAt: '2020-01-01T00:00:00Z' });
+    expect(past.status).toBe(400);
+    expect(past.body.details.map((d) => d.path)).toEqual(['expiresAt']);
+  });
+
+  it('refuses to ban oneself (CANNOT_TARGET_SELF) and unknown users (USER_NOT_FOUND)', async () => {
+    expect(await api('POST', `/users/${admin.userId}/ban`, { reason: 'oops' })).toMatchObject({ status: 400, body: { error: 'CANNOT_TARGET_SELF' } });
+    expect(await api('POST', `/users/${newUserId()}/ban`, { reason: 'x' })).toMatchObject({ status: 404, body: { error: 'USER_NOT_FOUND' } });
+    expect((await api<{ details: { path: string }[] }>('POST', `/users/${admin.userId}/ban`, {})).body.details.map((d) => d.path)).toEqual(['reason']);
+  });
+
+  it('ends all sessions of a user; shows sessions count and last sign-in', async () => {
+    const user = await registerVerified(s);
+    const a = await login(s, user.email, user.password);
+    await login(s, user.email, user.password);
+    await waitForRow(s, user.userId);
+    const detail = await api<{ sessions: number; lastSignInAt: string }>('GET', `/users/${user.userId}`);
+    expect(detail.body.sessions).toBe(2);
+    expect(Date.parse(detail.body.lastSignInAt)).not.toBeNaN();
+    expect((await api('POST', `/users/${user.userId}/sessions/revoke`)).body).toEqual({ userId: user.userId, sessionsEnded: 2 });
+    await eventually(async () => (await session(a.accessToken)).status === 401);
+    expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ sessions: 0 });
+    expect((await audit(`targetId=${user.userId}&action=sessions.revoke`)).entries[0]).toMatchObject({ changes: { outcome: 'ok', sessionsEnded: 2 } });
+  });
+
+  it('changes roles like the set-role command; the last admin cannot be demoted (LAST_ADMIN)', async () => {
+    expect(await api('PUT', `/users/${admin.userId}/role`, { role: 'user' })).toMatchObject({ status: 409, body: { error: 'LAST_ADMIN' } });
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    expect((await api('PUT', `/users/${user.userId}/role`, { role: 'admin' })).body).toEqual({ userId: user.userId, role: 'admin', changed: true });
+    const event = await s.waitForEvent('user.updated.v1', (e) => e.type === 'user.updated.v1' && e.data.userId === user.userId && e.data.changes.role === 'admin');
+    expect(event.data.changes).toEqual({ role: 'admin' });
+    expect((await login(s, user.email, user.password)).user.role).toBe('admin');
+    expect((await directoryRow(s, user.userId))?.role).toBe('admin');
+    expect((await api('PUT', `/users/${user.userId}/role`, { role: 'user' })).body).toMatchObject({ changed: true });
+    expect((await api('PUT', `/users/${user.userId}/role`, { role: 'root' })).status).toBe(400);
+    const trail = await audit(`targetId=${user.userId}&action=role.set`);
+    expect(trail.entries.map((e) => e.changes)).toEqual([
+      expect.objectContaining({ from: 'admin', to: 'user', sessionsEnded: 1 }),
+      expect.objectContaining({ from: 'user', to: 'admin' }),
+    ]);
+    const failed = await audit(`targetId=${admin.userId}&action=role.set`);
+    expect(failed.entries[0]).toMatchObject({ changes: { outcome: 'failed', error: 'LAST_ADMIN' } });
+  });
+
+  it('lifts a sign-in lockout', async () => {
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    for (let i = 0; i < 3; i++) await signIn(user.email, `Wrong password ${i} abc`);
+    expect((await signIn(user.email, user.password)).status).toBe(401);
+    expect((await api('POST', `/users/${user.userId}/unlock`)).body).toEqual({ userId: user.userId, unlocked: true });
+    expect((await signIn(user.email, user.password)).status).toBe(200);
+    expect((await audit(`targetId=${user.userId}&action=lockout.unlock`)).entries).toHaveLength(1);
+  });
+
+  it('shows the user data summary and erases through gdpr-svc (202); never one\'s own account (USE_SELF_SERVICE)', async () => {
+    const user = await registerVerified(s, uniqueEmail('erase'));
+    await waitForRow(s, user.userId);
+    await api('PUT', `/users/${user.userId}/tier`, { tier: 'founder' });
+    const data = await api('GET', `/users/${user.userId}/data`);
+    expect(data.status).toBe(200);
+    expect(JSON.stringify(data.body)).toContain(user.email);
+    expect(JSON.stringify(data.body)).toContain('founder');
+
+    expect(await api('DELETE', `/users/${admin.userId}/data`, { reason: 'me' })).toMatchObject({ status: 400, body: { error: 'USE_SELF_SERVICE' } });
+    expect((await api('DELETE', `/users/${user.userId}/data`, {})).status).toBe(400);
+    const erased = await api<{ requestId: string; statusUrl: string }>('DELETE', `/users/${user.userId}/data`, { reason: 'support ticket 42' });
+    expect(erased.status).toBe(202);
+    expect(erased.body.statusUrl).toContain(`/api/v1/gdpr/erasures/${erased.body.requestId}`);
+    await s.waitForEvent('user.erasure.completed.v1', (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === erased.body.requestId && e.data.service === 'admin');
+    await eventually(async () => (await directoryRow(s, user.userId)) === undefined);
+    // The admin's audit entries about the user keep a pseudonym instead of the id.
+    const dump = JSON.stringify((await s.sql.query('select * from admin.audit_log')).rows);
+    expect(dump).not.toContain(user.userId);
+    const entries = (await audit('action=data.erase')).entries;
+    expect(entries[0]).toMatchObject({ actorId: admin.userId, reason: 'support ticket 42', changes: { outcome: 'ok', requestId: erased.body.requestId } });
+    expect(String(entries[0]?.targetId)).toMatch(/^erased:/);
+  });
+
+  it('answers 503 SOURCE_UNAVAILABLE while gdpr-svc is down, and audits the failed erasure', async () => {
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    await s.stopService('gdpr');
+    try {
+      expect(await api('GET', `/users/${user.userId}/data`)).toMatchObject({ status: 503, body: { error: 'SOURCE_UNAVAILABLE' } });
+      expect(await api('DELETE', `/users/${user.userId}/data`, { reason: 'x' })).toMatchObject({ status: 503, body: { error: 'SOURCE_UNAVAILABLE' } });
+      expect((await audit(`targetId=${user.userId}&action=data.erase`)).entries[0]).toMatchObject({ changes: { outcome: 'failed', error: 'SOURCE_UNAVAILABLE' } });
+    } finally {
+      await s.startService('gdpr');
+    }
+  });
+
+  it('pages the audit trail with a cursor and filters by actor', async () => {
+    const first = await audit(`actorId=${admin.userId}&limit=2`);
+    expect(first.entries).toHaveLength(2);
+    expect(first.nextCursor).toBeTruthy();
+    const second = await audit(`actorId=${admin.userId}&limit=2&cursor=${first.nextCursor}`);
+    expect(Number(second.entries[0]?.id)).toBeLessThan(Number(first.entries[1]?.id));
+    for (const e of [...first.entries, ...second.entries]) {
+      expect(Object.keys(e).sort()).toEqual(['action', 'actorId', 'changes', 'createdAt', 'id', 'ipAddress', 'reason', 'requestId', 'targetId']);
+      expect(e.actorId).toBe(admin.userId);
+    }
+  });
+});
