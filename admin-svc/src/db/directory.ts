@@ -126,14 +126,17 @@ function orderOf(sort: Sort) {
 
 export async function listPage(tx: Conn, f: DirectoryFilter, sort: Sort, page: number, limit: number) {
   const where = whereOf(f);
-  const users = await tx
-    .select(rowColumns)
-    .from(d)
-    .where(where)
-    .orderBy(...orderOf(sort))
-    .limit(limit)
-    .offset((page - 1) * limit);
-  const [total] = await tx.select({ n: count() }).from(d).where(where);
+  // The page and its total on two connections at once (called with the pool; inside a transaction they queue).
+  const [users, [total]] = await Promise.all([
+    tx
+      .select(rowColumns)
+      .from(d)
+      .where(where)
+      .orderBy(...orderOf(sort))
+      .limit(limit)
+      .offset((page - 1) * limit),
+    tx.select({ n: count() }).from(d).where(where),
+  ]);
   return { users, total: Number(total?.n ?? 0) };
 }
 

@@ -1,7 +1,6 @@
 import { ADMIN_ERRORS } from './errors';
 import type { AdminDeps } from './context';
 import { findUser, listKeyset, listPage, type DirectoryFilter, type DirectoryRow, type KeysetPosition, type Sort } from '../db/directory';
-import { asApp } from '../db/scope';
 
 /** The list shape of the seed's admin API. */
 export function listedUser(r: DirectoryRow) {
@@ -33,19 +32,21 @@ function decodeCursor(cursor: string): KeysetPosition {
   throw ADMIN_ERRORS.invalidCursor();
 }
 
+// Reads go straight to the pool (one round trip; no transaction, no role switch): only writes need the
+// append-only service role.
 export async function listUsers(deps: AdminDeps, q: ListQuery) {
   if (q.cursor !== undefined) {
     const after = q.cursor === '' ? undefined : decodeCursor(q.cursor);
     if (after && q.sort.endsWith('createdAt') && Number.isNaN(Date.parse(after.value))) throw ADMIN_ERRORS.invalidCursor();
-    const { users, next } = await asApp(deps.db, (tx) => listKeyset(tx, q, q.sort, after, q.limit));
+    const { users, next } = await listKeyset(deps.db, q, q.sort, after, q.limit);
     return { users: users.map(listedUser), nextCursor: next ? encodeCursor(next) : null };
   }
-  const { users, total } = await asApp(deps.db, (tx) => listPage(tx, q, q.sort, q.page, q.limit));
+  const { users, total } = await listPage(deps.db, q, q.sort, q.page, q.limit);
   return { users: users.map(listedUser), total, page: q.page, limit: q.limit };
 }
 
 export async function directoryUser(deps: AdminDeps, userId: string): Promise<DirectoryRow> {
-  const row = await asApp(deps.db, (tx) => findUser(tx, userId));
+  const row = await findUser(deps.db, userId);
   if (!row) throw ADMIN_ERRORS.userNotFound();
   return row;
 }
