@@ -1,9 +1,10 @@
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rateTierOf } from '../../gateway/src/routes';
-import { call } from '../helpers/http';
+import { createManaAuthClient } from '../../auth-svc/src/client';
+import { call, cookieFetch } from '../helpers/http';
 import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
-import { login, registerVerified, type TokenPair } from '../helpers/users';
+import { login, registerVerified, uniqueEmail, type TokenPair } from '../helpers/users';
 
 const MAX_ATTEMPTS = 3;
 const WRONG = 'Not The Password 42';
@@ -144,5 +145,46 @@ describe('step-up authentication (POST /api/v1/auth/reauth, the session auth-tim
       user.userId,
     ]);
     expect(methods.rows.map((r) => r.m)).toEqual(['totp', 'backup_code', 'password']);
+  });
+  it('turning two-factor off needs a recent authentication, on /api/v1 (password or code) and on Better Auth\'s endpoint', async () => {
+    const user = await registerVerified(s);
+    const first = await login(s, user.email, user.password);
+    const enabled = await call<{ totpURI: string; backupCodes: string[] }>(v1('/2fa/enable'), { body: { password: user.password }, token: first.accessToken });
+    const totp = OTPAuth.URI.parse(enabled.body.totpURI) as OTPAuth.TOTP;
+    const verified = await call<{ tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: totp.generate() }, token: first.accessToken });
+    const token = verified.body.tokens.accessToken;
+    await age(sidOf(token), 61);
+    expect(await call(v1('/2fa/disable'), { body: { password: user.password }, token })).toMatchObject({ status: 401, body: { error: 'REAUTH_REQUIRED' } });
+    expect(await call(v1('/2fa/disable'), { body: { code: enabled.body.backupCodes[0] }, token })).toMatchObject({ status: 401, body: { error: 'REAUTH_REQUIRED' } });
+    expect((await s.sql.query('select two_factor_enabled from auth."user" where id = $1', [user.userId])).rows[0]?.two_factor_enabled).toBe(true);
+
+    // A browser session (cookie) that signed in long ago is refused by Better Auth's endpoint too.
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    expect((await c.twoFactor.verifyTotp({ code: totp.generate({ timestamp: Date.now() + 30_000 }) })).error).toBeNull();
+    const cookieSession = await s.sql.query<{ id: string }>('select id from auth.session where user_id = $1 order by created_at desc limit 1', [user.userId]);
+    await age(cookieSession.rows[0]?.id ?? '', 61);
+    expect((await c.twoFactor.disable({ password: user.password })).error).toMatchObject({ status: 401, code: 'REAUTH_REQUIRED' });
+
+    expect((await reauth(token, { password: user.password })).status).toBe(200);
+    expect(await call(v1('/2fa/disable'), { body: { password: user.password }, token })).toMatchObject({ status: 200, body: { status: true } });
+  });
+
+  it('changing the email address needs a recent authentication (a fresh sign-in is one)', async () => {
+    const user = await registerVerified(s);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    const sessions = await s.sql.query<{ id: string }>('select id from auth.session where user_id = $1', [user.userId]);
+    await age(sessions.rows[0]?.id ?? '', 61);
+    expect((await c.changeEmail({ newEmail: uniqueEmail('moved') })).error).toMatchObject({ status: 401, code: 'REAUTH_REQUIRED' });
+    const types = await s.sql.query(`select type from auth.security_events where user_id = $1 and type = 'email_change_requested'`, [user.userId]);
+    expect(types.rowCount).toBe(0);
+
+    const fresh = cookieFetch(s.gatewayUrl);
+    const f = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: fresh.fetch });
+    await f.signIn.email({ email: user.email, password: user.password });
+    expect((await f.changeEmail({ newEmail: uniqueEmail('moved') })).error).toBeNull();
   });
 });

@@ -20,6 +20,7 @@ import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
+import { stepUp } from './plugins/step-up';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 
 export interface AuthDeps {
@@ -178,6 +179,7 @@ export function createAuth(deps: AuthDeps) {
       }),
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
+      stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
       banPlugin(db),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),

@@ -8,6 +8,7 @@ import * as tables from '../db/schema';
 import { recordSecurityEvent } from '../domain/security-events';
 import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
+import { requireRecentSession } from './require-recent-auth';
 import { liveSession, requireSession } from './require-session';
 import { completeSignIn, cookiePair, dropChallenge, openChallenge } from './v1-sign-in';
 
@@ -113,7 +114,7 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
   });
 
   // With the password (Better Auth's endpoint) or with a current TOTP or backup code.
-  router.post('/2fa/disable', auth, async (req, res) => {
+  router.post('/2fa/disable', auth, requireRecentSession(ctx), async (req, res) => {
     const body = parseBody(disableBody, req.body);
     const { headers, session } = await asSession(req);
     try {
