@@ -3,14 +3,25 @@ import { toNodeHandler } from 'better-auth/node';
 import { createApp, standardReadiness } from '@mana/shared';
 import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
-import { oidcRoutes } from './oidc/routes';
+import { discoveryRoutes } from './oidc/discovery';
+import { accountPages } from './pages/account-pages';
+import { magicLinkPages } from './pages/magic-link-pages';
+import { hostedPages } from './pages/router';
 import { internalRoutes } from './routes/internal';
 import { internalAuthTimeRoutes } from './routes/internal-auth-time';
+import { internalLockoutRoutes } from './routes/internal-lockout';
+import { internalOrgRoutes } from './routes/internal-org';
 import { internalAdminRoutes } from './routes/internal-admin';
 import { v1AuthRoutes } from './routes/v1-auth';
 import { v1ReauthRoutes } from './routes/v1-reauth';
+import { securityEventRoutes } from './routes/v1-security-events';
+import { sessionRoutes } from './routes/v1-sessions';
+import { v1TwoFactorRoutes } from './routes/v1-two-factor';
 
-/** Builds the Express app from its dependencies (no listen). */
+/**
+ * Builds the Express app from its dependencies (no listen). Every router is mounted here and only
+ * here: the gateway's route table → this file → `routes/<file>.ts` (or `pages/`, `oidc/`).
+ */
 export function buildApp(ctx: AuthContext): Express {
   const { rt, config } = ctx;
   const { app, finish } = createApp({
@@ -18,7 +29,7 @@ export function buildApp(ctx: AuthContext): Express {
     readiness: standardReadiness(rt),
     bodyLimit: config.BODY_LIMIT,
     state: rt.state,
-    // Better Auth reads the raw request stream: JSON parsing is added per router below.
+    // Better Auth reads the raw request stream: each router parses its own bodies.
     json: false,
   });
 
@@ -28,13 +39,25 @@ export function buildApp(ctx: AuthContext): Express {
   app.get('/.well-known/jwks.json', async (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').json(await currentJwks(ctx.auth));
   });
+  // OIDC discovery (/.well-known/openid-configuration, /.well-known/oauth-authorization-server).
+  app.use(discoveryRoutes(ctx.auth));
 
   app.use('/api/v1/auth', v1AuthRoutes(ctx));
+  app.use('/api/v1/auth', v1TwoFactorRoutes(ctx));
+  app.use('/api/v1/auth', securityEventRoutes(ctx));
+  app.use('/api/v1/auth', sessionRoutes(ctx));
   app.use('/api/v1/auth', v1ReauthRoutes(ctx));
+
+  // Each internal router checks X-Service-Key itself.
   app.use('/api/v1/internal', internalRoutes(ctx));
+  app.use('/api/v1/internal', internalOrgRoutes(ctx));
+  app.use('/api/v1/internal', internalLockoutRoutes(ctx));
   app.use('/api/v1/internal', internalAuthTimeRoutes(ctx));
   app.use('/api/v1/internal', internalAdminRoutes(ctx));
-  // OIDC discovery and the hosted login/consent pages (/.well-known/openid-configuration, /auth/*).
-  app.use(oidcRoutes(ctx));
+
+  // The hosted login, consent, magic-link, sign-up and reset pages the OIDC provider sends browsers to.
+  app.use('/auth', hostedPages(ctx));
+  app.use('/auth', magicLinkPages(ctx));
+  app.use('/auth', accountPages(ctx));
   return finish();
 }

@@ -29,14 +29,10 @@ const exactly = (paths: readonly string[]) => {
 };
 
 /**
- * `/api/v1/auth/*` paths anyone may call. Later issues add their public follow-ups (2FA, magic-link
- * login…) here and only here.
+ * `/api/v1/auth/*` paths anyone may call (the rest of `/api/v1/auth` needs a JWT). Later issues add
+ * their public follow-ups here and only here. The hosted pages (`/auth/*`) are the `hosted-auth` route's.
  */
 export const PUBLIC_V1_AUTH_PATHS: readonly string[] = [
-  '/auth/login',
-  '/auth/sign-up',
-  '/auth/forgot-password',
-  '/auth/reset-password',
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/login/2fa',
@@ -92,11 +88,10 @@ export function matchRoute(path: string): Route | undefined {
  * Paths where guessing or flooding hurts (credentials, account creation, emails sent, tokens
  * minted): they count against the tighter `auth` bucket as well as the general one.
  */
-const AUTH_TIER_PREFIXES: readonly string[] = [
+export const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/auth/sign-in',
   '/api/auth/sign-up',
   '/api/auth/magic-link',
-  '/api/auth/forget-password',
   '/api/auth/request-password-reset',
   '/api/auth/reset-password',
   '/api/auth/two-factor/verify',
@@ -111,9 +106,6 @@ const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/v1/auth/refresh',
   // Step-up authentication checks a password or code.
   '/api/v1/auth/reauth',
-  '/api/v1/auth/forgot-password',
-  '/api/v1/auth/reset-password',
-  '/api/v1/auth/magic-link',
 ];
 
 export function rateTierOf(path: string): RateTier {

@@ -7,7 +7,7 @@ import { genuineSignedQuery } from './continuation';
 import { csrfValid } from './csrf';
 import type { PageLocale, PageStrings } from './i18n';
 import { searchOf, signedOAuthQuery } from './oauth-query';
-import { pageUrl, type PageKit } from './page-kit';
+import { formParser, pageKit, pageUrl } from './page-kit';
 import { messageBody } from './render';
 import { forgotBody, resetBody, signUpBody } from './render-account';
 
@@ -24,13 +24,16 @@ const isPasswordRule = (code: unknown): code is PasswordRuleCode => typeof code 
 const text = (value: unknown) => (typeof value === 'string' ? value.trim().slice(0, 256) : undefined);
 
 /**
- * Hosted sign-up, "forgot password" and "choose a new password" pages, on Better Auth's own
- * endpoints (so the password policy, audit and mails are the same as everywhere). A pending
- * authorization travels along as the signed query and is resumed through `/auth/login/continue`
- * from the verification mail or after the reset.
+ * /auth/sign-up, /auth/forgot-password, /auth/reset-password: hosted sign-up, "forgot password"
+ * and "choose a new password" pages, on Better Auth's own endpoints (so the password policy,
+ * audit and mails are the same as everywhere). A pending authorization travels along as the
+ * signed query and is resumed through `/auth/login/continue` from the verification mail or after
+ * the reset.
  */
-export function accountPages(ctx: AuthContext, kit: PageKit): Router {
+export function accountPages(ctx: AuthContext): Router {
   const router = Router();
+  const kit = pageKit(ctx);
+  router.use(formParser());
   const minLength = ctx.config.PASSWORD_MIN_LENGTH;
   const { production, publicOrigin } = kit;
   /** A signed query from the provider, or '' (a forged one is dropped, never resumed). */
@@ -41,13 +44,13 @@ export function accountPages(ctx: AuthContext, kit: PageKit): Router {
 
   const renderSignUp = (req: Request, res: Response, oauthQuery: string, status = 200, error?: { error: string; errorCode?: string }) => {
     const { loc, t } = kit.strings(req);
-    const body = req.method === 'POST' ? (req.body as Record<string, unknown>) : {};
+    const body = req.method === 'POST' ? ((req.body ?? {}) as Record<string, unknown>) : {};
     const form = kit.form(req, res, t, oauthQuery, loc);
     kit.send(res, status, loc, t.signUpTitle, signUpBody({ ...form, ...error, name: text(body.name), email: text(body.email), minLength, signInUrl: resume(oauthQuery, loc) }));
   };
   const renderForgot = (req: Request, res: Response, oauthQuery: string, status = 200, error?: string) => {
     const { loc, t } = kit.strings(req);
-    const typed = req.method === 'POST' ? text((req.body as Record<string, unknown>).email) : undefined;
+    const typed = req.method === 'POST' ? text((req.body as Record<string, unknown> | undefined)?.email) : undefined;
     kit.send(res, status, loc, t.forgotTitle, forgotBody({ ...kit.form(req, res, t, oauthQuery, loc), error, email: typed, signInUrl: resume(oauthQuery, loc) }));
   };
   const renderReset = (req: Request, res: Response, oauthQuery: string, token: string, status = 200, error?: { error: string; errorCode?: string }) => {

@@ -5,7 +5,8 @@ import { callBetterAuth } from './better-auth-call';
 import { genuineSignedQuery, resumeAuthorizeUrl } from './continuation';
 import { csrfValid } from './csrf';
 import { searchOf, signedOAuthQuery } from './oauth-query';
-import { pageUrl, type PageKit, type RenderLogin } from './page-kit';
+import { loginRenderer } from './login-form';
+import { formParser, pageKit, pageUrl } from './page-kit';
 import { messageBody } from './render';
 
 const magicLinkForm = z.object({
@@ -21,12 +22,16 @@ export async function browserSession(ctx: AuthContext, req: Request) {
 }
 
 /**
- * "Email me a sign-in link" on the login page, and the page the mailed link lands on: Better Auth's
- * magic-link endpoint mails a link whose callback is `/auth/login/continue` with the pending
- * authorization, which sends the now signed-in browser on to the authorization endpoint.
+ * /auth/login/magic-link and /auth/login/continue: "email me a sign-in link" on the login page,
+ * and the page the mailed link lands on: Better Auth's magic-link endpoint mails a link whose
+ * callback is `/auth/login/continue` with the pending authorization, which sends the now
+ * signed-in browser on to the authorization endpoint.
  */
-export function magicLinkPages(ctx: AuthContext, kit: PageKit, renderLogin: RenderLogin): Router {
+export function magicLinkPages(ctx: AuthContext): Router {
   const router = Router();
+  const kit = pageKit(ctx);
+  const renderLogin = loginRenderer(ctx, kit);
+  router.use(formParser());
   const secret = async () => (await ctx.auth.$context).secret;
 
   router.post('/login/magic-link', async (req: Request, res: Response) => {

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { AuthContext } from '../context';
 import { issueCsrfToken } from './csrf';
 import { STRINGS, pageLocale, type PageLocale, type PageStrings } from './i18n';
@@ -7,6 +7,9 @@ import { layout, type Html } from './render';
 import type { RequestingClient } from './oauth-query';
 
 export type RenderLogin = (req: Request, res: Response, oauthQuery: string, status?: number, error?: string, email?: string) => Promise<void>;
+
+/** The form posts of the hosted pages (each page router parses its own; a parsed body is not read twice). */
+export const formParser = (): RequestHandler => express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
 
 /** A hosted page's URL carrying the pending authorization (signed query) and the page language. */
 export function pageUrl(path: string, oauthQuery: string, loc: PageLocale): string {

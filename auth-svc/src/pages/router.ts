@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AuthContext } from '../context';
-import { accountPages } from './account-pages';
 import { callBetterAuth, redirectTarget } from './better-auth-call';
 import { pendingAuthorization, resumeAuthorizeUrl } from './continuation';
 import { csrfValid } from './csrf';
-import { STRINGS, type PageLocale, type PageStrings } from './i18n';
-import { magicLinkPages } from './magic-link-pages';
+import { STRINGS, type PageStrings } from './i18n';
+import { loginRenderer } from './login-form';
 import { requestingClient, searchOf, signedOAuthQuery } from './oauth-query';
-import { pageKit, pageUrl, type RenderLogin } from './page-kit';
-import { consentBody, loginBody, messageBody, twoFactorBody } from './render';
+import { formParser, pageKit } from './page-kit';
+import { consentBody, messageBody, twoFactorBody } from './render';
 
 const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url));
 
@@ -33,33 +32,23 @@ const consentForm = z.object({
 });
 
 /**
- * The hosted login, two-factor, consent, magic-link, sign-up and password-reset pages the OIDC
- * provider sends browsers to. Server-rendered, no script at all, a strict CSP of their own; form
+ * /auth: the hosted login, two-factor and consent pages the OIDC provider sends browsers to (the
+ * magic-link pages are `magic-link-pages.ts`, sign-up and password reset `account-pages.ts`, all
+ * mounted at /auth in app.ts). Server-rendered, no script at all, a strict CSP of their own; form
  * posts are checked with a double-submit token.
  */
 export function hostedPages(ctx: AuthContext): Router {
   const router = Router();
   const kit = pageKit(ctx);
   const { production, publicOrigin, locale, send } = kit;
-  router.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
+  router.use(formParser());
 
   router.get('/style.css', (_req, res) => {
     res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
   });
 
   const base = kit.form;
-  // Links to the hosted sign-up and reset pages unless the deployment points elsewhere.
-  const links = (oauthQuery: string, loc: PageLocale) => ({
-    signupUrl: ctx.config.OIDC_SIGNUP_URL ?? pageUrl('/auth/sign-up', oauthQuery, loc),
-    resetUrl: ctx.config.OIDC_PASSWORD_RESET_URL ?? pageUrl('/auth/forgot-password', oauthQuery, loc),
-  });
-
-  const renderLogin: RenderLogin = async (req, res, oauthQuery, status = 200, error, email) => {
-    const loc = locale(req);
-    const t = STRINGS[loc];
-    const client = await requestingClient(ctx.db, oauthQuery);
-    send(res, status, loc, t.signInTitle, loginBody({ ...base(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links(oauthQuery, loc) }), client);
-  };
+  const renderLogin = loginRenderer(ctx, kit);
   const renderCode = async (req: Request, res: Response, oauthQuery: string, method: 'totp' | 'backup', status = 200, error?: string) => {
     const loc = locale(req);
     const t = STRINGS[loc];
@@ -152,8 +141,6 @@ export function hostedPages(ctx: AuthContext): Router {
     return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
   });
 
-  router.use(magicLinkPages(ctx, kit, renderLogin));
-  router.use(accountPages(ctx, kit));
   return router;
 }
 

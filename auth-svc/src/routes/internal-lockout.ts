@@ -1,7 +1,7 @@
 import express, { Router } from 'express';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { parseBody } from '@mana/shared';
+import { parseBody, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { lockoutKey, unlock } from '../domain/lockout';
@@ -17,6 +17,7 @@ const unlockBody = z.object({
 /** POST /api/v1/internal/lockout/unlock (service key): an admin lifts a sign-in lockout. */
 export function internalLockoutRoutes(ctx: AuthContext): Router {
   const router = Router();
+  router.use(requireServiceKey(ctx.config.MANA_SERVICE_KEY));
   router.post('/lockout/unlock', express.json({ limit: ctx.config.BODY_LIMIT }), async (req, res) => {
     const body = parseBody(unlockBody, req.body);
     const wasLocked = await unlock(ctx.db, body.email);

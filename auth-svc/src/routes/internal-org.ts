@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { parseParams } from '@mana/shared';
+import { parseParams, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
@@ -18,9 +18,10 @@ export async function organizationsOf(conn: Conn, userId: string) {
   return rows.map((r) => ({ ...r, joinedAt: r.joinedAt.toISOString() }));
 }
 
-/** Mounted inside the service-key guarded /api/v1/internal router. */
+/** GET /api/v1/internal/org/:orgId/member/:userId (service key). */
 export function internalOrgRoutes(ctx: AuthContext): Router {
   const router = Router();
+  router.use(requireServiceKey(ctx.config.MANA_SERVICE_KEY));
   // credits-svc asks whether a user may act for an organization.
   router.get('/org/:orgId/member/:userId', async (req, res) => {
     const { orgId, userId } = parseParams(memberParams, req.params);

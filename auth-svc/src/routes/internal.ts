@@ -6,8 +6,7 @@ import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { listSessions } from '../domain/sessions';
 import { publicSession, publicUser } from '../domain/views';
-import { internalLockoutRoutes } from './internal-lockout';
-import { internalOrgRoutes, organizationsOf } from './internal-org';
+import { organizationsOf } from './internal-org';
 import { findMatrixLink, matrixView } from '../oidc/matrix';
 
 const userParams = z.object({ id: z.string().min(1).max(128) });
@@ -63,7 +62,5 @@ export function internalRoutes(ctx: AuthContext): Router {
     });
   });
 
-  router.use(internalOrgRoutes(ctx));
-  router.use(internalLockoutRoutes(ctx));
   return router;
 }

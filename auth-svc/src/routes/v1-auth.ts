@@ -10,10 +10,7 @@ import { recordSecurityEvent } from '../domain/security-events';
 import { publicUser } from '../domain/views';
 import { betterAuthError, invalidCredentials, invalidRefreshToken, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
-import { securityEventRoutes } from './v1-security-events';
-import { sessionRoutes } from './v1-sessions';
 import { CHALLENGE_TTL_SECONDS, authCookieName, completeSignIn, cookiePair, startChallenge, tokenPair } from './v1-sign-in';
-import { v1TwoFactorRoutes } from './v1-two-factor';
 
 const email = z.email().max(254).transform((e) => e.toLowerCase());
 
@@ -36,7 +33,7 @@ const loginBody = z.object({
 const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
 const validateBody = z.object({ token: z.string().min(1).max(8192) });
 
-/** /api/v1/auth: the ecosystem's simple token API on top of Better Auth. */
+/** /api/v1/auth register, login, refresh, validate: the ecosystem's simple token API on top of Better Auth. */
 export function v1AuthRoutes(ctx: AuthContext): Router {
   const router = Router();
   router.use(express.json({ limit: ctx.config.BODY_LIMIT }));
@@ -121,8 +118,5 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     }
   });
 
-  router.use(v1TwoFactorRoutes(ctx));
-  router.use(securityEventRoutes(ctx));
-  router.use(sessionRoutes(ctx));
   return router;
 }
