@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
-import { createApp, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
+import type { ErrorRequestHandler } from 'express';
+import { AppError, createApp, errorBody, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import { creditsRoutes } from './routes/credits';
@@ -13,6 +14,15 @@ export interface AppDeps {
   ctx: CreditsContext;
 }
 
+/** 402 carries the available balance at the top of the error body too (the seed's clients read `balance`). */
+const insufficientCredits: ErrorRequestHandler = (err, req, res, next) => {
+  if (!(err instanceof AppError) || err.code !== 'INSUFFICIENT_CREDITS') {
+    next(err);
+    return;
+  }
+  res.status(err.status).json({ ...errorBody(err, req.id), balance: (err.details as { balance: number }).balance });
+};
+
 /** Builds the Express app from its dependencies (no listen). */
 export function buildApp({ rt, config, ctx }: AppDeps): Express {
   // JSON parsing is mounted after the webhook: Stripe's signature is over the raw bytes.
@@ -22,5 +32,6 @@ export function buildApp({ rt, config, ctx }: AppDeps): Express {
   // Reached directly, the service is as strict as through the gateway: the token is verified again here.
   app.use('/api/v1/credits', requireAuth(rt.verifier), creditsRoutes(ctx));
   app.use('/api/v1/internal/credits', internalRoutes(ctx));
+  app.use(insufficientCredits);
   return finish();
 }
