@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@mana/shared/testing';
+import { chargeRefunded, checkoutCompleted, startFakeStripe, type FakeStripe } from '../../credits-svc/test/fake-stripe';
+import { call } from '../helpers/http';
+import { startStack, type Stack } from '../helpers/stack';
+import { login, registerVerified } from '../helpers/users';
+
+const WEBHOOK_SECRET = 'whsec_test_0123456789abcdef0123456789abcdef';
+
+interface Person {
+  userId: string;
+  token: string;
+}
+
+interface Balance {
+  available: number;
+  held: number;
+  balance: number;
+  freeCreditsRemaining: number;
+  byCategory: { daily: number; promo: number; paid: number };
+  nextFreeRefillAt: string | null;
+  expiring: Array<{ amount: number; expiresAt: string }>;
+}
+
+/**
+ * Purchases against a local fake of Stripe's API (signed webhooks with the real `stripe` package), with
+ * the default signup bonus (150) and daily free credit (5): burn order across categories, daily refill.
+ */
+describe('credits-svc: purchases, the Stripe webhook, daily credit and burn order', () => {
+  let s: Stack;
+  let stripe: FakeStripe;
+  const v1 = (path: string) => `${s.gatewayUrl}/api/v1/credits${path}`;
+  const people: Person[] = [];
+  const signUp = async (): Promise<Person> => {
+    const u = await registerVerified(s);
+    const t = await login(s, u.email, u.password);
+    return { userId: u.userId, token: t.accessToken };
+  };
+  const person = async () => people.pop() ?? signUp();
+  /** Waits for the signup bonus the user.registered.v1 consumer grants. */
+  const withBonus = async (p: Person) => {
+    await eventually(async () => {
+      const r = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`signup:${p.userId}`]);
+      return r.rowCount === 1 ? true : undefined;
+    });
+    return p;
+  };
+  const balanceOf = async (p: Person) => (await call<Balance>(v1('/balance'), { token: p.token })).body;
+  const deliver = (d: { body: string; signature?: string }) =>
+    fetch(v1('/webhook'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(d.signature ? { 'stripe-signature': d.signature } : {}) },
+      body: d.body,
+    });
+  /** Buys a package and has Stripe confirm it; returns the purchase and its payment intent. */
+  const buy = async (p: Person, packageId = 'mana-100') => {
+    const r = await call<{ purchaseId: string; checkoutUrl: string }>(v1('/purchases'), { token: p.token, body: { packageId } });
+    expect(r.status).toBe(201);
+    const session = stripe.sessions.find((x) => x.params.get('client_reference_id') === r.body.purchaseId);
+    if (!session) throw new Error('no checkout session');
+    const paymentIntent = `pi_${randomUUID().slice(0, 12)}`;
+    const event = checkoutCompleted(`evt_${randomUUID()}`, { id: session.id, purchaseId: r.body.purchaseId, paymentIntent });
+    return { purchaseId: r.body.purchaseId, checkoutUrl: r.body.checkoutUrl, session, paymentIntent, event };
+  };
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe(WEBHOOK_SECRET);
+    s = await startStack({
+      services: ['credits'],
+      serviceEnv: { credits: { STRIPE_SECRET_KEY: 'sk_test_fake', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_URL: stripe.url } },
+    });
+    people.push(...(await Promise.all(Array.from({ length: 7 }, signUp))));
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+    await stripe?.close();
+  });
+
+  it('a purchase creates a Checkout Session; five parallel deliveries of its signed event grant once', async () => {
+    const p = await withBonus(await person());
+    const before = (await balanceOf(p)).available;
+    const { purchaseId, checkoutUrl, session, event } = await buy(p);
+    expect(checkoutUrl).toBe(`https://checkout.stripe.test/c/pay/${session.id}`);
+    expect(session.params.get('metadata[purchaseId]')).toBe(purchaseId);
+    expect(session.params.get('line_items[0][price_data][unit_amount]')).toBe('100');
+    const pending = await call<Array<{ id: string; status: string }>>(v1('/purchases'), { token: p.token });
+    expect(pending.body).toMatchObject([{ id: purchaseId, status: 'pending', credits: 100, amountCents: 100, currency: 'eur' }]);
+
+    const signed = stripe.sign(event);
+    const deliveries = await Promise.all(Array.from({ length: 5 }, () => deliver(signed)));
+    expect(deliveries.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    // Stripe may also send the same session in a new event: still one grant.
+    expect((await deliver(stripe.sign({ ...event, id: `evt_${randomUUID()}` }))).status).toBe(200);
+    const lots = await s.sql.query(`select amount from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
+    expect(lots.rows.map((r: { amount: string }) => Number(r.amount))).toEqual([100]);
+    const after = await balanceOf(p);
+    expect(after.available).toBe(before + 100);
+    expect(after.byCategory.paid).toBe(100);
+    const done = await call<Array<{ status: string; completedAt: string | null }>>(v1('/purchases'), { token: p.token });
+    expect(done.body[0]?.status).toBe('completed');
+    expect(done.body[0]?.completedAt).toBeTruthy();
+  });
+
+  it('refuses unsigned, mis-signed, tampered and stale deliveries with 400 INVALID_SIGNATURE', async () => {
+    const p = await person();
+    const { event, purchaseId } = await buy(p);
+    const good = stripe.sign(event);
+    const attempts = [
+      { body: good.body },
+      stripe.sign(event, { secret: 'whsec_wrong_secret_wrong_secret_wrong' }),
+      { body: good.body.replace('"paid"', '"unpaid"'), signature: good.signature },
+      stripe.sign(event, { timestamp: Math.floor(Date.now() / 1000) - 301 }),
+    ];
+    for (const a of attempts) {
+      const r = await deliver(a);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toBe('INVALID_SIGNATURE');
+    }
+    const lots = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
+    expect(lots.rowCount).toBe(0);
+  });
+
+  it('charge.refunded takes back what is left of the lot and records the shortfall; the balance never goes negative', async () => {
+    const p = await withBonus(await person());
+    const { purchaseId, paymentIntent, event } = await buy(p);
+    expect((await deliver(stripe.sign(event))).status).toBe(200);
+    const start = await balanceOf(p); // 5 daily + 150 promo + 100 paid
+    expect(start.byCategory).toEqual({ daily: 5, promo: 150, paid: 100 });
+    const spent = await call(v1('/use'), { token: p.token, body: { amount: 215, appId: 'chat', description: 'big job' } });
+    expect(spent.status).toBe(201); // 5 daily, 150 promo, 60 paid: 40 paid left
+    const refund = chargeRefunded(`evt_${randomUUID()}`, { paymentIntent, amount: 100, amountRefunded: 100 });
+    const signed = stripe.sign(refund);
+    expect((await Promise.all([deliver(signed), deliver(signed)])).map((r) => r.status)).toEqual([200, 200]);
+    const after = await balanceOf(p);
+    expect(after.available).toBe(0);
+    const row = await s.sql.query(`select status, refunded_credits, refund_shortfall from credits.purchases where id = $1`, [purchaseId]);
+    expect(row.rows[0]).toEqual({ status: 'refunded', refunded_credits: '40', refund_shortfall: '60' });
+    const history = await call<Array<{ type: string; amount: number }>>(v1('/transactions?limit=1'), { token: p.token });
+    expect(history.body[0]).toMatchObject({ type: 'refund', amount: -40 });
+  });
+
+  it('a failing payment provider answers 502 PAYMENT_PROVIDER_ERROR', async () => {
+    const p = await person();
+    stripe.failNext(400);
+    const r = await call<{ error: string }>(v1('/purchases'), { token: p.token, body: { packageId: 'mana-500' } });
+    expect(r.status).toBe(502);
+    expect(r.body.error).toBe('PAYMENT_PROVIDER_ERROR');
+  });
+
+  it('burns daily → promo → paid (free credit first), soonest expiry before all', async () => {
+    const p = await withBonus(await person());
+    const { event } = await buy(p);
+    expect((await deliver(stripe.sign(event))).status).toBe(200);
+    const spendAndSee = async (amount: number) => {
+      expect((await call(v1('/use'), { token: p.token, body: { amount, appId: 'chat', description: 'x' } })).status).toBe(201);
+      return (await balanceOf(p)).byCategory;
+    };
+    expect((await balanceOf(p)).byCategory).toEqual({ daily: 5, promo: 150, paid: 100 });
+    expect(await spendAndSee(3)).toEqual({ daily: 2, promo: 150, paid: 100 });
+    expect(await spendAndSee(52)).toEqual({ daily: 0, promo: 100, paid: 100 });
+    expect(await spendAndSee(110)).toEqual({ daily: 0, promo: 0, paid: 90 });
+  });
+
+  it('daily free credit: granted once on the first reads of a window (even concurrent ones), never accumulates', async () => {
+    const p = await withBonus(await person());
+    const owner = `user:${p.userId}`;
+    const first = await Promise.all(Array.from({ length: 8 }, () => balanceOf(p)));
+    for (const b of first) expect(b.byCategory.daily).toBe(5);
+    const daily = await s.sql.query(`select id from credits.grants where owner = $1 and category = 'daily'`, [owner]);
+    expect(daily.rowCount).toBe(1);
+    const b = first[0]!;
+    expect(b.freeCreditsRemaining).toBe(155);
+    expect(b.expiring).toHaveLength(1);
+    expect(new Date(b.nextFreeRefillAt!).getTime()).toBe(new Date(b.expiring[0]!.expiresAt).getTime());
+    // A day later (moved by SQL, no sleeping): the unused 5 expire to breakage, a fresh 5 arrive.
+    await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where owner = $1 and category = 'daily'`, [owner]);
+    await s.sql.query(`update credits.wallets set next_daily_at = now() - interval '1 second' where owner = $1`, [owner]);
+    const next = await balanceOf(p);
+    expect(next.byCategory.daily).toBe(5);
+    expect(next.available).toBe(155);
+    const kinds = await s.sql.query(`select kind, amount from credits.ledger_transactions where owner = $1 order by seq`, [owner]);
+    expect(kinds.rows.map((r: { kind: string; amount: string }) => `${r.kind}:${r.amount}`)).toEqual(['grant:150', 'grant:5', 'expire:-5', 'grant:5']);
+  });
+});
