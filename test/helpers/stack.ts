@@ -93,7 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => smtp.close());
     const bus = testBusEnv(uniqueName('e2e'));
     // Runs after every service closed (cleanups run in reverse): leave no queues behind on the shared broker.
-    cleanups.push(() => deleteTestBus(bus, ['auth', 'vault', 'credits', 'gdpr', 'admin']));
+    cleanups.push(() => deleteTestBus(bus, ['auth', 'vault', 'credits', 'credits.user-registered', 'gdpr', 'admin']));
     const gatewayPort = await freePort();
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const env: Record<string, string> = {

@@ -11,7 +11,7 @@ export interface LedgerPolicy {
 }
 
 export type Account = 'available' | 'held' | 'system:issuance' | 'system:revenue' | 'system:breakage' | 'system:payments';
-export type TxKind = 'spend' | 'grant' | 'expire' | 'hold' | 'capture' | 'release' | 'refund';
+export type TxKind = 'spend' | 'grant' | 'expire' | 'hold' | 'capture' | 'release' | 'refund' | 'close';
 
 export interface Posting {
   account: Account;

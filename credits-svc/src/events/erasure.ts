@@ -3,7 +3,8 @@ import { eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { subscribeErasureParticipant, type ErasureCounts, type ErasureTx, type EventBus, type OutboxRelay } from '@mana/shared';
 import { grants, outbox, processedMessages, reservationAllocations, reservations, wallets } from '../db/schema';
-import { enterOwnerScope, isId, leaveOwnerScope, userOwner, type CreditsDb } from '../db/scope';
+import { enterOwnerScope, isId, leaveOwnerScope, userOwner, type CreditsDb, type Owner, type Tx } from '../db/scope';
+import { post } from '../domain/ledger';
 
 export const ERASURE_QUEUE = 'credits';
 
@@ -22,6 +23,20 @@ export function pseudonymFor(secret: string, userId: string): string {
 }
 
 /**
+ * Closes the wallet in the ledger before it goes: what is left (available and held) moves to breakage,
+ * so the retained, pseudonymized ledger still balances to zero for the closed wallet.
+ */
+async function closeWallet(tx: Tx, owner: Owner): Promise<void> {
+  const [w] = await tx.select().from(wallets).where(eq(wallets.owner, owner)).for('update');
+  if (!w || (w.available === 0 && w.held === 0)) return;
+  await post(tx, { ...w, owner, available: 0, held: 0 }, { kind: 'close', amount: -w.available, description: 'Wallet closed on erasure' }, [
+    { account: 'available', amount: -w.available },
+    { account: 'held', amount: -w.held },
+    { account: 'system:breakage', amount: w.available + w.held },
+  ]);
+}
+
+/**
  * The wallet, its lots and holds go; the ledger and the purchases stay for bookkeeping with the user id
  * replaced by the keyed pseudonym (also where the user acted on an organization's wallet).
  */
@@ -30,6 +45,7 @@ export function eraseCredits(secret: string) {
     if (!isId(userId)) return {};
     const owner = userOwner(userId);
     await enterOwnerScope(tx, owner);
+    await closeWallet(tx as unknown as Tx, owner);
     const allocations = await tx.delete(reservationAllocations).where(eq(reservationAllocations.owner, owner)).returning({ id: reservationAllocations.grantId });
     const holds = await tx.delete(reservations).where(eq(reservations.owner, owner)).returning({ id: reservations.id });
     const lots = await tx.delete(grants).where(eq(grants.owner, owner)).returning({ id: grants.id });
