@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { auditRows, newKek, startVaultStack, VAULT, type VaultStack } from '../.
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const keyCheck = (mk: string) => createHmac('sha256', Buffer.from(mk, 'base64')).update('mana-vault key-check v1').digest('base64');
 
 describe('KEK rotation (rewrap) and erasure over the real bus', () => {
   const k1 = newKek();
@@ -40,9 +41,13 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     }
     // A zero-knowledge vault has no KEK wrap: rotation leaves it alone.
     const zkToken = await s.token('zk-user');
-    await s.call(`${VAULT}/init`, { token: zkToken, method: 'POST' });
-    await s.call(`${VAULT}/recovery-wrap`, { token: zkToken, method: 'POST', body: { recoveryWrappedMk: randomBytes(48).toString('base64'), recoveryIv: randomBytes(12).toString('base64') } });
-    await s.call(`${VAULT}/zero-knowledge`, { token: zkToken, method: 'POST', body: { enable: true } });
+    const zkCheck = keyCheck(String((await s.call(`${VAULT}/init`, { token: zkToken, method: 'POST' })).body.masterKey));
+    await s.call(`${VAULT}/recovery-wrap`, {
+      token: zkToken,
+      method: 'POST',
+      body: { recoveryWrappedMk: randomBytes(48).toString('base64'), recoveryIv: randomBytes(12).toString('base64'), keyCheck: zkCheck },
+    });
+    await s.call(`${VAULT}/zero-knowledge`, { token: zkToken, method: 'POST', body: { enable: true, keyCheck: zkCheck } });
 
     // Operator adds kek-2 and makes it active; kek-1 stays configured for the rows it still wraps.
     const rotated = { MANA_AUTH_KEKS: `kek-1:${k1},kek-2:${k2}`, MANA_AUTH_KEK_ACTIVE: 'kek-2' };
@@ -50,7 +55,7 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     const fresh = await s.call(`${VAULT}/init`, { token: await s.token('new-0'), method: 'POST' });
     expect(fresh.body.kekId).toBe('kek-2');
     keys.set('new-0', String(fresh.body.masterKey));
-    expect(await keyOf('old-0')).toEqual({ masterKey: keys.get('old-0'), formatVersion: 1, kekId: 'kek-1' });
+    expect(await keyOf('old-0')).toEqual({ masterKey: keys.get('old-0'), formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(keys.get('old-0') ?? '') });
 
     const keyring = loadKeyring(rotated);
     const database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
@@ -87,7 +92,7 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
 
     // kek-1 can go: every key still opens, now under kek-2.
     await s.restartVault({ MANA_AUTH_KEKS: `kek-2:${k2}`, MANA_AUTH_KEK_ACTIVE: 'kek-2' });
-    for (const [user, mk] of keys) expect(await keyOf(user)).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-2' });
+    for (const [user, mk] of keys) expect(await keyOf(user)).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-2', keyCheck: keyCheck(mk) });
     expect((await keyOf('zk-user')).requiresRecoveryCode).toBe(true);
     const audit = await auditRows(s.admin, 'old-0');
     expect(audit.filter((r) => r.action === 'rewrap').map((r) => r.context)).toEqual([{ from: 'kek-1', to: 'kek-2' }]);

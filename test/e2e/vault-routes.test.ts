@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus, createEvent, createLogger } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
@@ -6,6 +6,8 @@ import { auditRows, SERVICE_KEY, startVaultStack, VAULT, type VaultStack } from 
 
 const b64 = (n: number) => randomBytes(n).toString('base64');
 const recoveryWrap = () => ({ recoveryWrappedMk: b64(48), recoveryIv: b64(12) });
+/** The master key's check value as a client computes it (issue 13): base64 HMAC-SHA256 of a fixed label under the MK. */
+const keyCheck = (mk: string) => createHmac('sha256', Buffer.from(mk, 'base64')).update('mana-vault key-check v1').digest('base64');
 
 describe('vault-svc routes through the gateway', () => {
   let s: VaultStack;
@@ -67,14 +69,14 @@ describe('vault-svc routes through the gateway', () => {
 
     const init = await s.call(`${VAULT}/init`, { token, method: 'POST', headers: ua });
     expect(init.status).toBe(200);
-    expect(init.body).toEqual({ masterKey: expect.any(String), formatVersion: 1, kekId: 'kek-1' });
+    expect(init.body).toEqual({ masterKey: expect.any(String), formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(String(init.body.masterKey)) });
     const mk = String(init.body.masterKey);
     expect(Buffer.from(mk, 'base64')).toHaveLength(32);
 
     // Idempotent: the same key comes back.
     expect((await s.call(`${VAULT}/init`, { token, method: 'POST' })).body.masterKey).toBe(mk);
     const key = await s.call(`${VAULT}/key`, { token, headers: ua });
-    expect(key).toEqual({ status: 200, body: { masterKey: mk, formatVersion: 1, kekId: 'kek-1' } });
+    expect(key).toEqual({ status: 200, body: { masterKey: mk, formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(mk) } });
 
     // The database holds only the wrap, never the MK.
     const { rows } = await s.admin.query<{ wrapped_mk: Buffer }>('select wrapped_mk from vault.encryption_vaults where user_id = $1', [user]);
@@ -83,10 +85,10 @@ describe('vault-svc routes through the gateway', () => {
 
     // Recovery wrap: set (idempotent replace), then clear.
     const wrap = recoveryWrap();
-    const set = await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: wrap });
+    const set = await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...wrap, keyCheck: keyCheck(mk) } });
     expect(set.status).toBe(200);
     expect(set.body).toMatchObject({ hasRecoveryWrap: true, recoverySetAt: expect.any(String) });
-    expect((await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: recoveryWrap() })).status).toBe(200);
+    expect((await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(mk) } })).status).toBe(200);
     const status = await s.call(`${VAULT}/status`, { token });
     expect(status.body).toMatchObject({ vaultExists: true, hasRecoveryWrap: true, zeroKnowledge: false });
     expect(typeof status.body.recoverySetAt).toBe('string');
@@ -132,8 +134,8 @@ describe('vault-svc routes through the gateway', () => {
     expect(noWrap.body.error).toBe('RECOVERY_WRAP_MISSING');
 
     const wrap = recoveryWrap();
-    await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: wrap });
-    expect(await s.call(`${VAULT}/zero-knowledge`, { token, method: 'POST', body: { enable: true } })).toEqual({
+    await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...wrap, keyCheck: keyCheck(mk) } });
+    expect(await s.call(`${VAULT}/zero-knowledge`, { token, method: 'POST', body: { enable: true, keyCheck: keyCheck(mk) } })).toEqual({
       status: 200,
       body: { zeroKnowledge: true },
     });
@@ -142,7 +144,7 @@ describe('vault-svc routes through the gateway', () => {
 
     expect(await s.call(`${VAULT}/key`, { token })).toEqual({
       status: 200,
-      body: { requiresRecoveryCode: true, recoveryWrappedMk: wrap.recoveryWrappedMk, recoveryIv: wrap.recoveryIv },
+      body: { requiresRecoveryCode: true, recoveryWrappedMk: wrap.recoveryWrappedMk, recoveryIv: wrap.recoveryIv, keyCheck: keyCheck(mk) },
     });
     expect((await s.call(`${VAULT}/status`, { token })).body).toMatchObject({ zeroKnowledge: true, hasRecoveryWrap: true });
     // /init stays idempotent in ZK mode: no new key, the recovery wrap comes back.
@@ -150,6 +152,7 @@ describe('vault-svc routes through the gateway', () => {
       requiresRecoveryCode: true,
       recoveryWrappedMk: wrap.recoveryWrappedMk,
       recoveryIv: wrap.recoveryIv,
+      keyCheck: keyCheck(mk),
     });
 
     const rotate = await s.call(`${VAULT}/rotate`, { token, method: 'POST' });
@@ -168,7 +171,7 @@ describe('vault-svc routes through the gateway', () => {
       body: { zeroKnowledge: false },
     });
     const key = await s.call(`${VAULT}/key`, { token });
-    expect(key.body).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-1' });
+    expect(key.body).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(mk) });
 
     // Outside ZK mode a client can never replace the server's key by "disabling" again.
     await s.call(`${VAULT}/zero-knowledge`, { token, method: 'POST', body: { enable: false, masterKey: b64(32) } });

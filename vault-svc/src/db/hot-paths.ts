@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { VAULT_ERRORS } from '../domain/errors';
 import type { Keyring } from '../domain/kek';
-import { keyResponse, type KeyResponse, type VaultStatus } from '../domain/vault';
-import { scopeStatement, type VaultDb } from './scope';
+import { keyResponse, storeMissingKeyCheck, type KeyResponse, type VaultStatus } from '../domain/vault';
+import { scopeStatement, withUserScope, type VaultDb } from './scope';
 
 // The two routes every client calls on every sign-in, each in one round trip: several statements in one
 // simple-query message (values as literals via pg's escapeLiteral) share one implicit transaction, and the
@@ -46,6 +46,7 @@ interface KeyRow {
   zero_knowledge: boolean;
   recovery_wrapped_mk: Buffer | null;
   recovery_iv: Buffer | null;
+  key_check: Buffer | null;
 }
 
 /**
@@ -56,10 +57,10 @@ export async function readKeyOneTrip(db: VaultDb, keyring: Keyring, userId: stri
   const row = await readOwnRow<KeyRow>(
     db,
     userId,
-    'wrapped_mk, wrap_iv, kek_id, format_version, zero_knowledge, recovery_wrapped_mk, recovery_iv',
+    'wrapped_mk, wrap_iv, kek_id, format_version, zero_knowledge, recovery_wrapped_mk, recovery_iv, key_check',
   );
   if (!row) throw VAULT_ERRORS.notFound();
-  return keyResponse(keyring, {
+  const key = keyResponse(keyring, {
     userId,
     wrappedMk: row.wrapped_mk,
     wrapIv: row.wrap_iv,
@@ -68,5 +69,9 @@ export async function readKeyOneTrip(db: VaultDb, keyring: Keyring, userId: stri
     zeroKnowledge: row.zero_knowledge,
     recoveryWrappedMk: row.recovery_wrapped_mk,
     recoveryIv: row.recovery_iv,
+    keyCheck: row.key_check,
   });
+  // Once per vault created before check values existed: an extra write, off the usual one-trip path.
+  if (row.key_check === null && 'masterKey' in key) await withUserScope(db, userId, (tx) => storeMissingKeyCheck(tx, { userId, keyCheck: null }, key));
+  return key;
 }

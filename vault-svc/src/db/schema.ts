@@ -45,6 +45,12 @@ export const encryptionVaults = vaultSchema.table(
     zeroKnowledge: boolean('zero_knowledge').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     rotatedAt: timestamp('rotated_at', { withTimezone: true }),
+    /**
+     * Key check value: HMAC-SHA256(MK, "mana-vault key-check v1"), 32 bytes (domain/key-check.ts). Proves a
+     * client holds this MK before it may replace or drop a wrap; reveals nothing about the key. Null only
+     * for vaults created before it existed, until the server next unwraps their key.
+     */
+    keyCheck: bytea('key_check'),
   },
   (t) => [
     check('encryption_vaults_has_wrap', sql`${t.wrappedMk} is not null or ${t.recoveryWrappedMk} is not null`),
@@ -52,6 +58,7 @@ export const encryptionVaults = vaultSchema.table(
       'encryption_vaults_wrap_iv_pair',
       sql`(${t.wrappedMk} is null) = (${t.wrapIv} is null) and (${t.wrappedMk} is null) = (${t.kekId} is null) and (${t.recoveryWrappedMk} is null) = (${t.recoveryIv} is null)`,
     ),
+    check('encryption_vaults_key_check_length', sql`${t.keyCheck} is null or octet_length(${t.keyCheck}) = 32`),
     check(
       'encryption_vaults_zk_consistency',
       sql`not ${t.zeroKnowledge} or (${t.recoveryWrappedMk} is not null and ${t.wrappedMk} is null)`,

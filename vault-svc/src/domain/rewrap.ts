@@ -3,6 +3,7 @@ import { appendAudit } from '../db/audit';
 import { encryptionVaults } from '../db/schema';
 import { withAppRole, withUserScope, type Tx, type VaultDb } from '../db/scope';
 import { VaultCryptoError, unwrapMasterKey, wrapMasterKey, type Keyring } from './kek';
+import { keyCheckOf } from './key-check';
 
 export interface KekUsage {
   kekId: string;
@@ -57,7 +58,14 @@ async function rewrapOne(tx: Tx, keyring: Keyring, userId: string): Promise<bool
     const wrap = wrapMasterKey(keyring, userId, mk);
     await tx
       .update(encryptionVaults)
-      .set({ wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion })
+      .set({
+        wrappedMk: wrap.wrappedMk,
+        wrapIv: wrap.iv,
+        kekId: wrap.kekId,
+        formatVersion: wrap.formatVersion,
+        // The key is in hand: a vault from before check values existed gets its own.
+        keyCheck: row.keyCheck ?? keyCheckOf(mk),
+      })
       .where(and(eq(encryptionVaults.userId, userId), eq(encryptionVaults.kekId, row.kekId)));
   } finally {
     mk.fill(0);

@@ -1,13 +1,17 @@
-import { count, eq, sql } from 'drizzle-orm';
+import { and, count, eq, isNull, sql } from 'drizzle-orm';
 import { encryptionVaultAudit, encryptionVaults } from '../db/schema';
 import type { Tx } from '../db/scope';
 import { toBase64 } from './base64';
 import { VAULT_ERRORS } from './errors';
 import { generateMasterKey, unwrapMasterKey, wrapMasterKey, type Keyring } from './kek';
+import { keyCheckMatches, keyCheckOf } from './key-check';
 
 type VaultRow = typeof encryptionVaults.$inferSelect;
 /** The columns a key answer is built from. */
-export type WrapColumns = Pick<VaultRow, 'userId' | 'wrappedMk' | 'wrapIv' | 'kekId' | 'formatVersion' | 'zeroKnowledge' | 'recoveryWrappedMk' | 'recoveryIv'>;
+export type WrapColumns = Pick<
+  VaultRow,
+  'userId' | 'wrappedMk' | 'wrapIv' | 'kekId' | 'formatVersion' | 'zeroKnowledge' | 'recoveryWrappedMk' | 'recoveryIv' | 'keyCheck'
+>;
 
 export interface VaultStatus {
   vaultExists: boolean;
@@ -16,9 +20,13 @@ export interface VaultStatus {
   recoverySetAt: string | null;
 }
 
+/**
+ * `keyCheck` is the master key's check value (domain/key-check.ts); null only for a zero-knowledge vault
+ * created before check values existed (the server cannot compute it without the key).
+ */
 export type KeyResponse =
-  | { masterKey: string; formatVersion: number; kekId: string }
-  | { requiresRecoveryCode: true; recoveryWrappedMk: string; recoveryIv: string };
+  | { masterKey: string; formatVersion: number; kekId: string; keyCheck: string }
+  | { requiresRecoveryCode: true; recoveryWrappedMk: string; recoveryIv: string; keyCheck: string | null };
 
 /** Every vault operation runs inside a user-scoped transaction (`withUserScope`); RLS is the second fence. */
 async function loadRow(tx: Tx, userId: string, forUpdate = false): Promise<VaultRow | undefined> {
@@ -37,7 +45,12 @@ async function requireRow(tx: Tx, userId: string, forUpdate = false): Promise<Va
 export function keyResponse(keyring: Keyring, row: WrapColumns): KeyResponse {
   if (row.zeroKnowledge || !row.wrappedMk || !row.wrapIv || !row.kekId) {
     if (!row.recoveryWrappedMk || !row.recoveryIv) throw new Error('vault row without any wrap'); // the CHECKs forbid it
-    return { requiresRecoveryCode: true, recoveryWrappedMk: toBase64(row.recoveryWrappedMk), recoveryIv: toBase64(row.recoveryIv) };
+    return {
+      requiresRecoveryCode: true,
+      recoveryWrappedMk: toBase64(row.recoveryWrappedMk),
+      recoveryIv: toBase64(row.recoveryIv),
+      keyCheck: row.keyCheck ? toBase64(row.keyCheck) : null,
+    };
   }
   const mk = unwrapMasterKey(keyring, row.userId, {
     wrappedMk: row.wrappedMk,
@@ -46,8 +59,33 @@ export function keyResponse(keyring: Keyring, row: WrapColumns): KeyResponse {
     formatVersion: row.formatVersion,
   });
   const masterKey = toBase64(mk);
+  const keyCheck = toBase64(keyCheckOf(mk));
   mk.fill(0);
-  return { masterKey, formatVersion: row.formatVersion, kekId: row.kekId };
+  return { masterKey, formatVersion: row.formatVersion, kekId: row.kekId, keyCheck };
+}
+
+/**
+ * Vaults created before check values existed get theirs the next time the server unwraps their key
+ * (a key fetch, /init, a check of a client's keyCheck, a KEK re-wrap). No-op when one is stored.
+ */
+export async function storeMissingKeyCheck(tx: Tx, row: Pick<VaultRow, 'userId' | 'keyCheck'>, key: KeyResponse): Promise<void> {
+  if (row.keyCheck !== null || !('masterKey' in key)) return;
+  await tx
+    .update(encryptionVaults)
+    .set({ keyCheck: Buffer.from(key.keyCheck, 'base64') })
+    .where(and(eq(encryptionVaults.userId, row.userId), isNull(encryptionVaults.keyCheck)));
+}
+
+/** Refuses (409 MASTER_KEY_MISMATCH) a keyCheck that is missing or not this vault's. */
+async function requireKeyCheck(tx: Tx, keyring: Keyring, row: VaultRow, given: string | undefined): Promise<void> {
+  let expected = row.keyCheck;
+  if (expected === null && !row.zeroKnowledge) {
+    const key = keyResponse(keyring, row);
+    await storeMissingKeyCheck(tx, row, key);
+    if ('masterKey' in key) expected = Buffer.from(key.keyCheck, 'base64');
+  }
+  // A zero-knowledge vault without a stored check value cannot be checked: refused (disable zero-knowledge first).
+  if (!keyCheckMatches(expected, given)) throw VAULT_ERRORS.masterKeyMismatch();
 }
 
 /**
@@ -57,14 +95,17 @@ export function keyResponse(keyring: Keyring, row: WrapColumns): KeyResponse {
 export async function initVault(tx: Tx, keyring: Keyring, userId: string): Promise<{ key: KeyResponse; created: boolean }> {
   const mk = generateMasterKey();
   const wrap = wrapMasterKey(keyring, userId, mk);
+  const keyCheck = keyCheckOf(mk);
   mk.fill(0);
   const inserted = await tx
     .insert(encryptionVaults)
-    .values({ userId, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion })
+    .values({ userId, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion, keyCheck })
     .onConflictDoNothing({ target: encryptionVaults.userId })
     .returning({ userId: encryptionVaults.userId });
   const row = await requireRow(tx, userId);
-  return { key: keyResponse(keyring, row), created: inserted.length > 0 };
+  const key = keyResponse(keyring, row);
+  await storeMissingKeyCheck(tx, row, key);
+  return { key, created: inserted.length > 0 };
 }
 
 /** Destructive by design: the old MK is gone, and so is a recovery wrap of it (it would recover the old key). */
@@ -74,10 +115,12 @@ export async function rotateKey(tx: Tx, keyring: Keyring, userId: string) {
   const mk = generateMasterKey();
   const wrap = wrapMasterKey(keyring, userId, mk);
   const masterKey = toBase64(mk);
+  const keyCheck = keyCheckOf(mk);
   mk.fill(0);
   await tx
     .update(encryptionVaults)
     .set({
+      keyCheck,
       wrappedMk: wrap.wrappedMk,
       wrapIv: wrap.iv,
       kekId: wrap.kekId,
@@ -88,12 +131,14 @@ export async function rotateKey(tx: Tx, keyring: Keyring, userId: string) {
       rotatedAt: new Date(),
     })
     .where(eq(encryptionVaults.userId, userId));
-  const key: KeyResponse = { masterKey, formatVersion: wrap.formatVersion, kekId: wrap.kekId };
+  const key: KeyResponse = { masterKey, formatVersion: wrap.formatVersion, kekId: wrap.kekId, keyCheck: toBase64(keyCheck) };
   return { key, recoveryWrapCleared: row.recoveryWrappedMk !== null };
 }
 
-export async function setRecoveryWrap(tx: Tx, userId: string, wrap: { recoveryWrappedMk: Buffer; recoveryIv: Buffer }) {
+/** `keyCheck` proves the client wrapped this vault's MK (a garbage wrap could lose the key for good). */
+export async function setRecoveryWrap(tx: Tx, keyring: Keyring, userId: string, wrap: { recoveryWrappedMk: Buffer; recoveryIv: Buffer; keyCheck?: string }) {
   const row = await requireRow(tx, userId, true);
+  await requireKeyCheck(tx, keyring, row, wrap.keyCheck);
   const recoverySetAt = new Date();
   await tx
     .update(encryptionVaults)
@@ -114,10 +159,11 @@ export async function clearRecoveryWrap(tx: Tx, userId: string) {
 }
 
 /** Drops the server-side wrap: from now on only the client's recovery secret opens the MK. */
-export async function enableZeroKnowledge(tx: Tx, userId: string) {
+export async function enableZeroKnowledge(tx: Tx, keyring: Keyring, userId: string, keyCheck: string | undefined) {
   const row = await requireRow(tx, userId, true);
   if (row.zeroKnowledge) return { changed: false };
   if (row.recoveryWrappedMk === null) throw VAULT_ERRORS.recoveryWrapMissing();
+  await requireKeyCheck(tx, keyring, row, keyCheck);
   await tx
     .update(encryptionVaults)
     .set({ zeroKnowledge: true, wrappedMk: null, wrapIv: null, kekId: null })
@@ -130,10 +176,14 @@ export async function disableZeroKnowledge(tx: Tx, keyring: Keyring, userId: str
   const row = await requireRow(tx, userId, true);
   // Outside ZK mode the server already holds the MK: never replace it with whatever a client sends.
   if (!row.zeroKnowledge) return { changed: false };
+  // Only this vault's MK may come back: a token alone must not make the server adopt another key. A vault
+  // from before check values existed has none to compare with; it records the check value of the key it gets.
+  const keyCheck = keyCheckOf(masterKey);
+  if (row.keyCheck !== null && !keyCheckMatches(row.keyCheck, toBase64(keyCheck))) throw VAULT_ERRORS.masterKeyMismatch();
   const wrap = wrapMasterKey(keyring, userId, masterKey);
   await tx
     .update(encryptionVaults)
-    .set({ zeroKnowledge: false, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion })
+    .set({ zeroKnowledge: false, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion, keyCheck })
     .where(eq(encryptionVaults.userId, userId));
   return { changed: true };
 }

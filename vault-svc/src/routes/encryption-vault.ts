@@ -86,7 +86,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     res.json(
       await audited(deps, req, 'recovery_set', async (tx) => {
         const wrap = parseBody(recoveryWrapBody, req.body);
-        const { replaced, recoverySetAt } = await setRecoveryWrap(tx, userId, wrap);
+        const { replaced, recoverySetAt } = await setRecoveryWrap(tx, keyring, userId, wrap);
         return { body: { hasRecoveryWrap: true, recoverySetAt: recoverySetAt.toISOString() }, context: { replaced } };
       }),
     );
@@ -109,7 +109,7 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
       await audited(deps, req, wantsDisable(req) ? 'zk_disabled' : 'zk_enabled', async (tx) => {
         const input = parseBody(zeroKnowledgeBody, req.body);
         if (input.enable) {
-          const { changed } = await enableZeroKnowledge(tx, userId);
+          const { changed } = await enableZeroKnowledge(tx, keyring, userId, input.keyCheck);
           return { body: { zeroKnowledge: true }, context: { changed } };
         }
         try {

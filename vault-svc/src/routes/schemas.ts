@@ -22,13 +22,20 @@ export const base64Bytes = (bytes: number) =>
     });
 
 /** A client-built AES-GCM wrap of the 32-byte MK under the recovery secret: ciphertext ‖ 16-byte tag. */
+/**
+ * The check value of the master key the client holds (`keyCheck` of GET /key). Missing or wrong is a 409
+ * MASTER_KEY_MISMATCH from the domain, not a 400: the request is well-formed, the key is not this vault's.
+ */
+const keyCheck = z.string().max(256).optional();
+
 export const recoveryWrapBody = z.object({
   recoveryWrappedMk: base64Bytes(MK_BYTES + TAG_BYTES),
   recoveryIv: base64Bytes(IV_BYTES),
+  keyCheck,
 });
 
 export const zeroKnowledgeBody = z.discriminatedUnion('enable', [
-  z.object({ enable: z.literal(true) }),
+  z.object({ enable: z.literal(true), keyCheck }),
   z.object({ enable: z.literal(false), masterKey: base64Bytes(MK_BYTES) }),
 ]);
 

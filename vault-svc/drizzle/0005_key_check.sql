@@ -1,0 +1,2 @@
+ALTER TABLE "vault"."encryption_vaults" ADD COLUMN "key_check" "bytea";--> statement-breakpoint
+ALTER TABLE "vault"."encryption_vaults" ADD CONSTRAINT "encryption_vaults_key_check_length" CHECK ("vault"."encryption_vaults"."key_check" is null or octet_length("vault"."encryption_vaults"."key_check") = 32);
