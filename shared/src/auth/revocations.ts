@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types';
-import { EVENT_SCHEMAS } from '../contracts/events';
 
 /**
  * Sessions ended before their last access token expired (logout, password change, admin action,

@@ -29,6 +29,10 @@ interface ActiveConsumer {
 
 const RETRY_HEADER = 'x-mana-retry';
 
+/** amqplib types message properties as `any`: take only what has the expected type. */
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const asNumber = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
 export class AmqpBus extends EventEmitter implements EventBus {
   readonly kind = 'amqp' as const;
   readonly exchange: string;
@@ -207,9 +211,10 @@ export class AmqpBus extends EventEmitter implements EventBus {
     try {
       event = parseEnvelope(JSON.parse(msg.content.toString('utf8')));
     } catch (err) {
-      this.log.error({ queue, messageId: msg.properties.messageId, err: (err as Error).message }, 'malformed message dead-lettered');
+      const messageId = asString(msg.properties.messageId);
+      this.log.error({ queue, messageId, err: (err as Error).message }, 'malformed message dead-lettered');
       this.safely(() => ch.nack(msg, false, false));
-      this.emit('dead-lettered', { queue, reason: 'malformed', messageId: msg.properties.messageId });
+      this.emit('dead-lettered', { queue, reason: 'malformed', messageId });
       return;
     }
     const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 0) || 0;
@@ -247,10 +252,10 @@ export class AmqpBus extends EventEmitter implements EventBus {
     const p = msg.properties;
     return {
       persistent: true,
-      messageId: p.messageId,
-      type: p.type,
-      contentType: p.contentType ?? 'application/json',
-      timestamp: p.timestamp,
+      messageId: asString(p.messageId),
+      type: asString(p.type),
+      contentType: asString(p.contentType) ?? 'application/json',
+      timestamp: asNumber(p.timestamp),
     };
   }
 

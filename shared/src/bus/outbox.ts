@@ -36,7 +36,9 @@ export type MessagingTables = ReturnType<typeof messagingTables>;
 export type OutboxTable = MessagingTables['outbox'];
 export type ProcessedMessagesTable = MessagingTables['processedMessages'];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Any service's database or transaction: the schema type parameters stay open so that a callback still
+// sees its own service's typed `tx.query` (drizzle types them by the schema each service passes in).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one schema type per service, see above
 type AnyDb = NodePgDatabase<any> | PgTransaction<any, any, any>;
 
 /** Writes an event in the caller's transaction: it is published only if that transaction commits. */
@@ -50,12 +52,12 @@ export async function enqueueEvent(tx: AnyDb, outbox: OutboxTable, event: EventE
  * together, so a redelivered message changes nothing.
  */
 export async function consumeOnce(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any service's schema, see AnyDb
   db: NodePgDatabase<any>,
   processed: ProcessedMessagesTable,
   consumer: string,
   messageId: string,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any service's schema, see AnyDb
   fn: (tx: PgTransaction<any, any, any>) => Promise<void>,
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
@@ -71,7 +73,7 @@ export async function consumeOnce(
 }
 
 export interface OutboxRelayOptions {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any service's schema, see AnyDb
   db: NodePgDatabase<any>;
   outbox: OutboxTable;
   bus: EventBus;

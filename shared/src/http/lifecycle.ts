@@ -6,7 +6,7 @@ import type { AppState } from './app';
 
 export interface ShutdownStep {
   name: string;
-  run: () => Promise<unknown> | unknown;
+  run: () => unknown;
   timeoutMs?: number;
 }
 

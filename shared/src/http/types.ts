@@ -13,7 +13,7 @@ export interface AccessClaims {
 }
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- augmenting Express's global Request type is only possible through its namespace
   namespace Express {
     interface Request {
       id: string;

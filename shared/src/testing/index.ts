@@ -109,11 +109,11 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`eventually: gave up after ${timeoutMs} ms${lastErr ? `: ${String(lastErr)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`eventually: gave up after ${timeoutMs} ms${lastErr ? `: ${lastErr instanceof Error ? String(lastErr) : JSON.stringify(lastErr)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
