@@ -17,6 +17,7 @@ export function vaultDb(database: Database<typeof tables>): VaultDb {
 export const APP_ROLE = 'vault_app';
 
 /** Control characters never belong in a user id (and NUL cannot reach PostgreSQL text at all). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point of this pattern
 const USER_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 export class InvalidUserIdError extends Error {

@@ -126,7 +126,7 @@ export function loadKeyring(env: KekEnv, logger?: Pick<Logger, 'warn'>): Keyring
     }
   }
   if (problems.length > 0) throw new ConfigError('vault-svc', problems);
-  return new Keyring(keys, active ?? [...keys.keys()][0]!);
+  return new Keyring(keys, active ?? [...keys.keys()][0]);
 }
 
 export interface WrappedKey {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
+import type { QueryResult } from 'pg';
 import { subscribeErasureParticipant, type ErasureCounts, type ErasureParticipantOptions, type ErasureTx, type EventBus, type OutboxRelay } from '@mana/shared';
 import { encryptionVaults, outbox, processedMessages } from '../db/schema';
 import { enterUserScope, leaveUserScope, type VaultDb } from '../db/scope';
@@ -27,7 +28,8 @@ export async function eraseVault(tx: ErasureTx, userId: string): Promise<Partial
     .where(eq(encryptionVaults.userId, userId))
     .returning({ userId: encryptionVaults.userId });
   const pseudonym = `erased:${randomUUID()}`;
-  const result = await tx.execute<{ n: string }>(sql`select vault.pseudonymize_audit(${userId}, ${pseudonym}) as n`);
+  // ErasureTx leaves the driver open (any service's schema), so execute() is untyped: this is node-postgres.
+  const result = (await tx.execute(sql`select vault.pseudonymize_audit(${userId}, ${pseudonym}) as n`)) as QueryResult<{ n: string }>;
   await leaveUserScope(tx);
   return {
     deleted: { encryption_vaults: deleted.length },

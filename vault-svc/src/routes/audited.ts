@@ -19,7 +19,7 @@ export interface Outcome<T> {
 
 /** IP (X-Forwarded-For as far as `trust proxy` allows) and user agent of the caller. */
 export function requestMeta(req: Request): { ip: string | null; userAgent: string | null } {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- stripping control characters from the header is the point
   const userAgent = req.get('user-agent')?.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 512) || null;
   return { ip: req.ip ?? null, userAgent };
 }

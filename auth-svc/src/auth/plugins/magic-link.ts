@@ -22,6 +22,7 @@ export const CALLBACK_ERROR = { code: 'INVALID_CALLBACK_URL', message: 'The call
  * refused outright, since browsers read "\" as "/".
  */
 export function isAllowedCallback(value: string, allowedOrigins: ReadonlySet<string>): boolean {
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this test
   if (value.length > 2048 || /[\\\u0000-\u001f\u007f]/.test(value)) return false;
   if (value.startsWith('/')) return !value.startsWith('//');
   let url: URL;
