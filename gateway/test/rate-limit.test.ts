@@ -81,6 +81,7 @@ describe('rate limits shared by gateway instances', () => {
   it('refuses to start in production without a shared store or with verification off', async () => {
     const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), REDIS_URL: '', DATABASE_URL: '' };
     await expect(startTestGateway(ctx, prod)).rejects.toThrow(/REDIS_URL/);
+    await expect(startTestGateway(ctx, prod)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     await expect(startTestGateway(ctx, { ...prod, REDIS_URL: 'redis://127.0.0.1:6379', GATEWAY_VERIFY_JWT: 'false' })).rejects.toThrow(/GATEWAY_VERIFY_JWT/);
   });
 });

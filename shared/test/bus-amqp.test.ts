@@ -50,6 +50,7 @@ describe('AmqpBus against the real RabbitMQ', () => {
   it('refuses to publish an invalid event', async () => {
     const bad = { ...tierChanged(), data: { userId: '' } } as EventEnvelope;
     await expect(publisher.publish(bad)).rejects.toThrow(/invalid/);
+    await expect(publisher.publish(bad)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
   });
 
   it('dead-letters malformed messages and keeps consuming', async () => {

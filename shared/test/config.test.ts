@@ -68,5 +68,6 @@ describe('loadConfig', () => {
   it('reports a missing required variable of a service schema', () => {
     const strict = commonEnv.extend({ NEEDED: z.string().min(1) });
     expect(() => loadConfig('x', strict, {})).toThrow(/NEEDED/);
+    expect(() => loadConfig('x', strict, {})).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });

@@ -34,6 +34,7 @@ describe('MemoryBus', () => {
     expect(a[0]).not.toBe(event);
     expect(b).toHaveLength(0);
     await expect(bus.publish({ ...event, data: { userId: '' } } as EventEnvelope)).rejects.toThrow(/invalid/);
+    await expect(bus.publish({ ...event, data: { userId: '' } } as EventEnvelope)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
     await bus.close();
   });
 

@@ -1,11 +1,6 @@
 import { APIError } from 'better-auth/api';
 import { AppError, ERRORS } from '@mana/shared';
 
-/** Same answer for an unknown email and a wrong password (no user enumeration). */
-export const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 401, 'Invalid email or password');
-
-export const invalidRefreshToken = () => new AppError('INVALID_REFRESH_TOKEN', 401, 'The refresh token is invalid or expired');
-
 /** Better Auth's error code and status, when `err` is one of its API errors. */
 export function betterAuthError(err: unknown): { status: number; code: string; message: string } | undefined {
   if (!(err instanceof APIError)) return undefined;

@@ -1,9 +1,10 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { AppError, parseBody, parseParams, parseQuery, requireServiceKey } from '@mana/shared';
+import { parseBody, parseParams, parseQuery, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { usersPage, setRoleById, userActivity } from '../domain/admin-users';
 import { banUser, endAllSessions, unbanUser } from '../domain/bans';
+import { AUTH_ERRORS } from '../domain/errors';
 import { ROLES } from '../domain/roles';
 
 const params = z.object({ id: z.string().min(1).max(128) });
@@ -19,8 +20,6 @@ const banBody = z.object({
 });
 const roleBody = z.object({ role: z.enum(ROLES), actorId: actor });
 const actorBody = z.object({ actorId: actor }).default({});
-
-const userNotFound = () => new AppError('USER_NOT_FOUND', 404, 'No such user');
 
 /**
  * `/api/v1/internal/users*` (service key): what admin-svc needs from auth-svc — a paged walk over every
@@ -39,7 +38,7 @@ export function internalAdminRoutes(ctx: AuthContext): Router {
   router.get('/users/:id/activity', async (req, res) => {
     const { id } = parseParams(params, req.params);
     const activity = await userActivity(ctx.db, id);
-    if (!activity) throw userNotFound();
+    if (!activity) throw AUTH_ERRORS.userNotFound();
     res.json({ userId: id, ...activity });
   });
 
@@ -48,7 +47,7 @@ export function internalAdminRoutes(ctx: AuthContext): Router {
     const body = parseBody(banBody, req.body);
     const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
     const result = await banUser(ctx.db, id, { reason: body.reason, expiresAt, actorId: body.actorId ?? null });
-    if (result.kind === 'not-found') throw userNotFound();
+    if (result.kind === 'not-found') throw AUTH_ERRORS.userNotFound();
     ctx.kickOutbox();
     res.json({ userId: id, banned: true, expiresAt: result.expiresAt?.toISOString() ?? null, sessionsEnded: result.sessionsEnded });
   });
@@ -62,7 +61,7 @@ export function internalAdminRoutes(ctx: AuthContext): Router {
     const { id } = parseParams(params, req.params);
     const body = parseBody(actorBody, req.body ?? {});
     const ended = await endAllSessions(ctx.db, id, body.actorId ?? null);
-    if (ended === undefined) throw userNotFound();
+    if (ended === undefined) throw AUTH_ERRORS.userNotFound();
     ctx.kickOutbox();
     res.json({ userId: id, sessionsEnded: ended });
   });
@@ -71,8 +70,8 @@ export function internalAdminRoutes(ctx: AuthContext): Router {
     const { id } = parseParams(params, req.params);
     const body = parseBody(roleBody, req.body);
     const result = await setRoleById(ctx.db, id, body.role, body.actorId ?? null);
-    if (result.kind === 'not-found') throw userNotFound();
-    if (result.kind === 'last-admin') throw new AppError('LAST_ADMIN', 409, 'The last admin cannot be demoted');
+    if (result.kind === 'not-found') throw AUTH_ERRORS.userNotFound();
+    if (result.kind === 'last-admin') throw AUTH_ERRORS.lastAdmin();
     ctx.kickOutbox();
     res.json({ userId: id, role: body.role, changed: result.kind === 'changed', sessionsEnded: result.kind === 'changed' ? result.sessionsEnded : 0 });
   });

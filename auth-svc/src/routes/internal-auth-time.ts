@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, parseParams, requireServiceKey } from '@mana/shared';
+import { parseParams, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
+import { AUTH_ERRORS } from '../domain/errors';
 import { sessionAuthTime } from '../domain/reauth';
 
 const sessionParams = z.object({ sid: z.string().min(1).max(128) });
@@ -15,7 +16,7 @@ export function internalAuthTimeRoutes(ctx: AuthContext): Router {
   router.get('/sessions/:sid/auth-time', requireServiceKey(ctx.config.MANA_SERVICE_KEY), async (req, res) => {
     const { sid } = parseParams(sessionParams, req.params);
     const found = await sessionAuthTime(ctx.db, sid);
-    if (!found) throw new AppError('SESSION_NOT_FOUND', 404, 'No such live session');
+    if (!found) throw AUTH_ERRORS.sessionNotFound('No such live session');
     res.json({ sessionId: found.sessionId, userId: found.userId, authenticatedAt: found.authenticatedAt.toISOString() });
   });
   return router;

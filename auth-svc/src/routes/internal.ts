@@ -1,9 +1,10 @@
 import { Router } from 'express';
 import { asc, eq, gt, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { AppError, parseParams, requireServiceKey } from '@mana/shared';
+import { parseParams, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
+import { AUTH_ERRORS } from '../domain/errors';
 import { listSessions } from '../domain/sessions';
 import { publicSession, publicUser } from '../domain/views';
 import { organizationsOf } from './internal-org';
@@ -33,7 +34,7 @@ export function internalRoutes(ctx: AuthContext): Router {
   router.get('/users/:id/data', async (req, res) => {
     const { id } = parseParams(userParams, req.params);
     const [user] = await ctx.db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1);
-    if (!user) throw new AppError('USER_NOT_FOUND', 404, 'No such user');
+    if (!user) throw AUTH_ERRORS.userNotFound();
     const accounts = await ctx.db
       .select({
         id: tables.account.id,

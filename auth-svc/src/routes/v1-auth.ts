@@ -8,7 +8,8 @@ import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
 import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
 import { recordSecurityEvent } from '../domain/security-events';
 import { publicUser } from '../domain/views';
-import { betterAuthError, invalidCredentials, invalidRefreshToken, toV1Error } from './auth-errors';
+import { AUTH_ERRORS } from '../domain/errors';
+import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { CHALLENGE_TTL_SECONDS, authCookieName, completeSignIn, cookiePair, startChallenge, tokenPair } from './v1-sign-in';
 
@@ -41,7 +42,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
   router.post('/register', async (req, res) => {
     const body = parseBody(registerBody, req.body);
     const violation = checkPassword(body.password, ctx.config.PASSWORD_MIN_LENGTH);
-    if (violation) throw new AppError(violation.code, 400, violation.message);
+    if (violation) throw AUTH_ERRORS.passwordRule(violation);
     let result;
     try {
       result = await ctx.auth.api.signUpEmail({
@@ -59,7 +60,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
 
   router.post('/login', async (req, res) => {
     const body = parseBody(loginBody, req.body);
-    if ([...body.password].length > PASSWORD_MAX_LENGTH) throw invalidCredentials();
+    if ([...body.password].length > PASSWORD_MAX_LENGTH) throw AUTH_ERRORS.invalidCredentials();
     const headers = forwardedHeaders(req);
     if (body.trustDeviceToken) headers.set('cookie', `${await authCookieName(ctx, 'trust_device')}=${body.trustDeviceToken}`);
     let signIn;
@@ -69,9 +70,9 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       signIn = await ctx.auth.api.signInEmail({ body: { email: body.email, password: body.password }, headers, returnHeaders: true });
     } catch (err) {
       const e = betterAuthError(err);
-      if (e?.code === 'ACCOUNT_BANNED') throw new AppError('ACCOUNT_BANNED', 403, e.message);
-      if (e?.code === 'EMAIL_NOT_VERIFIED') throw new AppError('EMAIL_NOT_VERIFIED', 403, 'Confirm your email address first');
-      if (e && e.status < 500) throw invalidCredentials();
+      if (e?.code === 'ACCOUNT_BANNED') throw AUTH_ERRORS.accountBanned(e.message);
+      if (e?.code === 'EMAIL_NOT_VERIFIED') throw AUTH_ERRORS.emailNotVerified();
+      if (e && e.status < 500) throw AUTH_ERRORS.invalidCredentials();
       throw err;
     }
     const device = { deviceId: body.deviceId, deviceName: body.deviceName };
@@ -80,7 +81,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     if (typeof response === 'object' && response !== null && 'twoFactorRedirect' in response) {
       const pending = cookiePair(setCookies, await authCookieName(ctx, 'two_factor'));
       const [user] = await ctx.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, body.email)).limit(1);
-      if (!pending || !user) throw new AppError('TWO_FACTOR_START_FAILED', 500, 'Second factor could not be started');
+      if (!pending || !user) throw AUTH_ERRORS.twoFactorStartFailed();
       res.json({ twoFactorRequired: true, challenge: await startChallenge(ctx, req, user.id, pending, device), expiresIn: CHALLENGE_TTL_SECONDS });
       return;
     }
@@ -90,10 +91,10 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
   router.post('/refresh', async (req, res) => {
     const body = parseBody(refreshBody, req.body);
     const result = await rotateRefreshToken(ctx.db, body.refreshToken, requestMeta(req));
-    if (result.kind === 'invalid') throw invalidRefreshToken();
+    if (result.kind === 'invalid') throw AUTH_ERRORS.invalidRefreshToken();
     if (result.kind === 'reused') {
       ctx.kickOutbox();
-      throw new AppError('REFRESH_TOKEN_REUSED', 401, 'This refresh token was already used; the session has been ended');
+      throw AUTH_ERRORS.refreshTokenReused();
     }
     const pair = await tokenPair(ctx, result.sessionId, result.refreshToken);
     await recordSecurityEvent(ctx.db, { userId: pair.user.id, type: 'token_refreshed', meta: requestMeta(req), context: { sessionId: result.sessionId } });

@@ -1,7 +1,8 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { AppError, parseBody } from '@mana/shared';
+import { parseBody } from '@mana/shared';
 import type { AuthContext } from '../context';
+import { AUTH_ERRORS } from '../domain/errors';
 import { recordReauth } from '../domain/reauth';
 import { betterAuthError } from './auth-errors';
 import { requestMeta } from './request-meta';
@@ -18,8 +19,6 @@ const TOTP = /^\d{6}$/;
 /** Better Auth's answers to a wrong password, code or backup code (the lockout answers a locked account the same way). */
 const WRONG_SECRET = new Set(['INVALID_PASSWORD', 'INVALID_CODE', 'INVALID_BACKUP_CODE']);
 
-export const reauthFailed = () => new AppError('REAUTH_FAILED', 401, 'The password or code is not correct');
-const twoFactorOff = () => new AppError('TWO_FACTOR_NOT_ENABLED', 400, 'Two-factor authentication is off for this account: confirm with the password');
 
 /**
  * POST /api/v1/auth/reauth (bearer): step-up authentication. The password or a second-factor code is
@@ -38,7 +37,7 @@ export function v1ReauthRoutes(ctx: AuthContext): Router {
         method = 'password';
         await ctx.auth.api.verifyPassword({ body: { password: body.password }, headers });
       } else {
-        if (user.twoFactorEnabled !== true) throw twoFactorOff();
+        if (user.twoFactorEnabled !== true) throw AUTH_ERRORS.twoFactorNotEnabled();
         method = TOTP.test(body.code) ? 'totp' : 'backup_code';
         if (method === 'totp') await ctx.auth.api.verifyTOTP({ body: { code: body.code }, headers });
         // disableSession: the caller keeps its session (no successor cookie).
@@ -46,7 +45,7 @@ export function v1ReauthRoutes(ctx: AuthContext): Router {
       }
     } catch (err) {
       const e = betterAuthError(err);
-      if (e && WRONG_SECRET.has(e.code)) throw reauthFailed();
+      if (e && WRONG_SECRET.has(e.code)) throw AUTH_ERRORS.reauthFailed();
       throw err;
     }
     const at = await recordReauth(ctx.db, session.id, session.userId, requestMeta(req), method);

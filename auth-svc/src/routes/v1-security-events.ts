@@ -1,9 +1,10 @@
 import { Router } from 'express';
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { AppError, parseQuery } from '@mana/shared';
+import { parseQuery } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
+import { AUTH_ERRORS } from '../domain/errors';
 import { liveSession, requireSession } from './require-session';
 
 const listQuery = z.object({
@@ -16,7 +17,7 @@ const encodeCursor = (createdAt: string, id: string) => Buffer.from(`${createdAt
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id))
-    throw new AppError('INVALID_CURSOR', 400, 'The cursor is not one this API returned');
+    throw AUTH_ERRORS.invalidCursor();
   return { createdAt, id };
 }
 

@@ -1,8 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, parseParams } from '@mana/shared';
+import { parseParams } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { endOtherSessions, endSession, listSessions } from '../domain/sessions';
+import { AUTH_ERRORS } from '../domain/errors';
 import { publicSession, publicUser } from '../domain/views';
 import { awaitRevocationsRelayed } from '../events/await-relayed';
 import { requestMeta } from './request-meta';
@@ -37,7 +38,7 @@ export function sessionRoutes(ctx: AuthContext): Router {
     const { id } = parseParams(sessionParams, req.params);
     const { session } = liveSession(req);
     if (!(await endSession(ctx.db, session.userId, id, requestMeta(req))))
-      throw new AppError('SESSION_NOT_FOUND', 404, 'No such session');
+      throw AUTH_ERRORS.sessionNotFound();
     await awaitRevocationsRelayed(ctx, [id]);
     res.json({ success: true });
   });

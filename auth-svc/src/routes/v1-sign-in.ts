@@ -1,14 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { eq, lt, sql } from 'drizzle-orm';
-import { AppError } from '@mana/shared';
 import { mintAccessToken } from '../auth/tokens';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
 import { findLiveSession, issueRefreshToken } from '../domain/sessions';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
+import { AUTH_ERRORS } from '../domain/errors';
 import { publicUser } from '../domain/views';
-import { invalidRefreshToken } from './auth-errors';
 
 /** As long as Better Auth's two-factor cookie (its default `twoFactorCookieMaxAge`). */
 export const CHALLENGE_TTL_SECONDS = 600;
@@ -32,7 +31,7 @@ export function cookiePair(setCookies: string[], name: string): string | undefin
 
 export async function tokenPair(ctx: AuthContext, sessionId: string, refreshToken: string) {
   const live = await findLiveSession(ctx.db, sessionId);
-  if (!live) throw invalidRefreshToken();
+  if (!live) throw AUTH_ERRORS.invalidRefreshToken();
   const accessToken = await mintAccessToken(ctx.auth, live);
   return { user: publicUser(live.user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
 }
@@ -48,7 +47,7 @@ export async function completeSignIn(ctx: AuthContext, res: Response, sessionTok
       .set({ deviceId: device.deviceId ?? null, deviceName: device.deviceName ?? null })
       .where(eq(tables.session.token, sessionToken))
       .returning({ id: tables.session.id, userId: tables.session.userId });
-    if (!s) throw new AppError('SESSION_NOT_CREATED', 500, 'Session could not be created');
+    if (!s) throw AUTH_ERRORS.sessionNotCreated();
     return { sessionId: s.id, token: await issueRefreshToken(tx, s.id, s.userId) };
   });
   const pair = await tokenPair(ctx, started.sessionId, started.token);

@@ -2,9 +2,10 @@ import { createHmac } from 'node:crypto';
 import express, { Router, type Request } from 'express';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { AppError, parseBody } from '@mana/shared';
+import { parseBody } from '@mana/shared';
 import type { AuthContext } from '../context';
 import * as tables from '../db/schema';
+import { AUTH_ERRORS } from '../domain/errors';
 import { recordSecurityEvent } from '../domain/security-events';
 import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
@@ -24,7 +25,6 @@ const passwordBody = z.object({ password: z.string().min(1).max(4096) });
 const codeBody = z.object({ code: z.string().trim().min(6).max(64) });
 const disableBody = z.union([passwordBody, codeBody]);
 
-const invalidChallenge = () => new AppError('INVALID_CHALLENGE', 401, 'The sign-in challenge is invalid or expired; sign in again');
 const TOTP = /^\d{6}$/;
 
 /** POST /api/v1/auth/login/2fa: the second step of a login that answered `twoFactorRequired`. */
@@ -35,7 +35,7 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
   router.post('/login/2fa', async (req, res) => {
     const body = parseBody(secondFactorBody, req.body);
     const pending = await openChallenge(ctx, req, body.challenge);
-    if (!pending) throw invalidChallenge();
+    if (!pending) throw AUTH_ERRORS.invalidChallenge();
     const headers = forwardedHeaders(req);
     headers.set('cookie', pending.cookie);
     const input = { body: { code: body.code, trustDevice: body.trustDevice }, headers, returnHeaders: true } as const;
@@ -45,16 +45,16 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
       verified = TOTP.test(body.code) ? await ctx.auth.api.verifyTOTP(input) : await ctx.auth.api.verifyBackupCode(input);
     } catch (err) {
       const e = betterAuthError(err);
-      if (e?.code === 'INVALID_CODE' || e?.code === 'INVALID_BACKUP_CODE') throw new AppError('INVALID_TWO_FACTOR_CODE', 401, 'The code is invalid');
+      if (e?.code === 'INVALID_CODE' || e?.code === 'INVALID_BACKUP_CODE') throw AUTH_ERRORS.invalidTwoFactorCode();
       if (e && e.status < 500) {
         await dropChallenge(ctx, pending.challengeHash);
-        throw invalidChallenge();
+        throw AUTH_ERRORS.invalidChallenge();
       }
       throw err;
     }
     await dropChallenge(ctx, pending.challengeHash);
     const sessionToken = verified.response.token;
-    if (!sessionToken) throw invalidChallenge();
+    if (!sessionToken) throw AUTH_ERRORS.invalidChallenge();
     res.json(await completeSignIn(ctx, res, sessionToken, pending.device, verified.headers.getSetCookie()));
   });
 
