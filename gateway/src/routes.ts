@@ -104,8 +104,11 @@ export const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/v1/auth/register',
   '/api/v1/auth/login',
   '/api/v1/auth/refresh',
-  // Step-up authentication checks a password or code.
+  // Step-up authentication and the other password / code re-checks inside a session.
   '/api/v1/auth/reauth',
+  '/api/v1/auth/2fa/',
+  '/api/auth/change-password',
+  '/api/auth/two-factor/',
 ];
 
 export function rateTierOf(path: string): RateTier {

@@ -187,4 +187,24 @@ describe('step-up authentication (POST /api/v1/auth/reauth, the session auth-tim
     await f.signIn.email({ email: user.email, password: user.password });
     expect((await f.changeEmail({ newEmail: uniqueEmail('moved') })).error).toBeNull();
   });
+  it('every password re-check inside a session counts toward the sign-in lockout (and is in the gateway\'s auth tier)', async () => {
+    for (const path of ['/api/v1/auth/2fa/enable', '/api/v1/auth/2fa/disable', '/api/v1/auth/2fa/backup-codes', '/api/auth/change-password', '/api/auth/two-factor/disable'])
+      expect([path, rateTierOf(path)]).toEqual([path, 'auth']);
+    const user = await registerVerified(s);
+    const pair = await login(s, user.email, user.password);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    expect((await call(v1('/2fa/enable'), { body: { password: WRONG }, token: pair.accessToken })).status).toBe(400);
+    expect(await failures(user.email)).toBe(1);
+    expect((await c.changePassword({ currentPassword: WRONG, newPassword: `${user.password}!` })).error?.status).toBe(400);
+    expect(await failures(user.email)).toBe(2);
+    expect((await call(v1('/2fa/enable'), { body: { password: WRONG }, token: pair.accessToken })).status).toBe(400);
+    await s.smtp.waitFor(user.email, (m) => m.subject === 'Your Mana account is temporarily locked');
+    // Locked: the right password is refused like a wrong one, on the re-check and at sign-in.
+    expect(await call(v1('/2fa/enable'), { body: { password: user.password }, token: pair.accessToken })).toMatchObject({ status: 400, body: { error: 'INVALID_PASSWORD' } });
+    expect((await c.changePassword({ currentPassword: user.password, newPassword: `${user.password}!` })).error?.status).toBe(400);
+    expect((await call(v1('/login'), { body: { email: user.email, password: user.password } })).body).toMatchObject({ error: 'INVALID_CREDENTIALS' });
+    expect((await s.sql.query('select 1 from auth.two_factor where user_id = $1', [user.userId])).rowCount).toBe(0);
+  });
 });

@@ -85,6 +85,9 @@ const AUTH_TIER_SAMPLES: Record<string, Sample> = {
   '/api/v1/auth/login': { method: 'POST', path: '/api/v1/auth/login', body: {} },
   '/api/v1/auth/refresh': { method: 'POST', path: '/api/v1/auth/refresh', body: {} },
   '/api/v1/auth/reauth': { method: 'POST', path: '/api/v1/auth/reauth', body: {} },
+  '/api/v1/auth/2fa/': { method: 'POST', path: '/api/v1/auth/2fa/enable', body: {} },
+  '/api/auth/change-password': { method: 'POST', path: '/api/auth/change-password', body: {} },
+  '/api/auth/two-factor/': { method: 'POST', path: '/api/auth/two-factor/enable', body: {} },
 };
 
 const label = (s: Sample) => `${s.method ?? 'GET'} ${s.path}`;

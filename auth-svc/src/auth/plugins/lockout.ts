@@ -13,8 +13,18 @@ const SECOND_FACTOR = new Set(['/two-factor/verify-totp', '/two-factor/verify-ba
 const INVALID_CREDENTIALS = { code: 'INVALID_EMAIL_OR_PASSWORD', message: 'Invalid email or password' };
 const INVALID_CODE = { code: 'INVALID_CODE', message: 'Invalid code' };
 const INVALID_BACKUP_CODE = { code: 'INVALID_BACKUP_CODE', message: 'Invalid backup code' };
-/** Password re-checks inside a session (step-up authentication): a wrong password counts like a failed sign-in. */
-const PASSWORD_RECHECK = new Set(['/verify-password']);
+/**
+ * Password re-checks inside a session (step-up authentication, two-factor management, password change): a
+ * wrong password counts like a failed sign-in, so a stolen session cannot guess the password without limit.
+ */
+const PASSWORD_RECHECK = new Set([
+  '/verify-password',
+  '/change-password',
+  '/two-factor/enable',
+  '/two-factor/disable',
+  '/two-factor/generate-backup-codes',
+  '/two-factor/get-totp-uri',
+]);
 const INVALID_PASSWORD = { code: 'INVALID_PASSWORD', message: 'Invalid password' };
 
 export interface LockoutOptions {
