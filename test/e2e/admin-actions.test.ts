@@ -57,8 +57,8 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     const mail = await s.smtp.waitFor(user.email, (m) => m.text.includes('/magic-link/verify?'));
     const opened = await fetch(s.smtp.linkIn(mail), { redirect: 'manual' });
     expect(opened.headers.getSetCookie().some((c) => c.startsWith('mana.session_token=') && !/max-age=0/i.test(c))).toBe(false);
-    const live = await s.sql.query('select count(*)::int as n from auth.session where user_id = $1', [user.userId]);
-    expect(live.rows[0].n).toBe(0);
+    const live = await s.sql.query<{ n: number }>('select count(*)::int as n from auth.session where user_id = $1', [user.userId]);
+    expect(live.rows[0]?.n).toBe(0);
 
     // The directory shows it.
     const detail = await api('GET', `/users/${user.userId}`);

@@ -30,7 +30,7 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
       people.push({ id: newUserId(), email: `${first}.${i}-${tag}@dir.example`, name: `${name} ${tag}`, at: new Date(base + i * 86_400_000) });
     });
     await s.publish(...people.map((p) => eventAt('user.registered.v1', { userId: p.id, email: p.email, name: p.name }, p.at)));
-    await eventually(async () => (await s.sql.query(`select count(*)::int as n from admin.directory_users where email like $1`, [`%-${tag}@dir.example`])).rows[0].n === people.length);
+    await eventually(async () => (await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like $1`, [`%-${tag}@dir.example`])).rows[0]?.n === people.length);
   });
   afterAll(async () => {
     await s?.close();
@@ -90,8 +90,8 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect(row).toMatchObject({ name: 'Newest Name', role: 'admin', email: `old-${tag}@dir.example` });
     expect((row.created_at as Date).toISOString()).toBe(t(0).toISOString());
     // The email of the older update was newer than the registration's, so it is the one kept.
-    const processed = await s.sql.query(`select count(*)::int as n from admin.processed_messages where message_id = $1`, [older.id]);
-    expect(processed.rows[0].n).toBe(1);
+    const processed = await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.processed_messages where message_id = $1`, [older.id]);
+    expect(processed.rows[0]?.n).toBe(1);
   });
 
   it('searches email and name, case-insensitive, by prefix and substring; filters combine; sorts', async () => {
@@ -201,7 +201,7 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     await s.sql.query(`insert into admin.directory_users (id, email, tier, created_at) values ($1, 'ghost@dir.example', 'public', now())`, [ghost]);
     await s.sql.query(`delete from admin.directory_users where id = $1`, [admin.userId]);
     await s.sql.query(`update admin.directory_users set email_verified = true, name = 'Wrong' where email not like '%@dir.example' and id <> $1`, [admin.userId]);
-    const synthetic = (await s.sql.query(`select count(*)::int as n from admin.directory_users where email like '%@dir.example'`)).rows[0].n as number;
+    const synthetic = (await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like '%@dir.example'`)).rows[0]?.n ?? 0;
     const res = await internalApi(s)<{ added: number; changed: number; removed: number; total: number }>('POST', '/admin/resync');
     expect(res.status).toBe(200);
     // auth-svc knows the admin and the plain user; every synthetic row (and the ghost) is gone.
@@ -224,7 +224,7 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     const done = await s.waitForEvent('user.erasure.completed.v1', (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'admin');
     expect(done.data).toMatchObject({ deleted: { directory_users: 1 }, pseudonymized: { audit_log: 1 } });
     expect(await directoryRow(s, id)).toBeUndefined();
-    const rows = await s.sql.query(`select actor_id, target_id from admin.audit_log where action = 'tier.set' and changes->>'to' = 'alpha'`);
+    const rows = await s.sql.query<{ actor_id: string; target_id: string }>(`select actor_id, target_id from admin.audit_log where action = 'tier.set' and changes->>'to' = 'alpha'`);
     expect(rows.rows[0]?.target_id).toMatch(/^erased:[0-9a-f]{32}$/);
     const dump = JSON.stringify((await s.sql.query(`select * from admin.audit_log`)).rows) + JSON.stringify((await s.sql.query(`select * from admin.erased_users`)).rows);
     expect(dump).not.toContain(id);

@@ -37,7 +37,9 @@ export const directoryUsers = adminSchema.table(
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [
-    index('directory_users_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    // Ascending (not DESC NULLS LAST, which drizzle's .desc() means and which cannot serve ORDER BY … DESC):
+    // scanned forward for createdAt, backward for -createdAt.
+    index('directory_users_created_idx').on(t.createdAt, t.id),
     index('directory_users_email_idx').on(t.email, t.id),
     index('directory_users_name_idx').on(t.name, t.id),
   ],

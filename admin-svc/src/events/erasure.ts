@@ -18,7 +18,7 @@ export function eraseDirectoryUser(secret: string) {
     const pseudonym = pseudonymOf(secret, userId);
     const deleted = await tx.delete(directoryUsers).where(eq(directoryUsers.id, userId)).returning({ id: directoryUsers.id });
     await tx.insert(erasedUsers).values({ pseudonym }).onConflictDoNothing();
-    const result = await tx.execute<{ n: string }>(sql`select admin.pseudonymize_audit(${userId}, ${pseudonym}) as n`);
+    const result = (await tx.execute(sql`select admin.pseudonymize_audit(${userId}, ${pseudonym}) as n`)) as { rows: { n: string }[] };
     return { deleted: { directory_users: deleted.length }, pseudonymized: { audit_log: Number(result.rows[0]?.n ?? 0) } };
   };
 }
