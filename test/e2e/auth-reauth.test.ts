@@ -207,4 +207,24 @@ describe('step-up authentication (POST /api/v1/auth/reauth, the session auth-tim
     expect((await call(v1('/login'), { body: { email: user.email, password: user.password } })).body).toMatchObject({ error: 'INVALID_CREDENTIALS' });
     expect((await s.sql.query('select 1 from auth.two_factor where user_id = $1', [user.userId])).rowCount).toBe(0);
   });
+  it('a completed email change ends the other sessions (the confirming browser keeps its own)', async () => {
+    const user = await registerVerified(s);
+    const bearer = await login(s, user.email, user.password);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    const newEmail = uniqueEmail('moved');
+    expect((await c.changeEmail({ newEmail })).error).toBeNull();
+    const approve = await s.smtp.waitFor(user.email, (m) => m.subject === 'Confirm the change of your email address');
+    expect((await jar.fetch(s.smtp.linkIn(approve), { redirect: 'manual' })).status).toBeLessThan(400);
+    // Approving from the old address changes nothing yet.
+    expect((await call(v1('/session'), { token: bearer.accessToken })).status).toBe(200);
+    const confirm = await s.smtp.waitFor(newEmail, (m) => m.subject === 'Confirm your new email address');
+    expect((await jar.fetch(s.smtp.linkIn(confirm), { redirect: 'manual' })).status).toBeLessThan(400);
+    await s.waitForEvent('session.revoked.v1', (e) => e.type === 'session.revoked.v1' && e.data.sessionId === sidOf(bearer.accessToken));
+    expect((await call(v1('/session'), { token: bearer.accessToken })).status).toBe(401);
+    const left = await s.sql.query<{ id: string }>('select id from auth.session where user_id = $1', [user.userId]);
+    expect(left.rowCount).toBe(1);
+    expect((await c.getSession()).data?.user.email).toBe(newEmail);
+  });
 });

@@ -21,6 +21,7 @@ import { organizationPlugin } from './plugins/organization';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { stepUp } from './plugins/step-up';
+import { emailChangeEndsSessions } from './plugins/email-change-sessions';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 
 export interface AuthDeps {
@@ -180,6 +181,7 @@ export function createAuth(deps: AuthDeps) {
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
       stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
+      emailChangeEndsSessions(db, deps.onOutboxWrite),
       banPlugin(db),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),
