@@ -13,7 +13,7 @@ export async function mintAccessToken(auth: Auth, subject: AccessTokenSubject): 
 
 /** The public keys as served at /api/auth/jwks (creates the first key pair when there is none). */
 export async function currentJwks(auth: Auth): Promise<JSONWebKeySet> {
-  return (await auth.api.getJwks()) as JSONWebKeySet;
+  return await auth.api.getJwks();
 }
 
 const KEYS_MAX_AGE_MS = 60_000;

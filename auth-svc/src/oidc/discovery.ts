@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
 import { oauthProviderAuthServerMetadata, oauthProviderOpenIdConfigMetadata } from '@better-auth/oauth-provider';
 import type { Auth } from '../auth/auth';
 
@@ -10,7 +10,7 @@ export function discoveryRoutes(auth: Auth): Router {
   const router = Router();
   const openid = oauthProviderOpenIdConfigMetadata(auth);
   const oauth = oauthProviderAuthServerMetadata(auth);
-  const send = (handler: (r: Request) => Promise<Response>) => async (req: import('express').Request, res: import('express').Response) => {
+  const send = (handler: (r: Request) => Promise<Response>) => async (req: ExpressRequest, res: ExpressResponse) => {
     const answer = await handler(new Request(new URL(req.originalUrl, 'http://auth-svc.internal'), { method: 'GET' }));
     res.status(answer.status);
     answer.headers.forEach((value, key) => res.setHeader(key, value));

@@ -99,7 +99,8 @@ function twoFactorGuard(db: Db) {
             if (!user?.twoFactorEnabled) return;
             await ctx.context.internalAdapter.deleteVerificationByIdentifier(identifier);
             await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_refused', meta: hookMeta(ctx.headers), context: { reason: 'two_factor_enabled' } });
-            const target = ctx.query?.errorCallbackURL ?? ctx.query?.callbackURL;
+            const query: Record<string, unknown> | undefined = ctx.query;
+            const target = query?.errorCallbackURL ?? query?.callbackURL;
             if (typeof target !== 'string') throw APIError.from('FORBIDDEN', { code: TWO_FACTOR_ERROR, message: 'Sign in with your password and second factor' });
             const url = new URL(target, ctx.context.baseURL);
             url.searchParams.set('error', TWO_FACTOR_ERROR);

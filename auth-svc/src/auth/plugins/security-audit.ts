@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BetterAuthPlugin } from 'better-auth';
 import { createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
 import { and, eq, ne, sql } from 'drizzle-orm';
-import { decodeJwt } from 'jose';
+import { decodeJwt, type JWTPayload } from 'jose';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
@@ -135,7 +135,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
   const emailChanged = async (ctx: HookCtx, meta: RequestMeta) => {
     const token = isObject(ctx.query) && typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
     if (!token) return;
-    let claims;
+    let claims: JWTPayload;
     try {
       claims = decodeJwt(token);
     } catch {
