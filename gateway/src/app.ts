@@ -47,6 +47,7 @@ const GATEWAY_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** Runs an Express middleware as a promise: resolves when it calls next(), rejects when it throws. */
 function run(mw: RequestHandler, req: Request, res: Response): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the middleware passed to next() goes to the error handler unchanged
     const done = (err?: unknown) => (err ? reject(err) : resolve());
     Promise.resolve(mw(req, res, done as NextFunction)).catch(reject);
   });

@@ -89,7 +89,7 @@ export function frontMiddleware(app: Express, begin: Begin): RequestHandler {
   Object.defineProperty(app.request, 'log', {
     configurable: true,
     get(this: Request & { [EXCHANGE]?: Exchange }) {
-      return this[EXCHANGE]?.log() ?? app.get('gateway logger');
+      return this[EXCHANGE]?.log() ?? (app.get('gateway logger') as Logger);
     },
   });
   return (req, res, next) => {

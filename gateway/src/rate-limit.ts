@@ -117,7 +117,7 @@ export async function createRateLimiter(
     await new Promise<void>((resolve, reject) => {
       limiters = {
         general: new RateLimiterPostgres({ ...pgOptions('general'), tableCreated: false }, (err?: unknown) =>
-          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+          err ? reject(err instanceof Error ? err : new Error('rate-limit table setup failed', { cause: err })) : resolve(),
         ),
         auth: new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true }),
       };

@@ -112,7 +112,7 @@ describe('route table', () => {
     for (const path of paths) {
       const res = await raw('GET', path);
       expect(res.status, path).toBe(400);
-      expect(JSON.parse(res.body).error).toBe('BAD_PATH');
+      expect((JSON.parse(res.body) as { error: string }).error).toBe('BAD_PATH');
     }
   });
 
@@ -241,11 +241,11 @@ describe('body limit', () => {
   it('counts a streamed (chunked) body and stops it at the limit', async () => {
     const big = await chunkedPost('/api/auth/sign-up/email', 8, 512);
     expect(big.status).toBe(413);
-    expect(JSON.parse(big.body).error).toBe('PAYLOAD_TOO_LARGE');
+    expect((JSON.parse(big.body) as { error: string }).error).toBe('PAYLOAD_TOO_LARGE');
 
     const small = await chunkedPost('/api/auth/sign-up/email', 2, 400);
     expect(small.status).toBe(200);
-    expect(JSON.parse(small.body).bodyBytes).toBe(800);
+    expect((JSON.parse(small.body) as { bodyBytes: number }).bodyBytes).toBe(800);
   });
 
   it('streams a body under the limit through', async () => {
