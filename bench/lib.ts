@@ -78,11 +78,11 @@ export class Workers {
     this.children.push(child);
     return new Promise((resolve, reject) => {
       let out = '';
-      child.stdout!.setEncoding('utf8');
-      child.stdout!.on('data', (chunk: string) => {
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
         out += chunk;
         const m = /READY (\S+)/.exec(out);
-        if (m) resolve(m[1]!);
+        if (m) resolve(m[1]);
       });
       child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
     });

@@ -24,14 +24,14 @@ export function prettyDestination(out: NodeJS.WritableStream = process.stdout): 
         return;
       }
       const level = Number(entry.level);
-      const name = String(entry.svc ?? entry.name ?? 'mana');
-      if (!nameColor.has(name)) nameColor.set(name, NAME_COLORS[nameColor.size % NAME_COLORS.length]!);
+      const name = typeof entry.svc === 'string' ? entry.svc : typeof entry.name === 'string' ? entry.name : 'mana';
+      if (!nameColor.has(name)) nameColor.set(name, NAME_COLORS[nameColor.size % NAME_COLORS.length]);
       const time = typeof entry.time === 'string' ? entry.time.slice(11, 19) : new Date().toISOString().slice(11, 19);
       const extras = Object.entries(entry)
         .filter(([k]) => !HIDDEN.has(k))
         .map(([k, v]) => `${k}=${formatValue(v)}`)
         .join(' ');
-      const text = `${paint('90', time)} ${paint(nameColor.get(name)!, `[${name}]`)} ${paint(COLORS[level] ?? '0', LEVELS[level] ?? String(level))} ${String(entry.msg ?? '')}${extras ? ` ${paint('90', extras)}` : ''}\n`;
+      const text = `${paint('90', time)} ${paint(nameColor.get(name)!, `[${name}]`)} ${paint(COLORS[level] ?? '0', LEVELS[level] ?? String(level))} ${typeof entry.msg === 'string' ? entry.msg : formatValue(entry.msg ?? '')}${extras ? ` ${paint('90', extras)}` : ''}\n`;
       out.write(text);
     },
   };
@@ -40,8 +40,7 @@ export function prettyDestination(out: NodeJS.WritableStream = process.stdout): 
 function formatValue(v: unknown): string {
   if (typeof v === 'string') return /\s/.test(v) ? JSON.stringify(v) : v;
   if (v && typeof v === 'object' && 'message' in v && 'stack' in v) {
-    const err = v as { message: unknown; stack: unknown };
-    return `${JSON.stringify(err.message)}\n${String(err.stack)}`;
+    return `${JSON.stringify(v.message)}\n${String(v.stack)}`;
   }
   return JSON.stringify(v);
 }

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     running.push({ name: svc.name, handle });
     return handle;
   };
-  await startOne(auth!);
+  await startOne(auth);
   await Promise.all(rest.map(startOne));
 
   const gateway = await startGateway({ env, logger: loggerFor('gateway') });

@@ -71,13 +71,13 @@ try {
     ['GET /key', `${gateway}${VAULT}/key`],
     ['GET /key, durable audit commit', `${gatewayDurable}${VAULT}/key`],
   ];
-  const loadBefore = loadavg()[0]!.toFixed(1);
+  const loadBefore = loadavg()[0].toFixed(1);
   const runs = new Map<string, Row[]>(targets.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++)
     for (const [name, url] of targets) runs.get(name)!.push(await measure(name, url, tokens, DURATION));
-  const middle = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+  const middle = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
   const statusRuns = runs.get('GET /status')!;
-  const paired = (name: string) => runs.get(name)!.map((r, i) => r.rps / statusRuns[i]!.rps);
+  const paired = (name: string) => runs.get(name)!.map((r, i) => r.rps / statusRuns[i].rps);
   const ratio = middle(paired('GET /key'));
   const durableRatio = middle(paired('GET /key, durable audit commit'));
   const p99 = middle(runs.get('GET /key')!.map((r) => r.p99));
@@ -87,12 +87,12 @@ try {
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
     ...Array.from({ length: ROUNDS }, (_, i) =>
       targets.map(([name]) => {
-        const r = runs.get(name)![i]!;
-        return `| ${i + 1} | ${name} | ${r.rps.toFixed(0)} | ${(r.rps / statusRuns[i]!.rps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`;
+        const r = runs.get(name)![i];
+        return `| ${i + 1} | ${name} | ${r.rps.toFixed(0)} | ${(r.rps / statusRuns[i].rps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} |`;
       }),
     ).flat(),
   ].join('\n');
-  const loadAfter = loadavg()[0]!.toFixed(1);
+  const loadAfter = loadavg()[0].toFixed(1);
 
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();

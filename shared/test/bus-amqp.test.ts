@@ -93,7 +93,7 @@ describe('AmqpBus against the real RabbitMQ', () => {
     expect(attempts.get(event.id)).toBe(3);
     expect(retried).toEqual([1, 2]);
     const [body] = await drainQueue(`${queue()}.dlq`);
-    expect(JSON.parse(body!.toString()).id).toBe(event.id);
+    expect((JSON.parse(body.toString()) as { id: string }).id).toBe(event.id);
     // retry queues are empty again: nothing parked forever
     expect(await messageCount(`${queue()}.retry.1`)).toBe(0);
     expect(await messageCount(`${queue()}.retry.2`)).toBe(0);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { consumeOnce, createDatabase, runMigrations, type AmqpBus, type Database, type EventEnvelope } from '@mana/shared';
+import { consumeOnce, createDatabase, runMigrations, type AmqpBus, type Database } from '@mana/shared';
 import { createTestDatabase, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
 import * as tables from './fixtures/bus-schema';
 import { makeBus, silent, tierChanged } from './helpers/bus';
@@ -76,7 +76,7 @@ describe('idempotent consumption (consumeOnce)', () => {
   });
 
   it('returns whether the work ran', async () => {
-    const id = (tierChanged() as EventEnvelope).id;
+    const id = tierChanged().id;
     const run = () => consumeOnce(database.db, tables.processedMessages, 'direct', id, async () => undefined);
     expect(await run()).toBe(true);
     expect(await run()).toBe(false);

@@ -23,7 +23,7 @@ export function cookieFetch(origin: string): CookieFetch {
     }
     return res;
   };
-  return { fetch: wrapped as typeof fetch, cookies, cookieHeader };
+  return { fetch: wrapped, cookies, cookieHeader };
 }
 
 export interface JsonResponse<T = Record<string, unknown>> {

@@ -1,7 +1,7 @@
 import amqp from 'amqplib';
 import { pino } from 'pino';
 import { AmqpBus, createEvent, type AmqpBusOptions, type EventEnvelope } from '@mana/shared';
-import { TEST_AMQP_URL, testBusEnv } from '@mana/shared/testing';
+import { TEST_AMQP_URL, type testBusEnv } from '@mana/shared/testing';
 
 export const silent = pino({ level: 'silent' });
 
