@@ -29,7 +29,11 @@ async function main(): Promise<void> {
         );
       return;
     }
-    const asked = await redriveDue(database.db, config.ERASURE_RETRY_MS, { force: true, only: ids.length > 0 ? ids : undefined, limit: 10_000 });
+    const asked = await redriveDue(database.db, config.ERASURE_RETRY_MS, {
+      force: true,
+      only: ids.length > 0 ? ids : undefined,
+      limit: 10_000,
+    });
     for (const r of asked) say(`asked again: ${r.requestId} (attempt ${r.attempts}, ${r.status}, missing: ${r.missing.join(',') || '-'})`);
     say(`re-drove ${asked.length} request(s)`);
     if (ids.length > 0 && asked.length < ids.length) {

@@ -53,7 +53,13 @@ describe('gdpr-svc domain', () => {
       projects: async () => null,
     };
     const out = await gather(fetchers, 'u1', 50, logger);
-    expect(out.sources).toEqual({ auth: 'ok', vault: 'unavailable', credits: 'unavailable', admin: 'unavailable', projects: 'not_configured' });
+    expect(out.sources).toEqual({
+      auth: 'ok',
+      vault: 'unavailable',
+      credits: 'unavailable',
+      admin: 'unavailable',
+      projects: 'not_configured',
+    });
     expect(out.sections).toEqual({ auth: { fine: true }, vault: null, credits: null, admin: null, projects: null });
   });
 
@@ -61,12 +67,20 @@ describe('gdpr-svc domain', () => {
     const sources = createSources(loadServiceConfig({ NODE_ENV: 'test' }), logger);
     expect(await sources.fetchers.projects('u1', AbortSignal.timeout(1000))).toBeNull();
     await sources.close();
-    const s = summarize({ auth: null, vault: null, admin: null, projects: null, credits: { balance: 5, transactions: [{}, {}], purchases: [], reservations: [] } });
+    const s = summarize({
+      auth: null,
+      vault: null,
+      admin: null,
+      projects: null,
+      credits: { balance: 5, transactions: [{}, {}], purchases: [], reservations: [] },
+    });
     expect(s.credits).toEqual({ balance: 5, transactionCount: 2, purchases: [], reservationCount: 0 });
   });
 
   it('refuses the development secret in production and bad participant names', () => {
-    expect(() => loadServiceConfig({ NODE_ENV: 'production', AMQP_URL: 'amqp://x', MANA_SERVICE_KEY: 'k'.repeat(40) })).toThrow(/GDPR_SECRET/);
+    expect(() => loadServiceConfig({ NODE_ENV: 'production', AMQP_URL: 'amqp://x', MANA_SERVICE_KEY: 'k'.repeat(40) })).toThrow(
+      /GDPR_SECRET/,
+    );
     expect(() => loadServiceConfig({ ERASURE_PARTICIPANTS: 'auth,Bad Name' })).toThrow(/ERASURE_PARTICIPANTS/);
     expect(loadServiceConfig({}).ERASURE_PARTICIPANTS).toEqual(['auth', 'vault', 'credits', 'admin']);
   });

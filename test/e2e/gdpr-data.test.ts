@@ -48,7 +48,10 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
   it('gathers every source: auth, vault, credits, admin and per-app counts from the sync database', async () => {
     const u = await member();
     expect((await call(`${s.gatewayUrl}/api/v1/me/encryption-vault/init`, { method: 'POST', token: u.token })).status).toBe(200);
-    await syncSql.query("insert into sync_changes (app_id, user_id) values ('notes', $1), ('notes', $1), ('todo', $1), ('todo', 'someone-else')", [u.userId]);
+    await syncSql.query(
+      "insert into sync_changes (app_id, user_id) values ('notes', $1), ('notes', $1), ('todo', $1), ('todo', 'someone-else')",
+      [u.userId],
+    );
 
     const res = await call<Summary>(`${s.gatewayUrl}/api/v1/me/data`, { token: u.token });
     expect(res.status).toBe(200);
@@ -84,10 +87,18 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
 
   it('admin-svc reads the same summary through the internal route (service key only)', async () => {
     const u = await member();
-    const res = await call<Summary>(`${s.gatewayUrl}/api/v1/internal/gdpr/users/${u.userId}/data`, { headers: { 'x-service-key': STACK_SERVICE_KEY } });
+    const res = await call<Summary>(`${s.gatewayUrl}/api/v1/internal/gdpr/users/${u.userId}/data`, {
+      headers: { 'x-service-key': STACK_SERVICE_KEY },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ userId: u.userId, sources: { auth: 'ok', vault: 'ok' }, sections: { auth: { user: { email: u.email } } } });
-    const wrongKey = await call(`${s.gatewayUrl}/api/v1/internal/gdpr/users/${u.userId}/data`, { headers: { 'x-service-key': 'x'.repeat(40) } });
+    expect(res.body).toMatchObject({
+      userId: u.userId,
+      sources: { auth: 'ok', vault: 'ok' },
+      sections: { auth: { user: { email: u.email } } },
+    });
+    const wrongKey = await call(`${s.gatewayUrl}/api/v1/internal/gdpr/users/${u.userId}/data`, {
+      headers: { 'x-service-key': 'x'.repeat(40) },
+    });
     expect(wrongKey.status).toBe(403);
     expect(wrongKey.body).toMatchObject({ error: 'SERVICE_KEY_INVALID' });
   });
@@ -127,10 +138,14 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
     const u = await member();
     const del = (body: unknown) => call(`${s.gatewayUrl}/api/v1/me/data`, { method: 'DELETE', token: u.token, body });
     // Without the confirmation word nothing is erased, so the step-up can be probed safely.
-    const stale = await eventually(async () => {
-      const res = await del({});
-      return res.status === 401 ? res : undefined;
-    }, 15_000, 250);
+    const stale = await eventually(
+      async () => {
+        const res = await del({});
+        return res.status === 401 ? res : undefined;
+      },
+      15_000,
+      250,
+    );
     expect(stale.body).toMatchObject({ error: 'REAUTH_REQUIRED' });
     const reauth = await call(`${s.gatewayUrl}/api/v1/auth/reauth`, { token: u.token, body: { password: u.password } });
     expect(reauth.status).toBe(200);

@@ -69,16 +69,28 @@ describe('gdpr-svc: DELETE /api/v1/me/data erases everywhere and ends with a sig
     expect((await call(`${s.gatewayUrl}/api/v1/me/encryption-vault/init`, { method: 'POST', token: accessToken })).status).toBe(200);
     expect((await call(`${s.gatewayUrl}/api/v1/me/data/export`, { token: accessToken })).status).toBe(200);
 
-    const res = await call<Started>(`${s.gatewayUrl}/api/v1/me/data`, { method: 'DELETE', token: accessToken, body: { confirm: 'DELETE' } });
+    const res = await call<Started>(`${s.gatewayUrl}/api/v1/me/data`, {
+      method: 'DELETE',
+      token: accessToken,
+      body: { confirm: 'DELETE' },
+    });
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ status: 'in_progress', statusUrl: `${s.gatewayUrl}/api/v1/gdpr/erasures/${res.body.requestId}?token=${new URL(res.body.statusUrl).searchParams.get('token')}` });
+    expect(res.body).toMatchObject({
+      status: 'in_progress',
+      statusUrl: `${s.gatewayUrl}/api/v1/gdpr/erasures/${res.body.requestId}?token=${new URL(res.body.statusUrl).searchParams.get('token')}`,
+    });
 
     const done = await completed(res.body.statusUrl);
     expect(Object.keys(done.services).sort()).toEqual(PARTICIPANTS);
     for (const svc of Object.values(done.services)) expect(svc).toMatchObject({ status: 'completed', completedAt: expect.any(String) });
     expect(done.services.auth?.deleted).toMatchObject({ users: 1 });
     expect(done.services.vault?.deleted).toMatchObject({ encryption_vaults: 1 });
-    expect(done).toMatchObject({ requestId: res.body.requestId, missing: [], completedAt: expect.any(String), receipt: expect.any(String) });
+    expect(done).toMatchObject({
+      requestId: res.body.requestId,
+      missing: [],
+      completedAt: expect.any(String),
+      receipt: expect.any(String),
+    });
 
     // The receipt: EdDSA, its own type, verifiable with the published keys; the subject is not the user id.
     const receipt = done.receipt ?? '';
@@ -129,7 +141,11 @@ describe('gdpr-svc: DELETE /api/v1/me/data erases everywhere and ends with a sig
     const { accessToken } = await login(s, email, password);
     await s.stopService('vault');
     try {
-      const res = await call<Started>(`${s.gatewayUrl}/api/v1/me/data`, { method: 'DELETE', token: accessToken, body: { confirm: 'DELETE' } });
+      const res = await call<Started>(`${s.gatewayUrl}/api/v1/me/data`, {
+        method: 'DELETE',
+        token: accessToken,
+        body: { confirm: 'DELETE' },
+      });
       expect(res.status).toBe(202);
       const waiting = await eventually(async () => {
         const st = await call<StatusView>(res.body.statusUrl);

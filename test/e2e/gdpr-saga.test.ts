@@ -48,7 +48,9 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
     const bad = await start({ userId: '', actorId: 'admin-1' });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: 'VALIDATION_FAILED' });
-    expect(new Set((bad.body as unknown as { details: { path: string }[] }).details.map((d) => d.path))).toEqual(new Set(['reason', 'userId']));
+    expect(new Set((bad.body as unknown as { details: { path: string }[] }).details.map((d) => d.path))).toEqual(
+      new Set(['reason', 'userId']),
+    );
     const noKey = await call(`${s.gatewayUrl}/api/v1/internal/gdpr/erasures`, { body: { userId: 'u', actorId: 'a', reason: 'r' } });
     expect(noKey.status).toBe(401);
     expect(noKey.body).toMatchObject({ error: 'SERVICE_KEY_MISSING' });
@@ -58,7 +60,10 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
     const { userId, email } = await registerVerified(s);
     const first = await start({ userId, actorId: 'admin-7', reason: 'support ticket 42' });
     expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ status: 'in_progress', statusUrl: expect.stringContaining(`/api/v1/gdpr/erasures/${first.body.requestId}?token=`) });
+    expect(first.body).toMatchObject({
+      status: 'in_progress',
+      statusUrl: expect.stringContaining(`/api/v1/gdpr/erasures/${first.body.requestId}?token=`),
+    });
     // A second request while one runs joins it: same requestId, a capability token of its own.
     const second = await start({ userId, actorId: 'admin-8', reason: 'again' });
     expect(second.status).toBe(202);
@@ -89,7 +94,14 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
 
     // Any service joins by answering with its own name: the ghost answers at last.
     await s.publish(
-      createEvent('user.erasure.completed.v1', { requestId, userId, service: 'ghost', deleted: { notes: 3 }, pseudonymized: {}, retained: { invoices: 2 } }),
+      createEvent('user.erasure.completed.v1', {
+        requestId,
+        userId,
+        service: 'ghost',
+        deleted: { notes: 3 },
+        pseudonymized: {},
+        retained: { invoices: 2 },
+      }),
     );
     const done = await eventually(async () => {
       const res = await call<StatusView>(first.body.statusUrl);
@@ -98,7 +110,10 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
     expect(done.missing).toEqual([]);
     const jwks = createRemoteJWKSet(new URL(`${s.gatewayUrl}/api/v1/gdpr/jwks.json`));
     const { payload } = await jwtVerify(done.receipt ?? '', jwks, { typ: 'erasure-receipt+jwt', algorithms: ['EdDSA'] });
-    expect(payload).toMatchObject({ requestId, services: { ghost: { deleted: { notes: 3 }, retained: { invoices: 2 } }, auth: { deleted: { users: 1 } } } });
+    expect(payload).toMatchObject({
+      requestId,
+      services: { ghost: { deleted: { notes: 3 }, retained: { invoices: 2 } }, auth: { deleted: { users: 1 } } },
+    });
 
     // gdpr-svc's own tables keep no raw user id (nor the admin's, nor the free-text reason) once done.
     const hits = await scanForIdentifiers(s.sql, [userId, email, 'admin-7', 'support ticket 42']);
@@ -110,7 +125,10 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
     try {
       const before = await call<{ keys: { kid: string }[] }>(`${s.gatewayUrl}/api/v1/gdpr/jwks.json`);
       expect(before.body.keys).toHaveLength(1);
-      const { kid, retired } = await rotateSigningKey(database.db, deriveSecrets(s.env.GDPR_SECRET ?? 'dev-only-gdpr-secret-change-me-000000000000').sealKey);
+      const { kid, retired } = await rotateSigningKey(
+        database.db,
+        deriveSecrets(s.env.GDPR_SECRET ?? 'dev-only-gdpr-secret-change-me-000000000000').sealKey,
+      );
       expect(retired).toEqual([before.body.keys[0]?.kid]);
       const after = await call<{ keys: { kid: string }[] }>(`${s.gatewayUrl}/api/v1/gdpr/jwks.json`);
       expect(after.body.keys.map((k) => k.kid)).toEqual([kid, before.body.keys[0]?.kid]);
@@ -120,7 +138,16 @@ describe('gdpr-svc erasure saga: retries, deadline, operator command, late parti
     // A new erasure (nobody's account: participants answer with nothing) is signed by the new key.
     const res = await start({ userId: 'never-registered-user', actorId: 'admin-1', reason: 'cleanup' });
     const { requestId } = res.body;
-    await s.publish(createEvent('user.erasure.completed.v1', { requestId, userId: 'never-registered-user', service: 'ghost', deleted: {}, pseudonymized: {}, retained: {} }));
+    await s.publish(
+      createEvent('user.erasure.completed.v1', {
+        requestId,
+        userId: 'never-registered-user',
+        service: 'ghost',
+        deleted: {},
+        pseudonymized: {},
+        retained: {},
+      }),
+    );
     const done = await eventually(async () => {
       const st = await call<StatusView>(res.body.statusUrl);
       return st.body.status === 'completed' ? st.body : undefined;

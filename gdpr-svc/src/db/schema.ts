@@ -36,8 +36,12 @@ export const erasureRequests = gdprSchema.table(
   },
   (t) => [
     // One running erasure per person: a second DELETE joins it.
-    uniqueIndex('erasure_requests_open_subject_idx').on(t.subject).where(sql`${t.status} <> 'completed'`),
-    index('erasure_requests_due_idx').on(t.nextAttemptAt).where(sql`${t.status} <> 'completed'`),
+    uniqueIndex('erasure_requests_open_subject_idx')
+      .on(t.subject)
+      .where(sql`${t.status} <> 'completed'`),
+    index('erasure_requests_due_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.status} <> 'completed'`),
   ],
 );
 

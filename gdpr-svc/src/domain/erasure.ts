@@ -10,7 +10,7 @@ import { signReceipt } from './receipt';
 import type { ActiveKey } from './keys';
 
 type Db = NodePgDatabase<typeof tables>;
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export interface ErasureSettings {
   participants: readonly string[];
@@ -130,7 +130,8 @@ export async function completeErasure(tx: Tx, requestId: string, key: ActiveKey,
     .orderBy(asc(tables.erasureParticipants.service));
   const completedAt = new Date();
   const services: Record<string, { deleted: Counts; pseudonymized: Counts; retained: Counts }> = {};
-  for (const r of rows) services[r.service] = { deleted: r.deleted ?? {}, pseudonymized: r.pseudonymized ?? {}, retained: r.retained ?? {} };
+  for (const r of rows)
+    services[r.service] = { deleted: r.deleted ?? {}, pseudonymized: r.pseudonymized ?? {}, retained: r.retained ?? {} };
   const receipt = await signReceipt(
     key,
     { requestId, sub: request.subject, requestedAt: request.requestedAt.toISOString(), completedAt: completedAt.toISOString(), services },
@@ -148,7 +149,16 @@ export interface ErasureView {
   requestedAt: string;
   completedAt: string | null;
   missing: string[];
-  services: Record<string, { status: 'pending' | 'completed'; completedAt: string | null; deleted: Counts | null; pseudonymized: Counts | null; retained: Counts | null }>;
+  services: Record<
+    string,
+    {
+      status: 'pending' | 'completed';
+      completedAt: string | null;
+      deleted: Counts | null;
+      pseudonymized: Counts | null;
+      retained: Counts | null;
+    }
+  >;
   receipt: string | null;
 }
 

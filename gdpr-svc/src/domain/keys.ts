@@ -28,7 +28,11 @@ async function createKey(db: Db | Parameters<Parameters<Db['transaction']>[0]>[0
 export async function ensureSigningKey(db: Db, sealKey: Buffer): Promise<ActiveKey> {
   const kid = await db.transaction(async (tx) => {
     await tx.execute(KEY_LOCK);
-    const [row] = await tx.select({ kid: tables.signingKeys.kid }).from(tables.signingKeys).where(eq(tables.signingKeys.active, true)).limit(1);
+    const [row] = await tx
+      .select({ kid: tables.signingKeys.kid })
+      .from(tables.signingKeys)
+      .where(eq(tables.signingKeys.active, true))
+      .limit(1);
     return row?.kid ?? createKey(tx, sealKey);
   });
   return loadKey(db, sealKey, kid);

@@ -19,7 +19,11 @@ export interface RedriveResult {
  * again (`user.erasure.requested.v1`, same requestId: participants that already answered repeat their
  * answer, the others erase now). Rows are claimed with SKIP LOCKED, so several instances never ask twice.
  */
-export async function redriveDue(db: Db, retryMs: number, opts: { only?: string[]; force?: boolean; limit?: number } = {}): Promise<RedriveResult[]> {
+export async function redriveDue(
+  db: Db,
+  retryMs: number,
+  opts: { only?: string[]; force?: boolean; limit?: number } = {},
+): Promise<RedriveResult[]> {
   return db.transaction(async (tx) => {
     const now = new Date();
     const due = await tx
@@ -66,7 +70,9 @@ export async function listOpen(db: Db) {
       deadlineAt: tables.erasureRequests.deadlineAt,
       attempts: tables.erasureRequests.attempts,
       nextAttemptAt: tables.erasureRequests.nextAttemptAt,
-      missing: sql<string[]>`array(select p.service from ${tables.erasureParticipants} p where p.request_id = ${tables.erasureRequests.id} and p.completed_at is null order by p.service)`,
+      missing: sql<
+        string[]
+      >`array(select p.service from ${tables.erasureParticipants} p where p.request_id = ${tables.erasureRequests.id} and p.completed_at is null order by p.service)`,
     })
     .from(tables.erasureRequests)
     .where(ne(tables.erasureRequests.status, 'completed'))

@@ -82,7 +82,12 @@ export function createSources(config: Config, logger: Logger): SourceSet {
 }
 
 /** Asks every source at once; one that fails or takes longer than `timeoutMs` is `unavailable`, its section null. */
-export async function gather(fetchers: Record<SourceName, SourceFetch>, userId: string, timeoutMs: number, logger: Logger): Promise<Gathered> {
+export async function gather(
+  fetchers: Record<SourceName, SourceFetch>,
+  userId: string,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<Gathered> {
   const results = await Promise.all(
     SOURCES.map(async (name) => {
       const signal = AbortSignal.timeout(timeoutMs);

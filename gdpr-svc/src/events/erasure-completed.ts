@@ -2,7 +2,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Logger } from 'pino';
 import { consumeOnce, type EventBus } from '@mana/shared';
 import * as tables from '../db/schema';
-import { completeErasure, recordAnswer } from '../domain/erasure';
+import { completeErasure, recordAnswer, type Tx } from '../domain/erasure';
 import { activeSigningKey } from '../domain/keys';
 
 export const CONSUMER = 'gdpr.erasure-completed';
@@ -29,7 +29,8 @@ export async function subscribeErasureCompleted(deps: ErasureCompletedDeps): Pro
       const answer = event.data;
       const key = await activeSigningKey(deps.db, deps.sealKey);
       let outcome: Awaited<ReturnType<typeof recordAnswer>> | undefined;
-      await consumeOnce(deps.db, tables.processedMessages, CONSUMER, event.id, async (tx) => {
+      await consumeOnce(deps.db, tables.processedMessages, CONSUMER, event.id, async (anyTx) => {
+        const tx = anyTx as Tx;
         outcome = await recordAnswer(tx, answer);
         if (outcome === 'all-answered') await completeErasure(tx, answer.requestId, key, deps.issuer);
       });

@@ -12,7 +12,10 @@ export const userId = z
 export const userIdParams = z.object({ id: userId });
 
 /** The body DELETE /me/data needs: the word itself, so a stray request never erases an account. */
-export const confirmBody = z.object({ confirm: z.string().max(32).optional() }).loose().optional();
+export const confirmBody = z
+  .object({ confirm: z.string().max(32).optional() })
+  .loose()
+  .optional();
 
 export const adminErasureBody = z.object({
   userId,
