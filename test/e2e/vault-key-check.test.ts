@@ -17,7 +17,8 @@ describe('vault-svc: the key check value keeps a token alone from destroying or 
   });
 
   const storedCheck = async (user: string) =>
-    (await s.admin.query<{ key_check: Buffer | null }>('select key_check from vault.encryption_vaults where user_id = $1', [user])).rows[0]?.key_check ?? null;
+    (await s.admin.query<{ key_check: Buffer | null }>('select key_check from vault.encryption_vaults where user_id = $1', [user])).rows[0]
+      ?.key_check ?? null;
 
   /** A vault as the code before check values left it: no stored key_check. */
   const forgetCheck = (user: string) => s.admin.query('update vault.encryption_vaults set key_check = null where user_id = $1', [user]);
@@ -55,13 +56,20 @@ describe('vault-svc: the key check value keeps a token alone from destroying or 
       expect([res.status, res.body.error]).toEqual([409, 'MASTER_KEY_MISMATCH']);
     }
     expect((await s.call(`${VAULT}/key`, { token })).body.masterKey).toBe(mk);
-    expect((await s.call(`${VAULT}/zero-knowledge`, { token, method: 'POST', body: { enable: true, keyCheck: keyCheck(mk) } })).status).toBe(200);
+    expect(
+      (await s.call(`${VAULT}/zero-knowledge`, { token, method: 'POST', body: { enable: true, keyCheck: keyCheck(mk) } })).status,
+    ).toBe(200);
 
     // In zero-knowledge mode the recovery wrap is the only way to the key: it cannot be overwritten blindly.
     const overwrite = await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: recoveryWrap() });
     expect([overwrite.status, overwrite.body.error]).toEqual([409, 'MASTER_KEY_MISMATCH']);
     const key = await s.call(`${VAULT}/key`, { token });
-    expect(key.body).toEqual({ requiresRecoveryCode: true, recoveryWrappedMk: wrap.recoveryWrappedMk, recoveryIv: wrap.recoveryIv, keyCheck: keyCheck(mk) });
+    expect(key.body).toEqual({
+      requiresRecoveryCode: true,
+      recoveryWrappedMk: wrap.recoveryWrappedMk,
+      recoveryIv: wrap.recoveryIv,
+      keyCheck: keyCheck(mk),
+    });
 
     const audit = await auditRows(s.admin, user);
     expect(audit.filter((a) => a.status === 409).map((a) => [a.action, a.context.error])).toEqual([
@@ -75,7 +83,7 @@ describe('vault-svc: the key check value keeps a token alone from destroying or 
     ]);
   });
 
-  it('leaving zero-knowledge mode refuses a master key that is not the vault\'s (the server never adopts another key)', async () => {
+  it("leaving zero-knowledge mode refuses a master key that is not the vault's (the server never adopts another key)", async () => {
     const user = 'user-swap';
     const token = await s.token(user);
     const mk = String((await s.call(`${VAULT}/init`, { token, method: 'POST' })).body.masterKey);
@@ -101,9 +109,15 @@ describe('vault-svc: the key check value keeps a token alone from destroying or 
     const t2 = await s.token(byCheck);
     const mk2 = String((await s.call(`${VAULT}/init`, { token: t2, method: 'POST' })).body.masterKey);
     await forgetCheck(byCheck);
-    const wrong = await s.call(`${VAULT}/recovery-wrap`, { token: t2, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(b64(32)) } });
+    const wrong = await s.call(`${VAULT}/recovery-wrap`, {
+      token: t2,
+      method: 'POST',
+      body: { ...recoveryWrap(), keyCheck: keyCheck(b64(32)) },
+    });
     expect([wrong.status, wrong.body.error]).toEqual([409, 'MASTER_KEY_MISMATCH']);
-    expect((await s.call(`${VAULT}/recovery-wrap`, { token: t2, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(mk2) } })).status).toBe(200);
+    expect(
+      (await s.call(`${VAULT}/recovery-wrap`, { token: t2, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(mk2) } })).status,
+    ).toBe(200);
     expect((await storedCheck(byCheck))?.toString('base64')).toBe(keyCheck(mk2));
   });
 

@@ -260,8 +260,8 @@ describe('vault-svc routes through the gateway', () => {
     const results = await Promise.all(Array.from({ length: 12 }, () => s.call(`${VAULT}/init`, { token, method: 'POST' })));
     expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));
     expect(new Set(results.map((r) => r.body.masterKey)).size).toBe(1);
-    const { rows } = await s.admin.query('select count(*)::int as n from vault.encryption_vaults where user_id = $1', [user]);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await s.admin.query<{ n: number }>('select count(*)::int as n from vault.encryption_vaults where user_id = $1', [user]);
+    expect(rows[0]?.n).toBe(1);
     const audit = await auditRows(s.admin, user);
     expect(audit.filter((r) => r.context.created === true)).toHaveLength(1);
     expect(audit).toHaveLength(12);

@@ -34,7 +34,9 @@ describe('vault-svc: step-up authentication on the routes that replace or drop a
       expect([r.path, res.status, res.body.error]).toEqual([r.path, 401, 'REAUTH_REQUIRED']);
     }
     const rows = await auditRows(s.admin, user);
-    expect(rows.filter((a) => a.status === 401).map((a) => [a.action, a.context.error])).toEqual(sensitive.map((r) => [r.action, 'REAUTH_REQUIRED']));
+    expect(rows.filter((a) => a.status === 401).map((a) => [a.action, a.context.error])).toEqual(
+      sensitive.map((r) => [r.action, 'REAUTH_REQUIRED']),
+    );
     expect((await s.call(`${VAULT}/key`, { token })).status).toBe(200);
     expect((await s.call(`${VAULT}/status`, { token })).status).toBe(200);
     // Authenticated again just now: the same call passes.
@@ -47,7 +49,10 @@ describe('vault-svc: step-up authentication on the routes that replace or drop a
     expect(await s.call(`${VAULT}/rotate`, { method: 'POST', token })).toMatchObject({ status: 401, body: { error: 'TOKEN_REVOKED' } });
     s.authTime.set('borrowed-session', { userId: 'someone-else', authenticatedAt: new Date() });
     const borrowed = await s.issuer.sign({ sub: 'user-borrower', sid: 'borrowed-session' });
-    expect(await s.call(`${VAULT}/rotate`, { method: 'POST', token: borrowed })).toMatchObject({ status: 401, body: { error: 'TOKEN_REVOKED' } });
+    expect(await s.call(`${VAULT}/rotate`, { method: 'POST', token: borrowed })).toMatchObject({
+      status: 401,
+      body: { error: 'TOKEN_REVOKED' },
+    });
   });
 
   it('answers 503 SERVICE_UNAVAILABLE when auth-svc cannot be asked, and changes nothing', async () => {
@@ -57,7 +62,10 @@ describe('vault-svc: step-up authentication on the routes that replace or drop a
     const env = s.vaultEnv;
     await s.restartVault({ ...env, AUTH_SVC_URL: 'http://127.0.0.1:9' });
     try {
-      expect(await s.call(`${VAULT}/rotate`, { method: 'POST', token })).toMatchObject({ status: 503, body: { error: 'SERVICE_UNAVAILABLE' } });
+      expect(await s.call(`${VAULT}/rotate`, { method: 'POST', token })).toMatchObject({
+        status: 503,
+        body: { error: 'SERVICE_UNAVAILABLE' },
+      });
       expect((await s.call(`${VAULT}/key`, { token })).body.masterKey).toBe(before.body.masterKey);
     } finally {
       await s.restartVault(env);

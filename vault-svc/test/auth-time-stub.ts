@@ -25,7 +25,11 @@ export async function startAuthTimeStub(serviceKey: string): Promise<AuthTimeStu
     if (req.headers['x-service-key'] !== serviceKey) return reply(403, { error: 'SERVICE_KEY_INVALID' });
     if (!m?.[1]) return reply(404, { error: 'NOT_FOUND' });
     const sid = decodeURIComponent(m[1]);
-    const entry = entries.has(sid) ? entries.get(sid) : sid.startsWith('sid-') ? { userId: sid.slice(4), authenticatedAt: new Date() } : null;
+    const entry = entries.has(sid)
+      ? entries.get(sid)
+      : sid.startsWith('sid-')
+        ? { userId: sid.slice(4), authenticatedAt: new Date() }
+        : null;
     if (!entry) return reply(404, { error: 'SESSION_NOT_FOUND' });
     reply(200, { sessionId: sid, userId: entry.userId, authenticatedAt: entry.authenticatedAt.toISOString() });
   });

@@ -11,7 +11,13 @@ export interface SessionAuthTime {
 }
 
 /** Records that the session proved its secret again now (in one transaction with its audit row). */
-export async function recordReauth(conn: Conn, sessionId: string, userId: string, meta: RequestMeta, method: 'password' | 'totp' | 'backup_code'): Promise<Date> {
+export async function recordReauth(
+  conn: Conn,
+  sessionId: string,
+  userId: string,
+  meta: RequestMeta,
+  method: 'password' | 'totp' | 'backup_code',
+): Promise<Date> {
   const t = tables.sessionReauth;
   const [row] = await conn
     .insert(t)

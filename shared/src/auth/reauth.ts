@@ -25,7 +25,10 @@ export type SessionAuthTime = z.output<typeof authTimeAnswer>;
  * auth-svc's answer for a session's last authentication (sign-in or POST /api/v1/auth/reauth), or
  * undefined when the session is unknown or has ended. Throws 503 when auth-svc cannot be asked.
  */
-export async function fetchSessionAuthTime(opts: Omit<RequireRecentAuthOptions, 'maxAgeSeconds'>, sid: string): Promise<SessionAuthTime | undefined> {
+export async function fetchSessionAuthTime(
+  opts: Omit<RequireRecentAuthOptions, 'maxAgeSeconds'>,
+  sid: string,
+): Promise<SessionAuthTime | undefined> {
   const url = `${opts.authUrl.replace(/\/$/, '')}/api/v1/internal/sessions/${encodeURIComponent(sid)}/auth-time`;
   let res: Response;
   try {

@@ -27,7 +27,8 @@ export function stepUp(db: Db, maxAgeSeconds: number) {
             const session = await getSessionFromCtx(ctx).catch(() => null);
             // Without a session the endpoint answers 401 itself.
             if (!session) return;
-            if (!(await isRecentlyAuthenticated(db, session.session.id, maxAgeSeconds))) throw APIError.from('UNAUTHORIZED', REAUTH_REQUIRED);
+            if (!(await isRecentlyAuthenticated(db, session.session.id, maxAgeSeconds)))
+              throw APIError.from('UNAUTHORIZED', REAUTH_REQUIRED);
           }),
         },
       ],
