@@ -9,5 +9,12 @@ import type { AdminDeps } from './domain/context';
 export function adminDeps(config: Config, db: AdminDb, logger: Logger, relay?: OutboxRelay): AdminDeps {
   const call = (name: string, url: string) =>
     upstream({ name, baseUrl: firstUrl(url), serviceKey: config.MANA_SERVICE_KEY, timeoutMs: config.ADMIN_UPSTREAM_TIMEOUT_MS });
-  return { db, auth: call('auth-svc', config.AUTH_SVC_URL), gdpr: call('gdpr-svc', config.GDPR_SVC_URL), tiers: config.ACCESS_TIERS, relay, logger };
+  return {
+    db,
+    auth: call('auth-svc', config.AUTH_SVC_URL),
+    gdpr: call('gdpr-svc', config.GDPR_SVC_URL),
+    tiers: config.ACCESS_TIERS,
+    relay,
+    logger,
+  };
 }

@@ -13,7 +13,18 @@ const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 /** Requests in flight at once (1: the latency one admin sees; more: several admins at once). */
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1);
-const DOMAINS = ['gmail.com', 'outlook.com', 'yahoo.com', 'proton.me', 'web.de', 'gmx.net', 'icloud.com', 'mana.how', 'example.org', 'posteo.de'];
+const DOMAINS = [
+  'gmail.com',
+  'outlook.com',
+  'yahoo.com',
+  'proton.me',
+  'web.de',
+  'gmx.net',
+  'icloud.com',
+  'mana.how',
+  'example.org',
+  'posteo.de',
+];
 /** The generated names and emails are md5 pieces (as in the INSERT below), so trigrams spread like real text's. */
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
@@ -55,7 +66,9 @@ async function measure(name: string, base: string, token: string, path: () => st
   );
   times.sort((a, b) => a - b);
   const m = { name, example, p50: pct(times, 50), p95: pct(times, 95), p99: pct(times, 99), rows: rows / times.length };
-  process.stdout.write(`${name}: p50 ${m.p50.toFixed(1)} ms, p95 ${m.p95.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.rows.toFixed(1)} rows/answer\n`);
+  process.stdout.write(
+    `${name}: p50 ${m.p50.toFixed(1)} ms, p95 ${m.p95.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.rows.toFixed(1)} rows/answer\n`,
+  );
   return m;
 }
 
@@ -65,7 +78,16 @@ const sql = new pg.Pool({ connectionString: db.url, max: 2 });
 let service: Awaited<ReturnType<typeof startAdminService>> | undefined;
 try {
   service = await startAdminService({
-    env: { DATABASE_URL: db.url, AUTH_JWKS_URL: issuer.jwksUrl, BASE_URL: issuer.issuer, JWT_AUDIENCE: issuer.audience, AMQP_URL: '', ADMIN_SVC_PORT: '0', LOG_LEVEL: 'error', NODE_ENV: 'development' },
+    env: {
+      DATABASE_URL: db.url,
+      AUTH_JWKS_URL: issuer.jwksUrl,
+      BASE_URL: issuer.issuer,
+      JWT_AUDIENCE: issuer.audience,
+      AMQP_URL: '',
+      ADMIN_SVC_PORT: '0',
+      LOG_LEVEL: 'error',
+      NODE_ENV: 'development',
+    },
   });
   const t0 = performance.now();
   // Building the trigram index once after the load is much faster than maintaining it row by row.
@@ -83,7 +105,9 @@ try {
      from generate_series(1, $1::int) as i`,
     [USERS, DOMAINS, ['public', 'beta', 'alpha', 'founder']],
   );
-  await sql.query(`create index directory_users_search_idx on admin.directory_users using gin ((lower(email) || ' ' || lower(name)) gin_trgm_ops)`);
+  await sql.query(
+    `create index directory_users_search_idx on admin.directory_users using gin ((lower(email) || ' ' || lower(name)) gin_trgm_ops)`,
+  );
   await sql.query('vacuum analyze admin.directory_users');
   const loadSeconds = (performance.now() - t0) / 1000;
   process.stdout.write(`${USERS} rows loaded and indexed in ${loadSeconds.toFixed(0)} s\n`);
@@ -99,11 +123,36 @@ try {
   const loadBefore = loadavg()[0]?.toFixed(1);
   const n = () => 1 + rand(USERS);
   const results = [
-    await measure('search, email prefix (page mode, with total)', base, token, () => `/users?search=${md5(String(n())).slice(0, 8)}&limit=20`),
-    await measure('search, name substring (page mode, with total)', base, token, () => `/users?search=${md5(`l${n()}`).slice(2, 8)}&limit=20`),
-    await measure('search, email substring, keyset mode', base, token, () => `/users?search=${encodeURIComponent(`.${n()}@`)}&cursor=&limit=20`),
-    await measure('deep keyset page (-createdAt, 80–99 % down)', base, token, () => `/users?cursor=${cursors[rand(cursors.length)]}&limit=20`),
-    await measure('deep keyset page with filters (tier, banned=false)', base, token, () => `/users?tier=beta&banned=false&cursor=${cursors[rand(cursors.length)]}&limit=20`),
+    await measure(
+      'search, email prefix (page mode, with total)',
+      base,
+      token,
+      () => `/users?search=${md5(String(n())).slice(0, 8)}&limit=20`,
+    ),
+    await measure(
+      'search, name substring (page mode, with total)',
+      base,
+      token,
+      () => `/users?search=${md5(`l${n()}`).slice(2, 8)}&limit=20`,
+    ),
+    await measure(
+      'search, email substring, keyset mode',
+      base,
+      token,
+      () => `/users?search=${encodeURIComponent(`.${n()}@`)}&cursor=&limit=20`,
+    ),
+    await measure(
+      'deep keyset page (-createdAt, 80–99 % down)',
+      base,
+      token,
+      () => `/users?cursor=${cursors[rand(cursors.length)]}&limit=20`,
+    ),
+    await measure(
+      'deep keyset page with filters (tier, banned=false)',
+      base,
+      token,
+      () => `/users?tier=beta&banned=false&cursor=${cursors[rand(cursors.length)]}&limit=20`,
+    ),
   ];
   const loadAfter = loadavg()[0]?.toFixed(1);
 
@@ -112,10 +161,26 @@ try {
   const searchExpr = `(lower(email) || ' ' || lower(name))`;
   const [c0] = deep.rows;
   const plans: [string, string, unknown[]][] = [
-    ['search, email prefix: the page', `select ${cols} from admin.directory_users where ${searchExpr} like $1 order by created_at desc, id desc limit 20`, [`%${md5('424242').slice(0, 8)}%`]],
-    ['search, email prefix: the total', `select count(*) from admin.directory_users where ${searchExpr} like $1`, [`%${md5('424242').slice(0, 8)}%`]],
-    ['search, name substring', `select ${cols} from admin.directory_users where ${searchExpr} like $1 order by created_at desc, id desc limit 20`, [`%${md5('l424242').slice(2, 8)}%`]],
-    ['deep keyset page', `select ${cols} from admin.directory_users where (created_at, id) < ($1::timestamptz, $2) order by created_at desc, id desc limit 21`, [c0?.created_at, c0?.id]],
+    [
+      'search, email prefix: the page',
+      `select ${cols} from admin.directory_users where ${searchExpr} like $1 order by created_at desc, id desc limit 20`,
+      [`%${md5('424242').slice(0, 8)}%`],
+    ],
+    [
+      'search, email prefix: the total',
+      `select count(*) from admin.directory_users where ${searchExpr} like $1`,
+      [`%${md5('424242').slice(0, 8)}%`],
+    ],
+    [
+      'search, name substring',
+      `select ${cols} from admin.directory_users where ${searchExpr} like $1 order by created_at desc, id desc limit 20`,
+      [`%${md5('l424242').slice(2, 8)}%`],
+    ],
+    [
+      'deep keyset page',
+      `select ${cols} from admin.directory_users where (created_at, id) < ($1::timestamptz, $2) order by created_at desc, id desc limit 21`,
+      [c0?.created_at, c0?.id],
+    ],
   ];
   // The statements alone (pool → PostgreSQL, no HTTP, no JWT): what the database costs, apart from the process.
   const statementTimes: [string, number, number][] = [];
@@ -124,7 +189,9 @@ try {
     for (let i = 0; i < 100; i++) {
       const k = String(n());
       const row = deep.rows[rand(deep.rows.length)];
-      const p = title.startsWith('deep') ? [row?.created_at, row?.id] : [`%${title.includes('name') ? md5(`l${k}`).slice(2, 8) : md5(k).slice(0, 8)}%`];
+      const p = title.startsWith('deep')
+        ? [row?.created_at, row?.id]
+        : [`%${title.includes('name') ? md5(`l${k}`).slice(2, 8) : md5(k).slice(0, 8)}%`];
       const t = performance.now();
       await sql.query(text, p.length ? p : params);
       times.push(performance.now() - t);

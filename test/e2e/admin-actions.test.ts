@@ -15,8 +15,10 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
 
   const session = (token: string) => call(`${s.gatewayUrl}/api/v1/auth/session`, { token });
   const signIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/v1/auth/login`, { body: { email, password } });
-  const nativeSignIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password }, headers: { origin: new URL(s.gatewayUrl).origin } });
-  const audit = async (query: string) => (await api<{ entries: Record<string, unknown>[]; nextCursor: string | null }>('GET', `/audit?${query}`)).body;
+  const nativeSignIn = (email: string, password: string) =>
+    call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password }, headers: { origin: new URL(s.gatewayUrl).origin } });
+  const audit = async (query: string) =>
+    (await api<{ entries: Record<string, unknown>[]; nextCursor: string | null }>('GET', `/audit?${query}`)).body;
 
   beforeAll(async () => {
     s = await startStack({ services: ['admin', 'gdpr'], env: { MAGIC_LINK_CALLBACK_ALLOWLIST: APP, LOCKOUT_MAX_ATTEMPTS: '3' } });
@@ -35,11 +37,16 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await session(tokens.accessToken)).status).toBe(200);
 
     const banned = await api('POST', `/users/${user.userId}/ban`, { reason: 'spam' });
-    expect(banned).toMatchObject({ status: 200, body: { userId: user.userId, banned: true, bannedReason: 'spam', banExpiresAt: null, sessionsEnded: 2 } });
+    expect(banned).toMatchObject({
+      status: 200,
+      body: { userId: user.userId, banned: true, bannedReason: 'spam', banExpiresAt: null, sessionsEnded: 2 },
+    });
     await s.waitForEvent('session.revoked.v1', (e) => e.type === 'session.revoked.v1' && e.data.userId === user.userId);
     // The gateway refuses the tokens as soon as the revocation reached it.
     await eventually(async () => (await session(tokens.accessToken)).status === 401 && (await session(other.accessToken)).status === 401);
-    expect((await call(`${s.gatewayUrl}/api/v1/auth/refresh`, { body: { refreshToken: tokens.refreshToken } })).body).toMatchObject({ error: 'INVALID_REFRESH_TOKEN' });
+    expect((await call(`${s.gatewayUrl}/api/v1/auth/refresh`, { body: { refreshToken: tokens.refreshToken } })).body).toMatchObject({
+      error: 'INVALID_REFRESH_TOKEN',
+    });
 
     // Password: a wrong one is still a plain 401 (the ban tells nothing to someone without the password).
     expect((await signIn(user.email, 'Wrong password 123 abc')).body).toMatchObject({ error: 'INVALID_CREDENTIALS' });
@@ -49,7 +56,12 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     // Hosted login (the OIDC provider's page).
     const browser = newBrowser(s);
     const html = await (await browser.fetch(`${s.gatewayUrl}/auth/login`)).text();
-    const form = await postForm(browser, `${s.gatewayUrl}/auth/login`, { csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query'), email: user.email, password: user.password }, new URL(s.gatewayUrl).origin);
+    const form = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query'), email: user.email, password: user.password },
+      new URL(s.gatewayUrl).origin,
+    );
     expect(form.status).toBe(403);
     expect(browser.cookies.has('mana.session_token')).toBe(false);
     // Magic link: the link is valid, the sign-in is refused (no session cookie).
@@ -72,7 +84,11 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ banned: false, sessions: 1 });
     const trail = await audit(`targetId=${user.userId}`);
     expect(trail.entries.map((e) => e.action)).toEqual(['ban.lift', 'ban.set']);
-    expect(trail.entries[1]).toMatchObject({ actorId: admin.userId, reason: 'spam', changes: { outcome: 'ok', sessionsEnded: 2, expiresAt: null } });
+    expect(trail.entries[1]).toMatchObject({
+      actorId: admin.userId,
+      reason: 'spam',
+      changes: { outcome: 'ok', sessionsEnded: 2, expiresAt: null },
+    });
   });
 
   it('a ban with expiresAt lifts itself once that time has passed', async () => {
@@ -88,15 +104,26 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await signIn(user.email, user.password)).status).toBe(200);
     expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ banned: false });
     expect((await api<{ users: { id: string }[] }>('GET', `/users?banned=false&search=${user.email}`)).body.users).toHaveLength(1);
-    const past = await api<{ details: { path: string }[] }>('POST', `/users/${user.userId}/ban`, { reason: 'x', expiresAt: '2020-01-01T00:00:00Z' });
+    const past = await api<{ details: { path: string }[] }>('POST', `/users/${user.userId}/ban`, {
+      reason: 'x',
+      expiresAt: '2020-01-01T00:00:00Z',
+    });
     expect(past.status).toBe(400);
     expect(past.body.details.map((d) => d.path)).toEqual(['expiresAt']);
   });
 
   it('refuses to ban oneself (CANNOT_TARGET_SELF) and unknown users (USER_NOT_FOUND)', async () => {
-    expect(await api('POST', `/users/${admin.userId}/ban`, { reason: 'oops' })).toMatchObject({ status: 400, body: { error: 'CANNOT_TARGET_SELF' } });
-    expect(await api('POST', `/users/${newUserId()}/ban`, { reason: 'x' })).toMatchObject({ status: 404, body: { error: 'USER_NOT_FOUND' } });
-    expect((await api<{ details: { path: string }[] }>('POST', `/users/${admin.userId}/ban`, {})).body.details.map((d) => d.path)).toEqual(['reason']);
+    expect(await api('POST', `/users/${admin.userId}/ban`, { reason: 'oops' })).toMatchObject({
+      status: 400,
+      body: { error: 'CANNOT_TARGET_SELF' },
+    });
+    expect(await api('POST', `/users/${newUserId()}/ban`, { reason: 'x' })).toMatchObject({
+      status: 404,
+      body: { error: 'USER_NOT_FOUND' },
+    });
+    expect((await api<{ details: { path: string }[] }>('POST', `/users/${admin.userId}/ban`, {})).body.details.map((d) => d.path)).toEqual([
+      'reason',
+    ]);
   });
 
   it('ends all sessions of a user; shows sessions count and last sign-in', async () => {
@@ -110,16 +137,25 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await api('POST', `/users/${user.userId}/sessions/revoke`)).body).toEqual({ userId: user.userId, sessionsEnded: 2 });
     await eventually(async () => (await session(a.accessToken)).status === 401);
     expect((await api('GET', `/users/${user.userId}`)).body).toMatchObject({ sessions: 0 });
-    expect((await audit(`targetId=${user.userId}&action=sessions.revoke`)).entries[0]).toMatchObject({ changes: { outcome: 'ok', sessionsEnded: 2 } });
+    expect((await audit(`targetId=${user.userId}&action=sessions.revoke`)).entries[0]).toMatchObject({
+      changes: { outcome: 'ok', sessionsEnded: 2 },
+    });
   });
 
   it('changes roles like the set-role command; the last admin cannot be demoted (LAST_ADMIN)', async () => {
     expect(await api('PUT', `/users/${admin.userId}/role`, { role: 'user' })).toMatchObject({ status: 409, body: { error: 'LAST_ADMIN' } });
     const user = await registerVerified(s);
     await waitForRow(s, user.userId);
-    expect((await api('PUT', `/users/${user.userId}/role`, { role: 'admin' })).body).toEqual({ userId: user.userId, role: 'admin', changed: true });
-    const event = await s.waitForEvent('user.updated.v1', (e) => e.type === 'user.updated.v1' && e.data.userId === user.userId && e.data.changes.role === 'admin');
-    expect(event.data.changes).toEqual({ role: 'admin' });
+    expect((await api('PUT', `/users/${user.userId}/role`, { role: 'admin' })).body).toEqual({
+      userId: user.userId,
+      role: 'admin',
+      changed: true,
+    });
+    const event = await s.waitForEvent(
+      'user.updated.v1',
+      (e) => e.type === 'user.updated.v1' && e.data.userId === user.userId && e.data.changes.role === 'admin',
+    );
+    expect(event.type === 'user.updated.v1' && event.data.changes).toEqual({ role: 'admin' });
     expect((await login(s, user.email, user.password)).user.role).toBe('admin');
     expect((await directoryRow(s, user.userId))?.role).toBe('admin');
     expect((await api('PUT', `/users/${user.userId}/role`, { role: 'user' })).body).toMatchObject({ changed: true });
@@ -143,7 +179,7 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await audit(`targetId=${user.userId}&action=lockout.unlock`)).entries).toHaveLength(1);
   });
 
-  it('shows the user data summary and erases through gdpr-svc (202); never one\'s own account (USE_SELF_SERVICE)', async () => {
+  it("shows the user data summary and erases through gdpr-svc (202); never one's own account (USE_SELF_SERVICE)", async () => {
     const user = await registerVerified(s, uniqueEmail('erase'));
     await waitForRow(s, user.userId);
     await api('PUT', `/users/${user.userId}/tier`, { tier: 'founder' });
@@ -152,18 +188,30 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect(JSON.stringify(data.body)).toContain(user.email);
     expect(JSON.stringify(data.body)).toContain('founder');
 
-    expect(await api('DELETE', `/users/${admin.userId}/data`, { reason: 'me' })).toMatchObject({ status: 400, body: { error: 'USE_SELF_SERVICE' } });
+    expect(await api('DELETE', `/users/${admin.userId}/data`, { reason: 'me' })).toMatchObject({
+      status: 400,
+      body: { error: 'USE_SELF_SERVICE' },
+    });
     expect((await api('DELETE', `/users/${user.userId}/data`, {})).status).toBe(400);
-    const erased = await api<{ requestId: string; statusUrl: string }>('DELETE', `/users/${user.userId}/data`, { reason: 'support ticket 42' });
+    const erased = await api<{ requestId: string; statusUrl: string }>('DELETE', `/users/${user.userId}/data`, {
+      reason: 'support ticket 42',
+    });
     expect(erased.status).toBe(202);
     expect(erased.body.statusUrl).toContain(`/api/v1/gdpr/erasures/${erased.body.requestId}`);
-    await s.waitForEvent('user.erasure.completed.v1', (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === erased.body.requestId && e.data.service === 'admin');
+    await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === erased.body.requestId && e.data.service === 'admin',
+    );
     await eventually(async () => (await directoryRow(s, user.userId)) === undefined);
     // The admin's audit entries about the user keep a pseudonym instead of the id.
     const dump = JSON.stringify((await s.sql.query('select * from admin.audit_log')).rows);
     expect(dump).not.toContain(user.userId);
     const entries = (await audit('action=data.erase')).entries;
-    expect(entries[0]).toMatchObject({ actorId: admin.userId, reason: 'support ticket 42', changes: { outcome: 'ok', requestId: erased.body.requestId } });
+    expect(entries[0]).toMatchObject({
+      actorId: admin.userId,
+      reason: 'support ticket 42',
+      changes: { outcome: 'ok', requestId: erased.body.requestId },
+    });
     expect(String(entries[0]?.targetId)).toMatch(/^erased:/);
   });
 
@@ -173,8 +221,13 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     await s.stopService('gdpr');
     try {
       expect(await api('GET', `/users/${user.userId}/data`)).toMatchObject({ status: 503, body: { error: 'SOURCE_UNAVAILABLE' } });
-      expect(await api('DELETE', `/users/${user.userId}/data`, { reason: 'x' })).toMatchObject({ status: 503, body: { error: 'SOURCE_UNAVAILABLE' } });
-      expect((await audit(`targetId=${user.userId}&action=data.erase`)).entries[0]).toMatchObject({ changes: { outcome: 'failed', error: 'SOURCE_UNAVAILABLE' } });
+      expect(await api('DELETE', `/users/${user.userId}/data`, { reason: 'x' })).toMatchObject({
+        status: 503,
+        body: { error: 'SOURCE_UNAVAILABLE' },
+      });
+      expect((await audit(`targetId=${user.userId}&action=data.erase`)).entries[0]).toMatchObject({
+        changes: { outcome: 'failed', error: 'SOURCE_UNAVAILABLE' },
+      });
     } finally {
       await s.startService('gdpr');
     }
@@ -187,7 +240,17 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     const second = await audit(`actorId=${admin.userId}&limit=2&cursor=${first.nextCursor}`);
     expect(Number(second.entries[0]?.id)).toBeLessThan(Number(first.entries[1]?.id));
     for (const e of [...first.entries, ...second.entries]) {
-      expect(Object.keys(e).sort()).toEqual(['action', 'actorId', 'changes', 'createdAt', 'id', 'ipAddress', 'reason', 'requestId', 'targetId']);
+      expect(Object.keys(e).sort()).toEqual([
+        'action',
+        'actorId',
+        'changes',
+        'createdAt',
+        'id',
+        'ipAddress',
+        'reason',
+        'requestId',
+        'targetId',
+      ]);
       expect(e.actorId).toBe(admin.userId);
     }
   });

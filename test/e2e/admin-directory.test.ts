@@ -6,7 +6,16 @@ import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified } from '../helpers/users';
 import { adminApi, directoryRow, eventAt, internalApi, makeAdmin, newUserId, waitForRow } from './admin-helpers';
 
-type Listed = { id: string; email: string; name: string; role: string; tier: string; emailVerified: boolean; banned: boolean; createdAt: string };
+type Listed = {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  tier: string;
+  emailVerified: boolean;
+  banned: boolean;
+  createdAt: string;
+};
 
 describe('admin-svc: directory, search, tiers, resync, erasure', () => {
   let s: Stack;
@@ -27,10 +36,22 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     const base = Date.parse('2026-01-01T00:00:00Z');
     names.forEach((name, i) => {
       const first = name.split(' ')[0]?.toLowerCase() ?? 'x';
-      people.push({ id: newUserId(), email: `${first}.${i}-${tag}@dir.example`, name: `${name} ${tag}`, at: new Date(base + i * 86_400_000) });
+      people.push({
+        id: newUserId(),
+        email: `${first}.${i}-${tag}@dir.example`,
+        name: `${name} ${tag}`,
+        at: new Date(base + i * 86_400_000),
+      });
     });
     await s.publish(...people.map((p) => eventAt('user.registered.v1', { userId: p.id, email: p.email, name: p.name }, p.at)));
-    await eventually(async () => (await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like $1`, [`%-${tag}@dir.example`])).rows[0]?.n === people.length);
+    await eventually(
+      async () =>
+        (
+          await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like $1`, [
+            `%-${tag}@dir.example`,
+          ])
+        ).rows[0]?.n === people.length,
+    );
   });
   afterAll(async () => {
     await s?.close();
@@ -90,7 +111,9 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect(row).toMatchObject({ name: 'Newest Name', role: 'admin', email: `old-${tag}@dir.example` });
     expect((row.created_at as Date).toISOString()).toBe(t(0).toISOString());
     // The email of the older update was newer than the registration's, so it is the one kept.
-    const processed = await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.processed_messages where message_id = $1`, [older.id]);
+    const processed = await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.processed_messages where message_id = $1`, [
+      older.id,
+    ]);
     expect(processed.rows[0]?.n).toBe(1);
   });
 
@@ -101,22 +124,47 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect(prefix.body.users.filter((u) => u.email.endsWith(`-${tag}@dir.example`)).map((u) => u.name)).toEqual(
       expect.arrayContaining([`Ada Lovelace ${tag}`, `Ada Yonath ${tag}`]),
     );
-    const substring = await api<{ users: Listed[]; total: number; page: number; limit: number }>('GET', `/users?search=${encodeURIComponent(`uring ${tag}`)}`);
+    const substring = await api<{ users: Listed[]; total: number; page: number; limit: number }>(
+      'GET',
+      `/users?search=${encodeURIComponent(`uring ${tag}`)}`,
+    );
     expect(substring.body).toMatchObject({ total: 1, page: 1, limit: 20 });
-    expect(substring.body.users[0]).toMatchObject({ name: `Alan Turing ${tag}`, tier: 'public', banned: false, emailVerified: false, role: 'user' });
-    expect(Object.keys(substring.body.users[0] ?? {}).sort()).toEqual(['banned', 'createdAt', 'email', 'emailVerified', 'id', 'name', 'role', 'tier']);
+    expect(substring.body.users[0]).toMatchObject({
+      name: `Alan Turing ${tag}`,
+      tier: 'public',
+      banned: false,
+      emailVerified: false,
+      role: 'user',
+    });
+    expect(Object.keys(substring.body.users[0] ?? {}).sort()).toEqual([
+      'banned',
+      'createdAt',
+      'email',
+      'emailVerified',
+      'id',
+      'name',
+      'role',
+      'tier',
+    ]);
     // LIKE wildcards are literal.
     expect((await api<{ total: number }>('GET', `/users?search=${encodeURIComponent('%_')}`)).body.total).toBe(0);
 
     const range = `createdFrom=2026-01-02T00:00:00Z&createdTo=2026-01-05T00:00:00Z`;
     const filtered = await api<{ users: Listed[]; total: number }>('GET', `/users?search=${tag}&${range}&sort=name`);
-    expect(filtered.body.users.map((u) => u.name)).toEqual([`Alan Turing ${tag}`, `Barbara Liskov ${tag}`, `Edsger Dijkstra ${tag}`, `Grace Hopper ${tag}`]);
+    expect(filtered.body.users.map((u) => u.name)).toEqual([
+      `Alan Turing ${tag}`,
+      `Barbara Liskov ${tag}`,
+      `Edsger Dijkstra ${tag}`,
+      `Grace Hopper ${tag}`,
+    ]);
     const byEmailDesc = await api<{ users: Listed[] }>('GET', `/users?search=dir.example&sort=-email&limit=2&${range}`);
     expect(byEmailDesc.body.users.map((u) => u.email)).toEqual([`grace.2-${tag}@dir.example`, `edsger.3-${tag}@dir.example`]);
     // `false` is a filter value, not "no filter".
     // The tag also names the user of the out-of-order test (role admin, email verified).
     expect((await api<{ total: number }>('GET', `/users?search=${tag}`)).body.total).toBe(people.length + 1);
-    expect((await api<{ total: number }>('GET', `/users?search=${tag}&banned=false&emailVerified=false&role=user&tier=public`)).body.total).toBe(people.length);
+    expect(
+      (await api<{ total: number }>('GET', `/users?search=${tag}&banned=false&emailVerified=false&role=user&tier=public`)).body.total,
+    ).toBe(people.length);
     expect((await api<{ total: number }>('GET', `/users?search=${tag}&emailVerified=true&role=admin`)).body.total).toBe(1);
     expect((await api<{ total: number }>('GET', `/users?search=${tag}&banned=true`)).body.total).toBe(0);
     expect((await api<{ total: number }>('GET', `/users?search=${tag}&tier=beta`)).body.total).toBe(0);
@@ -130,7 +178,10 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     const seen: string[] = [];
     let cursor = '';
     for (let i = 0; i < 20; i++) {
-      const res = await api<{ users: Listed[]; nextCursor: string | null; total?: number }>('GET', `/users?search=${tag}&sort=createdAt&limit=2&cursor=${encodeURIComponent(cursor)}`);
+      const res = await api<{ users: Listed[]; nextCursor: string | null; total?: number }>(
+        'GET',
+        `/users?search=${tag}&sort=createdAt&limit=2&cursor=${encodeURIComponent(cursor)}`,
+      );
       expect(res.status).toBe(200);
       expect(res.body.total).toBeUndefined();
       seen.push(...res.body.users.map((u) => u.id));
@@ -141,11 +192,21 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect(new Set(seen).size).toBe(seen.length);
     const byName = await api<{ users: Listed[]; nextCursor: string }>('GET', `/users?search=${tag}&sort=-name&limit=3&cursor=`);
     const next = await api<{ users: Listed[] }>('GET', `/users?search=${tag}&sort=-name&limit=3&cursor=${byName.body.nextCursor}`);
-    expect([...byName.body.users, ...next.body.users].map((u) => u.name.split(' ')[0])).toEqual(['Newest', 'Grace', 'Edsger', 'Donald', 'Barbara', 'Alan']);
+    expect([...byName.body.users, ...next.body.users].map((u) => u.name.split(' ')[0])).toEqual([
+      'Newest',
+      'Grace',
+      'Edsger',
+      'Donald',
+      'Barbara',
+      'Alan',
+    ]);
   });
 
   it('answers bad parameters with 400 naming them, and a forged cursor with INVALID_CURSOR', async () => {
-    const bad = await api<{ error: string; details: { path: string }[]; requestId: string }>('GET', '/users?limit=101&sort=age&banned=yes&createdFrom=yesterday&page=0');
+    const bad = await api<{ error: string; details: { path: string }[]; requestId: string }>(
+      'GET',
+      '/users?limit=101&sort=age&banned=yes&createdFrom=yesterday&page=0',
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error).toBe('VALIDATION_FAILED');
     expect(bad.body.requestId).toBeTruthy();
@@ -175,7 +236,13 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect((await api('PUT', `/users/${newUserId()}/tier`, { tier: 'beta' })).body).toMatchObject({ error: 'USER_NOT_FOUND' });
     const audit = await api<{ entries: Record<string, unknown>[] }>('GET', `/audit?targetId=${id}`);
     expect(audit.body.entries).toHaveLength(1);
-    expect(audit.body.entries[0]).toMatchObject({ actorId: admin.userId, action: 'tier.set', targetId: id, reason: 'early access', changes: { from: 'public', to: 'beta' } });
+    expect(audit.body.entries[0]).toMatchObject({
+      actorId: admin.userId,
+      action: 'tier.set',
+      targetId: id,
+      reason: 'early access',
+      changes: { from: 'public', to: 'beta' },
+    });
     expect(audit.body.entries[0]?.requestId).toBeTruthy();
     expect((await api<{ total: number }>('GET', `/users?search=${tag}&tier=beta`)).body.total).toBe(1);
   });
@@ -198,10 +265,17 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
 
   it('resync repairs a directory that lost rows, changed rows and kept rows of users that are gone', async () => {
     const ghost = newUserId();
-    await s.sql.query(`insert into admin.directory_users (id, email, tier, created_at) values ($1, 'ghost@dir.example', 'public', now())`, [ghost]);
+    await s.sql.query(`insert into admin.directory_users (id, email, tier, created_at) values ($1, 'ghost@dir.example', 'public', now())`, [
+      ghost,
+    ]);
     await s.sql.query(`delete from admin.directory_users where id = $1`, [admin.userId]);
-    await s.sql.query(`update admin.directory_users set email_verified = true, name = 'Wrong' where email not like '%@dir.example' and id <> $1`, [admin.userId]);
-    const synthetic = (await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like '%@dir.example'`)).rows[0]?.n ?? 0;
+    await s.sql.query(
+      `update admin.directory_users set email_verified = true, name = 'Wrong' where email not like '%@dir.example' and id <> $1`,
+      [admin.userId],
+    );
+    const synthetic =
+      (await s.sql.query<{ n: number }>(`select count(*)::int as n from admin.directory_users where email like '%@dir.example'`)).rows[0]
+        ?.n ?? 0;
     const res = await internalApi(s)<{ added: number; changed: number; removed: number; total: number }>('POST', '/admin/resync');
     expect(res.status).toBe(200);
     // auth-svc knows the admin and the plain user; every synthetic row (and the ghost) is gone.
@@ -221,17 +295,26 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect((await api('PUT', `/users/${id}/tier`, { tier: 'alpha' })).status).toBe(200);
     const requestId = randomUUID();
     await s.publish(eventAt('user.erasure.requested.v1', { requestId, userId: id }, new Date()));
-    const done = await s.waitForEvent('user.erasure.completed.v1', (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'admin');
+    const done = await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'admin',
+    );
     expect(done.data).toMatchObject({ deleted: { directory_users: 1 }, pseudonymized: { audit_log: 1 } });
     expect(await directoryRow(s, id)).toBeUndefined();
-    const rows = await s.sql.query<{ actor_id: string; target_id: string }>(`select actor_id, target_id from admin.audit_log where action = 'tier.set' and changes->>'to' = 'alpha'`);
+    const rows = await s.sql.query<{ actor_id: string; target_id: string }>(
+      `select actor_id, target_id from admin.audit_log where action = 'tier.set' and changes->>'to' = 'alpha'`,
+    );
     expect(rows.rows[0]?.target_id).toMatch(/^erased:[0-9a-f]{32}$/);
-    const dump = JSON.stringify((await s.sql.query(`select * from admin.audit_log`)).rows) + JSON.stringify((await s.sql.query(`select * from admin.erased_users`)).rows);
+    const dump =
+      JSON.stringify((await s.sql.query(`select * from admin.audit_log`)).rows) +
+      JSON.stringify((await s.sql.query(`select * from admin.erased_users`)).rows);
     expect(dump).not.toContain(id);
     // Late: an update published after the erasure is consumed and ignored.
     const late = eventAt('user.updated.v1', { userId: id, changes: { email } }, new Date());
     await s.publish(late);
-    await eventually(async () => (await s.sql.query(`select 1 from admin.processed_messages where message_id = $1`, [late.id])).rowCount === 1);
+    await eventually(
+      async () => (await s.sql.query(`select 1 from admin.processed_messages where message_id = $1`, [late.id])).rowCount === 1,
+    );
     expect(await directoryRow(s, id)).toBeUndefined();
   });
 });

@@ -21,7 +21,11 @@ export function upstream(opts: UpstreamOptions): UpstreamCall {
     try {
       res = await fetch(`${opts.baseUrl}${path}`, {
         method,
-        headers: { 'x-service-key': opts.serviceKey, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          'x-service-key': opts.serviceKey,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(opts.timeoutMs),
       });
@@ -39,7 +43,10 @@ export function upstream(opts: UpstreamOptions): UpstreamCall {
     if (res.status === 404) throw ADMIN_ERRORS.userNotFound();
     if (res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403) {
       const code = errorCode(parsed) ?? 'UPSTREAM_REFUSED';
-      const message = typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string' ? parsed.message : `${opts.name} refused`;
+      const message =
+        typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string'
+          ? parsed.message
+          : `${opts.name} refused`;
       throw new AppError(code, res.status, message);
     }
     if (res.status === 503) throw ADMIN_ERRORS.sourceUnavailable(opts.name);

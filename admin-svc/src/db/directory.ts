@@ -100,7 +100,11 @@ export interface DirectoryFilter {
 export const SORTS = ['createdAt', '-createdAt', 'email', '-email', 'name', '-name'] as const;
 export type Sort = (typeof SORTS)[number];
 
-const SORT_COLUMNS = { createdAt: { col: d.createdAt, cast: 'timestamptz' }, email: { col: d.email, cast: 'text' }, name: { col: d.name, cast: 'text' } } as const;
+const SORT_COLUMNS = {
+  createdAt: { col: d.createdAt, cast: 'timestamptz' },
+  email: { col: d.email, cast: 'text' },
+  name: { col: d.name, cast: 'text' },
+} as const;
 
 /** LIKE metacharacters in a search term are literal. */
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -171,7 +175,10 @@ export async function listKeyset(tx: Conn, f: DirectoryFilter, sort: Sort, after
 export async function setTier(tx: Conn, userId: string, tier: string): Promise<string | undefined> {
   const [before] = await tx.select({ tier: d.tier }).from(d).where(eq(d.id, userId)).for('update');
   if (!before) return undefined;
-  await tx.update(d).set({ tier, updatedAt: sql`now()` }).where(eq(d.id, userId));
+  await tx
+    .update(d)
+    .set({ tier, updatedAt: sql`now()` })
+    .where(eq(d.id, userId));
   return before.tier;
 }
 
@@ -184,5 +191,8 @@ export async function setBan(tx: Conn, userId: string, ban: { reason: string; ex
 
 /** After a role change auth-svc confirmed: the event that follows carries the same value. */
 export async function setRole(tx: Conn, userId: string, role: string): Promise<void> {
-  await tx.update(d).set({ role, roleAt: sql`now()`, updatedAt: sql`now()` }).where(eq(d.id, userId));
+  await tx
+    .update(d)
+    .set({ role, roleAt: sql`now()`, updatedAt: sql`now()` })
+    .where(eq(d.id, userId));
 }

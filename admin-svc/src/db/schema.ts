@@ -9,7 +9,10 @@ export const { outbox, processedMessages } = messagingTables(adminSchema);
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
 /** Field version: the `occurredAt` of the event that last set the field (`-infinity` = never set). */
-const fieldAt = (name: string) => ts(name).notNull().default(sql`'-infinity'`);
+const fieldAt = (name: string) =>
+  ts(name)
+    .notNull()
+    .default(sql`'-infinity'`);
 
 /**
  * The user directory: a projection of auth-svc's users (user.registered.v1, user.updated.v1, the resync)
@@ -57,7 +60,10 @@ export const auditLog = adminSchema.table(
     action: text('action').notNull(),
     targetId: text('target_id'),
     reason: text('reason'),
-    changes: jsonb('changes').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    changes: jsonb('changes')
+      .$type<Record<string, unknown>>()
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     requestId: text('request_id'),
     ipAddress: text('ip_address'),
     createdAt: ts('created_at').notNull().defaultNow(),

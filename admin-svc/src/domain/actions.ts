@@ -24,7 +24,14 @@ interface RemoteAction<T> {
  * transaction. A refused or failed call is audited too (outcome and error code), then answered.
  */
 async function remoteAction<T>(deps: AdminDeps, actor: Actor, a: RemoteAction<T>): Promise<T> {
-  const base = { actorId: actor.id, action: a.action, targetId: a.targetId, reason: a.reason ?? null, requestId: actor.requestId, ipAddress: actor.ipAddress };
+  const base = {
+    actorId: actor.id,
+    action: a.action,
+    targetId: a.targetId,
+    reason: a.reason ?? null,
+    requestId: actor.requestId,
+    ipAddress: actor.ipAddress,
+  };
   let result: T;
   try {
     result = await a.remote();
@@ -47,7 +54,15 @@ export async function changeTier(deps: AdminDeps, actor: Actor, userId: string, 
   const from = await asApp(deps.db, async (tx) => {
     const previous = await setTier(tx, userId, tier);
     if (previous === undefined) throw ADMIN_ERRORS.userNotFound();
-    await appendAudit(tx, { actorId: actor.id, action: 'tier.set', targetId: userId, reason, changes: { from: previous, to: tier }, requestId: actor.requestId, ipAddress: actor.ipAddress });
+    await appendAudit(tx, {
+      actorId: actor.id,
+      action: 'tier.set',
+      targetId: userId,
+      reason,
+      changes: { from: previous, to: tier },
+      requestId: actor.requestId,
+      ipAddress: actor.ipAddress,
+    });
     if (previous !== tier) await enqueueEvent(tx, outbox, createEvent('user.tier.changed.v1', { userId, tier }));
     return previous;
   });
@@ -66,13 +81,24 @@ export async function banUser(deps: AdminDeps, actor: Actor, userId: string, rea
     action: 'ban.set',
     targetId: userId,
     reason,
-    remote: () => deps.auth<{ sessionsEnded: number }>('POST', userPath(userId, '/ban'), { reason, expiresAt: expiresAt?.toISOString(), actorId: actor.id }),
+    remote: () =>
+      deps.auth<{ sessionsEnded: number }>('POST', userPath(userId, '/ban'), {
+        reason,
+        expiresAt: expiresAt?.toISOString(),
+        actorId: actor.id,
+      }),
     local: async (tx, r) => {
       await setBan(tx, userId, { reason, expiresAt });
       return { expiresAt: expiresAt?.toISOString() ?? null, sessionsEnded: r.sessionsEnded };
     },
   });
-  return { userId, banned: true, bannedReason: reason, banExpiresAt: expiresAt?.toISOString() ?? null, sessionsEnded: result.sessionsEnded };
+  return {
+    userId,
+    banned: true,
+    bannedReason: reason,
+    banExpiresAt: expiresAt?.toISOString() ?? null,
+    sessionsEnded: result.sessionsEnded,
+  };
 }
 
 export async function liftBan(deps: AdminDeps, actor: Actor, userId: string) {
@@ -133,7 +159,8 @@ export async function eraseUser(deps: AdminDeps, actor: Actor, userId: string, r
     action: 'data.erase',
     targetId: userId,
     reason,
-    remote: () => deps.gdpr<{ requestId: string; statusUrl: string }>('POST', '/api/v1/internal/gdpr/erasures', { userId, actorId: actor.id, reason }),
+    remote: () =>
+      deps.gdpr<{ requestId: string; statusUrl: string }>('POST', '/api/v1/internal/gdpr/erasures', { userId, actorId: actor.id, reason }),
     local: async (tx, res) => ({ requestId: res.requestId, inDirectory: (await findUser(tx, userId)) !== undefined }),
   });
 }

@@ -29,7 +29,11 @@ const count = (r: { rowCount?: number | null }) => r.rowCount ?? 0;
  * (with the first tier), rows that differ are corrected, rows of users auth-svc no longer has are removed.
  * Tiers are admin-svc's own and stay. One transaction: readers see the old directory or the new one.
  */
-export async function resyncDirectory(db: AdminDb, auth: UpstreamCall, opts: { defaultTier: string; actorId: string; pageSize?: number }): Promise<ResyncReport> {
+export async function resyncDirectory(
+  db: AdminDb,
+  auth: UpstreamCall,
+  opts: { defaultTier: string; actorId: string; pageSize?: number },
+): Promise<ResyncReport> {
   return asApp(db, async (tx) => {
     await tx.execute(sql`create temp table resync_users (
       id text primary key, email text not null, name text not null, role text not null, email_verified boolean not null,
@@ -50,7 +54,9 @@ export async function resyncDirectory(db: AdminDb, auth: UpstreamCall, opts: { d
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
     }
-    const removed = await tx.execute(sql`delete from admin.directory_users d where not exists (select 1 from resync_users r where r.id = d.id)`);
+    const removed = await tx.execute(
+      sql`delete from admin.directory_users d where not exists (select 1 from resync_users r where r.id = d.id)`,
+    );
     const changed = await tx.execute(sql`update admin.directory_users d set
         email = r.email, email_at = now(), name = r.name, name_at = now(), role = r.role, role_at = now(),
         email_verified = r.email_verified, email_verified_at = now(), created_at = r.created_at,

@@ -4,7 +4,16 @@ import { findUser, listKeyset, listPage, type DirectoryFilter, type DirectoryRow
 
 /** The list shape of the seed's admin API. */
 export function listedUser(r: DirectoryRow) {
-  return { id: r.id, email: r.email, name: r.name, role: r.role, tier: r.tier, emailVerified: r.emailVerified, banned: r.banned, createdAt: r.createdAt.toISOString() };
+  return {
+    id: r.id,
+    email: r.email,
+    name: r.name,
+    role: r.role,
+    tier: r.tier,
+    emailVerified: r.emailVerified,
+    banned: r.banned,
+    createdAt: r.createdAt.toISOString(),
+  };
 }
 
 export function banView(r: DirectoryRow) {
@@ -54,7 +63,10 @@ export async function directoryUser(deps: AdminDeps, userId: string): Promise<Di
 /** The directory row plus live sessions and the last sign-in, from auth-svc. */
 export async function userDetail(deps: AdminDeps, userId: string) {
   const row = await directoryUser(deps, userId);
-  const activity = await deps.auth<{ sessions: number; lastSignInAt: string | null }>('GET', `/api/v1/internal/users/${encodeURIComponent(userId)}/activity`);
+  const activity = await deps.auth<{ sessions: number; lastSignInAt: string | null }>(
+    'GET',
+    `/api/v1/internal/users/${encodeURIComponent(userId)}/activity`,
+  );
   return { ...listedUser(row), ...banView(row), sessions: activity.sessions, lastSignInAt: activity.lastSignInAt };
 }
 

@@ -9,7 +9,15 @@ export function adminAuditRoutes(deps: AdminDeps): Router {
   const router = Router();
   router.get('/', async (req, res) => {
     const q = parseQuery(auditQuery, req.query);
-    res.json(await auditTrail(deps, { targetId: q.targetId, actorId: q.actorId, action: q.action, before: q.cursor ? Number(q.cursor) : undefined, limit: q.limit }));
+    res.json(
+      await auditTrail(deps, {
+        targetId: q.targetId,
+        actorId: q.actorId,
+        action: q.action,
+        before: q.cursor ? Number(q.cursor) : undefined,
+        limit: q.limit,
+      }),
+    );
   });
   return router;
 }

@@ -12,7 +12,12 @@ export const listUsersQuery = z
   .object({
     page: z.coerce.number().int().min(1).max(100_000).default(1),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    search: z.string().trim().max(256).optional().transform((s) => s || undefined),
+    search: z
+      .string()
+      .trim()
+      .max(256)
+      .optional()
+      .transform((s) => s || undefined),
     role: z.enum(['user', 'admin']).optional(),
     tier: z.string().min(1).max(64).optional(),
     banned: flag.optional(),

@@ -18,7 +18,11 @@ export interface DirectoryUser {
 }
 
 /** A keyset page of every user, ordered by id (the cursor is the last id of the previous page). */
-export async function usersPage(db: Db, cursor: string | undefined, limit: number): Promise<{ users: DirectoryUser[]; nextCursor: string | null }> {
+export async function usersPage(
+  db: Db,
+  cursor: string | undefined,
+  limit: number,
+): Promise<{ users: DirectoryUser[]; nextCursor: string | null }> {
   const u = tables.user;
   const b = tables.userBans;
   const rows = await db
@@ -78,7 +82,11 @@ export type RoleChange =
 export async function setRoleById(db: Db, userId: string, role: Role, actorId: string | null): Promise<RoleChange> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('auth.user.role'))`);
-    const [current] = await tx.select({ id: tables.user.id, role: tables.user.role }).from(tables.user).where(eq(tables.user.id, userId)).for('update');
+    const [current] = await tx
+      .select({ id: tables.user.id, role: tables.user.role })
+      .from(tables.user)
+      .where(eq(tables.user.id, userId))
+      .for('update');
     if (!current) return { kind: 'not-found' };
     if (current.role === role) return { kind: 'unchanged', role };
     if (current.role === 'admin') {
@@ -88,11 +96,19 @@ export async function setRoleById(db: Db, userId: string, role: Role, actorId: s
         .where(and(eq(tables.user.role, 'admin'), ne(tables.user.id, userId)));
       if (Number(others?.n ?? 0) === 0) return { kind: 'last-admin' };
     }
-    await tx.update(tables.user).set({ role, updatedAt: sql`now()` }).where(eq(tables.user.id, userId));
+    await tx
+      .update(tables.user)
+      .set({ role, updatedAt: sql`now()` })
+      .where(eq(tables.user.id, userId));
     let sessionsEnded = 0;
     if (current.role === 'admin')
-      sessionsEnded = (await tx.delete(tables.session).where(eq(tables.session.userId, userId)).returning({ id: tables.session.id })).length;
-    await recordSecurityEvent(tx, { userId, type: 'admin_role_changed', context: { from: current.role, to: role, by: 'admin', actorId, sessionsEnded } });
+      sessionsEnded = (await tx.delete(tables.session).where(eq(tables.session.userId, userId)).returning({ id: tables.session.id }))
+        .length;
+    await recordSecurityEvent(tx, {
+      userId,
+      type: 'admin_role_changed',
+      context: { from: current.role, to: role, by: 'admin', actorId, sessionsEnded },
+    });
     return { kind: 'changed', from: current.role, role, sessionsEnded };
   });
 }

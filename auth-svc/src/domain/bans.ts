@@ -24,12 +24,19 @@ export type BanResult = { kind: 'not-found' } | { kind: 'banned'; sessionsEnded:
  * Bans a user and ends every session in the same transaction: deleting the rows fires session.revoked.v1
  * (trigger), so gateways refuse the user's access tokens at once, and the refresh tokens go with them (FK).
  */
-export async function banUser(db: Db, userId: string, ban: { reason: string; expiresAt: Date | null; actorId: string | null }): Promise<BanResult> {
+export async function banUser(
+  db: Db,
+  userId: string,
+  ban: { reason: string; expiresAt: Date | null; actorId: string | null },
+): Promise<BanResult> {
   return db.transaction(async (tx) => {
     const [user] = await tx.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.id, userId)).for('update');
     if (!user) return { kind: 'not-found' };
     const values = { reason: ban.reason, expiresAt: ban.expiresAt, bannedBy: ban.actorId, createdAt: sql`now()` };
-    await tx.insert(tables.userBans).values({ userId, ...values }).onConflictDoUpdate({ target: tables.userBans.userId, set: values });
+    await tx
+      .insert(tables.userBans)
+      .values({ userId, ...values })
+      .onConflictDoUpdate({ target: tables.userBans.userId, set: values });
     const ended = await tx.delete(tables.session).where(eq(tables.session.userId, userId)).returning({ id: tables.session.id });
     await recordSecurityEvent(tx, {
       userId,

@@ -9,7 +9,11 @@ import { ROLES } from '../domain/roles';
 
 const params = z.object({ id: z.string().min(1).max(128) });
 const pageQuery = z.object({
-  cursor: z.string().max(128).optional().transform((c) => c || undefined),
+  cursor: z
+    .string()
+    .max(128)
+    .optional()
+    .transform((c) => c || undefined),
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
 const actor = z.string().min(1).max(128).optional();
@@ -73,7 +77,12 @@ export function internalAdminRoutes(ctx: AuthContext): Router {
     if (result.kind === 'not-found') throw AUTH_ERRORS.userNotFound();
     if (result.kind === 'last-admin') throw AUTH_ERRORS.lastAdmin();
     ctx.kickOutbox();
-    res.json({ userId: id, role: body.role, changed: result.kind === 'changed', sessionsEnded: result.kind === 'changed' ? result.sessionsEnded : 0 });
+    res.json({
+      userId: id,
+      role: body.role,
+      changed: result.kind === 'changed',
+      sessionsEnded: result.kind === 'changed' ? result.sessionsEnded : 0,
+    });
   });
   return router;
 }
