@@ -61,9 +61,9 @@ describe('two-factor authentication through the gateway', () => {
     expect((await c.twoFactor.verifyTotp({ code: '000000' === totp.generate() ? '111111' : '000000' })).error?.status).toBe(401);
     expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
 
-    const row = await s.sql.query('select u.two_factor_enabled, t.secret, t.backup_codes from auth."user" u join auth.two_factor t on t.user_id = u.id where u.id = $1', [user.userId]);
+    const row = await s.sql.query<{ two_factor_enabled: boolean; secret: string; backup_codes: string }>('select u.two_factor_enabled, t.secret, t.backup_codes from auth."user" u join auth.two_factor t on t.user_id = u.id where u.id = $1', [user.userId]);
     expect(row.rows[0].two_factor_enabled).toBe(true);
-    const stored = row.rows[0].backup_codes as string;
+    const stored = row.rows[0].backup_codes;
     for (const code of backupCodes) expect(stored).not.toContain(code);
     expect((JSON.parse(stored) as string[]).every((h) => h.startsWith('h1:'))).toBe(true);
     expect(row.rows[0].secret).not.toContain(totp.secret.base32);
@@ -128,8 +128,8 @@ describe('two-factor authentication through the gateway', () => {
     const { client: d } = client();
     await d.signIn.email({ email: user.email, password: user.password });
     expect((await d.twoFactor.verifyBackupCode({ code: third ?? '' })).error?.status).toBe(401);
-    const left = await s.sql.query('select backup_codes from auth.two_factor where user_id = $1', [user.userId]);
-    expect(JSON.parse(left.rows[0].backup_codes as string)).toHaveLength(7);
+    const left = await s.sql.query<{ backup_codes: string }>('select backup_codes from auth.two_factor where user_id = $1', [user.userId]);
+    expect(JSON.parse(left.rows[0].backup_codes)).toHaveLength(7);
   });
 
   it('regenerating backup codes replaces all of them', async () => {
@@ -178,7 +178,7 @@ describe('two-factor authentication through the gateway', () => {
     const bad = mine.generate() === '000000' ? '111111' : '000000';
     expect((await call(v1('/2fa/verify'), { body: { code: bad }, token: first.accessToken })).status).toBe(401);
     // A wrong code inside a session counts toward the lockout too (as does the wrong password above, issue 13).
-    expect((await s.sql.query('select failures from auth.sign_in_lockouts where email = $1', [other.email])).rows[0]?.failures).toBe(2);
+    expect((await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [other.email])).rows[0]?.failures).toBe(2);
     const verified = await call<{ status: boolean; tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: mine.generate() }, token: first.accessToken });
     expect(verified.status).toBe(200);
     // Better Auth replaced the session: the new pair works and keeps the device, the old one is ended.
@@ -195,7 +195,7 @@ describe('two-factor authentication through the gateway', () => {
     const disabled = await call(v1('/2fa/disable'), { body: { code: regenerated.body.backupCodes[0] }, token: next.accessToken });
     expect(disabled).toMatchObject({ status: 200, body: { status: true } });
     expect((await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password } })).body.accessToken).toEqual(expect.any(String));
-    const events = await s.sql.query(`select context from auth.security_events where user_id = $1 and type = 'two_factor_disabled'`, [other.userId]);
+    const events = await s.sql.query<{ context: unknown }>(`select context from auth.security_events where user_id = $1 and type = 'two_factor_disabled'`, [other.userId]);
     expect(events.rows[0]?.context).toEqual({ with: 'code' });
     expect((await call(v1('/2fa/enable'), { body: { password: other.password } })).status).toBe(401);
   });

@@ -32,7 +32,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
       const reg = await call<{ user: { id: string } }>(v1('/register'), { body: { email, password: strongPassword(), name: 'Offline' } });
       expect(reg.status).toBe(201);
       // The event waits in the outbox, written with the user row.
-      const pending = await s.sql.query(
+      const pending = await s.sql.query<{ envelope: unknown }>(
         `select envelope from auth.outbox where type = 'user.registered.v1' and published_at is null and envelope->'data'->>'email' = $1`,
         [email],
       );
@@ -61,7 +61,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     expect(updated.data).toEqual({ userId, changes: { role: 'admin' } });
     const admin = await login(s, email, password);
     expect(admin.user.role).toBe('admin');
-    expect(JSON.parse(Buffer.from(admin.accessToken.split('.')[1] ?? '', 'base64url').toString()).role).toBe('admin');
+    expect((JSON.parse(Buffer.from(admin.accessToken.split('.')[1] ?? '', 'base64url').toString()) as { role: string }).role).toBe('admin');
 
     const revoked = await run('npx', ['tsx', script, email, 'user'], { cwd: ROOT, env });
     expect(revoked.stdout).toContain('admin → user (2 sessions ended)');
@@ -120,7 +120,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     await eventually(async () => (await call(v1('/session'), { token: a.accessToken })).status === 401, 3_000);
     const data = await call(`${s.gatewayUrl}/api/v1/internal/users/${userId}/data`, { headers: { 'x-service-key': STACK_SERVICE_KEY } });
     expect(data.status).toBe(404);
-    const left = await s.sql.query(
+    const left = await s.sql.query<{ n: string }>(
       `select (select count(*) from auth."user" where id = $1) + (select count(*) from auth.session where user_id = $1)
             + (select count(*) from auth.account where user_id = $1) + (select count(*) from auth.refresh_tokens where user_id = $1)
             + (select count(*) from auth.security_events where user_id = $1) as n`,

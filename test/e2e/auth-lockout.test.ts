@@ -38,7 +38,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     if (!a || !b) throw new Error('two instances expected');
     expect((await v1Login(user.email, WRONG, a.url)).status).toBe(401);
     expect((await v1Login(user.email.toUpperCase(), WRONG, b.url)).status).toBe(401);
-    const rows = await s.sql.query('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
+    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
     expect(rows.rows[0].failures).toBe(2);
     expect((await nativeSignIn(user.email, WRONG)).status).toBe(401);
 
@@ -83,7 +83,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     for (let i = 0; i < MAX + 1; i++) answers.push(await v1Login(ghost, WRONG));
     expect(answers.map((r) => r.status)).toEqual(Array(MAX + 1).fill(401));
     expect(new Set(answers.map((r) => JSON.stringify(strip(r.body)))).size).toBe(1);
-    const row = await s.sql.query('select locked_until > now() as locked from auth.sign_in_lockouts where email = $1', [ghost]);
+    const row = await s.sql.query<{ locked: boolean }>('select locked_until > now() as locked from auth.sign_in_lockouts where email = $1', [ghost]);
     expect(row.rows[0].locked).toBe(true);
     expect(s.smtp.messages.some((m) => m.to.includes(ghost))).toBe(false);
   });

@@ -153,7 +153,7 @@ describe('security events', () => {
       all.push(...page.body.events);
       cursor = page.body.nextCursor;
     }
-    const total = await s.sql.query('select count(*)::int as n from auth.security_events where user_id = $1', [user.userId]);
+    const total = await s.sql.query<{ n: number }>('select count(*)::int as n from auth.security_events where user_id = $1', [user.userId]);
     expect(all).toHaveLength(total.rows[0].n);
     expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
     const times = all.map((e) => Date.parse(e.createdAt));

@@ -138,7 +138,7 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     expect(both.map((r) => r.status)).toEqual([200, 200]);
 
     // Stored hashed only.
-    const stored = await s.sql.query('select count(*)::int as n from auth.refresh_tokens where token_hash = $1 or token_hash = $2', [
+    const stored = await s.sql.query<{ n: number }>('select count(*)::int as n from auth.refresh_tokens where token_hash = $1 or token_hash = $2', [
       first.refreshToken,
       second.body.refreshToken,
     ]);
@@ -186,7 +186,7 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     await eventually(async () => (await sessionStatus(pair.accessToken)) === 401, 1_000, 10);
     const refused = await call(v1('/session'), { token: pair.accessToken });
     expect(refused.body.error).toBe('TOKEN_REVOKED');
-    const sid = JSON.parse(Buffer.from(pair.accessToken.split('.')[1] ?? '', 'base64url').toString()).sid as string;
+    const sid = (JSON.parse(Buffer.from(pair.accessToken.split('.')[1] ?? '', 'base64url').toString()) as { sid: string }).sid;
     const revoked = await call<{ revocations: Array<{ sessionId: string; userId: string; expiresAt: string }> }>(
       `${s.gatewayUrl}/api/v1/internal/sessions/revoked`,
       { headers: { 'x-service-key': STACK_SERVICE_KEY } },
@@ -223,7 +223,7 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     // Another user's session cannot be ended.
     const stranger = await registerVerified(s);
     const c = await login(s, stranger.email, stranger.password);
-    const sidC = JSON.parse(Buffer.from(c.accessToken.split('.')[1] ?? '', 'base64url').toString()).sid as string;
+    const sidC = (JSON.parse(Buffer.from(c.accessToken.split('.')[1] ?? '', 'base64url').toString()) as { sid: string }).sid;
     expect((await call(v1(`/sessions/${sidC}`), { method: 'DELETE', token: a.accessToken })).status).toBe(404);
     expect(await sessionStatus(c.accessToken)).toBe(200);
 

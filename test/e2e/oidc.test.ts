@@ -269,7 +269,8 @@ describe('Matrix link in the GDPR view and erasure', () => {
       const r = await start(synapse);
       const { url } = await authorizeViaLoginForm(s, newBrowser(s), r.url, u, SYNAPSE_CB);
       const t = await oidc.authorizationCodeGrant(synapse, url, r.checks);
-      ids.push(String(t.claims()?.preferred_username));
+      const name = t.claims()?.preferred_username;
+      ids.push(typeof name === 'string' ? name : JSON.stringify(name));
     }
     expect(ids).toEqual([local, `${local}2`]);
   });

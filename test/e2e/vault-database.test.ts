@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@mana/shared';
 import * as tables from '../../vault-svc/src/db/schema';
@@ -94,12 +94,12 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
   });
 
   it('without app.current_user_id nothing is visible', async () => {
-    const { rows: all } = await client.query('select count(*)::int as n from vault.encryption_vaults');
+    const { rows: all } = await client.query<{ n: number }>('select count(*)::int as n from vault.encryption_vaults');
     expect(all[0].n).toBeGreaterThanOrEqual(2);
     for (const setting of [null, '']) {
       const counts = await asApp(client, setting, async () => [
-        (await client.query('select count(*)::int as n from vault.encryption_vaults')).rows[0].n,
-        (await client.query('select count(*)::int as n from vault.encryption_vault_audit')).rows[0].n,
+        (await client.query<{ n: number }>('select count(*)::int as n from vault.encryption_vaults')).rows[0].n,
+        (await client.query<{ n: number }>('select count(*)::int as n from vault.encryption_vault_audit')).rows[0].n,
         (await client.query("update vault.encryption_vaults set rotated_at = now() where user_id = 'user-a'")).rowCount,
       ]);
       expect(counts).toEqual([0, 0, 0]);
@@ -112,7 +112,7 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
       expect((await client.query("select * from vault.encryption_vaults where user_id = 'user-b'")).rowCount).toBe(0);
       expect((await client.query("update vault.encryption_vaults set wrapped_mk = null, wrap_iv = null, kek_id = null where user_id = 'user-b'")).rowCount).toBe(0);
       expect((await client.query("delete from vault.encryption_vaults where user_id = 'user-b'")).rowCount).toBe(0);
-      expect((await client.query("select count(*)::int as n from vault.encryption_vault_audit where user_id = 'user-b'")).rows[0].n).toBe(0);
+      expect((await client.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where user_id = 'user-b'")).rows[0].n).toBe(0);
     });
     // Writes naming B are refused by the policy's WITH CHECK.
     const inserts = [
@@ -121,7 +121,7 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
       "insert into vault.encryption_vault_audit (user_id, action, status) values ('user-b', 'fetch', 200)",
     ];
     for (const sql of inserts) expect(await asApp(client, 'user-a', () => outcome(client, sql))).toMatch(/^(42501|23505)/);
-    expect(await asApp(client, 'user-a', () => outcome(client, inserts[0]!))).toBe('42501');
+    expect(await asApp(client, 'user-a', () => outcome(client, inserts[0]))).toBe('42501');
     // B's row is untouched.
     const { rows } = await client.query("select kek_id from vault.encryption_vaults where user_id = 'user-b'");
     expect(rows).toEqual([{ kek_id: 'kek-1' }]);
@@ -129,7 +129,7 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
 
   it('the audit table is append-only for the vault role', async () => {
     await asApp(client, 'user-a', async () => {
-      expect((await client.query("select count(*)::int as n from vault.encryption_vault_audit")).rows[0].n).toBeGreaterThan(0);
+      expect((await client.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit")).rows[0].n).toBeGreaterThan(0);
     });
     expect(await asApp(client, 'user-a', () => outcome(client, "insert into vault.encryption_vault_audit (user_id, action, status) values ('user-a', 'fetch', 200)"))).toBe('ok');
     expect(await asApp(client, 'user-a', () => outcome(client, 'update vault.encryption_vault_audit set status = 0'))).toBe('42501');
@@ -144,7 +144,7 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     expect(await asApp(client, null, () => outcome(client, fetchRow('erased:x')))).toBe('42501');
     expect(await asApp(client, null, () => outcome(client, fetchRow('')))).toBe('42501');
     // And the cross-user helper functions hand out ids and counts, never key material.
-    const usage = await asApp(client, null, async () => (await client.query('select * from vault.kek_usage()')).rows);
+    const usage = await asApp(client, null, async () => (await client.query<Record<string, unknown>>('select * from vault.kek_usage()')).rows);
     expect(usage).toEqual([{ kek_id: 'kek-1', vaults: '2' }]);
   });
 
