@@ -18,6 +18,26 @@ export function publicUser(u: UserRow) {
   };
 }
 
+/**
+ * The answer of POST /api/v1/auth/register, one fixed shape whether the email was new or already registered
+ * (Better Auth answers a taken email with a look-alike user whose keys differ): the id, what the request said,
+ * and the time — nothing the database knows about an existing account.
+ */
+export function registeredUser(u: { id: string; createdAt: Date }, input: { email: string; name: string; locale?: string }) {
+  const at = u.createdAt.toISOString();
+  return {
+    id: u.id,
+    email: input.email,
+    name: input.name,
+    emailVerified: false,
+    image: null,
+    role: 'user',
+    locale: input.locale ?? null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
 /** What clients see of a session (never its cookie token). */
 export function publicSession(s: SessionRow, currentSessionId?: string) {
   return {

@@ -7,7 +7,7 @@ import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
 import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
 import { recordSecurityEvent } from '../domain/security-events';
-import { publicUser } from '../domain/views';
+import { registeredUser } from '../domain/views';
 import { AUTH_ERRORS } from '../domain/errors';
 import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
@@ -53,9 +53,10 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       throw toV1Error(err);
     }
     ctx.kickOutbox();
-    // For an email that is already registered Better Auth answers with a look-alike user (no enumeration).
+    // For an email that is already registered Better Auth answers with a look-alike user of other keys: both
+    // answers are built from one fixed shape (no enumeration).
     const [row] = await ctx.db.select().from(tables.user).where(eq(tables.user.id, result.user.id)).limit(1);
-    res.status(201).json({ user: row ? publicUser(row) : result.user });
+    res.status(201).json({ user: registeredUser(row ?? result.user, { email: body.email, name: result.user.name, locale: body.locale }) });
   });
 
   router.post('/login', async (req, res) => {
