@@ -22,6 +22,7 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
   let api: ReturnType<typeof adminApi>;
   let admin: Awaited<ReturnType<typeof makeAdmin>>;
   let userToken: string;
+  let userId: string;
   const tag = randomBytes(3).toString('hex');
   /** Synthetic directory users (published as auth-svc would), oldest first. */
   const people: { id: string; email: string; name: string; at: Date }[] = [];
@@ -31,6 +32,7 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     admin = await makeAdmin(s);
     api = adminApi(s, admin.token);
     const user = await registerVerified(s);
+    userId = user.userId;
     userToken = (await login(s, user.email, user.password)).accessToken;
     const names = ['Ada Lovelace', 'Alan Turing', 'Grace Hopper', 'Edsger Dijkstra', 'Barbara Liskov', 'Donald Knuth', 'Ada Yonath'];
     const base = Date.parse('2026-01-01T00:00:00Z');
@@ -281,6 +283,16 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     // auth-svc knows the admin and the plain user; every synthetic row (and the ghost) is gone.
     expect(res.body).toEqual({ added: 1, changed: 1, removed: synthetic, total: 2 });
     expect(await directoryRow(s, admin.userId)).toMatchObject({ role: 'admin', email: admin.email });
+    // auth-svc's paged user list the resync walks (service key only).
+    expect((await call(`${s.gatewayUrl}/api/v1/internal/users`)).status).toBe(401);
+    const page = await internalApi(s)<{ users: { id: string; banned: boolean }[]; nextCursor: string }>('GET', '/users?limit=1');
+    expect(page.body.users).toHaveLength(1);
+    const rest = await internalApi(s)<{ users: { id: string }[]; nextCursor: string | null }>(
+      'GET',
+      `/users?limit=1&cursor=${page.body.nextCursor}`,
+    );
+    expect(rest.body.nextCursor).toBeNull();
+    expect([page.body.users[0]?.id, rest.body.users[0]?.id].sort()).toEqual([admin.userId, userId].sort());
     const again = await internalApi(s)('POST', '/admin/resync');
     expect(again.body).toEqual({ added: 0, changed: 0, removed: 0, total: 2 });
     const audit = await api<{ entries: { changes: Record<string, unknown> }[] }>('GET', '/audit?action=directory.resync');

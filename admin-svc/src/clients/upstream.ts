@@ -13,7 +13,7 @@ export type UpstreamCall = <T>(method: string, path: string, body?: unknown) => 
 
 /**
  * Calls another service's internal API with the service key. Unreachable or slow → 503 SOURCE_UNAVAILABLE;
- * a 4xx answer keeps its code (USER_NOT_FOUND, LAST_ADMIN…) so the admin sees why; a 5xx → 502 UPSTREAM_FAILED.
+ * a 4xx answer keeps its code (USER_NOT_FOUND, LAST_ADMIN…) so the admin sees why; a 5xx is SOURCE_UNAVAILABLE too.
  */
 export function upstream(opts: UpstreamOptions): UpstreamCall {
   return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
@@ -32,7 +32,12 @@ export function upstream(opts: UpstreamOptions): UpstreamCall {
     } catch {
       throw ADMIN_ERRORS.sourceUnavailable(opts.name);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch {
+      throw ADMIN_ERRORS.sourceUnavailable(opts.name);
+    }
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
@@ -41,16 +46,16 @@ export function upstream(opts: UpstreamOptions): UpstreamCall {
     }
     if (res.ok) return parsed as T;
     if (res.status === 404) throw ADMIN_ERRORS.userNotFound();
-    if (res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403) {
-      const code = errorCode(parsed) ?? 'UPSTREAM_REFUSED';
+    const code = errorCode(parsed);
+    if (code && res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403) {
       const message =
         typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string'
           ? parsed.message
           : `${opts.name} refused`;
       throw new AppError(code, res.status, message);
     }
-    if (res.status === 503) throw ADMIN_ERRORS.sourceUnavailable(opts.name);
-    throw ADMIN_ERRORS.upstreamFailed(opts.name);
+    // A 5xx, or a 401/403 (the service keys of the deployments differ): the source cannot answer us now.
+    throw ADMIN_ERRORS.sourceUnavailable(opts.name);
   };
 }
 

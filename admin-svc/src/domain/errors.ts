@@ -9,5 +9,4 @@ export const ADMIN_ERRORS = {
   lastAdmin: () => new AppError('LAST_ADMIN', 409, 'The last admin cannot be demoted'),
   invalidCursor: () => new AppError('INVALID_CURSOR', 400, 'The cursor is not one this API handed out'),
   sourceUnavailable: (source: string) => new AppError('SOURCE_UNAVAILABLE', 503, `${source} is not reachable right now`, { expose: true }),
-  upstreamFailed: (source: string) => new AppError('UPSTREAM_FAILED', 502, `${source} answered with an error`, { expose: true }),
 } as const;
