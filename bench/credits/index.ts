@@ -100,11 +100,11 @@ try {
   }
 
   const base = `${gateway}/api/v1/credits`;
-  const loadBefore = loadavg()[0]!.toFixed(1);
+  const loadBefore = loadavg()[0].toFixed(1);
   const balance = await measure('GET /balance (200 users)', `${base}/balance`, tokens, 'GET');
   const spread = await measure('POST /use (200 users)', `${base}/use`, tokens, 'POST');
   const hotRow = await measure('POST /use (one hot user)', `${base}/use`, [hot], 'POST');
-  const loadAfter = loadavg()[0]!.toFixed(1);
+  const loadAfter = loadavg()[0].toFixed(1);
 
   // The three sums per wallet, and the spends the ledger recorded against the 2xx answers.
   const admin = new pg.Client({ connectionString: db.url });
@@ -120,7 +120,7 @@ try {
       (select count(*)::int from (select transaction_id from credits.ledger_postings group by 1 having sum(amount) <> 0) x) as unbalanced,
       (select count(*)::int from credits.ledger_transactions where kind = 'spend') as spends`);
   await admin.end();
-  const check = rows[0]!;
+  const check = rows[0];
   const rowsAll = [balance, spread, hotRow];
   const total5xx = rowsAll.reduce((s, r) => s + r.s5xx + r.errors, 0);
   const agree = check.disagree === 0 && check.unbalanced === 0;

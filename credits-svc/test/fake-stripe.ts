@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 
@@ -28,7 +28,7 @@ const read = (req: IncomingMessage) =>
 export async function startFakeStripe(webhookSecret: string): Promise<FakeStripe> {
   const sessions: FakeStripe['sessions'] = [];
   let failWith: number | undefined;
-  const server: Server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await read(req);
     res.setHeader('content-type', 'application/json');
     if (req.method === 'POST' && req.url === '/v1/checkout/sessions') {
@@ -57,7 +57,8 @@ export async function startFakeStripe(webhookSecret: string): Promise<FakeStripe
     }
     res.statusCode = 404;
     res.end(JSON.stringify({ error: { type: 'invalid_request_error', message: `no fake for ${req.method} ${req.url}` } }));
-  });
+  };
+  const server: Server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {

@@ -94,14 +94,14 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
       [userId],
     );
     expect(leftovers.rows).toEqual([]);
-    const kept = await s.sql.query(`select kind, actor from credits.ledger_transactions where owner = $1 order by seq`, [pseudonym]);
-    expect(kept.rows.map((r: { kind: string }) => r.kind)).toEqual(['grant', 'spend', 'hold', 'close']);
-    expect(kept.rows[1].actor).toBe(pseudonym);
-    const balanced = await s.sql.query(`select count(*)::int as n from (select transaction_id from credits.ledger_postings where owner = $1 group by 1 having sum(amount) <> 0) x`, [pseudonym]);
-    expect(balanced.rows[0].n).toBe(0);
+    const kept = await s.sql.query<{ kind: string; actor: string | null }>(`select kind, actor from credits.ledger_transactions where owner = $1 order by seq`, [pseudonym]);
+    expect(kept.rows.map((r) => r.kind)).toEqual(['grant', 'spend', 'hold', 'close']);
+    expect(kept.rows[1]?.actor).toBe(pseudonym);
+    const balanced = await s.sql.query<{ n: number }>(`select count(*)::int as n from (select transaction_id from credits.ledger_postings where owner = $1 group by 1 having sum(amount) <> 0) x`, [pseudonym]);
+    expect(balanced.rows[0]?.n).toBe(0);
     // Closed to breakage: the retained ledger says the wallet ended at zero.
-    const closed = await s.sql.query(`select coalesce(sum(amount), 0)::int as n from credits.ledger_postings where owner = $1 and account in ('available', 'held')`, [pseudonym]);
-    expect(closed.rows[0].n).toBe(0);
+    const closed = await s.sql.query<{ n: number }>(`select coalesce(sum(amount), 0)::int as n from credits.ledger_postings where owner = $1 and account in ('available', 'held')`, [pseudonym]);
+    expect(closed.rows[0]?.n).toBe(0);
     const data = await call<{ balance: { available: number }; transactions: unknown[]; grants: unknown[] }>(
       `${s.gatewayUrl}/api/v1/internal/credits/users/${userId}/data`,
       { headers: { 'x-service-key': STACK_SERVICE_KEY } },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@mana/shared/testing';
 import { call } from '../helpers/http';
+import { startCreditsService } from '../../credits-svc/src/server';
 import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified } from '../helpers/users';
 
@@ -39,7 +40,7 @@ describe('credits-svc: ledger, spending and holds', () => {
     call<Record<string, unknown>>(v1('/use'), { token: p.token, body: { appId: 'chat', description: 'a reply', ...body }, headers });
   /** Ledger sum == lot remainders == cached balance, for available and held. */
   const reconcile = async (owner: string) => {
-    const r = await s.sql.query(
+    const r = await s.sql.query<Record<'ledger_available' | 'ledger_held' | 'lots' | 'allocated' | 'available' | 'held' | 'unbalanced', number>>(
       `select
          coalesce((select sum(amount) from credits.ledger_postings where owner = $1 and account = 'available'), 0)::int as ledger_available,
          coalesce((select sum(amount) from credits.ledger_postings where owner = $1 and account = 'held'), 0)::int as ledger_held,
@@ -71,10 +72,22 @@ describe('credits-svc: ledger, spending and holds', () => {
     await s?.close();
   });
 
-  it('50 parallel spends of 10 against 100 credits: exactly 10 succeed, 40 get 402, balance 0, sums agree', async () => {
+  it('50 parallel spends of 10 against 100 credits on two instances: exactly 10 succeed, 40 get 402, balance 0, sums agree', async () => {
     const p = await person();
     await fund(p, 100);
-    const results = await Promise.all(Array.from({ length: 50 }, () => use(p, { amount: 10 })));
+    // A second credits-svc on the same database: only the database's row lock orders spends across instances
+    // (inside one instance they also queue per wallet).
+    const second = await startCreditsService({
+      env: { ...s.env, AUTH_JWKS_URL: `${s.services.auth[0]!.url}/api/auth/jwks`, CREDITS_SVC_PORT: '0', CREDITS_SIGNUP_BONUS: '0', CREDITS_DAILY_FREE: '0' },
+    });
+    let results: Awaited<ReturnType<typeof use>>[];
+    try {
+      const direct = (body: Record<string, unknown>) =>
+        call<Record<string, unknown>>(`${second.url}/api/v1/credits/use`, { token: p.token, body: { appId: 'chat', description: 'a reply', ...body } });
+      results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? use(p, { amount: 10 }) : direct({ amount: 10 }))));
+    } finally {
+      await second.close();
+    }
     expect(results.filter((r) => r.status === 201)).toHaveLength(10);
     const refused = results.filter((r) => r.status === 402);
     expect(refused).toHaveLength(40);
@@ -176,7 +189,7 @@ describe('credits-svc: ledger, spending and holds', () => {
     const lot2 = await fund(q, 12, { expiresAt: new Date(Date.now() + 3600_000).toISOString() });
     await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where id = $1`, [lot2.id]);
     await eventually(async () => {
-      const r = await s.sql.query(`select available from credits.wallets where owner = $1`, [`user:${q.userId}`]);
+      const r = await s.sql.query<{ available: string }>(`select available from credits.wallets where owner = $1`, [`user:${q.userId}`]);
       return Number(r.rows[0]?.available) === 0 ? true : undefined;
     });
     await reconcile(`user:${q.userId}`);
@@ -365,7 +378,7 @@ describe('credits-svc: ledger, spending and holds', () => {
       await client.query('rollback');
       await client.query('begin');
       await client.query(`select set_config('role', 'credits_app', true)`);
-      expect((await client.query(`select count(*)::int as n from credits.wallets`)).rows[0].n).toBe(0);
+      expect((await client.query<{ n: number }>(`select count(*)::int as n from credits.wallets`)).rows[0]?.n).toBe(0);
       await client.query('rollback');
       // Not even the table owner deletes ledger rows or posts an unbalanced transaction.
       await expect(client.query(`delete from credits.ledger_postings where owner = $1`, [`user:${a.userId}`])).rejects.toThrow(/append-only/);

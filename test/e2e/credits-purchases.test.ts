@@ -169,10 +169,10 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     for (const b of first) expect(b.byCategory.daily).toBe(5);
     const daily = await s.sql.query(`select id from credits.grants where owner = $1 and category = 'daily'`, [owner]);
     expect(daily.rowCount).toBe(1);
-    const b = first[0]!;
+    const b = first[0];
     expect(b.freeCreditsRemaining).toBe(155);
     expect(b.expiring).toHaveLength(1);
-    expect(new Date(b.nextFreeRefillAt!).getTime()).toBe(new Date(b.expiring[0]!.expiresAt).getTime());
+    expect(new Date(b.nextFreeRefillAt!).getTime()).toBe(new Date(b.expiring[0].expiresAt).getTime());
     // A day later (moved by SQL, no sleeping): the unused 5 expire to breakage, a fresh 5 arrive.
     await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where owner = $1 and category = 'daily'`, [owner]);
     await s.sql.query(`update credits.wallets set next_daily_at = now() - interval '1 second' where owner = $1`, [owner]);

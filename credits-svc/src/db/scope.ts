@@ -20,6 +20,7 @@ export const APP_ROLE = 'credits_app';
 export type Owner = `user:${string}` | `org:${string}`;
 
 /** Control characters never belong in an id; the `erased:` namespace belongs to pseudonyms. */
+// eslint-disable-next-line no-control-regex
 const ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 export class InvalidOwnerError extends Error {
@@ -66,6 +67,29 @@ function drizzleFor(client: pg.PoolClient): Tx {
  */
 export async function withOwnerScope<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
   return inTransaction(db, `BEGIN; ${scopeStatement(owner)}`, fn);
+}
+
+const queues = new WeakMap<CreditsDb, Map<string, Promise<unknown>>>();
+
+/**
+ * `withOwnerScope` for the writes of one wallet, queued per wallet inside this process: they serialize on the
+ * wallet's row lock anyway, and a request waiting here holds no pool connection, so a hot wallet cannot take
+ * the whole pool and starve every other wallet (the row lock still orders writers across instances).
+ */
+export async function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  let perDb = queues.get(db);
+  if (!perDb) queues.set(db, (perDb = new Map()));
+  const previous = perDb.get(owner) ?? Promise.resolve();
+  const run = previous.then(
+    () => withOwnerScope(db, owner, fn),
+    () => withOwnerScope(db, owner, fn),
+  );
+  const tail = run.catch(() => undefined);
+  perDb.set(owner, tail);
+  void tail.then(() => {
+    if (perDb.get(owner) === tail) perDb.delete(owner);
+  });
+  return run;
 }
 
 /** The credits role with no owner in scope: only the SECURITY DEFINER functions see across wallets. */

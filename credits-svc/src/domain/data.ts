@@ -47,7 +47,7 @@ export async function reconcile(tx: Tx, owner: Owner) {
       coalesce((select sum(remaining) from credits.grants where owner = ${owner}), 0) as lots,
       coalesce((select available from credits.wallets where owner = ${owner}), 0) as available,
       coalesce((select held from credits.wallets where owner = ${owner}), 0) as held`);
-  const row = r.rows[0]!;
+  const row = r.rows[0];
   return {
     ledgerAvailable: Number(row.ledger_available),
     ledgerHeld: Number(row.ledger_held),

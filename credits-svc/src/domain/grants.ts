@@ -40,7 +40,7 @@ export async function grantPromo(tx: Tx, input: PromoGrantInput, policy: LedgerP
   });
   if (added || changed) await saveWallet(tx, w);
   const [row] = await tx.select().from(grants).where(and(eq(grants.owner, input.owner), eq(grants.sourceKey, sourceKey)));
-  return { grant: grantView(row!), created: added !== undefined };
+  return { grant: grantView(row), created: added !== undefined };
 }
 
 /** The signup bonus: a promo lot keyed `signup:<userId>`, so however often the event comes, it is granted once. */

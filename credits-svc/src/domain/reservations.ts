@@ -91,7 +91,7 @@ export async function hold(tx: Tx, input: HoldInput, policy: LedgerPolicy): Prom
     { account: 'held', amount: input.amount },
   ]);
   await saveWallet(tx, w);
-  return { reservation: reservationView(row!), replayed: false };
+  return { reservation: reservationView(row), replayed: false };
 }
 
 async function lockReservation(tx: Tx, owner: Owner, id: string): Promise<Reservation | undefined> {
@@ -142,7 +142,7 @@ async function resolve(tx: Tx, w: Wallet, r: Reservation, captured: number, stat
     .returning();
   await expireLots(tx, w, policy.now);
   await saveWallet(tx, w);
-  return reservationView(row!);
+  return reservationView(row);
 }
 
 function assertHeld(r: Reservation | undefined, now: Date): Reservation {

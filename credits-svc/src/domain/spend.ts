@@ -84,7 +84,7 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
       amount: -input.amount,
       appId: input.appId,
       description: input.description,
-      grantCategory: allocations.length === 1 ? allocations[0]!.category : null,
+      grantCategory: allocations.length === 1 ? allocations[0].category : null,
       actor: input.actor,
       idempotencyKey: input.idempotencyKey ?? null,
       requestHash: hash,

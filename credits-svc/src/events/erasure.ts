@@ -41,11 +41,12 @@ async function closeWallet(tx: Tx, owner: Owner): Promise<void> {
  * replaced by the keyed pseudonym (also where the user acted on an organization's wallet).
  */
 export function eraseCredits(secret: string) {
-  return async (tx: ErasureTx, userId: string): Promise<Partial<ErasureCounts>> => {
+  return async (erasureTx: ErasureTx, userId: string): Promise<Partial<ErasureCounts>> => {
     if (!isId(userId)) return {};
+    const tx = erasureTx as unknown as Tx;
     const owner = userOwner(userId);
     await enterOwnerScope(tx, owner);
-    await closeWallet(tx as unknown as Tx, owner);
+    await closeWallet(tx, owner);
     const allocations = await tx.delete(reservationAllocations).where(eq(reservationAllocations.owner, owner)).returning({ id: reservationAllocations.grantId });
     const holds = await tx.delete(reservations).where(eq(reservations.owner, owner)).returning({ id: reservations.id });
     const lots = await tx.delete(grants).where(eq(grants.owner, owner)).returning({ id: grants.id });

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import { ERRORS, parseBody, parseParams, parseQuery } from '@mana/shared';
-import { withOwnerScope } from '../db/scope';
+import { withOwnerScope, withWalletWrite } from '../db/scope';
 import { readBalance } from '../domain/balance';
 import { CREDITS_ERRORS } from '../domain/errors';
 import { listTransactions, usage } from '../domain/history';
@@ -42,7 +42,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
     const input = { owner, actor: userId, amount: body.amount, appId: body.appId, description: body.description, idempotencyKey: key, metadata: body.metadata };
-    const result = orInsufficient(await withOwnerScope(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
+    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
     created(res, result.replayed, result.body);
   });
 
@@ -53,7 +53,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     if (page.next) {
       const next = new URLSearchParams({ limit: String(q.limit), cursor: page.next });
       if (q.organizationId) next.set('organizationId', q.organizationId);
-      res.set('Link', `<${req.baseUrl}/transactions?${next}>; rel="next"`);
+      res.set('Link', `<${req.baseUrl}/transactions?${next.toString()}>; rel="next"`);
     }
     res.json(page.items);
   });
@@ -91,7 +91,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
     const input = { owner, actor: userId, amount: body.amount, appId: body.appId, description: body.description, ttlSeconds: body.ttlSeconds, idempotencyKey: key };
-    const result = orInsufficient(await withOwnerScope(ctx.db, owner, (tx) => hold(tx, input, ctx.policy())));
+    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => hold(tx, input, ctx.policy())));
     created(res, result.replayed, result.reservation);
   });
 
@@ -107,7 +107,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const body = parseBody(captureBody, req.body);
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    res.json(await withOwnerScope(ctx.db, owner, (tx) => capture(tx, owner, userId, id, body.amount, ctx.policy())));
+    res.json(await withWalletWrite(ctx.db, owner, (tx) => capture(tx, owner, userId, id, body.amount, ctx.policy())));
   });
 
   router.post('/reservations/:id/release', async (req, res) => {
@@ -115,7 +115,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const body = parseBody(releaseBody, req.body ?? {});
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    res.json(await withOwnerScope(ctx.db, owner, (tx) => release(tx, owner, userId, id, ctx.policy())));
+    res.json(await withWalletWrite(ctx.db, owner, (tx) => release(tx, owner, userId, id, ctx.policy())));
   });
 
   return router;

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { parseBody, parseParams, requireServiceKey } from '@mana/shared';
-import { orgOwner, userOwner, withOwnerScope } from '../db/scope';
+import { orgOwner, userOwner, withOwnerScope, withWalletWrite } from '../db/scope';
 import { userData } from '../domain/data';
 import { grantPromo } from '../domain/grants';
 import { orInsufficient, spend } from '../domain/spend';
@@ -16,7 +16,7 @@ export function internalRoutes(ctx: CreditsContext): Router {
     const body = parseBody(internalUseBody, req.body);
     const owner = userOwner(body.userId);
     const input = { owner, actor: body.userId, amount: body.amount, appId: body.appId, description: body.description, idempotencyKey: body.idempotencyKey, metadata: body.metadata };
-    const result = orInsufficient(await withOwnerScope(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
+    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
     if (result.replayed) res.set('Idempotency-Replayed', 'true');
     res.status(result.replayed ? 200 : 201).json(result.body);
   });
@@ -25,7 +25,7 @@ export function internalRoutes(ctx: CreditsContext): Router {
     const body = parseBody(internalGrantBody, req.body);
     const owner = body.userId !== undefined ? userOwner(body.userId) : orgOwner(body.organizationId!);
     const input = { owner, amount: body.amount, reason: body.reason, idempotencyKey: body.idempotencyKey, expiresAt: body.expiresAt };
-    const { grant, created } = await withOwnerScope(ctx.db, owner, (tx) => grantPromo(tx, input, ctx.policy()));
+    const { grant, created } = await withWalletWrite(ctx.db, owner, (tx) => grantPromo(tx, input, ctx.policy()));
     if (!created) res.set('Idempotency-Replayed', 'true');
     res.status(created ? 201 : 200).json(grant);
   });
