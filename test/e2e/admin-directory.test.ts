@@ -328,5 +328,24 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
       async () => (await s.sql.query(`select 1 from admin.processed_messages where message_id = $1`, [late.id])).rowCount === 1,
     );
     expect(await directoryRow(s, id)).toBeUndefined();
+
+    // An erased admin: their entries as actor keep the pseudonym and lose the IP address they came from.
+    const asActor = await s.sql.query<{ n: number }>(
+      `select count(*)::int as n from admin.audit_log where actor_id = $1 and ip_address is not null`,
+      [admin.userId],
+    );
+    expect(asActor.rows[0]?.n).toBeGreaterThan(0);
+    const adminRequest = randomUUID();
+    await s.publish(eventAt('user.erasure.requested.v1', { requestId: adminRequest, userId: admin.userId }, new Date()));
+    await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === adminRequest && e.data.service === 'admin',
+    );
+    const after = JSON.stringify((await s.sql.query(`select * from admin.audit_log`)).rows);
+    expect(after).not.toContain(admin.userId);
+    const ips = await s.sql.query<{ n: number }>(
+      `select count(*)::int as n from admin.audit_log where actor_id like 'erased:%' and ip_address is not null`,
+    );
+    expect(ips.rows[0]?.n).toBe(0);
   });
 });
