@@ -78,7 +78,7 @@ describe('credits-svc: ledger, spending and holds', () => {
     // A second credits-svc on the same database: only the database's row lock orders spends across instances
     // (inside one instance they also queue per wallet).
     const second = await startCreditsService({
-      env: { ...s.env, AUTH_JWKS_URL: `${s.services.auth[0]!.url}/api/auth/jwks`, CREDITS_SVC_PORT: '0', CREDITS_SIGNUP_BONUS: '0', CREDITS_DAILY_FREE: '0' },
+      env: { ...s.env, AUTH_JWKS_URL: `${s.services.auth[0].url}/api/auth/jwks`, CREDITS_SVC_PORT: '0', CREDITS_SIGNUP_BONUS: '0', CREDITS_DAILY_FREE: '0' },
     });
     let results: Awaited<ReturnType<typeof use>>[];
     try {

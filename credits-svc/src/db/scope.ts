@@ -78,7 +78,7 @@ const queues = new WeakMap<CreditsDb, Map<string, Promise<unknown>>>();
  */
 export async function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
   let perDb = queues.get(db);
-  if (!perDb) queues.set(db, (perDb = new Map()));
+  if (!perDb) queues.set(db, (perDb = new Map<string, Promise<unknown>>()));
   const previous = perDb.get(owner) ?? Promise.resolve();
   const run = previous.then(
     () => withOwnerScope(db, owner, fn),
