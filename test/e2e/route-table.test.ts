@@ -53,7 +53,11 @@ const SAMPLES: Record<string, Sample[]> = {
     { method: 'POST', path: '/api/v1/auth/reauth', body: {} },
   ],
   'better-auth': [{ path: '/api/auth/ok' }, { path: '/api/auth/get-session' }],
-  'well-known': [{ path: '/.well-known/jwks.json' }, { path: '/.well-known/openid-configuration' }, { path: '/.well-known/oauth-authorization-server' }],
+  'well-known': [
+    { path: '/.well-known/jwks.json' },
+    { path: '/.well-known/openid-configuration' },
+    { path: '/.well-known/oauth-authorization-server' },
+  ],
   'hosted-auth': [
     { path: '/auth/style.css' },
     { path: '/auth/login' },
@@ -91,7 +95,9 @@ const AUTH_TIER_SAMPLES: Record<string, Sample> = {
 };
 
 const label = (s: Sample) => `${s.method ?? 'GET'} ${s.path}`;
-const routeSamples = Object.entries(SAMPLES).flatMap(([name, samples]) => samples.map((s): [string, string, Sample] => [label(s), name, s]));
+const routeSamples = Object.entries(SAMPLES).flatMap(([name, samples]) =>
+  samples.map((s): [string, string, Sample] => [label(s), name, s]),
+);
 const tierSamples = Object.entries(AUTH_TIER_SAMPLES).map(([prefix, s]): [string, string, Sample] => [label(s), prefix, s]);
 
 describe('gateway route table → a real handler', () => {
@@ -117,7 +123,11 @@ describe('gateway route table → a real handler', () => {
   async function reach(sample: Sample) {
     const route = matchRoute(sample.path.split('?')[0] ?? sample.path);
     if (!route) throw new Error(`${sample.path} matches no route`);
-    const res = await call(`${s.gatewayUrl}${sample.path}`, { method: sample.method, body: sample.body, headers: credentials[route.access] });
+    const res = await call(`${s.gatewayUrl}${sample.path}`, {
+      method: sample.method,
+      body: sample.body,
+      headers: credentials[route.access],
+    });
     return { route, res };
   }
 

@@ -1,3 +1,4 @@
+import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
 
@@ -54,4 +55,28 @@ export async function recordSecurityEvent(
     userAgent: e.meta?.userAgent?.slice(0, 512) ?? null,
     context: e.context ?? {},
   });
+}
+
+/**
+ * One page of a user's own events, newest first, after the keyset position `after` (createdAt with
+ * microseconds as text, id). One row more than `limit` is read so the caller knows whether more follow.
+ */
+export async function securityEventsPage(conn: Conn, userId: string, limit: number, after?: { createdAt: string; id: string }) {
+  const t = tables.securityEvents;
+  // Microsecond timestamps round-trip through text so the keyset compares exactly.
+  const createdAt = sql<string>`to_char(${t.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+  const rows = await conn
+    .select({ id: t.id, type: t.type, ipAddress: t.ipAddress, userAgent: t.userAgent, context: t.context, createdAt })
+    .from(t)
+    .where(
+      and(
+        eq(t.userId, userId),
+        after
+          ? or(lt(t.createdAt, sql`${after.createdAt}::timestamptz`), and(eq(t.createdAt, sql`${after.createdAt}::timestamptz`), lt(t.id, after.id)))
+          : undefined,
+      ),
+    )
+    .orderBy(desc(t.createdAt), desc(t.id))
+    .limit(limit + 1);
+  return { events: rows.slice(0, limit), more: rows.length > limit };
 }

@@ -178,3 +178,23 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
     return { kind: 'rotated', sessionId: row.sessionId, refreshToken };
   });
 }
+
+/**
+ * A session Better Auth just created (password sign-in or its second factor) gets its device fields
+ * and a refresh-token family; undefined when no session has that token.
+ */
+export async function startSessionFamily(
+  db: Db,
+  sessionToken: string,
+  device: { deviceId?: string | null; deviceName?: string | null },
+): Promise<{ sessionId: string; refreshToken: string } | undefined> {
+  return db.transaction(async (tx) => {
+    const [s] = await tx
+      .update(tables.session)
+      .set({ deviceId: device.deviceId ?? null, deviceName: device.deviceName ?? null })
+      .where(eq(tables.session.token, sessionToken))
+      .returning({ id: tables.session.id, userId: tables.session.userId });
+    if (!s) return undefined;
+    return { sessionId: s.id, refreshToken: await issueRefreshToken(tx, s.id, s.userId) };
+  });
+}

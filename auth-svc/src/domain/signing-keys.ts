@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { and, gt, isNull, lt, min, ne, or, sql } from 'drizzle-orm';
-import { symmetricEncrypt } from 'better-auth/crypto';
 import { generateExportedKeyPair } from 'better-auth/plugins/jwt';
 import type { Auth } from '../auth/auth';
 import { jwtOptions } from '../auth/auth';
+import { sealJwkPrivateKey } from '../auth/better-auth-adapter';
 import type { Config } from '../config';
 import * as tables from '../db/schema';
 import type { Db } from '../db/types';
@@ -19,10 +19,9 @@ import { JWKS_GRACE_SECONDS } from './tokens';
 
 /** Adds a new Ed25519 key that is published but not yet used for signing; returns its id. */
 export async function stageSigningKey(auth: Auth, db: Db, config: Config): Promise<string> {
-  const context = await auth.$context;
   const { publicWebKey, privateWebKey, alg } = await generateExportedKeyPair(jwtOptions(config));
   const id = randomBytes(16).toString('base64url');
-  const privateKey = JSON.stringify(await symmetricEncrypt({ key: context.secretConfig, data: JSON.stringify(privateWebKey) }));
+  const privateKey = await sealJwkPrivateKey(auth, privateWebKey);
   const [oldest] = await db.select({ at: min(tables.jwks.createdAt) }).from(tables.jwks);
   const createdAt = new Date((oldest?.at ?? new Date()).getTime() - 1_000);
   await db.insert(tables.jwks).values({ id, publicKey: JSON.stringify(publicWebKey), privateKey, alg, crv: 'Ed25519', createdAt });

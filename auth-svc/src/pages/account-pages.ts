@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { authSecret } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
 import { PASSWORD_ERROR_CODES } from '../auth/plugins/password-policy';
 import { callBetterAuth, type AuthCallResult } from './better-auth-call';
@@ -7,7 +8,7 @@ import { genuineSignedQuery } from './continuation';
 import { csrfValid } from './csrf';
 import type { PageLocale, PageStrings } from './i18n';
 import { searchOf, signedOAuthQuery } from './oauth-query';
-import { formParser, pageKit, pageUrl } from './page-kit';
+import { formField, formParser, pageKit, pageUrl } from './page-kit';
 import { messageBody } from './render';
 import { forgotBody, resetBody, signUpBody } from './render-account';
 
@@ -37,7 +38,7 @@ export function accountPages(ctx: AuthContext): Router {
   const minLength = ctx.config.PASSWORD_MIN_LENGTH;
   const { production, publicOrigin } = kit;
   /** A signed query from the provider, or '' (a forged one is dropped, never resumed). */
-  const pendingQuery = async (oauthQuery: string) => (oauthQuery && (await genuineSignedQuery(oauthQuery, (await ctx.auth.$context).secret)) ? oauthQuery : '');
+  const pendingQuery = async (oauthQuery: string) => (oauthQuery && (await genuineSignedQuery(oauthQuery, await authSecret(ctx.auth))) ? oauthQuery : '');
   const resume = (oauthQuery: string, loc: PageLocale) => pageUrl('/auth/login/continue', oauthQuery, loc);
   const ruleError = (t: PageStrings, result: AuthCallResult) =>
     isPasswordRule(result.body.code) ? { error: t.passwordRules[result.body.code](minLength), errorCode: result.body.code } : undefined;
@@ -120,7 +121,7 @@ export function accountPages(ctx: AuthContext): Router {
     const { loc, t } = kit.strings(req);
     const oauthQuery = await pendingQuery(kit.postedOAuthQuery(req));
     const form = resetForm.safeParse(req.body);
-    if (!form.success) return form.error.issues.some((i) => i.path[0] === 'token') ? linkInvalid(req, res, oauthQuery) : renderReset(req, res, oauthQuery, text(req.body?.token) ?? '', 400, { error: t.badRequest });
+    if (!form.success) return form.error.issues.some((i) => i.path[0] === 'token') ? linkInvalid(req, res, oauthQuery) : renderReset(req, res, oauthQuery, text(formField(req, 'token')) ?? '', 400, { error: t.badRequest });
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderReset(req, res, oauthQuery, form.data.token, 403, { error: t.csrf });
     const result = await callBetterAuth(ctx, req, res, '/reset-password', { token: form.data.token, newPassword: form.data.password });
     if (result.status === 200)

@@ -1,4 +1,5 @@
 import type { Request as ExpressRequest, Response as ExpressResponse } from 'express';
+import { callEndpoint } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
 
 export interface AuthCallResult {
@@ -20,27 +21,15 @@ export async function callBetterAuth(
   /** `acceptLanguage`: the page's language, so mails sent by the call match the page. */
   opts: { acceptLanguage?: string } = {},
 ): Promise<AuthCallResult> {
-  const base = ctx.config.BASE_URL.replace(/\/$/, '');
-  const headers = new Headers({
-    'content-type': 'application/json',
-    accept: 'application/json',
-    origin: new URL(base).origin,
-  });
+  const headers = new Headers();
   for (const name of ['cookie', 'user-agent', 'x-forwarded-for', 'accept-language'] as const) {
     const value = req.headers[name];
     if (typeof value === 'string') headers.set(name, value);
   }
   if (opts.acceptLanguage) headers.set('accept-language', opts.acceptLanguage);
-  const answer = await ctx.auth.handler(new Request(`${base}/api/auth${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
-  for (const cookie of answer.headers.getSetCookie()) res.append('Set-Cookie', cookie);
-  const text = await answer.text();
-  let parsed: unknown = {};
-  try {
-    parsed = text ? JSON.parse(text) : {};
-  } catch {
-    parsed = {};
-  }
-  return { status: answer.status, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {} };
+  const answer = await callEndpoint(ctx.auth, ctx.config.BASE_URL, path, body, headers);
+  for (const cookie of answer.setCookies) res.append('Set-Cookie', cookie);
+  return { status: answer.status, body: answer.body };
 }
 
 /** The provider's continuation: `{ redirect: true, url }` (to the client, the consent page or an error). */

@@ -1,4 +1,4 @@
-import { constantTimeEqual, makeSignature } from 'better-auth/crypto';
+import { providerQuerySigned } from '../auth/better-auth-adapter';
 
 /** Parameters the provider adds when it signs a query for the login page; never sent back to /authorize. */
 const SIGNING_PARAMS = ['sig', 'exp', 'ba_iat', 'ba_pl', 'ba_param'];
@@ -6,23 +6,10 @@ const SIGNING_PARAMS = ['sig', 'exp', 'ba_iat', 'ba_pl', 'ba_param'];
 /** How old a signed query may be for a fresh sign-in to satisfy its `prompt=login` / `max_age=0`. */
 const MAX_RESUME_AGE_MS = 3600_000;
 
-/**
- * The provider's own check minus the expiry: `exp` is the authorization code's lifetime (seconds),
- * far shorter than the trip through a mailbox. Same canonical form and HMAC as the provider.
- */
-async function signatureValid(oauthQuery: string, secret: string): Promise<boolean> {
-  const params = new URLSearchParams(oauthQuery);
-  const sigs = params.getAll('sig');
-  if (sigs.length !== 1 || !sigs[0]) return false;
-  params.delete('sig');
-  const canonical = new URLSearchParams([...params.entries()].sort(([ka, va], [kb, vb]) => (ka < kb ? -1 : ka > kb ? 1 : va < vb ? -1 : va > vb ? 1 : 0)));
-  return constantTimeEqual(sigs[0], await makeSignature(canonical.toString(), secret));
-}
-
 /** A query the provider signed within the last hour (its own `exp` is too short for a mailbox trip). */
 export async function genuineSignedQuery(oauthQuery: string, secret: string, now = Date.now()): Promise<boolean> {
   const issuedAt = Number(new URLSearchParams(oauthQuery).get('ba_iat'));
-  return Number.isFinite(issuedAt) && issuedAt > 0 && issuedAt <= now + 60_000 && now - issuedAt <= MAX_RESUME_AGE_MS && (await signatureValid(oauthQuery, secret));
+  return Number.isFinite(issuedAt) && issuedAt > 0 && issuedAt <= now + 60_000 && now - issuedAt <= MAX_RESUME_AGE_MS && (await providerQuerySigned(oauthQuery, secret));
 }
 
 /**

@@ -18,6 +18,13 @@ export function loginRenderer(ctx: AuthContext, kit: PageKit): RenderLogin {
     const loc = kit.locale(req);
     const t = STRINGS[loc];
     const client = await requestingClient(ctx.db, oauthQuery);
-    kit.send(res, status, loc, t.signInTitle, loginBody({ ...kit.form(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links(oauthQuery, loc) }), client);
+    kit.send(
+      res,
+      status,
+      loc,
+      t.signInTitle,
+      loginBody({ ...kit.form(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links(oauthQuery, loc) }),
+      client,
+    );
   };
 }

@@ -1,12 +1,13 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { authSecret, sessionOfCookie } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
 import { callBetterAuth } from './better-auth-call';
 import { genuineSignedQuery, resumeAuthorizeUrl } from './continuation';
 import { csrfValid } from './csrf';
 import { searchOf, signedOAuthQuery } from './oauth-query';
 import { loginRenderer } from './login-form';
-import { formParser, pageKit, pageUrl } from './page-kit';
+import { formField, formParser, pageKit, pageUrl } from './page-kit';
 import { messageBody } from './render';
 
 const magicLinkForm = z.object({
@@ -17,8 +18,7 @@ const magicLinkForm = z.object({
 
 /** The session of the browser's cookie, if any (Better Auth checks the signed cookie). */
 export async function browserSession(ctx: AuthContext, req: Request) {
-  if (!req.headers.cookie) return null;
-  return ctx.auth.api.getSession({ headers: new Headers({ cookie: req.headers.cookie }) }).catch(() => null);
+  return sessionOfCookie(ctx.auth, req.headers.cookie);
 }
 
 /**
@@ -32,12 +32,12 @@ export function magicLinkPages(ctx: AuthContext): Router {
   const kit = pageKit(ctx);
   const renderLogin = loginRenderer(ctx, kit);
   router.use(formParser());
-  const secret = async () => (await ctx.auth.$context).secret;
+  const secret = () => authSecret(ctx.auth);
 
   router.post('/login/magic-link', async (req: Request, res: Response) => {
     const { loc, t } = kit.strings(req);
     const oauthQuery = kit.postedOAuthQuery(req);
-    const typed = typeof req.body?.email === 'string' ? req.body.email.trim().slice(0, 254) : undefined;
+    const typed = formField(req, 'email')?.trim().slice(0, 254);
     const form = magicLinkForm.safeParse(req.body);
     if (!form.success) return renderLogin(req, res, oauthQuery, 400, t.enterEmail, typed);
     if (!csrfValid(req, form.data.csrf, kit.production, kit.publicOrigin)) return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);

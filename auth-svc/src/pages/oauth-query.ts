@@ -1,6 +1,5 @@
-import { eq } from 'drizzle-orm';
-import * as tables from '../db/schema';
 import type { Db } from '../db/types';
+import { activeOAuthClient } from '../domain/oauth-clients';
 
 /**
  * The provider signs the authorization request it hands to the login and consent pages (`sig`,
@@ -33,12 +32,8 @@ export async function requestingClient(db: Db, oauthQuery: string): Promise<Requ
   const q = new URLSearchParams(oauthQuery);
   const clientId = q.get('client_id');
   if (!clientId) return undefined;
-  const [row] = await db
-    .select({ name: tables.oauthClient.name, redirectUris: tables.oauthClient.redirectUris, disabled: tables.oauthClient.disabled })
-    .from(tables.oauthClient)
-    .where(eq(tables.oauthClient.clientId, clientId))
-    .limit(1);
-  if (!row || row.disabled) return undefined;
+  const row = await activeOAuthClient(db, clientId);
+  if (!row) return undefined;
   const redirectUri = q.get('redirect_uri');
   const registered = redirectUri && row.redirectUris.includes(redirectUri) ? redirectUri : undefined;
   return {

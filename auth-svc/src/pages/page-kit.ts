@@ -11,6 +11,12 @@ export type RenderLogin = (req: Request, res: Response, oauthQuery: string, stat
 /** The form posts of the hosted pages (each page router parses its own; a parsed body is not read twice). */
 export const formParser = (): RequestHandler => express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
 
+/** A string field of a posted form, if the body has one. */
+export function formField(req: Request, name: string): string | undefined {
+  const value: unknown = (req.body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** A hosted page's URL carrying the pending authorization (signed query) and the page language. */
 export function pageUrl(path: string, oauthQuery: string, loc: PageLocale): string {
   const q = new URLSearchParams(oauthQuery);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { authSecret } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
 import { callBetterAuth, redirectTarget } from './better-auth-call';
 import { pendingAuthorization, resumeAuthorizeUrl } from './continuation';
@@ -8,7 +9,7 @@ import { csrfValid } from './csrf';
 import { STRINGS, type PageStrings } from './i18n';
 import { loginRenderer } from './login-form';
 import { requestingClient, searchOf, signedOAuthQuery } from './oauth-query';
-import { formParser, pageKit } from './page-kit';
+import { formField, formParser, pageKit } from './page-kit';
 import { consentBody, messageBody, twoFactorBody } from './render';
 
 const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url));
@@ -59,7 +60,7 @@ export function hostedPages(ctx: AuthContext): Router {
     send(res, 200, loc, STRINGS[loc].signedInTitle, messageBody(STRINGS[loc].signedInTitle, STRINGS[loc].signedInLead));
   };
 
-  const secret = async () => (await ctx.auth.$context).secret;
+  const secret = () => authSecret(ctx.auth);
   // After a complete sign-in: the provider's continuation, or our own when the query had expired.
   const finish = async (req: Request, res: Response, body: Record<string, unknown>, oauthQuery: string, resume: boolean) => {
     const target = redirectTarget(body);
@@ -75,7 +76,7 @@ export function hostedPages(ctx: AuthContext): Router {
   router.post('/login', async (req, res) => {
     const t = STRINGS[locale(req)];
     const form = loginForm.safeParse(req.body);
-    const oauthQuery = signedOAuthQuery(new URLSearchParams(typeof req.body?.oauth_query === 'string' ? req.body.oauth_query : ''));
+    const oauthQuery = signedOAuthQuery(new URLSearchParams(formField(req, 'oauth_query') ?? ''));
     if (!form.success) return renderLogin(req, res, oauthQuery, 400, t.badRequest);
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);
     const pending = await pendingAuthorization(oauthQuery, await secret());
@@ -104,8 +105,8 @@ export function hostedPages(ctx: AuthContext): Router {
   router.post('/login/2fa', async (req, res) => {
     const t = STRINGS[locale(req)];
     const form = codeForm.safeParse(req.body);
-    const oauthQuery = signedOAuthQuery(new URLSearchParams(typeof req.body?.oauth_query === 'string' ? req.body.oauth_query : ''));
-    const method = req.body?.method === 'backup' ? 'backup' : 'totp';
+    const oauthQuery = signedOAuthQuery(new URLSearchParams(formField(req, 'oauth_query') ?? ''));
+    const method = formField(req, 'method') === 'backup' ? 'backup' : 'totp';
     if (!form.success) return renderCode(req, res, oauthQuery, method, 400, t.invalidCode);
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderCode(req, res, oauthQuery, method, 403, t.csrf);
     const path = form.data.method === 'backup' ? '/two-factor/verify-backup-code' : '/two-factor/verify-totp';

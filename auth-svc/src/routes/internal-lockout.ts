@@ -1,11 +1,10 @@
 import express, { Router } from 'express';
-import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { parseBody, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
-import * as tables from '../db/schema';
-import { lockoutKey, unlock } from '../domain/lockout';
+import { unlock } from '../domain/lockout';
 import { recordSecurityEvent } from '../domain/security-events';
+import { findUserByEmail } from '../domain/users';
 import { requestMeta } from './request-meta';
 
 const unlockBody = z.object({
@@ -21,7 +20,7 @@ export function internalLockoutRoutes(ctx: AuthContext): Router {
   router.post('/lockout/unlock', express.json({ limit: ctx.config.BODY_LIMIT }), async (req, res) => {
     const body = parseBody(unlockBody, req.body);
     const wasLocked = await unlock(ctx.db, body.email);
-    const [user] = await ctx.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, lockoutKey(body.email))).limit(1);
+    const user = await findUserByEmail(ctx.db, body.email);
     await recordSecurityEvent(ctx.db, {
       userId: user?.id ?? null,
       type: 'account_unlocked',

@@ -1,17 +1,17 @@
 import express, { Router } from 'express';
-import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { AppError, parseBody } from '@mana/shared';
+import { authCookieName, betterAuthError, cookiePair, toV1Error } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
-import * as tables from '../db/schema';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
 import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
 import { recordSecurityEvent } from '../domain/security-events';
+import { CHALLENGE_TTL_SECONDS, startChallenge } from '../domain/two-factor-challenges';
+import { findUserById, findUserByEmail } from '../domain/users';
 import { registeredUser } from '../domain/views';
 import { AUTH_ERRORS } from '../domain/errors';
-import { betterAuthError, toV1Error } from './auth-errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
-import { CHALLENGE_TTL_SECONDS, authCookieName, completeSignIn, cookiePair, startChallenge, tokenPair } from './v1-sign-in';
+import { completeSignIn, tokenPair } from './v1-sign-in';
 
 const email = z.email().max(254).transform((e) => e.toLowerCase());
 
@@ -55,7 +55,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     ctx.kickOutbox();
     // For an email that is already registered Better Auth answers with a look-alike user of other keys: both
     // answers are built from one fixed shape (no enumeration).
-    const [row] = await ctx.db.select().from(tables.user).where(eq(tables.user.id, result.user.id)).limit(1);
+    const row = await findUserById(ctx.db, result.user.id);
     res.status(201).json({ user: registeredUser(row ?? result.user, { email: body.email, name: result.user.name, locale: body.locale }) });
   });
 
@@ -63,7 +63,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     const body = parseBody(loginBody, req.body);
     if ([...body.password].length > PASSWORD_MAX_LENGTH) throw AUTH_ERRORS.invalidCredentials();
     const headers = forwardedHeaders(req);
-    if (body.trustDeviceToken) headers.set('cookie', `${await authCookieName(ctx, 'trust_device')}=${body.trustDeviceToken}`);
+    if (body.trustDeviceToken) headers.set('cookie', `${await authCookieName(ctx.auth, 'trust_device')}=${body.trustDeviceToken}`);
     let signIn;
     try {
       // Better Auth's own sign-in: the same password check, lockout, second factor, session row and
@@ -80,10 +80,10 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     const setCookies = signIn.headers.getSetCookie();
     const response: unknown = signIn.response;
     if (typeof response === 'object' && response !== null && 'twoFactorRedirect' in response) {
-      const pending = cookiePair(setCookies, await authCookieName(ctx, 'two_factor'));
-      const [user] = await ctx.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, body.email)).limit(1);
+      const pending = cookiePair(setCookies, await authCookieName(ctx.auth, 'two_factor'));
+      const user = await findUserByEmail(ctx.db, body.email);
       if (!pending || !user) throw AUTH_ERRORS.twoFactorStartFailed();
-      res.json({ twoFactorRequired: true, challenge: await startChallenge(ctx, req, user.id, pending, device), expiresIn: CHALLENGE_TTL_SECONDS });
+      res.json({ twoFactorRequired: true, challenge: await startChallenge(ctx.db, { userId: user.id, twoFactorCookie: pending, device, userAgent: req.get('user-agent') ?? null, ipAddress: req.ip ?? null }), expiresIn: CHALLENGE_TTL_SECONDS });
       return;
     }
     res.json(await completeSignIn(ctx, res, signIn.response.token, device, setCookies));

@@ -4,7 +4,7 @@ import { parseBody } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
 import { recordReauth } from '../domain/reauth';
-import { betterAuthError } from './auth-errors';
+import { betterAuthError } from '../auth/better-auth-adapter';
 import { requestMeta } from './request-meta';
 import { liveSession, requireSession } from './require-session';
 import { sessionCookieHeaders } from './session-cookie';
@@ -18,7 +18,6 @@ const reauthBody = z.union([
 const TOTP = /^\d{6}$/;
 /** Better Auth's answers to a wrong password, code or backup code (the lockout answers a locked account the same way). */
 const WRONG_SECRET = new Set(['INVALID_PASSWORD', 'INVALID_CODE', 'INVALID_BACKUP_CODE']);
-
 
 /**
  * POST /api/v1/auth/reauth (bearer): step-up authentication. The password or a second-factor code is

@@ -1,10 +1,9 @@
 import { Router } from 'express';
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { parseQuery } from '@mana/shared';
 import type { AuthContext } from '../context';
-import * as tables from '../db/schema';
 import { AUTH_ERRORS } from '../domain/errors';
+import { securityEventsPage } from '../domain/security-events';
 import { liveSession, requireSession } from './require-session';
 
 const listQuery = z.object({
@@ -27,26 +26,9 @@ export function securityEventRoutes(ctx: AuthContext): Router {
   router.get('/security-events', requireSession(ctx), async (req, res) => {
     const q = parseQuery(listQuery, req.query);
     const { session } = liveSession(req);
-    const t = tables.securityEvents;
-    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-    // Microsecond timestamps round-trip through text so the keyset compares exactly.
-    const createdAt = sql<string>`to_char(${t.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-    const rows = await ctx.db
-      .select({ id: t.id, type: t.type, ipAddress: t.ipAddress, userAgent: t.userAgent, context: t.context, createdAt })
-      .from(t)
-      .where(
-        and(
-          eq(t.userId, session.userId),
-          after
-            ? or(lt(t.createdAt, sql`${after.createdAt}::timestamptz`), and(eq(t.createdAt, sql`${after.createdAt}::timestamptz`), lt(t.id, after.id)))
-            : undefined,
-        ),
-      )
-      .orderBy(desc(t.createdAt), desc(t.id))
-      .limit(q.limit + 1);
-    const page = rows.slice(0, q.limit);
-    const last = page.at(-1);
-    res.json({ events: page, nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null });
+    const { events, more } = await securityEventsPage(ctx.db, session.userId, q.limit, q.cursor ? decodeCursor(q.cursor) : undefined);
+    const last = events.at(-1);
+    res.json({ events, nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null });
   });
   return router;
 }

@@ -1,17 +1,16 @@
-import { createHmac } from 'node:crypto';
 import express, { Router, type Request } from 'express';
-import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { parseBody } from '@mana/shared';
+import { betterAuthError, sessionTokenOf, toV1Error } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
-import * as tables from '../db/schema';
 import { AUTH_ERRORS } from '../domain/errors';
-import { recordSecurityEvent } from '../domain/security-events';
-import { betterAuthError, toV1Error } from './auth-errors';
+import { turnOffTwoFactor } from '../domain/two-factor';
+import { dropChallenge, openChallenge } from '../domain/two-factor-challenges';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { requireRecentSession } from './require-recent-auth';
 import { liveSession, requireSession } from './require-session';
-import { completeSignIn, cookiePair, dropChallenge, openChallenge } from './v1-sign-in';
+import { sessionCookieHeaders } from './session-cookie';
+import { completeSignIn } from './v1-sign-in';
 
 const secondFactorBody = z.object({
   challenge: z.string().min(32).max(128),
@@ -34,7 +33,7 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
 
   router.post('/login/2fa', async (req, res) => {
     const body = parseBody(secondFactorBody, req.body);
-    const pending = await openChallenge(ctx, req, body.challenge);
+    const pending = await openChallenge(ctx.db, body.challenge, req.get('user-agent') ?? null);
     if (!pending) throw AUTH_ERRORS.invalidChallenge();
     const headers = forwardedHeaders(req);
     headers.set('cookie', pending.cookie);
@@ -47,12 +46,12 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
       const e = betterAuthError(err);
       if (e?.code === 'INVALID_CODE' || e?.code === 'INVALID_BACKUP_CODE') throw AUTH_ERRORS.invalidTwoFactorCode();
       if (e && e.status < 500) {
-        await dropChallenge(ctx, pending.challengeHash);
+        await dropChallenge(ctx.db, pending.challengeHash);
         throw AUTH_ERRORS.invalidChallenge();
       }
       throw err;
     }
-    await dropChallenge(ctx, pending.challengeHash);
+    await dropChallenge(ctx.db, pending.challengeHash);
     const sessionToken = verified.response.token;
     if (!sessionToken) throw AUTH_ERRORS.invalidChallenge();
     res.json(await completeSignIn(ctx, res, sessionToken, pending.device, verified.headers.getSetCookie()));
@@ -63,19 +62,12 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
   const auth = requireSession(ctx);
   const asSession = async (req: Request) => {
     const { session } = liveSession(req);
-    const c = await ctx.auth.$context;
-    const signature = createHmac('sha256', c.secret).update(session.token).digest('base64');
-    const headers = forwardedHeaders(req);
-    headers.set('cookie', `${c.authCookies.sessionToken.name}=${encodeURIComponent(`${session.token}.${signature}`)}`);
-    return { headers, session };
+    return { headers: await sessionCookieHeaders(ctx, req, session), session };
   };
   // Enabling and disabling make Better Auth replace the session; the caller gets a pair for the new one.
   const successor = async (req: Request, res: express.Response, setCookies: string[]) => {
     const { session } = liveSession(req);
-    const c = await ctx.auth.$context;
-    const pair = cookiePair(setCookies, c.authCookies.sessionToken.name);
-    const signed = pair ? decodeURIComponent(pair.slice(pair.indexOf('=') + 1)) : '';
-    const token = signed.slice(0, signed.lastIndexOf('.'));
+    const token = await sessionTokenOf(ctx.auth, setCookies);
     if (!token || token === session.token) return undefined;
     return completeSignIn(ctx, res, token, { deviceId: session.deviceId, deviceName: session.deviceName }, setCookies);
   };
@@ -130,11 +122,7 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
     } catch (err) {
       throw toV1Error(err);
     }
-    await ctx.db.transaction(async (tx) => {
-      await tx.delete(tables.twoFactor).where(eq(tables.twoFactor.userId, session.userId));
-      await tx.update(tables.user).set({ twoFactorEnabled: false }).where(eq(tables.user.id, session.userId));
-      await recordSecurityEvent(tx, { userId: session.userId, type: 'two_factor_disabled', meta: requestMeta(req), context: { with: 'code' } });
-    });
+    await turnOffTwoFactor(ctx.db, session.userId, requestMeta(req));
     res.json({ status: true });
   });
 

@@ -1,0 +1,39 @@
+import { eq, sql } from 'drizzle-orm';
+import * as tables from '../db/schema';
+import type { Db } from '../db/types';
+import { findMatrixLink, matrixView } from '../oidc/matrix';
+import { organizationsOf } from './organizations';
+import { listSessions } from './sessions';
+import { publicSession, publicUser } from './views';
+
+/** Everything auth-svc holds about a user, for the GDPR view (never a secret); undefined for no such user. */
+export async function userData(conn: Db, id: string) {
+  const [user] = await conn.select().from(tables.user).where(eq(tables.user.id, id)).limit(1);
+  if (!user) return undefined;
+  const accounts = await conn
+    .select({
+      id: tables.account.id,
+      providerId: tables.account.providerId,
+      accountId: tables.account.accountId,
+      scope: tables.account.scope,
+      hasPassword: sql<boolean>`${tables.account.password} is not null`,
+      createdAt: tables.account.createdAt,
+      updatedAt: tables.account.updatedAt,
+    })
+    .from(tables.account)
+    .where(eq(tables.account.userId, id));
+  const sessions = await listSessions(conn, id);
+  const [events] = await conn
+    .select({ n: sql<number>`count(*)::int` })
+    .from(tables.securityEvents)
+    .where(eq(tables.securityEvents.userId, id));
+  return {
+    user: publicUser(user),
+    accounts: accounts.map((a) => ({ ...a, createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString() })),
+    sessions: sessions.map((s) => publicSession(s)),
+    twoFactorEnabled: user.twoFactorEnabled === true,
+    organizations: await organizationsOf(conn, id),
+    securityEventCount: events?.n ?? 0,
+    matrix: matrixView(await findMatrixLink(conn, id)),
+  };
+}
