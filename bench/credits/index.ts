@@ -150,6 +150,13 @@ ${table}
 
 1-minute load average before / after: ${loadBefore} / ${loadAfter}.
 
+Reading the numbers: this run shared its two cores with several other test suites (load average above; at the
+same time a bare \`GET /healthz\` of credits-svc, in-process with autocannon, answered only ~375 req/s), so absolute
+rates are far below what the same code does on an idle machine; the ratios between the targets are the meaningful part.
+The hot wallet's spends serialize on its row lock: its rate is bounded by the time one spend holds the lock (about nine
+round trips: lock, key check, expiry check, lot burn, lot update, ledger header, postings, wallet update, commit). Next
+step if the hot-user target matters: fold those into one or two statements (a data-modifying CTE or one SQL function).
+
 After the run: ${check.owners} wallets; wallets whose ledger sum, lot remainders and cached balance disagree: ${check.disagree};
 unbalanced ledger transactions: ${check.unbalanced}; spends in the ledger: ${check.spends}
 (2xx spend answers, warm-ups excluded: ${spread.ok + hotRow.ok}).
