@@ -24,9 +24,9 @@ const USER = '00000000-0000-4000-8000-000000000001';
 /** Sample requests per route name; a route missing here fails the test. */
 const SAMPLES: Record<string, Sample[]> = {
   'internal-vault': [{ path: `/api/v1/internal/vault/users/${USER}` }],
-  'internal-credits': [{ path: `/api/v1/internal/credits/users/${USER}/data`, pending: 'credits-svc (being built)' }],
+  'internal-credits': [{ path: `/api/v1/internal/credits/users/${USER}/data` }],
   'internal-gdpr': [{ path: `/api/v1/internal/gdpr/users/${USER}/data` }],
-  'internal-admin': [{ path: `/api/v1/internal/admin/users/${USER}/data`, pending: 'admin-svc (being built)' }],
+  'internal-admin': [{ path: `/api/v1/internal/admin/users/${USER}/data` }],
   'internal-auth': [
     { path: '/api/v1/internal/sessions/revoked' },
     { path: `/api/v1/internal/users/${USER}/data` },
@@ -34,9 +34,9 @@ const SAMPLES: Record<string, Sample[]> = {
     { method: 'POST', path: '/api/v1/internal/lockout/unlock', body: { email: 'nobody@example.com' } },
     { path: '/api/v1/internal/sessions/no-such-session/auth-time' },
   ],
-  admin: [{ path: '/api/v1/admin/users', pending: 'admin-svc (being built)' }],
-  'credits-webhook': [{ method: 'POST', path: '/api/v1/credits/webhook', body: {}, pending: 'credits-svc (being built)' }],
-  credits: [{ path: '/api/v1/credits/balance', pending: 'credits-svc (being built)' }],
+  admin: [{ path: '/api/v1/admin/users' }],
+  'credits-webhook': [{ method: 'POST', path: '/api/v1/credits/webhook', body: {} }],
+  credits: [{ path: '/api/v1/credits/balance' }],
   'gdpr-public': [{ path: '/api/v1/gdpr/jwks.json' }, { path: `/api/v1/gdpr/erasures/${USER}` }],
   vault: [{ path: '/api/v1/me/encryption-vault/status' }, { path: '/api/v1/me/encryption-vault/key' }],
   me: [{ path: '/api/v1/me/data' }],
