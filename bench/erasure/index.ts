@@ -54,11 +54,31 @@ try {
   process.stdout.write(`one at a time: ${aloneMs.join(', ')} ms\n`);
   const loadBefore = loadavg()[0].toFixed(1);
   process.stdout.write(`erasing ${USERS} users at once…\n`);
+  // When each event first reached the bus (the stack's observer queue), for the breakdown below.
+  const seen = new Map<string, number>();
+  let scanned = 0;
+  const watcher = setInterval(() => {
+    for (; scanned < stack.events.length; scanned++) {
+      const e = stack.events[scanned];
+      if (e.type === 'user.erasure.requested.v1' && !seen.has(`req:${e.data.requestId}`)) seen.set(`req:${e.data.requestId}`, Date.now());
+      if (e.type === 'user.erasure.completed.v1' && !seen.has(`done:${e.data.requestId}:${e.data.service}`))
+        seen.set(`done:${e.data.requestId}:${e.data.service}`, Date.now());
+    }
+  }, 5);
   const started = await Promise.all(people.map((p) => erase(p.token)));
   // completed_at is written by gdpr-svc in this process, on the same clock as t0.
   const ids = started.map((s) => s.requestId);
   const doneAt = await waitCompleted(ids);
+  clearInterval(watcher);
   const loadAfter = loadavg()[0].toFixed(1);
+  const med = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
+  const onBus = med(started.map((s) => (seen.get(`req:${s.requestId}`) ?? NaN) - s.t0));
+  const answersOnBus = ['auth', 'vault', 'credits', 'admin'].map(
+    (svc) => [svc, med(started.map((s) => (seen.get(`done:${s.requestId}:${svc}`) ?? NaN) - s.t0))] as const,
+  );
+  process.stdout.write(
+    `  request on the bus p50 ${onBus} ms after DELETE; answers on the bus: ${answersOnBus.map(([k, v]) => `${k} ${v} ms`).join(', ')}\n`,
+  );
   // Where the time goes: each participant's answer, counted from the request row's commit.
   const { rows: perService } = await stack.sql.query<{ service: string; p50: number; p95: number }>(
     `select p.service,
@@ -98,6 +118,12 @@ Answers recorded by gdpr-svc, counted from the request's commit:
 | participant | p50 | p95 |
 |---|---:|---:|
 ${perService.map((r) => `| ${r.service} | ${r.p50} ms | ${r.p95} ms |`).join('\n')}
+
+Where the time goes (p50, counted from the DELETE, seen by an observer queue on the exchange): the request event
+reaches the bus after ${onBus} ms; the answers after ${answersOnBus.map(([k, v]) => `${k} ${v} ms`).join(', ')}.
+A gap between the 202 and the request on the bus is time in gdpr-svc's outbox (the shared relay publishes and
+deletes row by row, in a transaction that waits for a pool connection behind the burst of DELETEs); a gap between
+the request and an answer is the participant's queue, its erase transaction and its own outbox.
 
 1-minute load average before / after: ${loadBefore} / ${loadAfter}.
 

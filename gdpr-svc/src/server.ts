@@ -25,6 +25,8 @@ export async function startGdprService(opts: ServiceStartOptions = {}): Promise<
     migrationsFolder: fileURLToPath(new URL('../drizzle', import.meta.url)),
     outbox: tables.outbox,
     logger,
+    // The outbox relay shares the pool with the request handlers: a burst of erasures must not queue it out.
+    poolSize: 20,
   });
   const db = rt.database.db;
   const secrets = deriveSecrets(config.GDPR_SECRET);
