@@ -72,7 +72,12 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     rateLimiter,
     pools,
     metrics,
-    readiness: { bus: () => bus.ping(), rateLimitStore: () => rateLimiter.ping() },
+    // Not ready until the revocation list was loaded once (fail closed: no tokens of ended sessions meanwhile).
+    readiness: {
+      bus: () => bus.ping(),
+      rateLimitStore: () => rateLimiter.ping(),
+      revocations: () => revocations.loader.assertLoaded(),
+    },
     serviceKey: config.MANA_SERVICE_KEY,
     corsOrigins: config.CORS_ORIGINS,
     bodyLimit: parseByteSize(config.BODY_LIMIT),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
-import { createTestDatabase, startTestIssuer, type TestDatabase, type TestIssuer } from '@mana/shared/testing';
+import { createTestDatabase, eventually, startTestIssuer, type TestDatabase, type TestIssuer } from '@mana/shared/testing';
 import { cleanup, json, newContext, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
 
 let issuer: TestIssuer;
@@ -69,8 +69,9 @@ describe('rate limits shared by gateway instances', () => {
   it('counts in PostgreSQL when Redis is not configured', async () => {
     const [a, b] = await start({ REDIS_URL: '', GATEWAY_DATABASE_URL: db.url, RATE_LIMIT_PREFIX: `${ctx.redisPrefix}pg` });
     await expectSharedCount(a, b, '203.0.113.20');
+    await eventually(async () => (await fetch(`${a.url}/readyz`)).status === 200, 5_000);
     const ready = await json(await fetch(`${a.url}/readyz`));
-    expect(ready.checks).toEqual({ bus: 'ok', rateLimitStore: 'ok' });
+    expect(ready.checks).toEqual({ bus: 'ok', rateLimitStore: 'ok', revocations: 'ok' });
   });
 
   it('does not rate-limit the health endpoints', async () => {

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
-import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
+import { eventually, startTestIssuer, type TestIssuer } from '@mana/shared/testing';
 import { PUBLIC_V1_AUTH_PATHS } from '../src/routes';
 import { SERVICE_KEY, cleanup, json, newContext, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
 
@@ -293,11 +293,12 @@ function chunkedPost(path: string, chunks: number, size: number): Promise<{ stat
 }
 
 describe('own endpoints', () => {
-  it('serves /healthz and /readyz (bus and rate-limit store)', async () => {
+  it('serves /healthz and /readyz (bus, rate-limit store, revocation list loaded)', async () => {
     expect((await get('/healthz')).status).toBe(200);
+    await eventually(async () => (await get('/readyz')).status === 200, 5_000);
     const ready = await get('/readyz');
     expect(ready.status).toBe(200);
-    expect(await json(ready)).toEqual({ status: 'ready', checks: { bus: 'ok', rateLimitStore: 'ok' } });
+    expect(await json(ready)).toEqual({ status: 'ready', checks: { bus: 'ok', rateLimitStore: 'ok', revocations: 'ok' } });
   });
 
   it('exposes Prometheus metrics by route and status, latency, and JWT failures', async () => {

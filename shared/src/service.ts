@@ -7,7 +7,7 @@ import { ERRORS } from './errors';
 import { createBusFromConfig, OutboxRelay, type EventBus, type OutboxTable } from './bus';
 import { ConfigError, isMain, jwtIssuer, runMain, type CommonConfig } from './config';
 import { createDatabase, runMigrations, type Database } from './db';
-import { createApp, type AppState } from './http/app';
+import { createApp, type AppState, type ReadinessCheck } from './http/app';
 import { handleSignals, startHttp, type ServiceHandle, type ShutdownStep } from './http/lifecycle';
 import { createLogger } from './logger';
 
@@ -45,9 +45,7 @@ export interface Runtime<TSchema extends Record<string, unknown>> {
   state: AppState;
 }
 
-export async function createRuntime<TSchema extends Record<string, unknown>>(
-  opts: RuntimeOptions<TSchema>,
-): Promise<Runtime<TSchema>> {
+export async function createRuntime<TSchema extends Record<string, unknown>>(opts: RuntimeOptions<TSchema>): Promise<Runtime<TSchema>> {
   const { config } = opts;
   if (!opts.databaseUrl) throw new ConfigError(opts.name, ['DATABASE_URL: required']);
   const logger = opts.logger ?? createLogger(opts.name, config.LOG_LEVEL);
@@ -130,11 +128,13 @@ export function serve<TSchema extends Record<string, unknown>>(
   });
 }
 
-/** /readyz checks every service shares. */
-export function standardReadiness<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>) {
+/** /readyz checks every service shares: database, bus and — when tracked — the revocation list loaded once. */
+export function standardReadiness<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>): Record<string, ReadinessCheck> {
+  const revocations = rt.revocations;
   return {
     database: () => rt.database.ping(),
     bus: () => rt.bus.ping(),
+    ...(revocations ? { revocations: () => revocations.loader.assertLoaded() } : {}),
   };
 }
 

@@ -21,7 +21,8 @@ describe('service skeleton boots against real PostgreSQL and RabbitMQ', () => {
   it('answers /healthz and /readyz', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${svc.url}/readyz`);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', bus: 'ok' } });
+    // The revocation check depends on an auth-svc this test does not start (see revocation-readiness.test.ts).
+    expect(await ready.json()).toMatchObject({ checks: { database: 'ok', bus: 'ok' } });
   });
 
   it('echoes a request id and answers unknown routes with a JSON 404', async () => {

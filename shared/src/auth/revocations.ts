@@ -68,7 +68,8 @@ export interface RevocationLoaderOptions {
 /**
  * Loads the revocations still in force from auth-svc's internal API — on start and after every
  * bus reconnect (events published while we were away are not replayed to a per-instance queue).
- * Retries in the background until it succeeds; never blocks startup.
+ * Retries in the background until it succeeds; never blocks startup, but `/readyz` answers 503 until
+ * the first load succeeded (see `assertLoaded`).
  */
 export class RevocationLoader {
   private running?: Promise<void>;
@@ -78,6 +79,15 @@ export class RevocationLoader {
   private stopped = false;
   /** Times a full list was loaded (tests and /readyz details). */
   loads = 0;
+
+  /**
+   * Readiness check (fail closed): rejects until a full list has been loaded once, so a replica that
+   * does not know the revocations in force yet is taken out of rotation instead of accepting tokens
+   * of ended sessions. Reloads after a reconnect add to the list already held: once loaded, it stays ready.
+   */
+  assertLoaded(): Promise<void> {
+    return this.loads > 0 ? Promise.resolve() : Promise.reject(new Error('revocation list not loaded yet'));
+  }
 
   constructor(private readonly opts: RevocationLoaderOptions) {
     this.delay = opts.retryMinMs ?? 250;
