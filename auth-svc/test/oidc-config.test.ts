@@ -5,7 +5,11 @@ import { configuredClients } from '../src/oidc/clients';
 import { localpartOf, matrixLocalpartFromEmail, matrixUserId } from '../src/oidc/matrix';
 
 const SECRET = 's'.repeat(40);
-const synapse = { SYNAPSE_OIDC_CLIENT_SECRET: SECRET, SYNAPSE_OIDC_REDIRECT_URI: 'https://matrix.test/_synapse/client/oidc/callback', MATRIX_USER_ID_TEMPLATE: '@{localpart}:matrix.test' };
+const synapse = {
+  SYNAPSE_OIDC_CLIENT_SECRET: SECRET,
+  SYNAPSE_OIDC_REDIRECT_URI: 'https://matrix.test/_synapse/client/oidc/callback',
+  MATRIX_USER_ID_TEMPLATE: '@{localpart}:matrix.test',
+};
 
 function configError(env: Record<string, string>): string {
   try {
@@ -22,7 +26,10 @@ describe('OIDC configuration', () => {
     const config = loadServiceConfig({
       NODE_ENV: 'test',
       ...synapse,
-      OIDC_CLIENTS: JSON.stringify([{ id: 'spa', redirectUris: ['http://127.0.0.1:5173/cb'] }, { id: 'wiki', secret: SECRET, redirectUris: ['https://wiki.test/cb'], tokenEndpointAuthMethod: 'client_secret_post' }]),
+      OIDC_CLIENTS: JSON.stringify([
+        { id: 'spa', redirectUris: ['http://127.0.0.1:5173/cb'] },
+        { id: 'wiki', secret: SECRET, redirectUris: ['https://wiki.test/cb'], tokenEndpointAuthMethod: 'client_secret_post' },
+      ]),
     });
     expect(configuredClients(config).map((c) => [c.clientId, c.firstParty, c.tokenEndpointAuthMethod, c.matrix])).toEqual([
       ['synapse', true, 'client_secret_basic', true],
@@ -46,6 +53,27 @@ describe('OIDC configuration', () => {
     [{ SYNAPSE_OIDC_CLIENT_SECRET: SECRET, SYNAPSE_OIDC_REDIRECT_URI: synapse.SYNAPSE_OIDC_REDIRECT_URI }, 'MATRIX_USER_ID_TEMPLATE'],
   ])('refused at startup: %j', (env, named) => {
     expect(configError(env)).toContain(named);
+  });
+
+  test.each([
+    [{ ...synapse, SYNAPSE_OIDC_REDIRECT_URI: 'http://matrix.test/_synapse/client/oidc/callback' }, 'SYNAPSE_OIDC_REDIRECT_URI'],
+    [{ OIDC_CLIENTS: JSON.stringify([{ id: 'x', redirectUris: ['http://app.test/cb'] }]) }, 'OIDC_CLIENTS'],
+    [
+      {
+        OIDC_CLIENTS: JSON.stringify([{ id: 'x', redirectUris: ['https://app.test/cb'], postLogoutRedirectUris: ['http://10.0.0.1/bye'] }]),
+      },
+      'OIDC_CLIENTS',
+    ],
+  ])('a plain-http redirect URI to a non-loopback host is refused at startup, naming the variable: %j', (env, named) => {
+    const message = configError(env);
+    expect(message).toContain(named);
+    expect(message).toContain('plain http only to a loopback address');
+  });
+
+  test('plain http to a loopback address (127.0.0.1, [::1], localhost) is accepted; https always', () => {
+    const redirectUris = ['http://127.0.0.1:5173/cb', 'http://[::1]:8080/cb', 'http://localhost/cb', 'https://app.test/cb'];
+    const config = loadServiceConfig({ NODE_ENV: 'test', OIDC_CLIENTS: JSON.stringify([{ id: 'native', redirectUris }]) });
+    expect(configuredClients(config)[0]?.redirectUris).toEqual(redirectUris);
   });
 });
 

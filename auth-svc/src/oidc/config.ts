@@ -4,10 +4,20 @@ import { z } from 'zod';
 export const MATRIX_LOCALPART_CHARS = /[^a-z0-9._=\-/]/g;
 
 const secret = z.string().min(32, 'client secrets must be at least 32 characters');
+/** Loopback hosts (RFC 8252 §7.3): the only ones a redirect URI may reach over plain http. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** Plain http only to a loopback address (native apps, local development); https and app schemes pass. */
+export function isAllowedRedirectScheme(uri: string): boolean {
+  const url = new URL(uri);
+  return url.protocol !== 'http:' || LOOPBACK_HOSTS.has(url.hostname);
+}
+
 const redirectUri = z
   .url()
   .refine((u) => !u.includes('#'), 'a redirect URI has no fragment')
-  .refine((u) => !u.includes('*'), 'no wildcards: redirect URIs are matched exactly');
+  .refine((u) => !u.includes('*'), 'no wildcards: redirect URIs are matched exactly')
+  .refine(isAllowedRedirectScheme, 'plain http only to a loopback address (127.0.0.1, [::1], localhost); use https');
 
 /** One entry of OIDC_CLIENTS. A client without a secret is public (PKCE S256 required). */
 const clientEntry = z.strictObject({
@@ -45,7 +55,10 @@ const matrixTemplate = z
 /** The OIDC provider's variables, merged into auth-svc's config schema. */
 export const oidcEnv = {
   /** Synapse's client id at the provider. */
-  SYNAPSE_OIDC_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).default('synapse'),
+  SYNAPSE_OIDC_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('synapse'),
   /** Synapse's client secret (client_secret_basic). Unset = no Synapse client. */
   SYNAPSE_OIDC_CLIENT_SECRET: secret.optional(),
   /** e.g. https://matrix.example.org/_synapse/client/oidc/callback (exact match). */
@@ -63,7 +76,11 @@ export const oidcEnv = {
   /** Lifetime of OIDC access tokens (seconds). */
   OIDC_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
   /** Lifetime of OIDC refresh tokens (seconds), rotated on every use. */
-  OIDC_REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).default(30 * 86_400),
+  OIDC_REFRESH_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .default(30 * 86_400),
 };
 
 interface OidcConfigView {
