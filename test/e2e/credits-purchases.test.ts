@@ -103,7 +103,7 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect(done.body[0]?.completedAt).toBeTruthy();
   });
 
-  it('refuses unsigned, mis-signed, tampered and stale deliveries with 400 INVALID_SIGNATURE', async () => {
+  it('refuses unsigned, mis-signed, tampered and stale deliveries with 400 INVALID_SIGNATURE; grants only once paid', async () => {
     const p = await person();
     const { event, purchaseId } = await buy(p);
     const good = stripe.sign(event);
@@ -118,8 +118,15 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
       expect(r.status).toBe(400);
       expect(((await r.json()) as { error: string }).error).toBe('INVALID_SIGNATURE');
     }
+    // Signed but not paid yet (a delayed payment method): nothing until Stripe says the payment succeeded.
+    const unpaid = { ...event, id: `evt_${randomUUID()}`, data: { object: { ...event.data.object, payment_status: 'unpaid' } } };
+    expect((await deliver(stripe.sign(unpaid))).status).toBe(200);
     const lots = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
     expect(lots.rowCount).toBe(0);
+    const succeeded = { ...event, id: `evt_${randomUUID()}`, type: 'checkout.session.async_payment_succeeded', data: { object: { ...event.data.object } } };
+    expect((await deliver(stripe.sign(succeeded))).status).toBe(200);
+    const granted = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
+    expect(granted.rowCount).toBe(1);
   });
 
   it('charge.refunded takes back what is left of the lot and records the shortfall; the balance never goes negative', async () => {

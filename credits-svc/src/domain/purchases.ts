@@ -85,14 +85,19 @@ const asOwner = (owner: unknown): Owner | undefined =>
  * effect, so parallel or repeated deliveries wait for the first and then change nothing.
  */
 export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now: Date): Promise<'handled' | 'duplicate' | 'ignored'> {
-  if (event.type !== 'checkout.session.completed' && event.type !== 'charge.refunded') return 'ignored';
+  const paidCheckout =
+    (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded') &&
+    event.data.object.payment_status !== 'unpaid';
+  // An unpaid completion (a delayed payment method) grants nothing: Stripe follows up with async_payment_succeeded.
+  if (!paidCheckout && event.type !== 'charge.refunded') return 'ignored';
   return db.transaction(async (tx) => {
     const fresh = await tx.insert(webhookEvents).values({ id: event.id, type: event.type }).onConflictDoNothing().returning({ id: webhookEvents.id });
     if (fresh.length === 0) return 'duplicate';
     await tx.execute(sql`select set_config('role', 'credits_app', true)`);
     const scoped = tx as unknown as Tx;
-    if (event.type === 'checkout.session.completed') await completeCheckout(scoped, event.data.object, now);
-    else await refundCharge(scoped, event.data.object, now);
+    if (event.type === 'charge.refunded') await refundCharge(scoped, event.data.object, now);
+    else if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded')
+      await completeCheckout(scoped, event.data.object, now);
     return 'handled';
   });
 }
