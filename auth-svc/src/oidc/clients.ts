@@ -78,8 +78,8 @@ export async function seedClients(db: Db, clients: ConfiguredClient[]): Promise<
       tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
       grantTypes: ['authorization_code', 'refresh_token'],
       responseTypes: ['code'],
-      // Public clients always need PKCE (the plugin enforces it); confidential ones may use nonce instead.
-      requirePKCE: c.tokenEndpointAuthMethod === 'none',
+      // PKCE (S256, the only method advertised) for every client, confidential ones too (Synapse: `pkce_method: always`).
+      requirePKCE: true,
       metadata: { configured: true, matrix: c.matrix },
       updatedAt: now,
     };
@@ -95,7 +95,10 @@ export async function seedClients(db: Db, clients: ConfiguredClient[]): Promise<
     .set({ disabled: true, updatedAt: now })
     .where(
       ids.length
-        ? sql`${tables.oauthClient.metadata} ->> 'configured' = 'true' and ${tables.oauthClient.clientId} not in (${sql.join(ids.map((i) => sql`${i}`), sql`, `)})`
+        ? sql`${tables.oauthClient.metadata} ->> 'configured' = 'true' and ${tables.oauthClient.clientId} not in (${sql.join(
+            ids.map((i) => sql`${i}`),
+            sql`, `,
+          )})`
         : sql`${tables.oauthClient.metadata} ->> 'configured' = 'true'`,
     );
 }

@@ -4,10 +4,24 @@ import type { Config } from '../config';
 import type { Db } from '../db/types';
 import { asClaimUser, identityClaims } from './claims';
 import { clientSecretStorage, configuredClients, seedClients } from './clients';
+import { oidcHardening } from './hardening';
 import { oauthRfcErrors } from './rfc-errors';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
-const CLAIMS_SUPPORTED = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'email', 'email_verified', 'name', 'preferred_username'];
+const CLAIMS_SUPPORTED = [
+  'sub',
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'auth_time',
+  'nonce',
+  'sid',
+  'email',
+  'email_verified',
+  'name',
+  'preferred_username',
+];
 
 /** Where the hosted pages live (through the gateway's `/auth/*` route). */
 export const hostedPagePath = { login: '/auth/login', consent: '/auth/consent' } as const;
@@ -50,5 +64,5 @@ export function oidcPlugins(config: Config, db: Db) {
     },
   } satisfies BetterAuthPlugin;
 
-  return [provider, seed, oauthRfcErrors()] as const;
+  return [provider, seed, oauthRfcErrors(), oidcHardening(db)] as const;
 }
