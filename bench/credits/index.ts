@@ -42,7 +42,9 @@ async function measure(name: string, url: string, tokens: string[], method: 'GET
         setupRequest: (req) => ({
           ...req,
           headers: { ...req.headers, authorization: `Bearer ${tokens[i++ % tokens.length]}` },
-          ...(method === 'POST' ? { body: JSON.stringify({ amount: 1, appId: 'bench', description: 'one unit', idempotencyKey: randomUUID() }) } : {}),
+          ...(method === 'POST'
+            ? { body: JSON.stringify({ amount: 1, appId: 'bench', description: 'one unit', idempotencyKey: randomUUID() }) }
+            : {}),
         }),
       },
     ],
@@ -60,7 +62,9 @@ async function measure(name: string, url: string, tokens: string[], method: 'GET
     s5xx: r['5xx'],
     ok: r['2xx'],
   };
-  process.stdout.write(`${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}, 5xx ${row.s5xx}\n`);
+  process.stdout.write(
+    `${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}, 5xx ${row.s5xx}\n`,
+  );
   return row;
 }
 
@@ -68,7 +72,13 @@ const issuer = await startTestIssuer();
 const db = await createTestDatabase('credits_bench');
 const prefix = uniqueName('creditsbench');
 try {
-  const common = { AUTH_JWKS_URL: issuer.jwksUrl, BASE_URL: issuer.issuer, JWT_AUDIENCE: issuer.audience, AMQP_URL: '', MANA_SERVICE_KEY: SERVICE_KEY };
+  const common = {
+    AUTH_JWKS_URL: issuer.jwksUrl,
+    BASE_URL: issuer.issuer,
+    JWT_AUDIENCE: issuer.audience,
+    AMQP_URL: '',
+    MANA_SERVICE_KEY: SERVICE_KEY,
+  };
   const credits = await workers.start('credits', {
     ...common,
     CREDITS_SVC_PORT: '0',
@@ -129,7 +139,10 @@ try {
   const table = [
     '| target | req/s | ratio to GET /balance | p50 ms | mean ms | p99 ms | errors | non-2xx | 5xx |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rowsAll.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / balance.rps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.s5xx} |`),
+    ...rowsAll.map(
+      (r) =>
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / balance.rps).toFixed(2)} | ${r.p50} | ${r.mean.toFixed(2)} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.s5xx} |`,
+    ),
   ].join('\n');
 
   writeSection(
@@ -171,7 +184,9 @@ unbalanced ledger transactions: ${check.unbalanced}; spends in the ledger: ${che
 | no 5xx (or connection error) | ${total5xx} | ${yes(total5xx === 0)} |
 `,
   );
-  process.stdout.write(`\nspends ${(spendRatio * 100).toFixed(0)}% of reads, hot ${hotRow.rps.toFixed(0)}/s, sums ${agree ? 'agree' : 'DISAGREE'}, 5xx ${total5xx}\n`);
+  process.stdout.write(
+    `\nspends ${(spendRatio * 100).toFixed(0)}% of reads, hot ${hotRow.rps.toFixed(0)}/s, sums ${agree ? 'agree' : 'DISAGREE'}, 5xx ${total5xx}\n`,
+  );
 } finally {
   workers.stopAll();
   await new Promise((r) => setTimeout(r, 500));

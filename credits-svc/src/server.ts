@@ -25,7 +25,13 @@ function stripeClient(config: Config): Stripe | undefined {
     maxNetworkRetries: 2,
     timeout: 15_000,
     telemetry: false,
-    ...(api ? { host: api.hostname, port: api.port || (api.protocol === 'https:' ? 443 : 80), protocol: api.protocol === 'https:' ? 'https' : 'http' } : {}),
+    ...(api
+      ? {
+          host: api.hostname,
+          port: api.port || (api.protocol === 'https:' ? 443 : 80),
+          protocol: api.protocol === 'https:' ? 'https' : 'http',
+        }
+      : {}),
   });
 }
 
@@ -47,13 +53,23 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
   const clock = opts.clock ?? (() => new Date());
   const policy = (): LedgerPolicy => ({ now: clock(), dailyFree: config.CREDITS_DAILY_FREE });
   await subscribeUserRegistered({ db, bus: rt.bus, logger: logger.child({ component: 'signup' }), bonus: config.CREDITS_SIGNUP_BONUS });
-  await subscribeErasure({ db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }), pseudonymSecret: config.CREDITS_PSEUDONYM_SECRET });
+  await subscribeErasure({
+    db,
+    bus: rt.bus,
+    relay: rt.relay,
+    logger: logger.child({ component: 'erasure' }),
+    pseudonymSecret: config.CREDITS_PSEUDONYM_SECRET,
+  });
   const sweeper = new Sweeper(db, policy, config.CREDITS_SWEEP_INTERVAL_MS, logger.child({ component: 'sweeper' }));
   sweeper.start();
   const ctx = {
     db,
     policy,
-    membership: new MembershipClient(config.AUTH_SVC_URL.split(',')[0].trim(), config.MANA_SERVICE_KEY, logger.child({ component: 'membership' })),
+    membership: new MembershipClient(
+      config.AUTH_SVC_URL.split(',')[0].trim(),
+      config.MANA_SERVICE_KEY,
+      logger.child({ component: 'membership' }),
+    ),
     packages: config.CREDITS_PACKAGES,
     stripe: stripeClient(config),
     webhookSecret: config.STRIPE_WEBHOOK_SECRET,

@@ -69,7 +69,11 @@ export async function startFakeStripe(webhookSecret: string): Promise<FakeStripe
     },
     sign: (event, opts = {}) => {
       const body = JSON.stringify(event);
-      const signature = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: opts.secret ?? webhookSecret, timestamp: opts.timestamp });
+      const signature = Stripe.webhooks.generateTestHeaderString({
+        payload: body,
+        secret: opts.secret ?? webhookSecret,
+        timestamp: opts.timestamp,
+      });
       return { body, signature };
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
@@ -107,7 +111,15 @@ export function chargeRefunded(eventId: string, c: { paymentIntent: string; amou
     api_version: '2025-01-01',
     created: Math.floor(Date.now() / 1000),
     data: {
-      object: { id: `ch_${eventId}`, object: 'charge', payment_intent: c.paymentIntent, amount: c.amount, amount_refunded: c.amountRefunded, refunded: c.amount === c.amountRefunded, metadata: {} },
+      object: {
+        id: `ch_${eventId}`,
+        object: 'charge',
+        payment_intent: c.paymentIntent,
+        amount: c.amount,
+        amount_refunded: c.amountRefunded,
+        refunded: c.amount === c.amountRefunded,
+        metadata: {},
+      },
     },
   };
 }

@@ -13,7 +13,9 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
   let s: Stack;
   const v1 = (path: string) => `${s.gatewayUrl}/api/v1/credits${path}`;
   const signupLots = async (userId: string) =>
-    (await s.sql.query(`select amount from credits.grants where source_key = $1`, [`signup:${userId}`])).rows.map((r: { amount: string }) => Number(r.amount));
+    (await s.sql.query(`select amount from credits.grants where source_key = $1`, [`signup:${userId}`])).rows.map((r: { amount: string }) =>
+      Number(r.amount),
+    );
 
   beforeAll(async () => {
     s = await startStack({
@@ -29,14 +31,19 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
   it('grants the signup bonus exactly once when user.registered.v1 is delivered twice or published again', async () => {
     const { userId, email, password } = await registerVerified(s);
     await eventually(async () => ((await signupLots(userId)).length === 1 ? true : undefined));
-    const original = s.events.find((e) => e.type === 'user.registered.v1' && e.data.userId === userId) as EventEnvelope<'user.registered.v1'>;
+    const original = s.events.find(
+      (e) => e.type === 'user.registered.v1' && e.data.userId === userId,
+    ) as EventEnvelope<'user.registered.v1'>;
     expect(original).toBeTruthy();
     // The same message again (a redelivery) and a new event for the same user (a re-publish).
     const again = createEvent('user.registered.v1', { userId, email });
     await s.publish(original, again);
     await s.waitForEvent('user.registered.v1', (e) => e.id === again.id);
     await eventually(async () => {
-      const r = await s.sql.query(`select 1 from credits.processed_messages where consumer = 'credits.user-registered' and message_id = $1`, [again.id]);
+      const r = await s.sql.query(
+        `select 1 from credits.processed_messages where consumer = 'credits.user-registered' and message_id = $1`,
+        [again.id],
+      );
       return r.rowCount === 1 ? true : undefined;
     });
     expect(await signupLots(userId)).toEqual([150]);
@@ -52,7 +59,9 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
     let userId = '';
     proxy.cut();
     try {
-      const reg = await call<{ user: { id: string } }>(`${s.gatewayUrl}/api/v1/auth/register`, { body: { email, password: strongPassword() } });
+      const reg = await call<{ user: { id: string } }>(`${s.gatewayUrl}/api/v1/auth/register`, {
+        body: { email, password: strongPassword() },
+      });
       expect(reg.status).toBe(201);
       userId = reg.body.user.id;
       expect(await signupLots(userId)).toEqual([]);
@@ -75,7 +84,10 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
     );
     const requestId = randomUUID();
     await s.publish(createEvent('user.erasure.requested.v1', { requestId, userId }));
-    const done = await s.waitForEvent('user.erasure.completed.v1', (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits');
+    const done = await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits',
+    );
     expect(done.data).toMatchObject({
       userId,
       service: 'credits',
@@ -94,13 +106,22 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
       [userId],
     );
     expect(leftovers.rows).toEqual([]);
-    const kept = await s.sql.query<{ kind: string; actor: string | null }>(`select kind, actor from credits.ledger_transactions where owner = $1 order by seq`, [pseudonym]);
+    const kept = await s.sql.query<{ kind: string; actor: string | null }>(
+      `select kind, actor from credits.ledger_transactions where owner = $1 order by seq`,
+      [pseudonym],
+    );
     expect(kept.rows.map((r) => r.kind)).toEqual(['grant', 'spend', 'hold', 'close']);
     expect(kept.rows[1]?.actor).toBe(pseudonym);
-    const balanced = await s.sql.query<{ n: number }>(`select count(*)::int as n from (select transaction_id from credits.ledger_postings where owner = $1 group by 1 having sum(amount) <> 0) x`, [pseudonym]);
+    const balanced = await s.sql.query<{ n: number }>(
+      `select count(*)::int as n from (select transaction_id from credits.ledger_postings where owner = $1 group by 1 having sum(amount) <> 0) x`,
+      [pseudonym],
+    );
     expect(balanced.rows[0]?.n).toBe(0);
     // Closed to breakage: the retained ledger says the wallet ended at zero.
-    const closed = await s.sql.query<{ n: number }>(`select coalesce(sum(amount), 0)::int as n from credits.ledger_postings where owner = $1 and account in ('available', 'held')`, [pseudonym]);
+    const closed = await s.sql.query<{ n: number }>(
+      `select coalesce(sum(amount), 0)::int as n from credits.ledger_postings where owner = $1 and account in ('available', 'held')`,
+      [pseudonym],
+    );
     expect(closed.rows[0]?.n).toBe(0);
     const data = await call<{ balance: { available: number }; transactions: unknown[]; grants: unknown[] }>(
       `${s.gatewayUrl}/api/v1/internal/credits/users/${userId}/data`,
@@ -112,9 +133,14 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
     const again = createEvent('user.erasure.requested.v1', { requestId, userId });
     await s.publish(again);
     await eventually(() =>
-      s.events.filter((e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits').length === 2 ? true : undefined,
+      s.events.filter((e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits')
+        .length === 2
+        ? true
+        : undefined,
     );
-    const answers = s.events.filter((e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits');
+    const answers = s.events.filter(
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits',
+    );
     expect(answers[1]?.data).toEqual(answers[0]?.data);
   });
 });

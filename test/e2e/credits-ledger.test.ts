@@ -31,16 +31,22 @@ describe('credits-svc: ledger, spending and holds', () => {
   const person = async (): Promise<Person> => people.pop() ?? signUp();
   const fund = async (target: { userId?: string; organizationId?: string }, amount: number, extra: Record<string, unknown> = {}) => {
     const owner = target.organizationId ? { organizationId: target.organizationId } : { userId: target.userId };
-    const r = await call(internal('/grants'), { headers: key, body: { ...owner, amount, reason: 'test funds', idempotencyKey: randomUUID(), ...extra } });
+    const r = await call(internal('/grants'), {
+      headers: key,
+      body: { ...owner, amount, reason: 'test funds', idempotencyKey: randomUUID(), ...extra },
+    });
     expect(r.status).toBe(201);
     return r.body as { id: string };
   };
-  const balanceOf = async (p: Person, query = '') => (await call<{ available: number; held: number; balance: number }>(v1(`/balance${query}`), { token: p.token })).body;
+  const balanceOf = async (p: Person, query = '') =>
+    (await call<{ available: number; held: number; balance: number }>(v1(`/balance${query}`), { token: p.token })).body;
   const use = (p: Person, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     call<Record<string, unknown>>(v1('/use'), { token: p.token, body: { appId: 'chat', description: 'a reply', ...body }, headers });
   /** Ledger sum == lot remainders == cached balance, for available and held. */
   const reconcile = async (owner: string) => {
-    const r = await s.sql.query<Record<'ledger_available' | 'ledger_held' | 'lots' | 'allocated' | 'available' | 'held' | 'unbalanced', number>>(
+    const r = await s.sql.query<
+      Record<'ledger_available' | 'ledger_held' | 'lots' | 'allocated' | 'available' | 'held' | 'unbalanced', number>
+    >(
       `select
          coalesce((select sum(amount) from credits.ledger_postings where owner = $1 and account = 'available'), 0)::int as ledger_available,
          coalesce((select sum(amount) from credits.ledger_postings where owner = $1 and account = 'held'), 0)::int as ledger_held,
@@ -79,12 +85,21 @@ describe('credits-svc: ledger, spending and holds', () => {
     // A second credits-svc on the same database: only the database's row lock orders spends across instances
     // (inside one instance they also queue per wallet).
     const second = await startCreditsService({
-      env: { ...s.env, AUTH_JWKS_URL: `${s.services.auth[0].url}/api/auth/jwks`, CREDITS_SVC_PORT: '0', CREDITS_SIGNUP_BONUS: '0', CREDITS_DAILY_FREE: '0' },
+      env: {
+        ...s.env,
+        AUTH_JWKS_URL: `${s.services.auth[0].url}/api/auth/jwks`,
+        CREDITS_SVC_PORT: '0',
+        CREDITS_SIGNUP_BONUS: '0',
+        CREDITS_DAILY_FREE: '0',
+      },
     });
     let results: Awaited<ReturnType<typeof use>>[];
     try {
       const direct = (body: Record<string, unknown>) =>
-        call<Record<string, unknown>>(`${second.url}/api/v1/credits/use`, { token: p.token, body: { appId: 'chat', description: 'a reply', ...body } });
+        call<Record<string, unknown>>(`${second.url}/api/v1/credits/use`, {
+          token: p.token,
+          body: { appId: 'chat', description: 'a reply', ...body },
+        });
       results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? use(p, { amount: 10 }) : direct({ amount: 10 }))));
     } finally {
       await second.close();
@@ -108,7 +123,10 @@ describe('credits-svc: ledger, spending and holds', () => {
     for (const r of replays) expect(r.headers.get('idempotency-replayed')).toBe('true');
     const ids = new Set(results.map((r) => (r.body.transaction as { id: string }).id));
     expect(ids.size).toBe(1);
-    expect(results[0]?.body).toMatchObject({ transaction: { amount: -7, appId: 'chat', description: 'a reply', balanceAfter: 93 }, balance: 93 });
+    expect(results[0]?.body).toMatchObject({
+      transaction: { amount: -7, appId: 'chat', description: 'a reply', balanceAfter: 93 },
+      balance: 93,
+    });
     expect((await balanceOf(p)).balance).toBe(93);
     await reconcile(`user:${p.userId}`);
 
@@ -160,7 +178,9 @@ describe('credits-svc: ledger, spending and holds', () => {
     const lots = await s.sql.query(`select id, remaining from credits.grants where owner = $1`, [`user:${p.userId}`]);
     const left = Object.fromEntries(lots.rows.map((r: { id: string; remaining: string }) => [r.id, Number(r.remaining)]));
     expect(left).toEqual({ [sooner.id]: 0, [later.id]: 5, [noExpiry.id]: 10 });
-    const balance = await call<{ expiring: Array<{ amount: number }>; byCategory: Record<string, number> }>(v1('/balance'), { token: p.token });
+    const balance = await call<{ expiring: Array<{ amount: number }>; byCategory: Record<string, number> }>(v1('/balance'), {
+      token: p.token,
+    });
     expect(balance.body.expiring.map((e) => e.amount)).toEqual([5]);
     expect(balance.body.byCategory).toEqual({ daily: 0, promo: 15, paid: 0 });
     await reconcile(`user:${p.userId}`);
@@ -207,13 +227,22 @@ describe('credits-svc: ledger, spending and holds', () => {
     expect(hold.status).toBe(201);
     expect(hold.body).toMatchObject({ amount: 40, status: 'held' });
     expect(await balanceOf(p)).toMatchObject({ available: 60, held: 40 });
-    const replay = await call<{ id: string }>(v1('/reservations'), { token: p.token, body: { amount: 40, appId: 'ai', description: 'a long job', idempotencyKey: 'job-1' } });
+    const replay = await call<{ id: string }>(v1('/reservations'), {
+      token: p.token,
+      body: { amount: 40, appId: 'ai', description: 'a long job', idempotencyKey: 'job-1' },
+    });
     expect(replay.status).toBe(200);
     expect(replay.body.id).toBe(hold.body.id);
-    const short = await call<{ error: string; balance: number }>(v1('/reservations'), { token: p.token, body: { amount: 61, appId: 'ai', idempotencyKey: 'job-2' } });
+    const short = await call<{ error: string; balance: number }>(v1('/reservations'), {
+      token: p.token,
+      body: { amount: 61, appId: 'ai', idempotencyKey: 'job-2' },
+    });
     expect(short.status).toBe(402);
     expect(short.body).toMatchObject({ error: 'INSUFFICIENT_CREDITS', balance: 60 });
-    const noKey = await call<{ details: Array<{ path: string }> }>(v1('/reservations'), { token: p.token, body: { amount: 1, appId: 'ai' } });
+    const noKey = await call<{ details: Array<{ path: string }> }>(v1('/reservations'), {
+      token: p.token,
+      body: { amount: 1, appId: 'ai' },
+    });
     expect(noKey.status).toBe(400);
     expect(noKey.body.details[0]?.path).toBe('idempotencyKey');
 
@@ -244,14 +273,20 @@ describe('credits-svc: ledger, spending and holds', () => {
     const owner = `user:${p.userId}`;
     await fund(p, 100);
     const h = await call<{ id: string }>(v1('/reservations'), { token: p.token, body: { amount: 40, appId: 'ai', idempotencyKey: 'c1' } });
-    const captured = await call<{ status: string; captured: number }>(v1(`/reservations/${h.body.id}/capture`), { token: p.token, body: { amount: 25 } });
+    const captured = await call<{ status: string; captured: number }>(v1(`/reservations/${h.body.id}/capture`), {
+      token: p.token,
+      body: { amount: 25 },
+    });
     expect(captured.status).toBe(200);
     expect(captured.body).toMatchObject({ status: 'captured', captured: 25 });
     expect(await balanceOf(p)).toMatchObject({ available: 75, held: 0 });
     const usage = await call<Array<{ appId: string; spent: number; count: number }>>(v1('/usage'), { token: p.token });
     expect(usage.body).toEqual([{ appId: 'ai', spent: 25, count: 1 }]);
 
-    const h2 = await call<{ id: string }>(v1('/reservations'), { token: p.token, body: { amount: 30, appId: 'ai', idempotencyKey: 'c2', ttlSeconds: 60 } });
+    const h2 = await call<{ id: string }>(v1('/reservations'), {
+      token: p.token,
+      body: { amount: 30, appId: 'ai', idempotencyKey: 'c2', ttlSeconds: 60 },
+    });
     expect(h2.status).toBe(201);
     await s.sql.query(`update credits.reservations set expires_at = now() - interval '1 second' where id = $1`, [h2.body.id]);
     const late = await call<{ error: string }>(v1(`/reservations/${h2.body.id}/capture`), { token: p.token, body: { amount: 1 } });
@@ -269,7 +304,9 @@ describe('credits-svc: ledger, spending and holds', () => {
     const p = await person();
     await fund(p, 100);
     for (let i = 1; i <= 5; i++) expect((await use(p, { amount: i, description: `spend ${i}` })).status).toBe(201);
-    const all = await call<Array<{ type: string; amount: number; balanceAfter: number; description: string }>>(v1('/transactions'), { token: p.token });
+    const all = await call<Array<{ type: string; amount: number; balanceAfter: number; description: string }>>(v1('/transactions'), {
+      token: p.token,
+    });
     expect(all.body.map((t) => t.amount)).toEqual([-5, -4, -3, -2, -1, 100]);
     expect(all.body[0]).toMatchObject({ type: 'spend', balanceAfter: 85, appId: 'chat', description: 'spend 5', grantCategory: 'promo' });
     const offset = await call<Array<{ amount: number }>>(v1('/transactions?limit=2&offset=2'), { token: p.token });
@@ -285,7 +322,9 @@ describe('credits-svc: ledger, spending and holds', () => {
 
   it('internal routes: a backend charges its user, grants promo credit once per key, reads the user data', async () => {
     const p = await person();
-    const noKey = await call<{ error: string }>(internal('/use'), { body: { userId: p.userId, amount: 1, appId: 'x', description: 'x', idempotencyKey: 'k' } });
+    const noKey = await call<{ error: string }>(internal('/use'), {
+      body: { userId: p.userId, amount: 1, appId: 'x', description: 'x', idempotencyKey: 'k' },
+    });
     expect(noKey.status).toBe(401);
     expect(noKey.body.error).toBe('SERVICE_KEY_MISSING');
     const wrong = await call<{ error: string }>(internal('/use'), { headers: { 'x-service-key': 'x'.repeat(40) }, body: {} });
@@ -303,7 +342,10 @@ describe('credits-svc: ledger, spending and holds', () => {
     const replay = await call(internal('/use'), { headers: key, body: charge });
     expect(replay.status).toBe(200);
     expect(replay.headers.get('idempotency-replayed')).toBe('true');
-    const short = await call<{ error: string; balance: number }>(internal('/use'), { headers: key, body: { ...charge, amount: 31, idempotencyKey: 'b-2' } });
+    const short = await call<{ error: string; balance: number }>(internal('/use'), {
+      headers: key,
+      body: { ...charge, amount: 31, idempotencyKey: 'b-2' },
+    });
     expect(short.status).toBe(402);
     expect(short.body.balance).toBe(30);
     const data = await call<Record<string, unknown>>(internal(`/users/${p.userId}/data`), { headers: key });
@@ -315,14 +357,18 @@ describe('credits-svc: ledger, spending and holds', () => {
       reservations: [],
       totals: { grants: 1, transactions: 2, purchases: 0, reservations: 0 },
     });
-    const none = await call<{ balance: { available: number }; transactions: unknown[] }>(internal(`/users/${randomUUID()}/data`), { headers: key });
+    const none = await call<{ balance: { available: number }; transactions: unknown[] }>(internal(`/users/${randomUUID()}/data`), {
+      headers: key,
+    });
     expect(none.status).toBe(200);
     expect(none.body).toMatchObject({ balance: { available: 0 }, transactions: [] });
   });
 
   it('packages come from config; purchases answer 503 PAYMENTS_NOT_CONFIGURED without a Stripe key', async () => {
     const p = await person();
-    const packages = await call<Array<{ id: string; credits: number; priceCents: number; currency: string }>>(v1('/packages'), { token: p.token });
+    const packages = await call<Array<{ id: string; credits: number; priceCents: number; currency: string }>>(v1('/packages'), {
+      token: p.token,
+    });
     expect(packages.body[0]).toEqual({ id: 'mana-100', name: '100 Mana', credits: 100, priceCents: 100, currency: 'eur' });
     const buy = await call<{ error: string }>(v1('/purchases'), { token: p.token, body: { packageId: 'mana-100' } });
     expect(buy.status).toBe(503);
@@ -337,13 +383,10 @@ describe('credits-svc: ledger, spending and holds', () => {
     const orgId = `org-${randomUUID()}`;
     // Membership lives in auth-svc; the rows are set up directly (the invitation flow has its own tests).
     await s.sql.query(`insert into auth.organization (id, name, slug, created_at) values ($1, 'Acme', $1, now())`, [orgId]);
-    await s.sql.query(`insert into auth.member (id, organization_id, user_id, role, created_at) values ($1, $2, $3, 'owner', now()), ($4, $2, $5, 'member', now())`, [
-      randomUUID(),
-      orgId,
-      owner.userId,
-      randomUUID(),
-      member.userId,
-    ]);
+    await s.sql.query(
+      `insert into auth.member (id, organization_id, user_id, role, created_at) values ($1, $2, $3, 'owner', now()), ($4, $2, $5, 'member', now())`,
+      [randomUUID(), orgId, owner.userId, randomUUID(), member.userId],
+    );
     await fund({ organizationId: orgId }, 50);
     const q = `?organizationId=${orgId}`;
     expect((await balanceOf(member, q)).available).toBe(50);
@@ -354,12 +397,20 @@ describe('credits-svc: ledger, spending and holds', () => {
     expect(denied.status).toBe(403);
     expect(denied.body.error).toBe('NOT_A_MEMBER');
     expect((await call(v1(`/balance${q}`), { token: outsider.token })).status).toBe(403);
-    const memberBuys = await call<{ error: string }>(v1('/purchases'), { token: member.token, body: { packageId: 'mana-100', organizationId: orgId } });
+    const memberBuys = await call<{ error: string }>(v1('/purchases'), {
+      token: member.token,
+      body: { packageId: 'mana-100', organizationId: orgId },
+    });
     expect(memberBuys.status).toBe(403);
     expect(memberBuys.body.error).toBe('ORG_ROLE_REQUIRED');
-    const ownerBuys = await call<{ error: string }>(v1('/purchases'), { token: owner.token, body: { packageId: 'mana-100', organizationId: orgId } });
+    const ownerBuys = await call<{ error: string }>(v1('/purchases'), {
+      token: owner.token,
+      body: { packageId: 'mana-100', organizationId: orgId },
+    });
     expect(ownerBuys.body.error).toBe('PAYMENTS_NOT_CONFIGURED'); // past the role check
-    const orgHistory = await s.sql.query(`select actor from credits.ledger_transactions where owner = $1 and kind = 'spend'`, [`org:${orgId}`]);
+    const orgHistory = await s.sql.query(`select actor from credits.ledger_transactions where owner = $1 and kind = 'spend'`, [
+      `org:${orgId}`,
+    ]);
     expect(orgHistory.rows).toEqual([{ actor: member.userId }]);
     await reconcile(`org:${orgId}`);
   });
@@ -372,9 +423,13 @@ describe('credits-svc: ledger, spending and holds', () => {
     try {
       await client.query('begin');
       await client.query(`select set_config('role', 'credits_app', true), set_config('app.owner', $1, true)`, [`user:${a.userId}`]);
-      const seen = await client.query(`select distinct owner from credits.grants union select distinct owner from credits.ledger_postings union select owner from credits.wallets`);
+      const seen = await client.query(
+        `select distinct owner from credits.grants union select distinct owner from credits.ledger_postings union select owner from credits.wallets`,
+      );
       expect(seen.rows).toEqual([{ owner: `user:${a.userId}` }]);
-      await expect(client.query(`update credits.wallets set available = 1000 where owner = $1`, [`user:${b.userId}`])).resolves.toMatchObject({ rowCount: 0 });
+      await expect(
+        client.query(`update credits.wallets set available = 1000 where owner = $1`, [`user:${b.userId}`]),
+      ).resolves.toMatchObject({ rowCount: 0 });
       await expect(client.query(`update credits.ledger_transactions set amount = 0`)).rejects.toThrow(/permission denied/);
       await client.query('rollback');
       await client.query('begin');
@@ -382,11 +437,18 @@ describe('credits-svc: ledger, spending and holds', () => {
       expect((await client.query<{ n: number }>(`select count(*)::int as n from credits.wallets`)).rows[0]?.n).toBe(0);
       await client.query('rollback');
       // Not even the table owner deletes ledger rows or posts an unbalanced transaction.
-      await expect(client.query(`delete from credits.ledger_postings where owner = $1`, [`user:${a.userId}`])).rejects.toThrow(/append-only/);
+      await expect(client.query(`delete from credits.ledger_postings where owner = $1`, [`user:${a.userId}`])).rejects.toThrow(
+        /append-only/,
+      );
       await expect(
-        client.query(`insert into credits.ledger_postings (transaction_id, owner, account, amount) values ($1, $2, 'available', 5)`, [randomUUID(), `user:${a.userId}`]),
+        client.query(`insert into credits.ledger_postings (transaction_id, owner, account, amount) values ($1, $2, 'available', 5)`, [
+          randomUUID(),
+          `user:${a.userId}`,
+        ]),
       ).rejects.toThrow(/does not balance/);
-      await expect(client.query(`update credits.wallets set available = -1 where owner = $1`, [`user:${a.userId}`])).rejects.toThrow(/wallets_non_negative/);
+      await expect(client.query(`update credits.wallets set available = -1 where owner = $1`, [`user:${a.userId}`])).rejects.toThrow(
+        /wallets_non_negative/,
+      );
     } finally {
       await client.query('rollback').catch(() => undefined);
       client.release();

@@ -123,7 +123,12 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect((await deliver(stripe.sign(unpaid))).status).toBe(200);
     const lots = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
     expect(lots.rowCount).toBe(0);
-    const succeeded = { ...event, id: `evt_${randomUUID()}`, type: 'checkout.session.async_payment_succeeded', data: { object: { ...event.data.object } } };
+    const succeeded = {
+      ...event,
+      id: `evt_${randomUUID()}`,
+      type: 'checkout.session.async_payment_succeeded',
+      data: { object: { ...event.data.object } },
+    };
     expect((await deliver(stripe.sign(succeeded))).status).toBe(200);
     const granted = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
     expect(granted.rowCount).toBe(1);
@@ -182,12 +187,19 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect(b.expiring).toHaveLength(1);
     expect(new Date(b.nextFreeRefillAt!).getTime()).toBe(new Date(b.expiring[0].expiresAt).getTime());
     // A day later (moved by SQL, no sleeping): the unused 5 expire to breakage, a fresh 5 arrive.
-    await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where owner = $1 and category = 'daily'`, [owner]);
+    await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where owner = $1 and category = 'daily'`, [
+      owner,
+    ]);
     await s.sql.query(`update credits.wallets set next_daily_at = now() - interval '1 second' where owner = $1`, [owner]);
     const next = await balanceOf(p);
     expect(next.byCategory.daily).toBe(5);
     expect(next.available).toBe(155);
     const kinds = await s.sql.query(`select kind, amount from credits.ledger_transactions where owner = $1 order by seq`, [owner]);
-    expect(kinds.rows.map((r: { kind: string; amount: string }) => `${r.kind}:${r.amount}`)).toEqual(['grant:150', 'grant:5', 'expire:-5', 'grant:5']);
+    expect(kinds.rows.map((r: { kind: string; amount: string }) => `${r.kind}:${r.amount}`)).toEqual([
+      'grant:150',
+      'grant:5',
+      'expire:-5',
+      'grant:5',
+    ]);
   });
 });

@@ -56,7 +56,9 @@ export const grants = creditsSchema.table(
   },
   (t) => [
     uniqueIndex('grants_source_key_uq').on(t.sourceKey),
-    index('grants_burn_idx').on(t.owner, t.expiresAt).where(sql`${t.remaining} > 0`),
+    index('grants_burn_idx')
+      .on(t.owner, t.expiresAt)
+      .where(sql`${t.remaining} > 0`),
     check('grants_category', sql`${t.category} in ('daily', 'promo', 'paid')`),
     check('grants_remaining', sql`${t.amount} > 0 and ${t.remaining} >= 0 and ${t.remaining} <= ${t.amount}`),
   ],
@@ -89,7 +91,9 @@ export const ledgerTransactions = creditsSchema.table(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('ledger_transactions_idem_uq').on(t.owner, t.idempotencyKey).where(sql`${t.idempotencyKey} is not null`),
+    uniqueIndex('ledger_transactions_idem_uq')
+      .on(t.owner, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
     index('ledger_transactions_owner_seq_idx').on(t.owner, t.seq),
   ],
 );
@@ -111,7 +115,10 @@ export const ledgerPostings = creditsSchema.table(
   (t) => [
     index('ledger_postings_tx_idx').on(t.transactionId),
     index('ledger_postings_owner_idx').on(t.owner, t.account),
-    check('ledger_postings_account', sql`${t.account} in ('available', 'held', 'system:issuance', 'system:revenue', 'system:breakage', 'system:payments')`),
+    check(
+      'ledger_postings_account',
+      sql`${t.account} in ('available', 'held', 'system:issuance', 'system:revenue', 'system:breakage', 'system:payments')`,
+    ),
     check('ledger_postings_nonzero', sql`${t.amount} <> 0`),
   ],
 );
@@ -137,7 +144,9 @@ export const reservations = creditsSchema.table(
   },
   (t) => [
     uniqueIndex('reservations_idem_uq').on(t.owner, t.idempotencyKey),
-    index('reservations_expiry_idx').on(t.expiresAt).where(sql`${t.status} = 'held'`),
+    index('reservations_expiry_idx')
+      .on(t.expiresAt)
+      .where(sql`${t.status} = 'held'`),
     check('reservations_status', sql`${t.status} in ('held', 'captured', 'released', 'expired')`),
     check('reservations_amount', sql`${t.amount} > 0 and (${t.captured} is null or (${t.captured} >= 0 and ${t.captured} <= ${t.amount}))`),
   ],

@@ -53,8 +53,6 @@ export async function readBalance(tx: Tx, owner: Owner, policy: LedgerPolicy): P
     held: wallet?.held ?? 0,
     byCategory,
     nextFreeRefillAt: daily ? (wallet?.nextDailyAt?.toISOString() ?? null) : null,
-    expiring: [...expiring]
-      .sort(([a], [b]) => a - b)
-      .map(([at, amount]) => ({ amount, expiresAt: new Date(at).toISOString() })),
+    expiring: [...expiring].sort(([a], [b]) => a - b).map(([at, amount]) => ({ amount, expiresAt: new Date(at).toISOString() })),
   };
 }

@@ -4,13 +4,11 @@ import { AppError } from '@mana/shared';
 export const CREDITS_ERRORS = {
   insufficientCredits: (balance: number) =>
     new AppError('INSUFFICIENT_CREDITS', 402, 'Not enough credits for this operation', { details: { balance } }),
-  idempotencyKeyReused: () =>
-    new AppError('IDEMPOTENCY_KEY_REUSED', 409, 'This idempotency key was already used with a different request'),
+  idempotencyKeyReused: () => new AppError('IDEMPOTENCY_KEY_REUSED', 409, 'This idempotency key was already used with a different request'),
   idempotencyKeyConflict: () =>
     new AppError('IDEMPOTENCY_KEY_CONFLICT', 400, 'The idempotency key in the body and the Idempotency-Key header differ'),
   reservationNotFound: () => new AppError('RESERVATION_NOT_FOUND', 404, 'No such reservation'),
-  reservationNotHeld: () =>
-    new AppError('RESERVATION_NOT_HELD', 409, 'The reservation was already captured, released or has expired'),
+  reservationNotHeld: () => new AppError('RESERVATION_NOT_HELD', 409, 'The reservation was already captured, released or has expired'),
   captureExceedsHold: (held: number) =>
     new AppError('CAPTURE_EXCEEDS_HOLD', 400, `The capture is larger than the hold (${held})`, { details: { held } }),
   packageNotFound: () => new AppError('PACKAGE_NOT_FOUND', 404, 'No such package'),

@@ -26,7 +26,11 @@ export function grantView(g: Grant) {
 }
 
 /** A backend's promo grant, once per idempotency key (the key is part of the lot's source key). */
-export async function grantPromo(tx: Tx, input: PromoGrantInput, policy: LedgerPolicy): Promise<{ grant: ReturnType<typeof grantView>; created: boolean }> {
+export async function grantPromo(
+  tx: Tx,
+  input: PromoGrantInput,
+  policy: LedgerPolicy,
+): Promise<{ grant: ReturnType<typeof grantView>; created: boolean }> {
   const sourceKey = `grant:${input.owner}:${input.idempotencyKey}`;
   const w = await lockWallet(tx, input.owner);
   const changed = await maintain(tx, w, policy);
@@ -39,7 +43,10 @@ export async function grantPromo(tx: Tx, input: PromoGrantInput, policy: LedgerP
     from: 'system:issuance',
   });
   if (added || changed) await saveWallet(tx, w);
-  const [row] = await tx.select().from(grants).where(and(eq(grants.owner, input.owner), eq(grants.sourceKey, sourceKey)));
+  const [row] = await tx
+    .select()
+    .from(grants)
+    .where(and(eq(grants.owner, input.owner), eq(grants.sourceKey, sourceKey)));
   return { grant: grantView(row), created: added !== undefined };
 }
 

@@ -135,7 +135,16 @@ export async function addGrant(tx: Tx, w: Wallet, g: NewGrant): Promise<{ grantI
   const grantId = randomUUID();
   const inserted = await tx
     .insert(grants)
-    .values({ id: grantId, owner: w.owner, category: g.category, amount: g.amount, remaining: g.amount, expiresAt: g.expiresAt, sourceKey: g.sourceKey, reason: g.reason ?? null })
+    .values({
+      id: grantId,
+      owner: w.owner,
+      category: g.category,
+      amount: g.amount,
+      remaining: g.amount,
+      expiresAt: g.expiresAt,
+      sourceKey: g.sourceKey,
+      reason: g.reason ?? null,
+    })
     .onConflictDoNothing()
     .returning({ id: grants.id });
   if (inserted.length === 0) return undefined;
@@ -144,7 +153,15 @@ export async function addGrant(tx: Tx, w: Wallet, g: NewGrant): Promise<{ grantI
   const transaction = await post(
     tx,
     w,
-    { kind: 'grant', amount: g.amount, grantCategory: g.category, description: g.reason ?? null, appId: g.appId, actor: g.actor, purchaseId: g.purchaseId },
+    {
+      kind: 'grant',
+      amount: g.amount,
+      grantCategory: g.category,
+      description: g.reason ?? null,
+      appId: g.appId,
+      actor: g.actor,
+      purchaseId: g.purchaseId,
+    },
     [
       { account: g.from, amount: -g.amount },
       { account: 'available', amount: g.amount, grantId },
@@ -181,7 +198,10 @@ export async function burn(tx: Tx, w: Wallet, amount: number, now: Date): Promis
     left -= take;
   }
   if (left > 0) throw new Error(`ledger invariant broken: lots of ${w.owner} do not cover ${amount}`);
-  await adjustLots(tx, out.map((a) => ({ grantId: a.grantId, delta: -a.amount })));
+  await adjustLots(
+    tx,
+    out.map((a) => ({ grantId: a.grantId, delta: -a.amount })),
+  );
   return out;
 }
 
@@ -192,7 +212,9 @@ export async function adjustLots(tx: Tx, changes: Array<{ grantId: string; delta
     changes.map((c) => sql`(${c.grantId}::uuid, ${c.delta}::bigint)`),
     sql`, `,
   );
-  await tx.execute(sql`update credits.grants g set remaining = g.remaining + v.delta from (values ${values}) as v(id, delta) where g.id = v.id`);
+  await tx.execute(
+    sql`update credits.grants g set remaining = g.remaining + v.delta from (values ${values}) as v(id, delta) where g.id = v.id`,
+  );
 }
 
 /** Moves what is left of expired lots to breakage. */
@@ -203,7 +225,10 @@ export async function expireLots(tx: Tx, w: Wallet, now: Date): Promise<number> 
     .where(and(eq(grants.owner, w.owner), gt(grants.remaining, 0), sql`${grants.expiresAt} <= ${now}`));
   const total = expired.reduce((s, e) => s + e.remaining, 0);
   if (total === 0) return 0;
-  await adjustLots(tx, expired.map((e) => ({ grantId: e.id, delta: -e.remaining })));
+  await adjustLots(
+    tx,
+    expired.map((e) => ({ grantId: e.id, delta: -e.remaining })),
+  );
   w.available -= total;
   await post(tx, w, { kind: 'expire', amount: -total, description: 'Expired credit' }, [
     ...expired.map((e) => ({ account: 'available' as const, amount: -e.remaining, grantId: e.id })),
@@ -230,7 +255,11 @@ export async function refillDaily(tx: Tx, w: Wallet, policy: LedgerPolicy): Prom
 }
 
 /** Whether a wallet needs `maintain` before its balance is right (a cheap check for read paths). */
-export function needsMaintenance(w: Pick<Wallet, 'owner' | 'nextDailyAt'> | undefined, hasExpiredLots: boolean, policy: LedgerPolicy): boolean {
+export function needsMaintenance(
+  w: Pick<Wallet, 'owner' | 'nextDailyAt'> | undefined,
+  hasExpiredLots: boolean,
+  policy: LedgerPolicy,
+): boolean {
   if (!w) return policy.dailyFree > 0;
   if (hasExpiredLots) return true;
   return policy.dailyFree > 0 && w.owner.startsWith('user:') && (!w.nextDailyAt || w.nextDailyAt <= policy.now);

@@ -40,7 +40,12 @@ export interface CheckoutDeps {
  * Creates the pending purchase, then the Stripe Checkout Session carrying its id (as
  * `client_reference_id` and in metadata, also on the payment intent so refunds find it).
  */
-export async function startCheckout(deps: CheckoutDeps, owner: Owner, actor: string, pkg: CreditPackage): Promise<{ purchaseId: string; checkoutUrl: string }> {
+export async function startCheckout(
+  deps: CheckoutDeps,
+  owner: Owner,
+  actor: string,
+  pkg: CreditPackage,
+): Promise<{ purchaseId: string; checkoutUrl: string }> {
   if (!deps.stripe) throw CREDITS_ERRORS.paymentsNotConfigured();
   const purchaseId = randomUUID();
   await withOwnerScope(deps.db, owner, async (tx) => {
@@ -63,7 +68,9 @@ export async function startCheckout(deps: CheckoutDeps, owner: Owner, actor: str
         client_reference_id: purchaseId,
         metadata: { purchaseId },
         payment_intent_data: { metadata: { purchaseId } },
-        line_items: [{ quantity: 1, price_data: { currency: pkg.currency, unit_amount: pkg.priceCents, product_data: { name: pkg.name } } }],
+        line_items: [
+          { quantity: 1, price_data: { currency: pkg.currency, unit_amount: pkg.priceCents, product_data: { name: pkg.name } } },
+        ],
         success_url: `${deps.returnUrl}/credits/purchase/success?purchase=${purchaseId}`,
         cancel_url: `${deps.returnUrl}/credits/purchase/cancel?purchase=${purchaseId}`,
       },
@@ -72,7 +79,9 @@ export async function startCheckout(deps: CheckoutDeps, owner: Owner, actor: str
   } catch (err) {
     throw CREDITS_ERRORS.paymentProviderFailed(err);
   }
-  await withOwnerScope(deps.db, owner, (tx) => tx.update(purchases).set({ stripeSessionId: session.id }).where(eq(purchases.id, purchaseId)));
+  await withOwnerScope(deps.db, owner, (tx) =>
+    tx.update(purchases).set({ stripeSessionId: session.id }).where(eq(purchases.id, purchaseId)),
+  );
   if (!session.url) throw CREDITS_ERRORS.paymentProviderFailed();
   return { purchaseId, checkoutUrl: session.url };
 }
@@ -91,7 +100,11 @@ export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now:
   // An unpaid completion (a delayed payment method) grants nothing: Stripe follows up with async_payment_succeeded.
   if (!paidCheckout && event.type !== 'charge.refunded') return 'ignored';
   return db.transaction(async (tx) => {
-    const fresh = await tx.insert(webhookEvents).values({ id: event.id, type: event.type }).onConflictDoNothing().returning({ id: webhookEvents.id });
+    const fresh = await tx
+      .insert(webhookEvents)
+      .values({ id: event.id, type: event.type })
+      .onConflictDoNothing()
+      .returning({ id: webhookEvents.id });
     if (fresh.length === 0) return 'duplicate';
     await tx.execute(sql`select set_config('role', 'credits_app', true)`);
     const scoped = tx as unknown as Tx;
@@ -143,7 +156,9 @@ async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<v
     const r = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
     owner = asOwner(r.rows[0]?.owner);
   } else if (paymentIntent) {
-    const r = await tx.execute<{ id: string; owner: string }>(sql`select id, owner from credits.purchase_by_payment_intent(${paymentIntent})`);
+    const r = await tx.execute<{ id: string; owner: string }>(
+      sql`select id, owner from credits.purchase_by_payment_intent(${paymentIntent})`,
+    );
     purchaseId = r.rows[0]?.id;
     owner = asOwner(r.rows[0]?.owner);
   }
@@ -155,7 +170,11 @@ async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<v
   const fraction = charge.amount > 0 ? Math.min(1, charge.amount_refunded / charge.amount) : 1;
   const due = Math.round(p.credits * fraction) - p.refundedCredits - p.refundShortfall;
   if (due <= 0) return;
-  const [lot] = await tx.select().from(grants).where(and(eq(grants.id, p.grantId), eq(grants.owner, owner))).for('update');
+  const [lot] = await tx
+    .select()
+    .from(grants)
+    .where(and(eq(grants.id, p.grantId), eq(grants.owner, owner)))
+    .for('update');
   const take = Math.min(due, lot?.remaining ?? 0);
   if (take > 0) {
     await adjustLots(tx, [{ grantId: p.grantId, delta: -take }]);

@@ -49,8 +49,18 @@ export function reservationView(r: Reservation): ReservationView {
  * Moves `amount` from available to held (burning lots now, remembered per lot so a release gives them
  * back). Idempotent by key like a spend: the same request again answers the same hold.
  */
-export async function hold(tx: Tx, input: HoldInput, policy: LedgerPolicy): Promise<{ reservation: ReservationView; replayed: boolean } | Insufficient> {
-  const hash = requestHash({ amount: input.amount, appId: input.appId, description: input.description, ttlSeconds: input.ttlSeconds, owner: input.owner });
+export async function hold(
+  tx: Tx,
+  input: HoldInput,
+  policy: LedgerPolicy,
+): Promise<{ reservation: ReservationView; replayed: boolean } | Insufficient> {
+  const hash = requestHash({
+    amount: input.amount,
+    appId: input.appId,
+    description: input.description,
+    ttlSeconds: input.ttlSeconds,
+    owner: input.owner,
+  });
   const w = await lockWallet(tx, input.owner);
   const [prior] = await tx
     .select()
@@ -86,10 +96,22 @@ export async function hold(tx: Tx, input: HoldInput, policy: LedgerPolicy): Prom
     .values(allocations.map((a, position) => ({ reservationId: id, grantId: a.grantId, owner: input.owner, position, amount: a.amount })));
   w.available -= input.amount;
   w.held += input.amount;
-  await post(tx, w, { kind: 'hold', amount: -input.amount, appId: input.appId, description: input.description ?? null, actor: input.actor, reservationId: id }, [
-    ...allocations.map((a) => ({ account: 'available' as const, amount: -a.amount, grantId: a.grantId })),
-    { account: 'held', amount: input.amount },
-  ]);
+  await post(
+    tx,
+    w,
+    {
+      kind: 'hold',
+      amount: -input.amount,
+      appId: input.appId,
+      description: input.description ?? null,
+      actor: input.actor,
+      reservationId: id,
+    },
+    [
+      ...allocations.map((a) => ({ account: 'available' as const, amount: -a.amount, grantId: a.grantId })),
+      { account: 'held', amount: input.amount },
+    ],
+  );
   await saveWallet(tx, w);
   return { reservation: reservationView(row), replayed: false };
 }
@@ -107,7 +129,15 @@ async function lockReservation(tx: Tx, owner: Owner, id: string): Promise<Reserv
  * Resolves a hold: `captured` goes to revenue (taken from the lots in the order they were burned), the
  * rest goes back to available and to its lots. Lots that expired meanwhile go straight on to breakage.
  */
-async function resolve(tx: Tx, w: Wallet, r: Reservation, captured: number, status: Exclude<ReservationStatus, 'held'>, actor: string | null, policy: LedgerPolicy) {
+async function resolve(
+  tx: Tx,
+  w: Wallet,
+  r: Reservation,
+  captured: number,
+  status: Exclude<ReservationStatus, 'held'>,
+  actor: string | null,
+  policy: LedgerPolicy,
+) {
   const allocations = await tx
     .select()
     .from(reservationAllocations)
@@ -128,7 +158,14 @@ async function resolve(tx: Tx, w: Wallet, r: Reservation, captured: number, stat
   await post(
     tx,
     w,
-    { kind: captured > 0 ? 'capture' : 'release', amount: released, appId: r.appId, description: r.description, actor, reservationId: r.id },
+    {
+      kind: captured > 0 ? 'capture' : 'release',
+      amount: released,
+      appId: r.appId,
+      description: r.description,
+      actor,
+      reservationId: r.id,
+    },
     [
       { account: 'held', amount: -r.amount },
       { account: 'system:revenue', amount: captured },
@@ -152,7 +189,14 @@ function assertHeld(r: Reservation | undefined, now: Date): Reservation {
 }
 
 /** Posts `amount` (≤ the hold) and releases the rest; a resolved or expired hold answers 409. */
-export async function capture(tx: Tx, owner: Owner, actor: string, id: string, amount: number, policy: LedgerPolicy): Promise<ReservationView> {
+export async function capture(
+  tx: Tx,
+  owner: Owner,
+  actor: string,
+  id: string,
+  amount: number,
+  policy: LedgerPolicy,
+): Promise<ReservationView> {
   const w = await lockWallet(tx, owner);
   const r = assertHeld(await lockReservation(tx, owner, id), policy.now);
   if (amount > r.amount) throw CREDITS_ERRORS.captureExceedsHold(r.amount);
@@ -175,7 +219,10 @@ export async function expireHold(tx: Tx, owner: Owner, id: string, policy: Ledge
 }
 
 export async function getReservation(tx: Tx, owner: Owner, id: string): Promise<ReservationView> {
-  const [row] = await tx.select().from(reservations).where(and(eq(reservations.owner, owner), eq(reservations.id, id)));
+  const [row] = await tx
+    .select()
+    .from(reservations)
+    .where(and(eq(reservations.owner, owner), eq(reservations.id, id)));
   if (!row) throw CREDITS_ERRORS.reservationNotFound();
   return reservationView(row);
 }

@@ -40,7 +40,14 @@ function answer(t: LedgerTransaction, replayed: boolean): SpendResult {
   return {
     replayed,
     body: {
-      transaction: { id: t.id, amount: t.amount, appId: t.appId, description: t.description, balanceAfter: t.balanceAfter, createdAt: t.createdAt.toISOString() },
+      transaction: {
+        id: t.id,
+        amount: t.amount,
+        appId: t.appId,
+        description: t.description,
+        balanceAfter: t.balanceAfter,
+        createdAt: t.createdAt.toISOString(),
+      },
       balance: t.balanceAfter,
     },
   };
@@ -54,7 +61,13 @@ function answer(t: LedgerTransaction, replayed: boolean): SpendResult {
  */
 export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
   const hash = input.idempotencyKey
-    ? requestHash({ amount: input.amount, appId: input.appId, description: input.description, metadata: input.metadata, owner: input.owner })
+    ? requestHash({
+        amount: input.amount,
+        appId: input.appId,
+        description: input.description,
+        metadata: input.metadata,
+        owner: input.owner,
+      })
     : null;
   const w = await lockWallet(tx, input.owner);
   if (input.idempotencyKey) {
@@ -90,7 +103,10 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
       requestHash: hash,
       metadata: input.metadata ?? null,
     },
-    [...allocations.map((a) => ({ account: 'available' as const, amount: -a.amount, grantId: a.grantId })), { account: 'system:revenue', amount: input.amount }],
+    [
+      ...allocations.map((a) => ({ account: 'available' as const, amount: -a.amount, grantId: a.grantId })),
+      { account: 'system:revenue', amount: input.amount },
+    ],
   );
   await saveWallet(tx, w);
   return answer(t, false);

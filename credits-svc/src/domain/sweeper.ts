@@ -39,12 +39,16 @@ export class Sweeper {
     let holds = 0;
     let walletsChanged = 0;
     try {
-      const expired = await withAppRole(this.db, (tx) => tx.execute<{ id: string; owner: string }>(sql`select id, owner from credits.expired_reservations(100)`));
+      const expired = await withAppRole(this.db, (tx) =>
+        tx.execute<{ id: string; owner: string }>(sql`select id, owner from credits.expired_reservations(100)`),
+      );
       for (const { id, owner } of expired.rows) {
         if (!isOwner(owner)) continue;
         if (await withOwnerScope(this.db, owner, (tx) => expireHold(tx, owner, id, this.policy()))) holds++;
       }
-      const stale = await withAppRole(this.db, (tx) => tx.execute<{ owner: string }>(sql`select owner from credits.owners_with_expired_grants(100)`));
+      const stale = await withAppRole(this.db, (tx) =>
+        tx.execute<{ owner: string }>(sql`select owner from credits.owners_with_expired_grants(100)`),
+      );
       for (const { owner } of stale.rows) {
         if (!isOwner(owner)) continue;
         const changed = await withOwnerScope(this.db, owner, async (tx) => {

@@ -47,7 +47,10 @@ export function eraseCredits(secret: string) {
     const owner = userOwner(userId);
     await enterOwnerScope(tx, owner);
     await closeWallet(tx, owner);
-    const allocations = await tx.delete(reservationAllocations).where(eq(reservationAllocations.owner, owner)).returning({ id: reservationAllocations.grantId });
+    const allocations = await tx
+      .delete(reservationAllocations)
+      .where(eq(reservationAllocations.owner, owner))
+      .returning({ id: reservationAllocations.grantId });
     const holds = await tx.delete(reservations).where(eq(reservations.owner, owner)).returning({ id: reservations.id });
     const lots = await tx.delete(grants).where(eq(grants.owner, owner)).returning({ id: grants.id });
     const wallet = await tx.delete(wallets).where(eq(wallets.owner, owner)).returning({ owner: wallets.owner });

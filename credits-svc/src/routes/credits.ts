@@ -41,7 +41,15 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const key = idempotencyKeyOf(req, body.idempotencyKey);
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    const input = { owner, actor: userId, amount: body.amount, appId: body.appId, description: body.description, idempotencyKey: key, metadata: body.metadata };
+    const input = {
+      owner,
+      actor: userId,
+      amount: body.amount,
+      appId: body.appId,
+      description: body.description,
+      idempotencyKey: key,
+      metadata: body.metadata,
+    };
     const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
     created(res, result.replayed, result.body);
   });
@@ -90,7 +98,15 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     if (!key) throw ERRORS.validation('request body', [{ path: 'idempotencyKey', message: 'required (or the Idempotency-Key header)' }]);
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    const input = { owner, actor: userId, amount: body.amount, appId: body.appId, description: body.description, ttlSeconds: body.ttlSeconds, idempotencyKey: key };
+    const input = {
+      owner,
+      actor: userId,
+      amount: body.amount,
+      appId: body.appId,
+      description: body.description,
+      ttlSeconds: body.ttlSeconds,
+      idempotencyKey: key,
+    };
     const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => hold(tx, input, ctx.policy())));
     created(res, result.replayed, result.reservation);
   });

@@ -15,7 +15,15 @@ export function internalRoutes(ctx: CreditsContext): Router {
   router.post('/use', async (req, res) => {
     const body = parseBody(internalUseBody, req.body);
     const owner = userOwner(body.userId);
-    const input = { owner, actor: body.userId, amount: body.amount, appId: body.appId, description: body.description, idempotencyKey: body.idempotencyKey, metadata: body.metadata };
+    const input = {
+      owner,
+      actor: body.userId,
+      amount: body.amount,
+      appId: body.appId,
+      description: body.description,
+      idempotencyKey: body.idempotencyKey,
+      metadata: body.metadata,
+    };
     const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
     if (result.replayed) res.set('Idempotency-Replayed', 'true');
     res.status(result.replayed ? 200 : 201).json(result.body);

@@ -2,9 +2,19 @@ import { z } from 'zod';
 
 /** Credits are whole numbers; one operation moves at most a billion. */
 export const creditAmount = z.number().int().positive().max(1_000_000_000);
-export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+export const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 // eslint-disable-next-line no-control-regex
-const id = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$/).refine((s) => !s.startsWith('erased:'), 'reserved');
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]+$/;
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(NO_CONTROL_CHARS)
+  .refine((s) => !s.startsWith('erased:'), 'reserved');
 export const appId = z.string().min(1).max(100);
 const metadata = z
   .record(z.string().max(100), z.unknown())
