@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import { subscribeErasureParticipant } from '@mana/shared';
 import type { AuthContext } from '../context';
@@ -47,6 +48,20 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
   };
 }
 
+/**
+ * The revocations of the user's ended sessions must stay until their last access token expires (every
+ * gateway refuses those tokens), but not under the user's id: a random pseudonym per erasure replaces it.
+ */
+export async function pseudonymizeRevocations(tx: Tx, userId: string): Promise<number> {
+  return count(
+    tx
+      .update(tables.sessionRevocations)
+      .set({ userId: `erased:${randomUUID()}` })
+      .where(eq(tables.sessionRevocations.userId, userId))
+      .returning({ id: tables.sessionRevocations.sessionId }),
+  );
+}
+
 /** Joins the erasure saga as `auth` (queue `auth`): the shared participant helper runs eraseUser once per request. */
 export async function subscribeErasure(ctx: AuthContext): Promise<void> {
   await subscribeErasureParticipant({
@@ -57,6 +72,10 @@ export async function subscribeErasure(ctx: AuthContext): Promise<void> {
     processedMessages: tables.processedMessages,
     relay: ctx.rt.relay,
     logger: ctx.rt.logger.child({ component: 'erasure' }),
-    erase: async (tx, userId) => ({ deleted: await eraseUser(tx as Tx, userId) }),
+    erase: async (tx, userId) => {
+      const deleted = await eraseUser(tx as Tx, userId);
+      // After eraseUser: deleting the sessions is what records their revocations.
+      return { deleted, pseudonymized: { sessionRevocations: await pseudonymizeRevocations(tx as Tx, userId) } };
+    },
   });
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { index, integer, jsonb, primaryKey, text, timestamp, uuid, type PgSchema } from 'drizzle-orm/pg-core';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgTransaction } from 'drizzle-orm/pg-core';
@@ -157,22 +157,27 @@ export class OutboxRelay {
         .orderBy(asc(outbox.createdAt))
         .limit(this.opts.batchSize ?? 100)
         .for('update', { skipLocked: true });
-      let published = 0;
-      for (const row of rows) {
-        try {
-          await bus.publish(row.envelope);
-        } catch (err) {
-          await tx
-            .update(outbox)
-            .set({ attempts: sql`${outbox.attempts} + 1`, lastError: (err as Error).message.slice(0, 500) })
-            .where(eq(outbox.id, row.id));
-          return published;
-        }
-        if (this.opts.retentionMs === 0) await tx.delete(outbox).where(eq(outbox.id, row.id));
-        else await tx.update(outbox).set({ publishedAt: new Date() }).where(eq(outbox.id, row.id));
-        published += 1;
+      // Published together: the confirm channel pipelines them (in row order) and confirms each; one
+      // round trip per batch instead of one per row keeps a burst (50 erasures at once) from queueing.
+      const results = await Promise.allSettled(rows.map((row) => bus.publish(row.envelope)));
+      const done = rows.filter((_, i) => results[i]?.status === 'fulfilled').map((row) => row.id);
+      const failed = rows.flatMap((row, i) => {
+        const r = results[i];
+        return r?.status === 'rejected' ? [{ id: row.id, reason: r.reason as unknown }] : [];
+      });
+      if (done.length > 0) {
+        if (this.opts.retentionMs === 0) await tx.delete(outbox).where(inArray(outbox.id, done));
+        else await tx.update(outbox).set({ publishedAt: new Date() }).where(inArray(outbox.id, done));
       }
-      return published;
+      for (const { id, reason } of failed) {
+        const message = reason instanceof Error ? reason.message : String(reason);
+        await tx
+          .update(outbox)
+          .set({ attempts: sql`${outbox.attempts} + 1`, lastError: message.slice(0, 500) })
+          .where(eq(outbox.id, id));
+      }
+      // A refusal means the broker is away: fewer than a full batch ends this pass (the next connect kicks one).
+      return done.length;
     });
   }
 
