@@ -69,27 +69,81 @@ export async function withOwnerScope<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx
   return inTransaction(db, `BEGIN; ${scopeStatement(owner)}`, fn);
 }
 
-const queues = new WeakMap<CreditsDb, Map<string, Promise<unknown>>>();
+interface QueuedWrite {
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Writes waiting for one wallet in this process; `running` while a batch of them is in the database. */
+interface WalletLane {
+  running: boolean;
+  waiting: QueuedWrite[];
+}
+
+const lanes = new WeakMap<CreditsDb, Map<string, WalletLane>>();
+
+/** At most this many writes of one wallet share a transaction. */
+const MAX_BATCH = 64;
 
 /**
- * `withOwnerScope` for the writes of one wallet, queued per wallet inside this process: they serialize on the
- * wallet's row lock anyway, and a request waiting here holds no pool connection, so a hot wallet cannot take
- * the whole pool and starve every other wallet (the row lock still orders writers across instances).
+ * `withOwnerScope` for the writes of one wallet, queued per wallet inside this process. They serialize on
+ * the wallet's row lock anyway; a request waiting here holds no pool connection, so a hot wallet cannot take
+ * the whole pool (the row lock still orders writers across instances). Writes that queued up while one ran
+ * go to the database together: one transaction, each write in its own savepoint (a failing one is rolled
+ * back alone and gets its own error), one commit — the commit's disk flush is paid once per batch instead
+ * of once per spend (group commit). Every answer waits for that commit, so nothing is acknowledged early.
  */
-export async function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  let perDb = queues.get(db);
-  if (!perDb) queues.set(db, (perDb = new Map<string, Promise<unknown>>()));
-  const previous = perDb.get(owner) ?? Promise.resolve();
-  const run = previous.then(
-    () => withOwnerScope(db, owner, fn),
-    () => withOwnerScope(db, owner, fn),
-  );
-  const tail = run.catch(() => undefined);
-  perDb.set(owner, tail);
-  void tail.then(() => {
-    if (perDb.get(owner) === tail) perDb.delete(owner);
+export function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  let perDb = lanes.get(db);
+  if (!perDb) lanes.set(db, (perDb = new Map<string, WalletLane>()));
+  let lane = perDb.get(owner);
+  if (!lane) perDb.set(owner, (lane = { running: false, waiting: [] }));
+  const queued = new Promise<T>((resolve, reject) => {
+    lane.waiting.push({ fn, resolve: resolve as (value: unknown) => void, reject });
   });
-  return run;
+  if (!lane.running) void drainLane(db, owner, lane, perDb);
+  return queued;
+}
+
+async function drainLane(db: CreditsDb, owner: Owner, lane: WalletLane, perDb: Map<string, WalletLane>): Promise<void> {
+  lane.running = true;
+  while (lane.waiting.length > 0) await runBatch(db, owner, lane.waiting.splice(0, MAX_BATCH));
+  lane.running = false;
+  perDb.delete(owner);
+}
+
+async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Promise<void> {
+  const [only] = batch;
+  if (batch.length === 1 && only) {
+    await withOwnerScope(db, owner, only.fn).then(only.resolve, only.reject);
+    return;
+  }
+  const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+  try {
+    await withOwnerScope(db, owner, async (tx) => {
+      for (const write of batch) {
+        await tx.execute(sql`savepoint wallet_write`);
+        try {
+          const value = await write.fn(tx);
+          await tx.execute(sql`release savepoint wallet_write`);
+          outcomes.push({ ok: true, value });
+        } catch (err) {
+          await tx.execute(sql`rollback to savepoint wallet_write`);
+          outcomes.push({ ok: false, err });
+        }
+      }
+    });
+  } catch (err) {
+    // The commit (or the connection) failed: none of the batch happened.
+    for (const write of batch) write.reject(err);
+    return;
+  }
+  batch.forEach((write, i) => {
+    const outcome = outcomes[i];
+    if (outcome?.ok) write.resolve(outcome.value);
+    else write.reject(outcome?.err);
+  });
 }
 
 /** The credits role with no owner in scope: only the SECURITY DEFINER functions see across wallets. */
