@@ -40,7 +40,6 @@ export function loadTable(rows: LoadResult[], baseline: string): string {
   return lines.join('\n');
 }
 
-
 export function machine(): string {
   const c = cpus();
   return `${c.length} × ${c[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;

@@ -13,7 +13,12 @@ export interface RunAs {
 /** Where root keeps the embedded PostgreSQL when the project folder is private (e.g. under /root). */
 const SHARED_HOME = '/var/lib/mana-auth';
 
-const idOf = (flag: '-u' | '-g'): number => Number(execFileSync('id', [flag, 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+const idOf = (flag: '-u' | '-g'): number =>
+  Number(
+    execFileSync('id', [flag, 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim(),
+  );
 
 /**
  * PostgreSQL refuses to run as root. As root, the server runs as the `postgres` user, created here when
@@ -30,7 +35,9 @@ export function postgresUser(logger: Logger): RunAs | undefined {
     } catch {
       // the group may exist without the user
     }
-    execFileSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    execFileSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], {
+      stdio: 'ignore',
+    });
     return { uid: idOf('-u'), gid: idOf('-g') };
   }
 }
@@ -81,7 +88,8 @@ export function prepareParents(dataDir: string, who: RunAs | undefined): void {
     chmodSync(dir, 0o755);
   }
   const parent = dirname(dataDir);
-  if (who && parse(parent).base === '.data' && statSync(parent).uid === userInfo().uid && !reachable(dataDir, who)) chmodSync(parent, 0o755);
+  if (who && parse(parent).base === '.data' && statSync(parent).uid === userInfo().uid && !reachable(dataDir, who))
+    chmodSync(parent, 0o755);
 }
 
 /** The data folder, moved under /var/lib/mana-auth when the postgres user cannot reach the project's one. */

@@ -90,8 +90,7 @@ async function main(): Promise<void> {
 
   // Port 0 ("any free port") is resolved up front: the services must know each other's addresses
   // (auth-svc's JWKS URL, the gateway's upstreams) before they start.
-  for (const portVar of ['PORT', ...SERVICES.map((s) => s.portVar)])
-    if (env[portVar] === '0') env[portVar] = String(await freePort());
+  for (const portVar of ['PORT', ...SERVICES.map((s) => s.portVar)]) if (env[portVar] === '0') env[portVar] = String(await freePort());
   env.AUTH_JWKS_URL ??= `http://127.0.0.1:${env.AUTH_SVC_PORT ?? '3101'}/api/auth/jwks`;
   // Services call each other's internal APIs (gdpr → vault, credits, admin; admin → gdpr) at <NAME>_SVC_URL.
   for (const svc of SERVICES) env[svc.urlVar] ??= `http://127.0.0.1:${env[svc.portVar] ?? svc.port}`;

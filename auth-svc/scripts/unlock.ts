@@ -15,7 +15,11 @@ void runMain(async () => {
   const op = await operatorContext();
   try {
     const wasLocked = await unlock(op.db, email);
-    const [user] = await op.db.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.email, lockoutKey(email))).limit(1);
+    const [user] = await op.db
+      .select({ id: tables.user.id })
+      .from(tables.user)
+      .where(eq(tables.user.email, lockoutKey(email)))
+      .limit(1);
     await recordSecurityEvent(op.db, { userId: user?.id ?? null, type: 'account_unlocked', context: { by: 'operator', wasLocked } });
     process.stdout.write(wasLocked ? `${email}: unlocked\n` : `${email}: was not locked (failure count reset)\n`);
   } finally {

@@ -21,7 +21,9 @@ async function measure(name: string, url: string, token: string, connections: nu
   const opts = { url: url + PATH, connections, headers: { authorization: `Bearer ${token}` } };
   await autocannon({ ...opts, duration: 2 }); // warm-up: JIT, keep-alive sockets, caches
   const row = await load(name, { ...opts, duration });
-  process.stdout.write(`${name} (${connections} conn): ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
+  process.stdout.write(
+    `${name} (${connections} conn): ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`,
+  );
   return row;
 }
 
@@ -53,8 +55,18 @@ async function sequential(name: string, url: string, token: string, count: numbe
   agent.destroy();
   times.sort((a, b) => a - b);
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-  const row = { name, rps: count / total, p50: at(0.5), p99: at(0.99), mean: times.reduce((a, b) => a + b, 0) / times.length, errors: 0, non2xx: 0 };
-  process.stdout.write(`${name} (sequential): p50 ${row.p50.toFixed(3)} ms, mean ${row.mean.toFixed(3)} ms, p99 ${row.p99.toFixed(3)} ms\n`);
+  const row = {
+    name,
+    rps: count / total,
+    p50: at(0.5),
+    p99: at(0.99),
+    mean: times.reduce((a, b) => a + b, 0) / times.length,
+    errors: 0,
+    non2xx: 0,
+  };
+  process.stdout.write(
+    `${name} (sequential): p50 ${row.p50.toFixed(3)} ms, mean ${row.mean.toFixed(3)} ms, p99 ${row.p99.toFixed(3)} ms\n`,
+  );
   return row;
 }
 
@@ -67,7 +79,9 @@ function latencyTable(rows: Row[], base: string): string {
   ].join('\n');
 }
 
-const loadBefore = loadavg().map((l) => l.toFixed(1)).join(' / ');
+const loadBefore = loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' / ');
 const issuer = await startTestIssuer();
 const prefix = uniqueName('gwbench');
 try {
@@ -160,7 +174,9 @@ ${latencyTable(single, 'direct (no proxy)')}
   own endpoints and refusals. That took the gateway from ~220 to ~130 µs of CPU per request (bare proxy: ~55 µs).
 `,
   );
-  process.stdout.write(`\nthroughput ratio ${(ratio * 100).toFixed(1)}%, added p50 ${addedP50} ms (50 conn), ${addedP50Single.toFixed(3)} ms (sequential)\n`);
+  process.stdout.write(
+    `\nthroughput ratio ${(ratio * 100).toFixed(1)}%, added p50 ${addedP50} ms (50 conn), ${addedP50Single.toFixed(3)} ms (sequential)\n`,
+  );
 } finally {
   workers.stopAll();
   await issuer.close();

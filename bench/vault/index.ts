@@ -31,11 +31,15 @@ async function measure(name: string, url: string, tokens: string[], duration: nu
   const opts: autocannon.Options = {
     url,
     connections: CONNECTIONS,
-    requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[i++ % tokens.length]}` } }) }],
+    requests: [
+      { setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[i++ % tokens.length]}` } }) },
+    ],
   };
   await autocannon({ ...opts, duration: 2 }); // warm-up
   const row = await load(name, { ...opts, duration });
-  process.stdout.write(`${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
+  process.stdout.write(
+    `${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`,
+  );
   return row;
 }
 
@@ -46,7 +50,13 @@ try {
   const common = { AUTH_JWKS_URL: issuer.jwksUrl, BASE_URL: issuer.issuer, JWT_AUDIENCE: issuer.audience, AMQP_URL: '' };
   // Both vault processes share the database (migrations take an advisory lock) and the KEK.
   const kek = randomBytes(32).toString('base64');
-  const vaultEnv = (extra: Record<string, string>) => ({ ...common, VAULT_SVC_PORT: '0', DATABASE_URL: db.url, MANA_AUTH_KEK: kek, ...extra });
+  const vaultEnv = (extra: Record<string, string>) => ({
+    ...common,
+    VAULT_SVC_PORT: '0',
+    DATABASE_URL: db.url,
+    MANA_AUTH_KEK: kek,
+    ...extra,
+  });
   const fast = await startWorker('vault', vaultEnv({}));
   const durable = await startWorker('vault', vaultEnv({ VAULT_DURABLE_FETCH_AUDIT: 'true' }));
   const gatewayEnv = (vaultUrl: string) => ({
@@ -58,9 +68,14 @@ try {
     RATE_LIMIT_PREFIX: prefix,
     RATE_LIMIT_POINTS: '100000000',
   });
-  const [gateway, gatewayDurable] = await Promise.all([startWorker('gateway', gatewayEnv(fast)), startWorker('gateway', gatewayEnv(durable))]);
+  const [gateway, gatewayDurable] = await Promise.all([
+    startWorker('gateway', gatewayEnv(fast)),
+    startWorker('gateway', gatewayEnv(durable)),
+  ]);
 
-  const tokens = await Promise.all(Array.from({ length: USERS }, (_, i) => issuer.sign({ sub: `bench-user-${i}`, sid: `s-${i}` }, { expiresIn: '1h' })));
+  const tokens = await Promise.all(
+    Array.from({ length: USERS }, (_, i) => issuer.sign({ sub: `bench-user-${i}`, sid: `s-${i}` }, { expiresIn: '1h' })),
+  );
   for (const token of tokens) {
     const res = await fetch(`${gateway}${VAULT}/init`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     if (res.status !== 200) throw new Error(`init failed: ${res.status}`);
@@ -96,7 +111,9 @@ try {
 
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
-  const { rows: audit } = await admin.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where action = 'fetch'");
+  const { rows: audit } = await admin.query<{ n: number }>(
+    "select count(*)::int as n from vault.encryption_vault_audit where action = 'fetch'",
+  );
   await admin.end();
 
   const yes = (ok: boolean) => (ok ? '**met**' : '**missed**');

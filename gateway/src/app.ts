@@ -158,7 +158,10 @@ function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', readinessHandler(deps.readiness, deps.state, (res) => setRoute(res, 'gateway')));
+  app.get(
+    '/readyz',
+    readinessHandler(deps.readiness, deps.state, (res) => setRoute(res, 'gateway')),
+  );
 
   app.get('/metrics', async (req, res) => {
     setRoute(res, 'gateway');

@@ -63,8 +63,7 @@ export const configSchema = commonEnv
   .superRefine((cfg, ctx) => {
     productionRules(cfg, ctx);
     if (cfg.NODE_ENV !== 'production') return;
-    if (!cfg.GATEWAY_VERIFY_JWT)
-      ctx.addIssue({ code: 'custom', path: ['GATEWAY_VERIFY_JWT'], message: 'cannot be false in production' });
+    if (!cfg.GATEWAY_VERIFY_JWT) ctx.addIssue({ code: 'custom', path: ['GATEWAY_VERIFY_JWT'], message: 'cannot be false in production' });
     if (!cfg.REDIS_URL && !cfg.GATEWAY_DATABASE_URL && !cfg.DATABASE_URL)
       ctx.addIssue({
         code: 'custom',

@@ -1,10 +1,4 @@
-import {
-  request as httpRequest,
-  type ClientRequest,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { AppError, ERRORS } from '@mana/shared';
 import { sendError } from './forwarding';
@@ -160,15 +154,16 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
     const startBody = () => {
       if (bodyStarted) return;
       bodyStarted = true;
-      if (body === 'chunked') streamCounted(req, proxyReq, opts.bodyLimit, () => {
-        // The upstream answered before the body passed the limit: too late for a 413, so cut the upstream
-        // exchange instead of ending it with a truncated body.
-        if (done) proxyReq.destroy();
-        else {
-          res.setHeader('connection', 'close');
-          fail(ERRORS.payloadTooLarge());
-        }
-      });
+      if (body === 'chunked')
+        streamCounted(req, proxyReq, opts.bodyLimit, () => {
+          // The upstream answered before the body passed the limit: too late for a 413, so cut the upstream
+          // exchange instead of ending it with a truncated body.
+          if (done) proxyReq.destroy();
+          else {
+            res.setHeader('connection', 'close');
+            fail(ERRORS.payloadTooLarge());
+          }
+        });
       else req.pipe(proxyReq);
     };
     if (body === 'none') proxyReq.end();
@@ -210,7 +205,13 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
         return;
       }
       // A kept-alive socket the upstream closed just as we reused it: nothing reached the service.
-      if (proxyReq.reusedSocket && err.code === 'ECONNRESET' && !resetRetried && body === 'none' && BODYLESS_RETRYABLE.has(req.method ?? '')) {
+      if (
+        proxyReq.reusedSocket &&
+        err.code === 'ECONNRESET' &&
+        !resetRetried &&
+        body === 'none' &&
+        BODYLESS_RETRYABLE.has(req.method ?? '')
+      ) {
         attempt(index, true);
         return;
       }

@@ -1,13 +1,7 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import {
-  RateLimiterMemory,
-  RateLimiterPostgres,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ERRORS, type AppError } from '@mana/shared';
 import type { RateTier } from './routes';
 
@@ -60,11 +54,7 @@ function limitedBy(res: RateLimiterRes): AppError {
   return ERRORS.rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
 }
 
-export async function createRateLimiter(
-  settings: RateLimitSettings,
-  store: RateLimitStoreConfig,
-  logger: Logger,
-): Promise<RateLimiter> {
+export async function createRateLimiter(settings: RateLimitSettings, store: RateLimitStoreConfig, logger: Logger): Promise<RateLimiter> {
   const options = (tier: RateTier) => {
     const s = settings[tier];
     return {
@@ -72,7 +62,11 @@ export async function createRateLimiter(
       points: s.points,
       duration: s.windowS,
       // When the shared store fails, count in memory rather than refusing or waving everyone through.
-      insuranceLimiter: new InsuranceLimiter(logger, { keyPrefix: `${settings.prefix}:${tier}:ins`, points: s.points, duration: s.windowS }),
+      insuranceLimiter: new InsuranceLimiter(logger, {
+        keyPrefix: `${settings.prefix}:${tier}:ins`,
+        points: s.points,
+        duration: s.windowS,
+      }),
     };
   };
 

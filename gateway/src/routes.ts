@@ -22,7 +22,7 @@ export interface Route {
 
 /** `/a/b` matches `/a/b` and `/a/b/…`. */
 const under = (prefix: string) => (path: string) =>
-  path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47 /* / */);
+  path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47) /* / */;
 const exactly = (paths: readonly string[]) => {
   const set = new Set(paths);
   return (path: string) => set.has(path);
@@ -49,14 +49,12 @@ const INTERNAL_OWNERS: ReadonlyArray<[string, UpstreamName]> = [
 ];
 
 export const ROUTES: readonly Route[] = [
-  ...INTERNAL_OWNERS.map(
-    ([segment, upstream]): Route => ({
-      name: `internal-${segment}`,
-      upstream,
-      access: 'service',
-      matches: under(`/api/v1/internal/${segment}`),
-    }),
-  ),
+  ...INTERNAL_OWNERS.map(([segment, upstream]): Route => ({
+    name: `internal-${segment}`,
+    upstream,
+    access: 'service',
+    matches: under(`/api/v1/internal/${segment}`),
+  })),
   { name: 'internal-auth', upstream: 'auth', access: 'service', matches: under('/api/v1/internal') },
   { name: 'admin', upstream: 'admin', access: 'admin', matches: under('/api/v1/admin') },
   // The payment provider's webhook: no JWT, credits-svc checks its signature.

@@ -61,7 +61,11 @@ function instanceOf(url: string, opts: AgentOptions): UpstreamInstance {
 export type UpstreamUrls = Record<UpstreamName, readonly string[]>;
 
 export function createPools(urls: UpstreamUrls, opts: AgentOptions = {}): Record<UpstreamName, UpstreamPool> {
-  const make = (name: UpstreamName) => new UpstreamPool(name, urls[name].map((u) => instanceOf(u, opts)));
+  const make = (name: UpstreamName) =>
+    new UpstreamPool(
+      name,
+      urls[name].map((u) => instanceOf(u, opts)),
+    );
   return {
     auth: make('auth'),
     vault: make('vault'),

@@ -37,23 +37,32 @@ describe('a streamed body passing the limit after the upstream answered', () => 
   it('leaves the answer as it was and the gateway up (no 413 once headers are sent)', async () => {
     const { hostname, port } = new URL(gw.url);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest({ hostname, port, path: '/api/auth/sign-up/email', method: 'POST', headers: { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        // Only now send the rest: 4 kB against a 1 kB limit.
-        let sent = 0;
-        const next = () => {
-          if (sent === 8) {
-            req.end();
-            return;
-          }
-          sent++;
-          req.write('z'.repeat(512), () => setImmediate(next));
-        };
-        next();
-      });
+      const req = httpRequest(
+        {
+          hostname,
+          port,
+          path: '/api/auth/sign-up/email',
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          // Only now send the rest: 4 kB against a 1 kB limit.
+          let sent = 0;
+          const next = () => {
+            if (sent === 8) {
+              req.end();
+              return;
+            }
+            sent++;
+            req.write('z'.repeat(512), () => setImmediate(next));
+          };
+          next();
+        },
+      );
       req.on('error', reject);
       req.write('a');
     });

@@ -3,7 +3,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
 import { eventually, startTestIssuer, type TestIssuer } from '@mana/shared/testing';
 import { RevokedSessions } from '@mana/shared';
-import { SERVICE_KEY, cleanup, closedUrl, json, newContext, publishRevocation, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
+import {
+  SERVICE_KEY,
+  cleanup,
+  closedUrl,
+  json,
+  newContext,
+  publishRevocation,
+  startStub,
+  startTestGateway,
+  type Stub,
+  type TestContext,
+} from './helpers';
 
 let issuer: TestIssuer;
 let ctx: TestContext;

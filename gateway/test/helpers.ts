@@ -108,7 +108,12 @@ export function startTestGateway(ctx: TestContext, extra: Record<string, string>
 
 /** Publishes an event on the test file's own exchange. */
 export async function publishRevocation(ctx: TestContext, sessionId: string, expiresAt: Date): Promise<void> {
-  const bus = new AmqpBus({ url: ctx.bus.AMQP_URL, exchange: ctx.bus.AMQP_EXCHANGE, queuePrefix: ctx.bus.AMQP_QUEUE_PREFIX, logger: createLogger('test', 'silent') });
+  const bus = new AmqpBus({
+    url: ctx.bus.AMQP_URL,
+    exchange: ctx.bus.AMQP_EXCHANGE,
+    queuePrefix: ctx.bus.AMQP_QUEUE_PREFIX,
+    logger: createLogger('test', 'silent'),
+  });
   await bus.start();
   try {
     await bus.publish(createEvent('session.revoked.v1', { sessionId, userId: 'user-1', expiresAt: expiresAt.toISOString() }));

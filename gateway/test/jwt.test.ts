@@ -53,16 +53,26 @@ describe('bearer JWT verification', () => {
   });
 
   it('refuses an expired token with TOKEN_EXPIRED', async () => {
-    const token = await signed((j) => j.setIssuer(issuer.issuer).setAudience(issuer.audience).setIssuedAt(now() - 120).setExpirationTime(now() - 60));
+    const token = await signed((j) =>
+      j
+        .setIssuer(issuer.issuer)
+        .setAudience(issuer.audience)
+        .setIssuedAt(now() - 120)
+        .setExpirationTime(now() - 60),
+    );
     expect(await call(token)).toEqual({ status: 401, error: 'TOKEN_EXPIRED' });
   });
 
   const invalid: Array<[string, () => Promise<string>]> = [
-    ['alg: none', async () => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims(), iss: issuer.issuer, aud: issuer.audience, iat: now(), exp: now() + 600 })}.`],
+    [
+      'alg: none',
+      async () =>
+        `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims(), iss: issuer.issuer, aud: issuer.audience, iat: now(), exp: now() + 600 })}.`,
+    ],
     [
       'HS256 signed with the public key as the secret',
       async () => {
-        const pem = await exportSPKI(await importJWK(issuer.publicJwk, 'EdDSA', { extractable: true }) as CryptoKey);
+        const pem = await exportSPKI((await importJWK(issuer.publicJwk, 'EdDSA', { extractable: true })) as CryptoKey);
         const jwk = new TextEncoder().encode(JSON.stringify(issuer.publicJwk));
         const token = (secret: Uint8Array) =>
           new SignJWT(claims())
@@ -121,7 +131,12 @@ describe('bearer JWT verification', () => {
   });
 
   it('does not let the verified-token cache serve a token past its exp', async () => {
-    const token = await signed((j) => j.setIssuer(issuer.issuer).setAudience(issuer.audience).setExpirationTime(now() + 60));
+    const token = await signed((j) =>
+      j
+        .setIssuer(issuer.issuer)
+        .setAudience(issuer.audience)
+        .setExpirationTime(now() + 60),
+    );
     expect((await call(token)).status).toBe(200);
     vi.useFakeTimers({ toFake: ['Date'] });
     try {

@@ -34,7 +34,11 @@ async function start(extra: Record<string, string>): Promise<[ServiceHandle, Ser
 }
 
 const signIn = (gw: ServiceHandle, ip: string) =>
-  fetch(`${gw.url}/api/auth/sign-in/email`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip } });
+  fetch(`${gw.url}/api/auth/sign-in/email`, {
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+  });
 const session = (gw: ServiceHandle, ip: string) => fetch(`${gw.url}/api/auth/session`, { headers: { 'x-forwarded-for': ip } });
 
 /** Two gateway instances count one client's requests together (a store they share, not memory). */
@@ -83,6 +87,8 @@ describe('rate limits shared by gateway instances', () => {
     const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), REDIS_URL: '', DATABASE_URL: '' };
     await expect(startTestGateway(ctx, prod)).rejects.toThrow(/REDIS_URL/);
     await expect(startTestGateway(ctx, prod)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
-    await expect(startTestGateway(ctx, { ...prod, REDIS_URL: 'redis://127.0.0.1:6379', GATEWAY_VERIFY_JWT: 'false' })).rejects.toThrow(/GATEWAY_VERIFY_JWT/);
+    await expect(startTestGateway(ctx, { ...prod, REDIS_URL: 'redis://127.0.0.1:6379', GATEWAY_VERIFY_JWT: 'false' })).rejects.toThrow(
+      /GATEWAY_VERIFY_JWT/,
+    );
   });
 });

@@ -84,7 +84,13 @@ describe('route table', () => {
 
   it.each(cases)('%s → %s (%s)', async (path, upstream, access) => {
     const headers: Record<string, string> =
-      access === 'service' ? { 'x-service-key': SERVICE_KEY } : access === 'admin' ? bearer(adminToken) : access === 'bearer' ? bearer(userToken) : {};
+      access === 'service'
+        ? { 'x-service-key': SERVICE_KEY }
+        : access === 'admin'
+          ? bearer(adminToken)
+          : access === 'bearer'
+            ? bearer(userToken)
+            : {};
     const res = await get(`${path}?q=1`, headers);
     expect(res.status).toBe(200);
     const body = await json(res);
@@ -100,7 +106,17 @@ describe('route table', () => {
   });
 
   it('answers unknown paths with a JSON 404 and never proxies look-alike prefixes', async () => {
-    for (const path of ['/', '/api', '/api/v1', '/api/v1/meow', '/api/authx', '/api/v1/adminx', '/api/v1/gdprx', '/API/V1/ADMIN/users', '/nope']) {
+    for (const path of [
+      '/',
+      '/api',
+      '/api/v1',
+      '/api/v1/meow',
+      '/api/authx',
+      '/api/v1/adminx',
+      '/api/v1/gdprx',
+      '/API/V1/ADMIN/users',
+      '/nope',
+    ]) {
       const res = await get(path, bearer(adminToken));
       expect(res.status, path).toBe(404);
       expect((await json(res)).error).toBe('NOT_FOUND');
@@ -108,7 +124,15 @@ describe('route table', () => {
   });
 
   it('refuses non-canonical paths instead of guessing how an upstream resolves them', async () => {
-    const paths = ['/api/v1/credits/webhook/../../admin/users', '/api/v1/credits/webhook/..%2f..%2fadmin', '/api/auth/%2e%2e/v1/admin', '/api/auth/./x', '/api/v1/me//data', '/api/auth/a%5cb', '/api/auth/a\\b'];
+    const paths = [
+      '/api/v1/credits/webhook/../../admin/users',
+      '/api/v1/credits/webhook/..%2f..%2fadmin',
+      '/api/auth/%2e%2e/v1/admin',
+      '/api/auth/./x',
+      '/api/v1/me//data',
+      '/api/auth/a%5cb',
+      '/api/auth/a\\b',
+    ];
     for (const path of paths) {
       const res = await raw('GET', path);
       expect(res.status, path).toBe(400);
@@ -167,7 +191,12 @@ describe('forwarded headers', () => {
   });
 
   it('sets X-Forwarded-For/Proto/Host and strips hop-by-hop headers', async () => {
-    await raw('GET', '/api/auth/session', { connection: 'keep-alive, x-private', 'x-private': 'secret', 'proxy-authorization': 'Basic eA==', te: 'trailers' });
+    await raw('GET', '/api/auth/session', {
+      connection: 'keep-alive, x-private',
+      'x-private': 'secret',
+      'proxy-authorization': 'Basic eA==',
+      te: 'trailers',
+    });
     const h = stubs.auth.requests.at(-1)!.headers;
     expect(h['x-forwarded-for']).toBe('127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('http');
@@ -178,7 +207,11 @@ describe('forwarded headers', () => {
   });
 
   it('keeps the forwarded chain of a trusted (loopback) proxy in front', async () => {
-    await get('/api/auth/session', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'auth.example.com' });
+    await get('/api/auth/session', {
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'auth.example.com',
+    });
     const h = stubs.auth.requests.at(-1)!.headers;
     expect(h['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('https');
@@ -232,7 +265,11 @@ describe('security headers and CORS', () => {
 describe('body limit', () => {
   it('refuses a declared body over the limit with 413 JSON before the upstream sees it', async () => {
     const before = stubs.auth.requests.length;
-    const res = await fetch(`${gw.url}/api/auth/sign-up/email`, { method: 'POST', body: 'x'.repeat(2048), headers: { 'content-type': 'text/plain' } });
+    const res = await fetch(`${gw.url}/api/auth/sign-up/email`, {
+      method: 'POST',
+      body: 'x'.repeat(2048),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(413);
     expect((await json(res)).error).toBe('PAYLOAD_TOO_LARGE');
     expect(stubs.auth.requests.length).toBe(before);
@@ -249,7 +286,11 @@ describe('body limit', () => {
   });
 
   it('streams a body under the limit through', async () => {
-    const res = await fetch(`${gw.url}/api/auth/sign-up/email`, { method: 'POST', body: 'y'.repeat(1000), headers: { 'content-type': 'text/plain' } });
+    const res = await fetch(`${gw.url}/api/auth/sign-up/email`, {
+      method: 'POST',
+      body: 'y'.repeat(1000),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(200);
     expect((await json(res)).bodyBytes).toBe(1000);
   });

@@ -48,7 +48,11 @@ describe('upstream instances', () => {
 
   it('moves on to the next instance when a connection is refused, body intact', async () => {
     for (let i = 0; i < 4; i++) {
-      const res = await fetch(`${gw.url}/api/v1/credits/webhook`, { method: 'POST', body: 'p'.repeat(300), headers: { 'content-type': 'text/plain' } });
+      const res = await fetch(`${gw.url}/api/v1/credits/webhook`, {
+        method: 'POST',
+        body: 'p'.repeat(300),
+        headers: { 'content-type': 'text/plain' },
+      });
       expect(res.status).toBe(200);
       expect(await json(res)).toMatchObject({ service: 'a', method: 'POST', bodyBytes: 300 });
     }
@@ -87,7 +91,11 @@ describe('upstream instances', () => {
     });
     const gw2 = await startTestGateway(ctx, { AUTH_SVC_URL: teapot.url });
     try {
-      const res = await fetch(`${gw2.url}/api/auth/sign-in/email`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      const res = await fetch(`${gw2.url}/api/auth/sign-in/email`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
       expect(res.status).toBe(418);
       expect(await res.text()).toBe('{"error":"TEAPOT"}');
       expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);

@@ -44,12 +44,9 @@ export function zodIssues(error: ZodError): FieldIssue[] {
 /** Typed error factory: callers switch on `code`, never on message text. */
 export const ERRORS = {
   validation: (where: string, issues: FieldIssue[]) =>
-    new AppError(
-      'VALIDATION_FAILED',
-      400,
-      `Invalid ${where}: ${issues.map((i) => `${i.path} (${i.message})`).join('; ')}`,
-      { details: issues },
-    ),
+    new AppError('VALIDATION_FAILED', 400, `Invalid ${where}: ${issues.map((i) => `${i.path} (${i.message})`).join('; ')}`, {
+      details: issues,
+    }),
   invalidJson: () => new AppError('INVALID_JSON', 400, 'Request body is not valid JSON'),
   payloadTooLarge: () => new AppError('PAYLOAD_TOO_LARGE', 413, 'Request body is too large'),
   notFound: (what = 'Route') => new AppError('NOT_FOUND', 404, `${what} not found`),
@@ -59,7 +56,8 @@ export const ERRORS = {
   tokenRevoked: () => new AppError('TOKEN_REVOKED', 401, 'The session of this token has ended'),
   forbidden: (message = 'You are not allowed to do this') => new AppError('FORBIDDEN', 403, message),
   /** Step-up authentication: the session must have signed in or re-authenticated recently (POST /api/v1/auth/reauth). */
-  reauthRequired: () => new AppError('REAUTH_REQUIRED', 401, 'Confirm your password or a second-factor code first (POST /api/v1/auth/reauth)'),
+  reauthRequired: () =>
+    new AppError('REAUTH_REQUIRED', 401, 'Confirm your password or a second-factor code first (POST /api/v1/auth/reauth)'),
   serviceKeyMissing: () => new AppError('SERVICE_KEY_MISSING', 401, 'X-Service-Key header is required'),
   serviceKeyInvalid: () => new AppError('SERVICE_KEY_INVALID', 403, 'X-Service-Key is not valid'),
   rateLimited: (retryAfterSeconds: number) =>
@@ -88,8 +86,7 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
     return new AppError('UNSUPPORTED_ENCODING', 415, 'Unsupported content encoding');
   const status = e?.status ?? e?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500)
-    return new AppError('BAD_REQUEST', status, 'Bad request');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('BAD_REQUEST', status, 'Bad request');
   return ERRORS.internal(err);
 }
 

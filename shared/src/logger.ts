@@ -32,11 +32,7 @@ export const REDACT_PATHS = [
   'masterKey',
 ];
 
-export function createLogger(
-  name: string,
-  level: string = process.env.LOG_LEVEL ?? 'info',
-  destination?: DestinationStream,
-): Logger {
+export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     name,
     level,

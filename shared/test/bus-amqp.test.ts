@@ -103,11 +103,15 @@ describe('AmqpBus against the real RabbitMQ', () => {
     await withChannel((ch) => ch.deleteQueue(queue()));
     const event = tierChanged('u-after-delete');
     // The consumer re-declares and re-binds the queue; publish until the binding is back.
-    await eventually(async () => {
-      if (received.some((e) => e.id === event.id)) return true;
-      await publisher.publish(event);
-      return false;
-    }, 15_000, 200);
+    await eventually(
+      async () => {
+        if (received.some((e) => e.id === event.id)) return true;
+        await publisher.publish(event);
+        return false;
+      },
+      15_000,
+      200,
+    );
     const args = await withChannel((ch) => ch.checkQueue(queue()));
     expect(args.queue).toBe(queue());
   });

@@ -126,7 +126,10 @@ describe('broker outage', () => {
         throw new Error('state change failed');
       }),
     ).rejects.toThrow('state change failed');
-    const [row] = await database.db.select({ n: sql<number>`count(*)::int` }).from(tables.outbox).where(eq(tables.outbox.id, event.id));
+    const [row] = await database.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(tables.outbox)
+      .where(eq(tables.outbox.id, event.id));
     expect(row?.n).toBe(0);
   });
 });

@@ -18,7 +18,13 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 describe('loadConfig', () => {
   it('fills defaults and parses types', () => {
     const cfg = load({ DEMO_FLAG: 'yes', DEMO_LIST: ' a, b ,,c', DEMO_PORT: '0' });
-    expect(cfg).toMatchObject({ NODE_ENV: 'development', BASE_URL: 'http://localhost:3001', DEMO_PORT: 0, DEMO_FLAG: true, DEMO_LIST: ['a', 'b', 'c'] });
+    expect(cfg).toMatchObject({
+      NODE_ENV: 'development',
+      BASE_URL: 'http://localhost:3001',
+      DEMO_PORT: 0,
+      DEMO_FLAG: true,
+      DEMO_LIST: ['a', 'b', 'c'],
+    });
     expect(jwtIssuer(cfg)).toBe('http://localhost:3001');
     expect(isDevServiceKey(cfg.MANA_SERVICE_KEY)).toBe(true);
   });

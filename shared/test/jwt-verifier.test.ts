@@ -77,7 +77,9 @@ describe('createJwtVerifier against a real JWKS endpoint', () => {
     const [h, , s] = (await issuer.sign()).split('.');
     const tampered = `${h}.${b64({ ...claims(), role: 'admin', iss: issuer.issuer, aud: issuer.audience, iat: now(), exp: now() + 600 })}.${s}`;
     const other = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    const forged = await signWith(other.privateKey, (j) => j.setIssuedAt().setIssuer(issuer.issuer).setAudience(issuer.audience).setExpirationTime('5m'));
+    const forged = await signWith(other.privateKey, (j) =>
+      j.setIssuedAt().setIssuer(issuer.issuer).setAudience(issuer.audience).setExpirationTime('5m'),
+    );
     for (const t of [tampered, forged, 'not-a-jwt', 'a.b.c']) expect(await codeOf(verifier.verify(t))).toBe('TOKEN_INVALID');
   });
 

@@ -67,7 +67,15 @@ describe('graceful shutdown (startHttp)', () => {
       await new Promise<void>((r) => (release = r));
       res.json({ done: true });
     });
-    const handle = await startHttp({ name: 't', handler: finish(), port: 0, host: '127.0.0.1', logger: silent, state, drainTimeoutMs: 120_000 });
+    const handle = await startHttp({
+      name: 't',
+      handler: finish(),
+      port: 0,
+      host: '127.0.0.1',
+      logger: silent,
+      state,
+      drainTimeoutMs: 120_000,
+    });
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
     const other = new Agent({ keepAlive: true, maxSockets: 1 });
     try {

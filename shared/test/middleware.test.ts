@@ -1,14 +1,6 @@
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createApp,
-  createJwtVerifier,
-  requireAuth,
-  requireRole,
-  requireServiceKey,
-  secretsEqual,
-  type ServiceHandle,
-} from '@mana/shared';
+import { createApp, createJwtVerifier, requireAuth, requireRole, requireServiceKey, secretsEqual, type ServiceHandle } from '@mana/shared';
 import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
 import { silent } from './helpers/bus';
 import { serveApp } from './helpers/http';
@@ -47,7 +39,10 @@ describe('auth middleware over real HTTP', () => {
   it('X-Service-Key: missing → 401, wrong → 403, right → through', async () => {
     expect(await call('/internal/ping')).toMatchObject({ status: 401, body: { error: 'SERVICE_KEY_MISSING' } });
     for (const wrong of ['nope', `${KEY}x`, KEY.slice(1), 'K'.repeat(48)])
-      expect(await call('/internal/ping', { 'x-service-key': wrong })).toMatchObject({ status: 403, body: { error: 'SERVICE_KEY_INVALID' } });
+      expect(await call('/internal/ping', { 'x-service-key': wrong })).toMatchObject({
+        status: 403,
+        body: { error: 'SERVICE_KEY_INVALID' },
+      });
     expect(await call('/internal/ping', { 'x-service-key': KEY })).toEqual({ status: 200, body: { ok: true } });
   });
 

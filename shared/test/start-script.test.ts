@@ -28,8 +28,7 @@ async function waitFor<T>(fn: () => T | undefined, timeoutMs = 50_000): Promise<
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
-    if (closed || Date.now() > deadline)
-      throw new Error(`npm start did not become ready (exit code ${child.exitCode}):\n${output}`);
+    if (closed || Date.now() > deadline) throw new Error(`npm start did not become ready (exit code ${child.exitCode}):\n${output}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

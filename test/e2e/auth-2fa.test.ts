@@ -57,11 +57,16 @@ describe('two-factor authentication through the gateway', () => {
     backupCodes = data.backupCodes;
 
     // Not active until a code proves the authenticator works: login still answers tokens.
-    expect((await call<TokenPair>(v1('/login'), { body: { email: user.email, password: user.password } })).body.accessToken).toEqual(expect.any(String));
+    expect((await call<TokenPair>(v1('/login'), { body: { email: user.email, password: user.password } })).body.accessToken).toEqual(
+      expect.any(String),
+    );
     expect((await c.twoFactor.verifyTotp({ code: '000000' === totp.generate() ? '111111' : '000000' })).error?.status).toBe(401);
     expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
 
-    const row = await s.sql.query<{ two_factor_enabled: boolean; secret: string; backup_codes: string }>('select u.two_factor_enabled, t.secret, t.backup_codes from auth."user" u join auth.two_factor t on t.user_id = u.id where u.id = $1', [user.userId]);
+    const row = await s.sql.query<{ two_factor_enabled: boolean; secret: string; backup_codes: string }>(
+      'select u.two_factor_enabled, t.secret, t.backup_codes from auth."user" u join auth.two_factor t on t.user_id = u.id where u.id = $1',
+      [user.userId],
+    );
     expect(row.rows[0].two_factor_enabled).toBe(true);
     const stored = row.rows[0].backup_codes;
     for (const code of backupCodes) expect(stored).not.toContain(code);
@@ -104,7 +109,9 @@ describe('two-factor authentication through the gateway', () => {
 
   it('binds the challenge to the client and expires it', async () => {
     const other = await startLogin({}, { 'user-agent': 'Device A' });
-    expect((await second({ challenge: other.challenge, code: totp.generate() }, { 'user-agent': 'Device B' })).body.error).toBe('INVALID_CHALLENGE');
+    expect((await second({ challenge: other.challenge, code: totp.generate() }, { 'user-agent': 'Device B' })).body.error).toBe(
+      'INVALID_CHALLENGE',
+    );
     expect((await second({ challenge: other.challenge, code: totp.generate() }, { 'user-agent': 'Device A' })).status).toBe(200);
 
     const late = await startLogin();
@@ -165,7 +172,8 @@ describe('two-factor authentication through the gateway', () => {
 
   it('bearer clients manage two-factor through /api/v1/auth/2fa/* (enable, verify, regenerate, disable with a code)', async () => {
     const other = await registerVerified(s);
-    const first = (await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password, deviceName: 'Tablet' } })).body;
+    const first = (await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password, deviceName: 'Tablet' } }))
+      .body;
     expect((await call(v1('/2fa/enable'), { body: { password: 'Not The Password 42' }, token: first.accessToken })).status).toBe(400);
     const enabled = await call<{ totpURI: string; backupCodes: string[]; qrCode: string }>(v1('/2fa/enable'), {
       body: { password: other.password },
@@ -178,24 +186,40 @@ describe('two-factor authentication through the gateway', () => {
     const bad = mine.generate() === '000000' ? '111111' : '000000';
     expect((await call(v1('/2fa/verify'), { body: { code: bad }, token: first.accessToken })).status).toBe(401);
     // A wrong code inside a session counts toward the lockout too (as does the wrong password above, issue 13).
-    expect((await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [other.email])).rows[0]?.failures).toBe(2);
-    const verified = await call<{ status: boolean; tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: mine.generate() }, token: first.accessToken });
+    expect(
+      (await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [other.email])).rows[0]
+        ?.failures,
+    ).toBe(2);
+    const verified = await call<{ status: boolean; tokens: TokenPair }>(v1('/2fa/verify'), {
+      body: { code: mine.generate() },
+      token: first.accessToken,
+    });
     expect(verified.status).toBe(200);
     // Better Auth replaced the session: the new pair works and keeps the device, the old one is ended.
     const next = verified.body.tokens;
     const session = await call<{ session: { deviceName: string } }>(v1('/session'), { token: next.accessToken });
     expect(session.body.session.deviceName).toBe('Tablet');
     expect((await call(v1('/session'), { token: first.accessToken })).status).toBe(401);
-    expect((await call<Challenge>(v1('/login'), { body: { email: other.email, password: other.password } })).body.twoFactorRequired).toBe(true);
+    expect((await call<Challenge>(v1('/login'), { body: { email: other.email, password: other.password } })).body.twoFactorRequired).toBe(
+      true,
+    );
 
-    const regenerated = await call<{ backupCodes: string[] }>(v1('/2fa/backup-codes'), { body: { password: other.password }, token: next.accessToken });
+    const regenerated = await call<{ backupCodes: string[] }>(v1('/2fa/backup-codes'), {
+      body: { password: other.password },
+      token: next.accessToken,
+    });
     expect(regenerated.body.backupCodes).toHaveLength(10);
     expect((await call(v1('/2fa/disable'), { body: { code: enabled.body.backupCodes[0] }, token: next.accessToken })).status).toBe(401);
     expect((await call(v1('/2fa/disable'), { body: {}, token: next.accessToken })).status).toBe(400);
     const disabled = await call(v1('/2fa/disable'), { body: { code: regenerated.body.backupCodes[0] }, token: next.accessToken });
     expect(disabled).toMatchObject({ status: 200, body: { status: true } });
-    expect((await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password } })).body.accessToken).toEqual(expect.any(String));
-    const events = await s.sql.query<{ context: unknown }>(`select context from auth.security_events where user_id = $1 and type = 'two_factor_disabled'`, [other.userId]);
+    expect((await call<TokenPair>(v1('/login'), { body: { email: other.email, password: other.password } })).body.accessToken).toEqual(
+      expect.any(String),
+    );
+    const events = await s.sql.query<{ context: unknown }>(
+      `select context from auth.security_events where user_id = $1 and type = 'two_factor_disabled'`,
+      [other.userId],
+    );
     expect(events.rows[0]?.context).toEqual({ with: 'code' });
     expect((await call(v1('/2fa/enable'), { body: { password: other.password } })).status).toBe(401);
   });

@@ -57,7 +57,10 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     const script = 'auth-svc/scripts/set-role.ts';
     const granted = await run('npx', ['tsx', script, email.toUpperCase(), 'admin'], { cwd: ROOT, env });
     expect(granted.stdout).toContain('user → admin');
-    const updated = await s.waitForEvent('user.updated.v1', (e) => e.type === 'user.updated.v1' && e.data.userId === userId && 'role' in e.data.changes);
+    const updated = await s.waitForEvent(
+      'user.updated.v1',
+      (e) => e.type === 'user.updated.v1' && e.data.userId === userId && 'role' in e.data.changes,
+    );
     expect(updated.data).toEqual({ userId, changes: { role: 'admin' } });
     const admin = await login(s, email, password);
     expect(admin.user.role).toBe('admin');
@@ -127,6 +130,8 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
       [userId],
     );
     expect(Number(left.rows[0].n)).toBe(0);
-    expect(s.events.filter((e) => e.type === 'user.erasure.completed.v1' && (e.data as { userId: string }).userId === userId)).toHaveLength(1);
+    expect(s.events.filter((e) => e.type === 'user.erasure.completed.v1' && (e.data as { userId: string }).userId === userId)).toHaveLength(
+      1,
+    );
   });
 });

@@ -16,17 +16,22 @@ const MAX = 3;
 describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-svc instances)', () => {
   let s: Stack;
   const v1 = (path: string) => `${s.gatewayUrl}/api/v1/auth${path}`;
-  const v1Login = (email: string, password: string, base = s.gatewayUrl) => call(`${base}/api/v1/auth/login`, { body: { email, password } });
+  const v1Login = (email: string, password: string, base = s.gatewayUrl) =>
+    call(`${base}/api/v1/auth/login`, { body: { email, password } });
   const nativeSignIn = (email: string, password: string) => call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password } });
   const strip = (b: Record<string, unknown>) => ({ ...b, requestId: undefined });
   const events = async (userId: string, type: string) =>
-    (await s.sql.query('select context, ip_address, user_agent from auth.security_events where user_id = $1 and type = $2', [userId, type])).rows as Array<{
+    (await s.sql.query('select context, ip_address, user_agent from auth.security_events where user_id = $1 and type = $2', [userId, type]))
+      .rows as Array<{
       context: Record<string, unknown>;
       ip_address: string | null;
     }>;
 
   beforeAll(async () => {
-    s = await startStack({ authInstances: 2, env: { LOCKOUT_MAX_ATTEMPTS: String(MAX), LOCKOUT_WINDOW_MINUTES: '15', LOCKOUT_DURATION_MINUTES: '30' } });
+    s = await startStack({
+      authInstances: 2,
+      env: { LOCKOUT_MAX_ATTEMPTS: String(MAX), LOCKOUT_WINDOW_MINUTES: '15', LOCKOUT_DURATION_MINUTES: '30' },
+    });
   });
   afterAll(async () => {
     await s?.close();
@@ -71,7 +76,10 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     const url = `${s.gatewayUrl}/api/v1/internal/lockout/unlock`;
     expect((await call(url, { body: { email: user.email } })).status).toBe(401);
     expect((await call(url, { body: { email: 'not-an-email' }, headers: { 'x-service-key': STACK_SERVICE_KEY } })).status).toBe(400);
-    const res = await call(url, { body: { email: user.email.toUpperCase(), actorId: 'admin-1' }, headers: { 'x-service-key': STACK_SERVICE_KEY } });
+    const res = await call(url, {
+      body: { email: user.email.toUpperCase(), actorId: 'admin-1' },
+      headers: { 'x-service-key': STACK_SERVICE_KEY },
+    });
     expect(res).toMatchObject({ status: 200, body: { unlocked: true } });
     expect((await v1Login(user.email, user.password)).status).toBe(200);
     expect((await events(user.userId, 'account_unlocked'))[0]?.context).toMatchObject({ by: 'admin', actorId: 'admin-1', wasLocked: true });
@@ -83,7 +91,10 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     for (let i = 0; i < MAX + 1; i++) answers.push(await v1Login(ghost, WRONG));
     expect(answers.map((r) => r.status)).toEqual(Array(MAX + 1).fill(401));
     expect(new Set(answers.map((r) => JSON.stringify(strip(r.body)))).size).toBe(1);
-    const row = await s.sql.query<{ locked: boolean }>('select locked_until > now() as locked from auth.sign_in_lockouts where email = $1', [ghost]);
+    const row = await s.sql.query<{ locked: boolean }>(
+      'select locked_until > now() as locked from auth.sign_in_lockouts where email = $1',
+      [ghost],
+    );
     expect(row.rows[0].locked).toBe(true);
     expect(s.smtp.messages.some((m) => m.to.includes(ghost))).toBe(false);
   });
@@ -98,9 +109,11 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
     const bad = totp.generate() === '000000' ? '111111' : '000000';
 
-    const start = async () => (await call<{ challenge: string }>(v1('/login'), { body: { email: user.email, password: user.password } })).body.challenge;
+    const start = async () =>
+      (await call<{ challenge: string }>(v1('/login'), { body: { email: user.email, password: user.password } })).body.challenge;
     const challenge = await start();
-    const second = (code: string, ch = challenge) => call<TokenPair & { error?: string }>(v1('/login/2fa'), { body: { challenge: ch, code } });
+    const second = (code: string, ch = challenge) =>
+      call<TokenPair & { error?: string }>(v1('/login/2fa'), { body: { challenge: ch, code } });
     expect((await second(bad)).body.error).toBe('INVALID_TWO_FACTOR_CODE');
     expect((await second('AAAAA-BBBBB')).body.error).toBe('INVALID_TWO_FACTOR_CODE');
     // Third failure on the native path (its own challenge cookie).

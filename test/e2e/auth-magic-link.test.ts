@@ -10,7 +10,8 @@ const APP = 'https://app.mana.test';
 describe('magic link sign-in', () => {
   let s: Stack;
   let user: { email: string; password: string; userId: string };
-  const ask = (body: Record<string, unknown>, headers: Record<string, string> = {}) => call(`${s.gatewayUrl}/api/auth/sign-in/magic-link`, { body, headers });
+  const ask = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    call(`${s.gatewayUrl}/api/auth/sign-in/magic-link`, { body, headers });
   const open = (link: string) => fetch(link, { redirect: 'manual' });
   const linkFor = async (email: string, subject: string) => {
     const mail = await s.smtp.waitFor(email, (m) => m.subject === subject && !used.has(m.raw));
@@ -76,7 +77,9 @@ describe('magic link sign-in', () => {
     const v1 = (p: string) => `${s.gatewayUrl}/api/v1/auth${p}`;
     const enabled = await call<{ totpURI: string }>(v1('/2fa/enable'), { body: { password: twoFa.password }, token: pair.accessToken });
     const totp = OTPAuth.URI.parse(enabled.body.totpURI) as OTPAuth.TOTP;
-    expect((await call<{ tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: totp.generate() }, token: pair.accessToken })).status).toBe(200);
+    expect(
+      (await call<{ tokens: TokenPair }>(v1('/2fa/verify'), { body: { code: totp.generate() }, token: pair.accessToken })).status,
+    ).toBe(200);
 
     const refused = await open(link);
     expect(refused.status).toBe(302);
@@ -86,7 +89,9 @@ describe('magic link sign-in', () => {
     expect((await open(link)).headers.get('location') ?? '').toMatch(/error=INVALID_TOKEN/);
     const before = s.smtp.messages.filter((m) => m.to.includes(twoFa.email)).length;
     expect(await ask({ email: twoFa.email, callbackURL: `${APP}/home` })).toMatchObject({ status: 200, body: { status: true } });
-    const events = await s.sql.query(`select type from auth.security_events where user_id = $1 and type = 'magic_link_refused'`, [twoFa.userId]);
+    const events = await s.sql.query(`select type from auth.security_events where user_id = $1 and type = 'magic_link_refused'`, [
+      twoFa.userId,
+    ]);
     expect(events.rows).toHaveLength(2);
     expect(s.smtp.messages.filter((m) => m.to.includes(twoFa.email)).length).toBe(before);
   });
@@ -103,7 +108,16 @@ describe('magic link sign-in', () => {
   });
 
   it('refuses open redirects when asking and when following the link', async () => {
-    const evil = ['https://evil.example/x', '//evil.example', '/\\evil.example', '\\\\evil.example', 'https://app.mana.test.evil.example/', 'javascript:alert(1)', `${APP}@evil.example`, 'https://user@app.mana.test/'];
+    const evil = [
+      'https://evil.example/x',
+      '//evil.example',
+      '/\\evil.example',
+      '\\\\evil.example',
+      'https://app.mana.test.evil.example/',
+      'javascript:alert(1)',
+      `${APP}@evil.example`,
+      'https://user@app.mana.test/',
+    ];
     for (const target of evil) {
       for (const field of ['callbackURL', 'errorCallbackURL', 'newUserCallbackURL']) {
         const res = await ask({ email: user.email, [field]: target });

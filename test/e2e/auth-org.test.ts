@@ -76,11 +76,18 @@ describe('organizations: full life cycle through the gateway', () => {
   });
 
   it('enforces the roles’ permissions', async () => {
-    const other = await s.sql.query<{ id: string }>('select id from auth.member where user_id = $1 and organization_id = $2', [admin.userId, orgId]);
+    const other = await s.sql.query<{ id: string }>('select id from auth.member where user_id = $1 and organization_id = $2', [
+      admin.userId,
+      orgId,
+    ]);
     const adminMemberId = other.rows[0].id;
     // A member may not invite, change roles or delete; an admin may not delete the organization.
-    expect((await member.c.organization.inviteMember({ email: 'x@example.com', role: 'member', organizationId: orgId })).error?.status).toBe(403);
-    expect((await member.c.organization.updateMemberRole({ memberId: adminMemberId, role: 'member', organizationId: orgId })).error?.status).toBe(403);
+    expect(
+      (await member.c.organization.inviteMember({ email: 'x@example.com', role: 'member', organizationId: orgId })).error?.status,
+    ).toBe(403);
+    expect(
+      (await member.c.organization.updateMemberRole({ memberId: adminMemberId, role: 'member', organizationId: orgId })).error?.status,
+    ).toBe(403);
     expect((await admin.c.organization.delete({ organizationId: orgId })).error?.status).toBe(403);
     expect((await member.c.organization.delete({ organizationId: orgId })).error?.status).toBe(403);
     const perm = await member.c.organization.hasPermission({ organizationId: orgId, permissions: { member: ['delete'] } });
@@ -90,12 +97,18 @@ describe('organizations: full life cycle through the gateway', () => {
   });
 
   it('changes roles, removes members, lets members leave, answers the internal check, and audits it all', async () => {
-    const row = await s.sql.query<{ id: string }>('select id from auth.member where user_id = $1 and organization_id = $2', [member.userId, orgId]);
+    const row = await s.sql.query<{ id: string }>('select id from auth.member where user_id = $1 and organization_id = $2', [
+      member.userId,
+      orgId,
+    ]);
     const memberId = row.rows[0].id;
     expect((await owner.c.organization.updateMemberRole({ memberId, role: 'admin', organizationId: orgId })).error).toBeNull();
     expect((await membership(member.userId)).body).toEqual({ member: true, role: 'admin' });
 
-    const data = await call<{ organizations: Array<{ id: string; role: string }> }>(`${s.gatewayUrl}/api/v1/internal/users/${member.userId}/data`, { headers: key });
+    const data = await call<{ organizations: Array<{ id: string; role: string }> }>(
+      `${s.gatewayUrl}/api/v1/internal/users/${member.userId}/data`,
+      { headers: key },
+    );
     expect(data.body.organizations).toEqual([expect.objectContaining({ id: orgId, name: 'Acme', role: 'admin' })]);
 
     expect((await owner.c.organization.removeMember({ memberIdOrEmail: member.email, organizationId: orgId })).error).toBeNull();
@@ -107,12 +120,23 @@ describe('organizations: full life cycle through the gateway', () => {
     expect((await call(`${s.gatewayUrl}/api/v1/internal/org/${orgId}/member/${owner.userId}`)).status).toBe(401);
     expect((await membership(owner.userId, 'no-such-org')).body).toEqual({ member: false, role: null });
 
-    const events = await s.sql.query<{ user_id: string; type: string; context: unknown }>(`select user_id, type, context from auth.security_events where type like 'org_%' order by created_at`);
+    const events = await s.sql.query<{ user_id: string; type: string; context: unknown }>(
+      `select user_id, type, context from auth.security_events where type like 'org_%' order by created_at`,
+    );
     const seenTypes = events.rows.map((r: { user_id: string; type: string }) => `${r.type}@${r.user_id}`);
     expect(seenTypes).toEqual(
-      expect.arrayContaining([`org_created@${owner.userId}`, `org_member_added@${admin.userId}`, `org_role_changed@${member.userId}`, `org_member_removed@${member.userId}`]),
+      expect.arrayContaining([
+        `org_created@${owner.userId}`,
+        `org_member_added@${admin.userId}`,
+        `org_role_changed@${member.userId}`,
+        `org_member_removed@${member.userId}`,
+      ]),
     );
-    expect(events.rows.find((r: { type: string }) => r.type === 'org_role_changed')?.context).toMatchObject({ organizationId: orgId, from: 'member', to: 'admin' });
+    expect(events.rows.find((r: { type: string }) => r.type === 'org_role_changed')?.context).toMatchObject({
+      organizationId: orgId,
+      from: 'member',
+      to: 'admin',
+    });
   });
 
   it('deletes the organization (owner only)', async () => {

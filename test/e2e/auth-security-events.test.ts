@@ -29,9 +29,11 @@ describe('security events', () => {
     return res.body;
   };
   const types = async () =>
-    ((await s.sql.query('select type from auth.security_events where user_id = $1 order by created_at', [user.userId])).rows as Array<{ type: string }>).map(
-      (r) => r.type,
-    );
+    (
+      (await s.sql.query('select type from auth.security_events where user_id = $1 order by created_at', [user.userId])).rows as Array<{
+        type: string;
+      }>
+    ).map((r) => r.type);
   const client = () => {
     const jar = cookieFetch(s.gatewayUrl);
     return createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
@@ -55,10 +57,17 @@ describe('security events', () => {
     secrets.push(refreshed.body.accessToken, refreshed.body.refreshToken);
     expect((await call(v1('/logout'), { method: 'POST', token: refreshed.body.accessToken })).status).toBe(200);
 
-    const rows = (await s.sql.query('select type, ip_address, user_agent, context from auth.security_events where user_id = $1 order by created_at', [user.userId]))
-      .rows as Array<{ type: string; ip_address: string; user_agent: string; context: Record<string, unknown> }>;
+    const rows = (
+      await s.sql.query('select type, ip_address, user_agent, context from auth.security_events where user_id = $1 order by created_at', [
+        user.userId,
+      ])
+    ).rows as Array<{ type: string; ip_address: string; user_agent: string; context: Record<string, unknown> }>;
     const success = rows.find((r) => r.type === 'sign_in_success');
-    expect(success).toMatchObject({ ip_address: expect.stringMatching(/127\.0\.0\.1/), user_agent: 'E2E Browser/1.0', context: { method: 'password' } });
+    expect(success).toMatchObject({
+      ip_address: expect.stringMatching(/127\.0\.0\.1/),
+      user_agent: 'E2E Browser/1.0',
+      context: { method: 'password' },
+    });
     expect(rows.find((r) => r.type === 'sign_in_failure')?.context).toEqual({ reason: 'invalid_password', method: 'password' });
     expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['token_refreshed', 'sign_out']));
     const unknown = await s.sql.query(`select context from auth.security_events where user_id is null and type = 'sign_in_failure'`);
@@ -104,7 +113,9 @@ describe('security events', () => {
     const confirm = await s.smtp.waitFor(newEmail, (m) => m.subject === 'Confirm your new email address');
     expect(await follow(s.smtp.linkIn(confirm))).toBeLessThan(400);
     user.email = newEmail;
-    expect(await types()).toEqual(expect.arrayContaining(['sign_out', 'password_changed', 'password_reset', 'email_change_requested', 'email_changed']));
+    expect(await types()).toEqual(
+      expect.arrayContaining(['sign_out', 'password_changed', 'password_reset', 'email_change_requested', 'email_changed']),
+    );
   });
 
   it('records two-factor enabled, failed, backup code used, codes regenerated, disabled', async () => {
@@ -134,9 +145,21 @@ describe('security events', () => {
     expect((await d.twoFactor.disable({ password: user.password })).error).toBeNull();
 
     const all = await types();
-    expect(all).toEqual(expect.arrayContaining(['two_factor_enabled', 'two_factor_failed', 'backup_code_used', 'backup_codes_regenerated', 'two_factor_disabled']));
-    const signIns = await s.sql.query(`select context from auth.security_events where user_id = $1 and type = 'sign_in_success'`, [user.userId]);
-    expect(signIns.rows.map((r: { context: { method: string } }) => r.context.method)).toEqual(expect.arrayContaining(['password', 'backup_code', 'totp']));
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'two_factor_enabled',
+        'two_factor_failed',
+        'backup_code_used',
+        'backup_codes_regenerated',
+        'two_factor_disabled',
+      ]),
+    );
+    const signIns = await s.sql.query(`select context from auth.security_events where user_id = $1 and type = 'sign_in_success'`, [
+      user.userId,
+    ]);
+    expect(signIns.rows.map((r: { context: { method: string } }) => r.context.method)).toEqual(
+      expect.arrayContaining(['password', 'backup_code', 'totp']),
+    );
   });
 
   it('GET /security-events: the caller’s own events, newest first, paginated, without any secret', async () => {
@@ -148,7 +171,9 @@ describe('security events', () => {
     const all: Event[] = [...first.body.events];
     let cursor = first.body.nextCursor;
     while (cursor) {
-      const page = await call<{ events: Event[]; nextCursor: string | null }>(v1(`/security-events?limit=7&cursor=${cursor}`), { token: pair.accessToken });
+      const page = await call<{ events: Event[]; nextCursor: string | null }>(v1(`/security-events?limit=7&cursor=${cursor}`), {
+        token: pair.accessToken,
+      });
       expect(page.status).toBe(200);
       all.push(...page.body.events);
       cursor = page.body.nextCursor;

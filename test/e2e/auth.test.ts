@@ -43,7 +43,11 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
 
     const res = await call<TokenPair>(v1('/login'), { body: { email, password, deviceName: 'Laptop' } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ expiresIn: 900, tokenType: 'Bearer', user: { email, name: 'Ada Lovelace', role: 'user', emailVerified: true } });
+    expect(res.body).toMatchObject({
+      expiresIn: 900,
+      tokenType: 'Bearer',
+      user: { email, name: 'Ada Lovelace', role: 'user', emailVerified: true },
+    });
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('mana.session_token='));
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
@@ -58,7 +62,8 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
       expect(payload).toMatchObject({ sub: res.body.user.id, email, role: 'user', sid: expect.any(String) });
       expect(Number(payload.exp) - Number(payload.iat)).toBe(900);
     }
-    const keys = (await call<{ keys: Array<{ kty: string; crv: string; alg: string }> }>(`${s.gatewayUrl}/.well-known/jwks.json`)).body.keys;
+    const keys = (await call<{ keys: Array<{ kty: string; crv: string; alg: string }> }>(`${s.gatewayUrl}/.well-known/jwks.json`)).body
+      .keys;
     expect(keys.every((k) => k.kty === 'OKP' && k.crv === 'Ed25519' && k.alg === 'EdDSA')).toBe(true);
 
     // The bearer token works at the gateway; the session carries the device.
@@ -121,7 +126,9 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
       expect(rows.rowCount).toBe(0);
     }
     // No composition rules: a long passphrase of lower-case words and spaces is fine; 128 is the maximum.
-    expect((await call(v1('/register'), { body: { email: uniqueEmail('phrase'), password: 'correct horse battery staple' } })).status).toBe(201);
+    expect((await call(v1('/register'), { body: { email: uniqueEmail('phrase'), password: 'correct horse battery staple' } })).status).toBe(
+      201,
+    );
     expect((await call(v1('/register'), { body: { email: uniqueEmail('long'), password: 'ä'.repeat(128) } })).status).toBe(201);
   });
 
@@ -138,10 +145,10 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     expect(both.map((r) => r.status)).toEqual([200, 200]);
 
     // Stored hashed only.
-    const stored = await s.sql.query<{ n: number }>('select count(*)::int as n from auth.refresh_tokens where token_hash = $1 or token_hash = $2', [
-      first.refreshToken,
-      second.body.refreshToken,
-    ]);
+    const stored = await s.sql.query<{ n: number }>(
+      'select count(*)::int as n from auth.refresh_tokens where token_hash = $1 or token_hash = $2',
+      [first.refreshToken, second.body.refreshToken],
+    );
     expect(stored.rows[0].n).toBe(0);
 
     // A spent token presented after the grace window: the whole session ends.
@@ -203,7 +210,10 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     const { email, password } = await registerVerified(s);
     const a = await login(s, email, password, { deviceId: 'dev-a', deviceName: 'Phone' });
     const b = await login(s, email, password, { deviceId: 'dev-b', deviceName: 'Tablet' });
-    const list = await call<{ sessions: Array<Record<string, unknown>> }>(v1('/sessions'), { token: a.accessToken, headers: { 'user-agent': 'e2e' } });
+    const list = await call<{ sessions: Array<Record<string, unknown>> }>(v1('/sessions'), {
+      token: a.accessToken,
+      headers: { 'user-agent': 'e2e' },
+    });
     expect(list.status).toBe(200);
     expect(list.body.sessions).toHaveLength(2);
     const mine = list.body.sessions.find((x) => x.current === true);
@@ -240,7 +250,10 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
     const a = await login(s, email, password);
     const b = await login(s, email, password);
     const client = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: cookieFetch(s.gatewayUrl).fetch });
-    const asked = await client.requestPasswordReset({ email, redirectTo: '/reset' }, { headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' } });
+    const asked = await client.requestPasswordReset(
+      { email, redirectTo: '/reset' },
+      { headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' } },
+    );
     expect(asked.error).toBeNull();
     const mail = await s.smtp.waitFor(email, (m) => m.text.includes('/reset-password/'));
     expect(mail.subject).toBe('Setze dein Passwort zurück');
@@ -313,6 +326,8 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
       organizations: [],
     });
     expect(JSON.stringify(data.body)).not.toMatch(/scrypt|"password"|"token"/);
-    expect((await call(`${s.gatewayUrl}/api/v1/internal/users/nope/data`, { headers: { 'x-service-key': STACK_SERVICE_KEY } })).status).toBe(404);
+    expect(
+      (await call(`${s.gatewayUrl}/api/v1/internal/users/nope/data`, { headers: { 'x-service-key': STACK_SERVICE_KEY } })).status,
+    ).toBe(404);
   });
 });

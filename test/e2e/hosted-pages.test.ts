@@ -4,7 +4,17 @@ import { call, type CookieFetch } from '../helpers/http';
 import type { CapturedMail } from '../helpers/smtp';
 import { startStack, type Stack } from '../helpers/stack';
 import { registerVerified, strongPassword, uniqueEmail } from '../helpers/users';
-import { SYNAPSE_SECRET, authorizationRequest, authorizeViaLoginForm, hiddenField, locationOf, navigate, newBrowser, oidcEnv, postForm } from './oidc-helpers';
+import {
+  SYNAPSE_SECRET,
+  authorizationRequest,
+  authorizeViaLoginForm,
+  hiddenField,
+  locationOf,
+  navigate,
+  newBrowser,
+  oidcEnv,
+  postForm,
+} from './oidc-helpers';
 
 const SYNAPSE_CB = 'https://matrix.test/_synapse/client/oidc/callback';
 
@@ -53,10 +63,16 @@ const mailsTo = (email: string) => s.smtp.messages.filter((m) => m.to.includes(e
 
 beforeAll(async () => {
   // The hosted pages by default (no OIDC_SIGNUP_URL / OIDC_PASSWORD_RESET_URL), email verification on.
-  const { OIDC_SIGNUP_URL: _signup, OIDC_PASSWORD_RESET_URL: _reset, ...env } = oidcEnv({ synapse: SYNAPSE_CB, webapp: 'https://webapp.test/cb', spa: 'http://127.0.0.1:9/cb' });
+  const {
+    OIDC_SIGNUP_URL: _signup,
+    OIDC_PASSWORD_RESET_URL: _reset,
+    ...env
+  } = oidcEnv({ synapse: SYNAPSE_CB, webapp: 'https://webapp.test/cb', spa: 'http://127.0.0.1:9/cb' });
   s = await startStack({ env: { ...env, REQUIRE_EMAIL_VERIFICATION: 'true' } });
   origin = new URL(s.gatewayUrl).origin;
-  synapse = await oidc.discovery(new URL(s.gatewayUrl), 'synapse', undefined, oidc.ClientSecretBasic(SYNAPSE_SECRET), { execute: [oidc.allowInsecureRequests] });
+  synapse = await oidc.discovery(new URL(s.gatewayUrl), 'synapse', undefined, oidc.ClientSecretBasic(SYNAPSE_SECRET), {
+    execute: [oidc.allowInsecureRequests],
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -68,7 +84,10 @@ describe('login page', () => {
     const { html, fields } = await openLogin(newBrowser(s));
     expect(html).not.toMatch(/<script/i);
     expect(html).toContain('formaction="/auth/login/magic-link"');
-    for (const [text, path] of [['No account yet\\? Sign up', '/auth/sign-up'], ['Forgot your password\\?', '/auth/forgot-password']] as const) {
+    for (const [text, path] of [
+      ['No account yet\\? Sign up', '/auth/sign-up'],
+      ['Forgot your password\\?', '/auth/forgot-password'],
+    ] as const) {
       const link = new URL(hrefOf(html, text));
       expect(link.pathname).toBe(path);
       expect(link.searchParams.get('sig')).toBe(new URLSearchParams(fields.oauth_query).get('sig'));
@@ -92,7 +111,12 @@ describe('login page', () => {
     // A forged query is not resumed: the provider refuses it as before.
     const forged = new URLSearchParams(fields.oauth_query);
     forged.set('scope', 'openid email');
-    const refused = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, oauth_query: forged.toString(), email: user.email, password: user.password }, origin);
+    const refused = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, oauth_query: forged.toString(), email: user.email, password: user.password },
+      origin,
+    );
     expect(refused.status).toBe(400);
     expect(await refused.text()).toContain('This sign-in request has expired');
   });
@@ -155,7 +179,8 @@ describe('hosted sign-up', () => {
     expect(pageRes.headers.get('content-security-policy')).toContain("default-src 'none'");
     const fields = { csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query'), lang: 'de' };
     const email = uniqueEmail('signup');
-    const post = (password: string, to = email) => postForm(browser, `${s.gatewayUrl}/auth/sign-up`, { ...fields, name: 'Grace Hopper', email: to, password }, origin);
+    const post = (password: string, to = email) =>
+      postForm(browser, `${s.gatewayUrl}/auth/sign-up`, { ...fields, name: 'Grace Hopper', email: to, password }, origin);
 
     for (const [password, code, text] of [
       ['kurz', 'PASSWORD_TOO_SHORT', 'Dein Passwort ist zu kurz'],
@@ -216,7 +241,11 @@ describe('hosted password reset', () => {
     expect(pageUrl.origin + pageUrl.pathname).toBe(`${s.gatewayUrl}/auth/reset-password`);
     const resetHtml = await (await browser.fetch(pageUrl)).text();
     expect(resetHtml).toContain('Choose a new password');
-    const resetFields = { csrf: hiddenField(resetHtml, 'csrf'), oauth_query: hiddenField(resetHtml, 'oauth_query'), token: hiddenField(resetHtml, 'token') };
+    const resetFields = {
+      csrf: hiddenField(resetHtml, 'csrf'),
+      oauth_query: hiddenField(resetHtml, 'oauth_query'),
+      token: hiddenField(resetHtml, 'token'),
+    };
     const weak = await postForm(browser, `${s.gatewayUrl}/auth/reset-password`, { ...resetFields, password: 'password123' }, origin);
     expect(weak.status).toBe(400);
     expect(await weak.text()).toContain('data-code="PASSWORD_TOO_COMMON"');
@@ -235,7 +264,13 @@ describe('hosted password reset', () => {
     expect(await reused.text()).toContain('This link is no longer valid');
 
     // "Continue to sign in" resumes the client's authorization.
-    const { url } = await authorizeViaLoginForm(s, browser, hrefOf(changedHtml, 'Continue to sign in'), { email: user.email, password: fresh }, SYNAPSE_CB);
+    const { url } = await authorizeViaLoginForm(
+      s,
+      browser,
+      hrefOf(changedHtml, 'Continue to sign in'),
+      { email: user.email, password: fresh },
+      SYNAPSE_CB,
+    );
     expect((await oidc.authorizationCodeGrant(synapse, url, req.checks)).claims()?.sub).toBe(user.userId);
   });
 });

@@ -18,7 +18,11 @@ async function startRecorder() {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  return { hits, url: `http://127.0.0.1:${port}/_synapse/client/oidc/callback`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    hits,
+    url: `http://127.0.0.1:${port}/_synapse/client/oidc/callback`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 let s: Stack;
@@ -29,10 +33,19 @@ let synapse: oidc.Configuration;
 beforeAll(async () => {
   recorder = await startRecorder();
   s = await startStack({ env: oidcEnv({ synapse: recorder.url, webapp: 'https://webapp.test/cb', spa: 'http://127.0.0.1:9/cb' }) });
-  synapse = await oidc.discovery(new URL(s.gatewayUrl), 'synapse', undefined, oidc.ClientSecretBasic(SYNAPSE_SECRET), { execute: [oidc.allowInsecureRequests] });
+  synapse = await oidc.discovery(new URL(s.gatewayUrl), 'synapse', undefined, oidc.ClientSecretBasic(SYNAPSE_SECRET), {
+    execute: [oidc.allowInsecureRequests],
+  });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 60_000);
 
@@ -55,7 +68,10 @@ async function enableTotp(email: string, password: string) {
   const jar = cookieFetch(new URL(s.gatewayUrl).origin);
   const signIn = await call(`${s.gatewayUrl}/api/auth/sign-in/email`, { body: { email, password }, fetch: jar.fetch });
   expect(signIn.status).toBe(200);
-  const enabled = await call<{ totpURI: string; backupCodes: string[] }>(`${s.gatewayUrl}/api/auth/two-factor/enable`, { body: { password }, fetch: jar.fetch });
+  const enabled = await call<{ totpURI: string; backupCodes: string[] }>(`${s.gatewayUrl}/api/auth/two-factor/enable`, {
+    body: { password },
+    fetch: jar.fetch,
+  });
   expect(enabled.status).toBe(200);
   const totp = OTPAuth.URI.parse(enabled.body.totpURI) as OTPAuth.TOTP;
   const verified = await call(`${s.gatewayUrl}/api/auth/two-factor/verify-totp`, { body: { code: totp.generate() }, fetch: jar.fetch });

@@ -10,7 +10,12 @@ export const WEBAPP_SECRET = `webapp-secret-${randomBytes(16).toString('hex')}`;
 export const MATRIX_TEMPLATE = '@{localpart}:matrix.test';
 
 /** What a relying party (e.g. Synapse) does: an authorization request with state, nonce and PKCE (S256). */
-export async function authorizationRequest(config: oidc.Configuration, redirectUri: string, scope: string, extra: Record<string, string> = {}) {
+export async function authorizationRequest(
+  config: oidc.Configuration,
+  redirectUri: string,
+  scope: string,
+  extra: Record<string, string> = {},
+) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -35,7 +40,13 @@ export function oidcEnv(redirects: { synapse: string; webapp: string; spa: strin
     SYNAPSE_OIDC_REDIRECT_URI: redirects.synapse,
     MATRIX_USER_ID_TEMPLATE: MATRIX_TEMPLATE,
     OIDC_CLIENTS: JSON.stringify([
-      { id: 'webapp', name: 'Web App', secret: WEBAPP_SECRET, redirectUris: [redirects.webapp], tokenEndpointAuthMethod: 'client_secret_post' },
+      {
+        id: 'webapp',
+        name: 'Web App',
+        secret: WEBAPP_SECRET,
+        redirectUris: [redirects.webapp],
+        tokenEndpointAuthMethod: 'client_secret_post',
+      },
       { id: 'spa', name: 'SPA', redirectUris: [redirects.spa], firstParty: true },
     ]),
     OIDC_SIGNUP_URL: 'https://app.mana.test/signup',
@@ -53,7 +64,12 @@ export async function registerUser(s: Stack, email = uniqueEmail('oidc'), passwo
 export function hiddenField(html: string, name: string): string {
   const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
   if (!m?.[1] && m?.[1] !== '') throw new Error(`no ${name} field in page`);
-  return m[1].replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return m[1]
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 /**
@@ -109,10 +125,24 @@ export async function authorizeViaLoginForm(
     const path = new URL(res.url || authorizeUrl).pathname;
     if (html.includes('action="/auth/login"')) {
       sawLoginPage = true;
-      res = await postForm(cf, `${s.gatewayUrl}/auth/login`, { email: user.email, password: user.password, csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query') }, origin);
+      res = await postForm(
+        cf,
+        `${s.gatewayUrl}/auth/login`,
+        { email: user.email, password: user.password, csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query') },
+        origin,
+      );
     } else if (html.includes('action="/auth/consent"')) {
       sawConsent = true;
-      res = await postForm(cf, `${s.gatewayUrl}/auth/consent`, { accept: opts.consent === 'deny' ? 'false' : 'true', csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query') }, origin);
+      res = await postForm(
+        cf,
+        `${s.gatewayUrl}/auth/consent`,
+        {
+          accept: opts.consent === 'deny' ? 'false' : 'true',
+          csrf: hiddenField(html, 'csrf'),
+          oauth_query: hiddenField(html, 'oauth_query'),
+        },
+        origin,
+      );
     } else throw new Error(`unexpected page at ${path}: ${html.slice(0, 300)}`);
   }
   throw new Error('too many hops');

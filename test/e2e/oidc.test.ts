@@ -5,7 +5,19 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startStack, type Stack } from '../helpers/stack';
 import { call } from '../helpers/http';
-import { MATRIX_TEMPLATE, SYNAPSE_SECRET, WEBAPP_SECRET, authorizationRequest, authorizeViaLoginForm, hiddenField, navigate, newBrowser, oidcEnv, postForm, registerUser } from './oidc-helpers';
+import {
+  MATRIX_TEMPLATE,
+  SYNAPSE_SECRET,
+  WEBAPP_SECRET,
+  authorizationRequest,
+  authorizeViaLoginForm,
+  hiddenField,
+  navigate,
+  newBrowser,
+  oidcEnv,
+  postForm,
+  registerUser,
+} from './oidc-helpers';
 
 const SYNAPSE_CB = 'https://matrix.test/_synapse/client/oidc/callback';
 const WEBAPP_CB = 'https://webapp.test/callback';
@@ -48,7 +60,14 @@ describe('discovery', () => {
     expect(meta.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'offline_access']));
     expect(meta.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
     expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'email_verified', 'name', 'preferred_username']));
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'revocation_endpoint', 'end_session_endpoint', 'jwks_uri'] as const)
+    for (const key of [
+      'authorization_endpoint',
+      'token_endpoint',
+      'userinfo_endpoint',
+      'revocation_endpoint',
+      'end_session_endpoint',
+      'jwks_uri',
+    ] as const)
       expect(String(meta[key]).startsWith(`${s.gatewayUrl}/api/auth/`), key).toBe(true);
     const jwks = await call<{ keys: Array<{ alg?: string; crv?: string }> }>(String(meta.jwks_uri));
     expect(jwks.status).toBe(200);
@@ -86,7 +105,13 @@ describe('authorization code + PKCE through the login form (Synapse, first-party
 
   test('userinfo answers the same claims for the access token', async () => {
     const info = await oidc.fetchUserInfo(synapse, tokens.access_token, user.userId);
-    expect(info).toMatchObject({ sub: user.userId, email: user.email, email_verified: false, name: 'Ada Lovelace', preferred_username: user.email.split('@')[0] });
+    expect(info).toMatchObject({
+      sub: user.userId,
+      email: user.email,
+      email_verified: false,
+      name: 'Ada Lovelace',
+      preferred_username: user.email.split('@')[0],
+    });
   });
 
   test('refresh rotates: the new refresh token works, the spent one is invalid_grant', async () => {
@@ -162,7 +187,11 @@ describe('errors (RFC 6749 / OIDC)', () => {
   test('a wrong PKCE verifier is invalid_grant', async () => {
     const r = await codeFor(synapse);
     await expect(
-      oidc.authorizationCodeGrant(synapse, r.callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: r.state, expectedNonce: r.nonce }),
+      oidc.authorizationCodeGrant(synapse, r.callback, {
+        pkceCodeVerifier: oidc.randomPKCECodeVerifier(),
+        expectedState: r.state,
+        expectedNonce: r.nonce,
+      }),
     ).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
@@ -181,7 +210,12 @@ describe('errors (RFC 6749 / OIDC)', () => {
         'content-type': 'application/x-www-form-urlencoded',
         authorization: `Basic ${Buffer.from(`synapse:${SYNAPSE_SECRET}x`).toString('base64')}`,
       },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: r.callback.searchParams.get('code') ?? '', redirect_uri: SYNAPSE_CB, code_verifier: r.verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: r.callback.searchParams.get('code') ?? '',
+        redirect_uri: SYNAPSE_CB,
+        code_verifier: r.verifier,
+      }),
     });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate') ?? '').toMatch(/^Basic/i);
@@ -201,9 +235,7 @@ describe('errors (RFC 6749 / OIDC)', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       vi.setSystemTime(Date.now() + 61_000);
-      await expect(
-        oidc.authorizationCodeGrant(synapse, r.callback, r.checks),
-      ).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(oidc.authorizationCodeGrant(synapse, r.callback, r.checks)).rejects.toMatchObject({ error: 'invalid_grant' });
     } finally {
       vi.useRealTimers();
     }
@@ -242,20 +274,45 @@ describe('hosted login page', () => {
     const html = await (await browser.fetch(loginUrl)).text();
     const fields = { csrf: hiddenField(html, 'csrf'), oauth_query: hiddenField(html, 'oauth_query') };
     const origin = new URL(s.gatewayUrl).origin;
-    const wrong = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, email: user.email, password: 'not-the-password' }, origin);
-    const unknown = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, email: `nobody-${user.email}`, password: 'not-the-password' }, origin);
+    const wrong = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, email: user.email, password: 'not-the-password' },
+      origin,
+    );
+    const unknown = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, email: `nobody-${user.email}`, password: 'not-the-password' },
+      origin,
+    );
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(await wrong.text()).toContain('Invalid email or password.');
     expect(await unknown.text()).toContain('Invalid email or password.');
-    const forged = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, csrf: 'A'.repeat(43), email: user.email, password: user.password }, origin);
+    const forged = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, csrf: 'A'.repeat(43), email: user.email, password: user.password },
+      origin,
+    );
     expect(forged.status).toBe(403);
     expect(forged.headers.get('location')).toBeNull();
-    const crossSite = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, email: user.email, password: user.password }, 'https://evil.test');
+    const crossSite = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, email: user.email, password: user.password },
+      'https://evil.test',
+    );
     expect(crossSite.status).toBe(403);
     const tampered = new URLSearchParams(fields.oauth_query);
     tampered.set('redirect_uri', 'https://evil.test/cb');
-    const bad = await postForm(browser, `${s.gatewayUrl}/auth/login`, { ...fields, oauth_query: tampered.toString(), email: user.email, password: user.password }, origin);
+    const bad = await postForm(
+      browser,
+      `${s.gatewayUrl}/auth/login`,
+      { ...fields, oauth_query: tampered.toString(), email: user.email, password: user.password },
+      origin,
+    );
     expect(bad.headers.get('location') ?? '').not.toContain('evil.test');
   });
 });
@@ -287,7 +344,12 @@ describe('Matrix link in the GDPR view and erasure', () => {
     expect(data.status).toBe(200);
     expect(data.body.matrix?.userId).toBe(MATRIX_TEMPLATE.replace('{localpart}', other.email.split('@')[0] ?? ''));
 
-    const bus = createBus({ url: s.env.AMQP_URL ?? '', exchange: s.env.AMQP_EXCHANGE ?? '', queuePrefix: `${s.env.AMQP_QUEUE_PREFIX}-gdpr`, logger: createLogger('oidc-test', 'silent') });
+    const bus = createBus({
+      url: s.env.AMQP_URL ?? '',
+      exchange: s.env.AMQP_EXCHANGE ?? '',
+      queuePrefix: `${s.env.AMQP_QUEUE_PREFIX}-gdpr`,
+      logger: createLogger('oidc-test', 'silent'),
+    });
     await bus.start();
     try {
       await bus.waitForConnection(10_000);

@@ -64,7 +64,14 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
       '23514:encryption_vaults_wrap_iv_pair',
     );
     expect(
-      await insert({ wrapped_mk: b(48), wrap_iv: b(12), kek_id: 'kek-1', recovery_wrapped_mk: b(48), recovery_iv: b(12), zero_knowledge: true }),
+      await insert({
+        wrapped_mk: b(48),
+        wrap_iv: b(12),
+        kek_id: 'kek-1',
+        recovery_wrapped_mk: b(48),
+        recovery_iv: b(12),
+        zero_knowledge: true,
+      }),
     ).toBe('23514:encryption_vaults_zk_consistency');
     // The same rules hold for updates of a valid row, whoever runs them.
     expect(await outcome(client, "update vault.encryption_vaults set zero_knowledge = true where user_id = 'user-a'")).toBe(
@@ -79,7 +86,9 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
   });
 
   it('the vault role is neither superuser nor BYPASSRLS, and both tables force RLS', async () => {
-    const { rows: roles } = await client.query("select rolname, rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname like 'vault\\_%' order by 1");
+    const { rows: roles } = await client.query(
+      "select rolname, rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname like 'vault\\_%' order by 1",
+    );
     expect(roles).toEqual([
       { rolname: 'vault_app', rolsuper: false, rolbypassrls: false, rolcanlogin: false },
       { rolname: 'vault_maint', rolsuper: false, rolbypassrls: false, rolcanlogin: false },
@@ -110,9 +119,15 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     await asApp(client, 'user-a', async () => {
       expect((await client.query('select user_id from vault.encryption_vaults')).rows).toEqual([{ user_id: 'user-a' }]);
       expect((await client.query("select * from vault.encryption_vaults where user_id = 'user-b'")).rowCount).toBe(0);
-      expect((await client.query("update vault.encryption_vaults set wrapped_mk = null, wrap_iv = null, kek_id = null where user_id = 'user-b'")).rowCount).toBe(0);
+      expect(
+        (await client.query("update vault.encryption_vaults set wrapped_mk = null, wrap_iv = null, kek_id = null where user_id = 'user-b'"))
+          .rowCount,
+      ).toBe(0);
       expect((await client.query("delete from vault.encryption_vaults where user_id = 'user-b'")).rowCount).toBe(0);
-      expect((await client.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where user_id = 'user-b'")).rows[0].n).toBe(0);
+      expect(
+        (await client.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit where user_id = 'user-b'")).rows[0]
+          .n,
+      ).toBe(0);
     });
     // Writes naming B are refused by the policy's WITH CHECK.
     const inserts = [
@@ -129,9 +144,15 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
 
   it('the audit table is append-only for the vault role', async () => {
     await asApp(client, 'user-a', async () => {
-      expect((await client.query<{ n: number }>("select count(*)::int as n from vault.encryption_vault_audit")).rows[0].n).toBeGreaterThan(0);
+      expect((await client.query<{ n: number }>('select count(*)::int as n from vault.encryption_vault_audit')).rows[0].n).toBeGreaterThan(
+        0,
+      );
     });
-    expect(await asApp(client, 'user-a', () => outcome(client, "insert into vault.encryption_vault_audit (user_id, action, status) values ('user-a', 'fetch', 200)"))).toBe('ok');
+    expect(
+      await asApp(client, 'user-a', () =>
+        outcome(client, "insert into vault.encryption_vault_audit (user_id, action, status) values ('user-a', 'fetch', 200)"),
+      ),
+    ).toBe('ok');
     expect(await asApp(client, 'user-a', () => outcome(client, 'update vault.encryption_vault_audit set status = 0'))).toBe('42501');
     expect(await asApp(client, 'user-a', () => outcome(client, 'delete from vault.encryption_vault_audit'))).toBe('42501');
     expect(await asApp(client, 'user-a', () => outcome(client, 'truncate vault.encryption_vault_audit'))).toBe('42501');
@@ -144,7 +165,11 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     expect(await asApp(client, null, () => outcome(client, fetchRow('erased:x')))).toBe('42501');
     expect(await asApp(client, null, () => outcome(client, fetchRow('')))).toBe('42501');
     // And the cross-user helper functions hand out ids and counts, never key material.
-    const usage = await asApp(client, null, async () => (await client.query<Record<string, unknown>>('select * from vault.kek_usage()')).rows);
+    const usage = await asApp(
+      client,
+      null,
+      async () => (await client.query<Record<string, unknown>>('select * from vault.kek_usage()')).rows,
+    );
     expect(usage).toEqual([{ kek_id: 'kek-1', vaults: '2' }]);
   });
 
@@ -159,10 +184,15 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     const swapped = await s.call(`${VAULT}/key`, { token: d });
     expect(swapped.status).toBe(500);
     expect(swapped.body).toMatchObject({ error: 'INTERNAL_ERROR', message: 'Internal server error' });
-    await client.query("update vault.encryption_vaults set wrapped_mk = set_byte(wrapped_mk, 0, get_byte(wrapped_mk, 0) # 1) where user_id = 'user-c'");
+    await client.query(
+      "update vault.encryption_vaults set wrapped_mk = set_byte(wrapped_mk, 0, get_byte(wrapped_mk, 0) # 1) where user_id = 'user-c'",
+    );
     expect((await s.call(`${VAULT}/key`, { token: c })).status).toBe(500);
     for (const user of ['user-c', 'user-d']) {
-      const { rows } = await client.query("select status, context from vault.encryption_vault_audit where user_id = $1 and action = 'fetch'", [user]);
+      const { rows } = await client.query(
+        "select status, context from vault.encryption_vault_audit where user_id = $1 and action = 'fetch'",
+        [user],
+      );
       expect(rows).toEqual([{ status: 500, context: { error: 'INTERNAL_ERROR' } }]);
     }
   });
@@ -176,14 +206,18 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
       await expect(withUserScope(vaultDb(database), 'erased:1234', async () => 'never')).rejects.toBeInstanceOf(InvalidUserIdError);
       expect(database.pool.totalCount).toBe(0);
       const inside = await withUserScope(vaultDb(database), 'user-a', async (tx) => {
-        const r = await tx.execute<{ who: string; uid: string }>(sql`select current_user as who, current_setting('app.current_user_id') as uid`);
+        const r = await tx.execute<{ who: string; uid: string }>(
+          sql`select current_user as who, current_setting('app.current_user_id') as uid`,
+        );
         return r.rows[0];
       });
       expect(inside).toEqual({ who: 'vault_app', uid: 'user-a' });
       // Quotes and backslashes in an id stay data (the scope statement carries it as an escaped literal).
       const odd = "o'brien\\'; reset role; --";
       const quoted = await withUserScope(vaultDb(database), odd, async (tx) => {
-        const r = await tx.execute<{ who: string; uid: string }>(sql`select current_user as who, current_setting('app.current_user_id') as uid`);
+        const r = await tx.execute<{ who: string; uid: string }>(
+          sql`select current_user as who, current_setting('app.current_user_id') as uid`,
+        );
         return r.rows[0];
       });
       expect(quoted).toEqual({ who: 'vault_app', uid: odd });
@@ -191,7 +225,9 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
       expect((await readStatusOneTrip(vaultDb(database), 'user-a')).vaultExists).toBe(true);
       expect((await readStatusOneTrip(vaultDb(database), 'user-b')).vaultExists).toBe(true);
       // The same pooled connection is back to its own role with no user afterwards.
-      const after = await database.pool.query("select current_user as who, coalesce(current_setting('app.current_user_id', true), '') as uid");
+      const after = await database.pool.query(
+        "select current_user as who, coalesce(current_setting('app.current_user_id', true), '') as uid",
+      );
       expect(after.rows[0]).toEqual({ who: 'postgres', uid: '' });
     } finally {
       await database.close();

@@ -55,7 +55,12 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     const fresh = await s.call(`${VAULT}/init`, { token: await s.token('new-0'), method: 'POST' });
     expect(fresh.body.kekId).toBe('kek-2');
     keys.set('new-0', String(fresh.body.masterKey));
-    expect(await keyOf('old-0')).toEqual({ masterKey: keys.get('old-0'), formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(keys.get('old-0') ?? '') });
+    expect(await keyOf('old-0')).toEqual({
+      masterKey: keys.get('old-0'),
+      formatVersion: 1,
+      kekId: 'kek-1',
+      keyCheck: keyCheck(keys.get('old-0') ?? ''),
+    });
 
     const keyring = loadKeyring(rotated);
     const database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
@@ -92,7 +97,8 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
 
     // kek-1 can go: every key still opens, now under kek-2.
     await s.restartVault({ MANA_AUTH_KEKS: `kek-2:${k2}`, MANA_AUTH_KEK_ACTIVE: 'kek-2' });
-    for (const [user, mk] of keys) expect(await keyOf(user)).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-2', keyCheck: keyCheck(mk) });
+    for (const [user, mk] of keys)
+      expect(await keyOf(user)).toEqual({ masterKey: mk, formatVersion: 1, kekId: 'kek-2', keyCheck: keyCheck(mk) });
     expect((await keyOf('zk-user')).requiresRecoveryCode).toBe(true);
     const audit = await auditRows(s.admin, 'old-0');
     expect(audit.filter((r) => r.action === 'rewrap').map((r) => r.context)).toEqual([{ from: 'kek-1', to: 'kek-2' }]);
@@ -137,7 +143,12 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
     const before = await auditRows(s.admin, user);
     expect(before.length).toBeGreaterThan(0);
 
-    const probe = new AmqpBus({ url: s.bus.AMQP_URL, exchange: s.bus.AMQP_EXCHANGE, queuePrefix: s.bus.AMQP_QUEUE_PREFIX, logger: createLogger('probe', 'silent') });
+    const probe = new AmqpBus({
+      url: s.bus.AMQP_URL,
+      exchange: s.bus.AMQP_EXCHANGE,
+      queuePrefix: s.bus.AMQP_QUEUE_PREFIX,
+      logger: createLogger('probe', 'silent'),
+    });
     const completed: EventEnvelope[] = [];
     await probe.subscribe({ queue: 'probe', bindings: ['user.erasure.completed.v1'], handler: async (e) => void completed.push(e) });
     await probe.start();
@@ -145,7 +156,9 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
       const requestId = randomUUID();
       const request = createEvent('user.erasure.requested.v1', { requestId, userId: user });
       await probe.publish(request);
-      const done = await eventually(() => completed.find((e) => e.type === 'user.erasure.completed.v1' && (e.data as { requestId: string }).requestId === requestId));
+      const done = await eventually(() =>
+        completed.find((e) => e.type === 'user.erasure.completed.v1' && (e.data as { requestId: string }).requestId === requestId),
+      );
       expect(done.data).toEqual({
         requestId,
         userId: user,
@@ -169,11 +182,12 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
       // A redelivered request changes nothing and publishes nothing new.
       await probe.publish(request);
       const { rows: outbox } = await eventually(async () => {
-        const r = await s.admin.query<{ n: number }>(
-          "select count(*)::int as n from vault.processed_messages where message_id = $1",
-          [request.id],
-        );
-        return r.rows[0]?.n === 1 ? s.admin.query<{ n: number }>("select count(*)::int as n from vault.outbox where type = 'user.erasure.completed.v1'") : undefined;
+        const r = await s.admin.query<{ n: number }>('select count(*)::int as n from vault.processed_messages where message_id = $1', [
+          request.id,
+        ]);
+        return r.rows[0]?.n === 1
+          ? s.admin.query<{ n: number }>("select count(*)::int as n from vault.outbox where type = 'user.erasure.completed.v1'")
+          : undefined;
       });
       expect(outbox[0]?.n).toBe(1);
       // Another user's vault is untouched.

@@ -69,7 +69,12 @@ describe('vault-svc routes through the gateway', () => {
 
     const init = await s.call(`${VAULT}/init`, { token, method: 'POST', headers: ua });
     expect(init.status).toBe(200);
-    expect(init.body).toEqual({ masterKey: expect.any(String), formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(String(init.body.masterKey)) });
+    expect(init.body).toEqual({
+      masterKey: expect.any(String),
+      formatVersion: 1,
+      kekId: 'kek-1',
+      keyCheck: keyCheck(String(init.body.masterKey)),
+    });
     const mk = String(init.body.masterKey);
     expect(Buffer.from(mk, 'base64')).toHaveLength(32);
 
@@ -79,7 +84,9 @@ describe('vault-svc routes through the gateway', () => {
     expect(key).toEqual({ status: 200, body: { masterKey: mk, formatVersion: 1, kekId: 'kek-1', keyCheck: keyCheck(mk) } });
 
     // The database holds only the wrap, never the MK.
-    const { rows } = await s.admin.query<{ wrapped_mk: Buffer }>('select wrapped_mk from vault.encryption_vaults where user_id = $1', [user]);
+    const { rows } = await s.admin.query<{ wrapped_mk: Buffer }>('select wrapped_mk from vault.encryption_vaults where user_id = $1', [
+      user,
+    ]);
     expect(rows[0]?.wrapped_mk).toHaveLength(48);
     expect(rows[0]?.wrapped_mk.includes(Buffer.from(mk, 'base64'))).toBe(false);
 
@@ -88,7 +95,9 @@ describe('vault-svc routes through the gateway', () => {
     const set = await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...wrap, keyCheck: keyCheck(mk) } });
     expect(set.status).toBe(200);
     expect(set.body).toMatchObject({ hasRecoveryWrap: true, recoverySetAt: expect.any(String) });
-    expect((await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(mk) } })).status).toBe(200);
+    expect(
+      (await s.call(`${VAULT}/recovery-wrap`, { token, method: 'POST', body: { ...recoveryWrap(), keyCheck: keyCheck(mk) } })).status,
+    ).toBe(200);
     const status = await s.call(`${VAULT}/status`, { token });
     expect(status.body).toMatchObject({ vaultExists: true, hasRecoveryWrap: true, zeroKnowledge: false });
     expect(typeof status.body.recoverySetAt).toBe('string');
@@ -260,7 +269,9 @@ describe('vault-svc routes through the gateway', () => {
     const results = await Promise.all(Array.from({ length: 12 }, () => s.call(`${VAULT}/init`, { token, method: 'POST' })));
     expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));
     expect(new Set(results.map((r) => r.body.masterKey)).size).toBe(1);
-    const { rows } = await s.admin.query<{ n: number }>('select count(*)::int as n from vault.encryption_vaults where user_id = $1', [user]);
+    const { rows } = await s.admin.query<{ n: number }>('select count(*)::int as n from vault.encryption_vaults where user_id = $1', [
+      user,
+    ]);
     expect(rows[0]?.n).toBe(1);
     const audit = await auditRows(s.admin, user);
     expect(audit.filter((r) => r.context.created === true)).toHaveLength(1);

@@ -23,11 +23,36 @@ export type StackService = 'auth' | 'vault' | 'credits' | 'gdpr' | 'admin';
 type StartFn = (opts: { env: Record<string, string> }) => Promise<ServiceHandle>;
 
 /** The services besides auth, in start order, with their port variable and start function. */
-const OPTIONAL_SERVICES: ReadonlyArray<{ name: Exclude<StackService, 'auth'>; portVar: string; urlVar: string; load: () => Promise<StartFn> }> = [
-  { name: 'vault', portVar: 'VAULT_SVC_PORT', urlVar: 'VAULT_SVC_URL', load: async () => (await import('../../vault-svc/src/server')).startVaultService },
-  { name: 'credits', portVar: 'CREDITS_SVC_PORT', urlVar: 'CREDITS_SVC_URL', load: async () => (await import('../../credits-svc/src/server')).startCreditsService },
-  { name: 'admin', portVar: 'ADMIN_SVC_PORT', urlVar: 'ADMIN_SVC_URL', load: async () => (await import('../../admin-svc/src/server')).startAdminService },
-  { name: 'gdpr', portVar: 'GDPR_SVC_PORT', urlVar: 'GDPR_SVC_URL', load: async () => (await import('../../gdpr-svc/src/server')).startGdprService },
+const OPTIONAL_SERVICES: ReadonlyArray<{
+  name: Exclude<StackService, 'auth'>;
+  portVar: string;
+  urlVar: string;
+  load: () => Promise<StartFn>;
+}> = [
+  {
+    name: 'vault',
+    portVar: 'VAULT_SVC_PORT',
+    urlVar: 'VAULT_SVC_URL',
+    load: async () => (await import('../../vault-svc/src/server')).startVaultService,
+  },
+  {
+    name: 'credits',
+    portVar: 'CREDITS_SVC_PORT',
+    urlVar: 'CREDITS_SVC_URL',
+    load: async () => (await import('../../credits-svc/src/server')).startCreditsService,
+  },
+  {
+    name: 'admin',
+    portVar: 'ADMIN_SVC_PORT',
+    urlVar: 'ADMIN_SVC_URL',
+    load: async () => (await import('../../admin-svc/src/server')).startAdminService,
+  },
+  {
+    name: 'gdpr',
+    portVar: 'GDPR_SVC_PORT',
+    urlVar: 'GDPR_SVC_URL',
+    load: async () => (await import('../../gdpr-svc/src/server')).startGdprService,
+  },
 ];
 
 export interface StackOptions {
@@ -51,7 +76,14 @@ export interface Stack {
   sql: pg.Pool;
   /** The environment every service got (bus names, database, keys). */
   env: Record<string, string>;
-  services: { auth: ServiceHandle[]; vault?: ServiceHandle; credits?: ServiceHandle; gdpr?: ServiceHandle; admin?: ServiceHandle; gateway: ServiceHandle };
+  services: {
+    auth: ServiceHandle[];
+    vault?: ServiceHandle;
+    credits?: ServiceHandle;
+    gdpr?: ServiceHandle;
+    admin?: ServiceHandle;
+    gateway: ServiceHandle;
+  };
   /** Stops one optional service (its port stays reserved in the gateway's table: requests get 502/503). */
   stopService: (name: Exclude<StackService, 'auth'>) => Promise<void>;
   /** Starts a stopped optional service again on the same port, with the same environment. */

@@ -45,7 +45,11 @@ async function main(): Promise<void> {
       signal: controller.signal,
       onProgress: (p) => say(`progress: ${p.rewrapped + p.failed}/${p.total} (re-wrapped ${p.rewrapped}, failed ${p.failed})`),
     });
-    say(result.stopped ? `stopped: re-wrapped ${result.rewrapped}; run again to resume` : `done: re-wrapped ${result.rewrapped}, failed ${result.failed}`);
+    say(
+      result.stopped
+        ? `stopped: re-wrapped ${result.rewrapped}; run again to resume`
+        : `done: re-wrapped ${result.rewrapped}, failed ${result.failed}`,
+    );
     for (const f of result.failures) say(`  failed: user ${f.userId}: ${f.code}`);
     for (const u of result.usage) say(`  ${u.kekId}: ${u.vaults} vault(s)${u.kekId === keyring.activeId ? ' (active)' : ''}`);
     for (const id of result.unused) say(`KEK ${id} is no longer used by any vault: it can be removed from MANA_AUTH_KEKS`);

@@ -34,7 +34,11 @@ export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express 
       keyring,
       fetchAudit,
       // Key changes that cannot be undone need a recent sign-in or re-authentication (step-up).
-      stepUp: requireRecentAuth({ authUrl: config.AUTH_SVC_URL, serviceKey: config.MANA_SERVICE_KEY, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS }),
+      stepUp: requireRecentAuth({
+        authUrl: config.AUTH_SVC_URL,
+        serviceKey: config.MANA_SERVICE_KEY,
+        maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS,
+      }),
     }),
   );
   app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));

@@ -28,7 +28,10 @@ export async function startVaultService(opts: ServiceStartOptions = {}): Promise
     logger,
   });
   const db = vaultDb(rt.database);
-  const fetchAudit = new FetchAuditBatcher(db, { durable: config.VAULT_DURABLE_FETCH_AUDIT, logger: logger.child({ component: 'fetch-audit' }) });
+  const fetchAudit = new FetchAuditBatcher(db, {
+    durable: config.VAULT_DURABLE_FETCH_AUDIT,
+    logger: logger.child({ component: 'fetch-audit' }),
+  });
   await subscribeErasure({ db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
   const app = buildApp({ rt, config, keyring, fetchAudit });
   return serve(rt, app, config.VAULT_SVC_PORT, [{ name: 'flush fetch audit rows', run: () => fetchAudit.drain() }]);

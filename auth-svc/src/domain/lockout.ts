@@ -54,7 +54,9 @@ export async function recordFailure(conn: Conn, email: string, policy: LockoutPo
     .returning({ email: t.email });
   // Stale counters of emails nobody tried for a day go (cheap: the table holds recent failures only).
   if (Math.random() < 0.02)
-    await conn.delete(t).where(and(lte(t.updatedAt, sql`now() - interval '1 day'`), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
+    await conn
+      .delete(t)
+      .where(and(lte(t.updatedAt, sql`now() - interval '1 day'`), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
   return locked.length > 0;
 }
 
@@ -67,6 +69,9 @@ export async function clearFailures(conn: Conn, email: string): Promise<void> {
 /** Admin unlock: forgets the counter and any lock; true when the email was locked. */
 export async function unlock(conn: Conn, email: string): Promise<boolean> {
   const t = tables.signInLockouts;
-  const gone = await conn.delete(t).where(eq(t.email, lockoutKey(email))).returning({ lockedUntil: t.lockedUntil });
+  const gone = await conn
+    .delete(t)
+    .where(eq(t.email, lockoutKey(email)))
+    .returning({ lockedUntil: t.lockedUntil });
   return gone.some((r) => r.lockedUntil !== null && r.lockedUntil.getTime() > Date.now());
 }

@@ -31,8 +31,7 @@ export function checkPassword(password: string, minLength: number): PasswordViol
   const length = [...password].length;
   if (length > PASSWORD_MAX_LENGTH)
     return { code: 'PASSWORD_TOO_LONG', message: `Password must be at most ${PASSWORD_MAX_LENGTH} characters` };
-  if (length < minLength)
-    return { code: 'PASSWORD_TOO_SHORT', message: `Password must be at least ${minLength} characters` };
+  if (length < minLength) return { code: 'PASSWORD_TOO_SHORT', message: `Password must be at least ${minLength} characters` };
   if (commonPasswords().has(password.toLowerCase()))
     return { code: 'PASSWORD_TOO_COMMON', message: 'This password is too common; choose a less predictable one' };
   return undefined;

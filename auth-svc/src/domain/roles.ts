@@ -7,7 +7,8 @@ import { normalizeEmail } from './users';
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type SetRoleResult = { kind: 'not-found' } | { kind: 'unchanged'; userId: string } | { kind: 'changed'; userId: string; from: string; sessionsEnded: number };
+export type SetRoleResult =
+  { kind: 'not-found' } | { kind: 'unchanged'; userId: string } | { kind: 'changed'; userId: string; from: string; sessionsEnded: number };
 
 /**
  * Grants or removes a role by email. The `user` trigger writes user.updated.v1 in the same
@@ -23,11 +24,19 @@ export async function setRoleByEmail(db: Db, email: string, role: Role): Promise
       .for('update');
     if (!current) return { kind: 'not-found' };
     if (current.role === role) return { kind: 'unchanged', userId: current.id };
-    await tx.update(tables.user).set({ role, updatedAt: sql`now()` }).where(eq(tables.user.id, current.id));
+    await tx
+      .update(tables.user)
+      .set({ role, updatedAt: sql`now()` })
+      .where(eq(tables.user.id, current.id));
     let sessionsEnded = 0;
     if (current.role === 'admin')
-      sessionsEnded = (await tx.delete(tables.session).where(eq(tables.session.userId, current.id)).returning({ id: tables.session.id })).length;
-    await recordSecurityEvent(tx, { userId: current.id, type: 'admin_role_changed', context: { from: current.role, to: role, by: 'operator', sessionsEnded } });
+      sessionsEnded = (await tx.delete(tables.session).where(eq(tables.session.userId, current.id)).returning({ id: tables.session.id }))
+        .length;
+    await recordSecurityEvent(tx, {
+      userId: current.id,
+      type: 'admin_role_changed',
+      context: { from: current.role, to: role, by: 'operator', sessionsEnded },
+    });
     return { kind: 'changed', userId: current.id, from: current.role, sessionsEnded };
   });
 }

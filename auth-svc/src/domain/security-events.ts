@@ -72,7 +72,10 @@ export async function securityEventsPage(conn: Conn, userId: string, limit: numb
       and(
         eq(t.userId, userId),
         after
-          ? or(lt(t.createdAt, sql`${after.createdAt}::timestamptz`), and(eq(t.createdAt, sql`${after.createdAt}::timestamptz`), lt(t.id, after.id)))
+          ? or(
+              lt(t.createdAt, sql`${after.createdAt}::timestamptz`),
+              and(eq(t.createdAt, sql`${after.createdAt}::timestamptz`), lt(t.id, after.id)),
+            )
           : undefined,
       ),
     )

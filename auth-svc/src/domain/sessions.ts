@@ -32,7 +32,11 @@ function prepareLiveSession(db: Db) {
  * The bearer check every authenticated request makes, as a prepared statement: PostgreSQL plans it
  * once per connection and the query is not rebuilt per request.
  */
-export async function findLiveSessionFast(db: Db, sessionId: string, userId: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+export async function findLiveSessionFast(
+  db: Db,
+  sessionId: string,
+  userId: string,
+): Promise<{ session: SessionRow; user: UserRow } | undefined> {
   let statement = liveSessionStatements.get(db);
   if (!statement) {
     statement = prepareLiveSession(db);
@@ -156,7 +160,11 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
       });
       return { kind: 'reused', sessionId: row.sessionId, userId: row.userId };
     }
-    if (!spent) await tx.update(tables.refreshTokens).set({ usedAt: sql`now()` }).where(eq(tables.refreshTokens.id, row.id));
+    if (!spent)
+      await tx
+        .update(tables.refreshTokens)
+        .set({ usedAt: sql`now()` })
+        .where(eq(tables.refreshTokens.id, row.id));
     else {
       await tx
         .update(tables.refreshTokens)

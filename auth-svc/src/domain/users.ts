@@ -12,6 +12,10 @@ export async function findUserById(conn: Conn, id: string): Promise<UserRow | un
 }
 
 export async function findUserByEmail(conn: Conn, email: string): Promise<UserRow | undefined> {
-  const [user] = await conn.select().from(tables.user).where(eq(tables.user.email, normalizeEmail(email))).limit(1);
+  const [user] = await conn
+    .select()
+    .from(tables.user)
+    .where(eq(tables.user.email, normalizeEmail(email)))
+    .limit(1);
   return user;
 }

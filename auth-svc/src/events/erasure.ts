@@ -12,17 +12,39 @@ const count = async (query: Promise<unknown[]>) => (await query).length;
  * (whose trigger revokes each one with session.revoked.v1), accounts and refresh tokens.
  */
 export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, number>> {
-  const [sessions] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.session).where(eq(tables.session.userId, userId));
-  const [accounts] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.account).where(eq(tables.account.userId, userId));
-  const [refresh] = await tx.select({ n: sql<number>`count(*)::int` }).from(tables.refreshTokens).where(eq(tables.refreshTokens.userId, userId));
+  const [sessions] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(tables.session)
+    .where(eq(tables.session.userId, userId));
+  const [accounts] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(tables.account)
+    .where(eq(tables.account.userId, userId));
+  const [refresh] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(tables.refreshTokens)
+    .where(eq(tables.refreshTokens.userId, userId));
   // Cascades with the user too; deleted first so the receipt counts it.
-  const matrixLinks = await count(tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }));
-  const securityEvents = await count(tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }));
+  const matrixLinks = await count(
+    tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }),
+  );
+  const securityEvents = await count(
+    tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }),
+  );
   // Password-reset and similar tokens carry the user id as their value.
-  const verifications = await count(tx.delete(tables.verification).where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`)).returning({ id: tables.verification.id }));
-  const orgIds = (await tx.select({ id: tables.member.organizationId }).from(tables.member).where(eq(tables.member.userId, userId))).map((r) => r.id);
+  const verifications = await count(
+    tx
+      .delete(tables.verification)
+      .where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`))
+      .returning({ id: tables.verification.id }),
+  );
+  const orgIds = (await tx.select({ id: tables.member.organizationId }).from(tables.member).where(eq(tables.member.userId, userId))).map(
+    (r) => r.id,
+  );
   const [person] = await tx.select({ email: tables.user.email }).from(tables.user).where(eq(tables.user.id, userId));
-  const invitations = person ? await count(tx.delete(tables.invitation).where(eq(tables.invitation.email, person.email)).returning({ id: tables.invitation.id })) : 0;
+  const invitations = person
+    ? await count(tx.delete(tables.invitation).where(eq(tables.invitation.email, person.email)).returning({ id: tables.invitation.id }))
+    : 0;
   const users = await count(tx.delete(tables.user).where(eq(tables.user.id, userId)).returning({ id: tables.user.id }));
   // Memberships went with the user (FK); an organization of theirs nobody belongs to any more goes too.
   const organizations =
@@ -31,7 +53,12 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
       : await count(
           tx
             .delete(tables.organization)
-            .where(and(inArray(tables.organization.id, orgIds), sql`not exists (select 1 from ${tables.member} m where m.organization_id = ${tables.organization.id})`))
+            .where(
+              and(
+                inArray(tables.organization.id, orgIds),
+                sql`not exists (select 1 from ${tables.member} m where m.organization_id = ${tables.organization.id})`,
+              ),
+            )
             .returning({ id: tables.organization.id }),
         );
   return {

@@ -98,7 +98,8 @@ const COPY: Record<MailKind, Record<MailLocale, Copy>> = {
     de: {
       subject: 'Setze dein Passwort zurück',
       greeting: (n) => `Hallo ${n},`,
-      body: () => 'über den Link unten wählst du ein neues Passwort. Er ist eine Stunde gültig; alle anderen Sitzungen werden dabei beendet.',
+      body: () =>
+        'über den Link unten wählst du ein neues Passwort. Er ist eine Stunde gültig; alle anderen Sitzungen werden dabei beendet.',
       action: 'Neues Passwort wählen',
       footer: 'Wenn du das nicht angefordert hast, ignoriere diese E-Mail: dein Passwort bleibt unverändert.',
     },
@@ -107,14 +108,16 @@ const COPY: Record<MailKind, Record<MailLocale, Copy>> = {
     en: {
       subject: 'Your Mana account is temporarily locked',
       greeting: (n) => `Hello ${n},`,
-      body: (v) => `there were too many failed sign-in attempts for your account, so signing in is blocked for ${v.minutes ?? 15} minutes. If this was not you, someone may be guessing your password: choose a new one and turn on two-factor authentication.`,
+      body: (v) =>
+        `there were too many failed sign-in attempts for your account, so signing in is blocked for ${v.minutes ?? 15} minutes. If this was not you, someone may be guessing your password: choose a new one and turn on two-factor authentication.`,
       action: 'Open Mana',
       footer: 'You do not need to do anything if it was you: the lock ends on its own.',
     },
     de: {
       subject: 'Dein Mana-Konto ist vorübergehend gesperrt',
       greeting: (n) => `Hallo ${n},`,
-      body: (v) => `es gab zu viele fehlgeschlagene Anmeldeversuche für dein Konto, daher ist die Anmeldung für ${v.minutes ?? 15} Minuten gesperrt. Wenn du das nicht warst, versucht vielleicht jemand, dein Passwort zu erraten: wähle ein neues und schalte die Zwei-Faktor-Anmeldung ein.`,
+      body: (v) =>
+        `es gab zu viele fehlgeschlagene Anmeldeversuche für dein Konto, daher ist die Anmeldung für ${v.minutes ?? 15} Minuten gesperrt. Wenn du das nicht warst, versucht vielleicht jemand, dein Passwort zu erraten: wähle ein neues und schalte die Zwei-Faktor-Anmeldung ein.`,
       action: 'Mana öffnen',
       footer: 'Wenn du es warst, musst du nichts tun: die Sperre endet von selbst.',
     },
@@ -162,7 +165,8 @@ const COPY: Record<MailKind, Record<MailLocale, Copy>> = {
     de: {
       subject: 'Du bist zu einer Organisation auf Mana eingeladen',
       greeting: (n) => `Hallo ${n},`,
-      body: (v) => `${v.inviter ?? 'Jemand'} hat dich eingeladen, „${v.organization ?? ''}“ auf Mana als ${v.role ?? 'member'} beizutreten.`,
+      body: (v) =>
+        `${v.inviter ?? 'Jemand'} hat dich eingeladen, „${v.organization ?? ''}“ auf Mana als ${v.role ?? 'member'} beizutreten.`,
       action: 'Annehmen oder ablehnen',
       footer: 'Wenn du den Absender nicht kennst, kannst du diese E-Mail ignorieren.',
     },

@@ -11,7 +11,13 @@ const PKCE_FAILURES = new Set([
  * Revoking a token that is unknown, already revoked or expired: RFC 7009 §2.2 answers 200 (the
  * plugin means to, but its check never matches). These descriptions come only from /oauth2/revoke.
  */
-const ALREADY_INVALID = new Set(['token not found', 'refresh token revoked', 'opaque access token not found', 'Invalid access token', 'invalid JWT signature']);
+const ALREADY_INVALID = new Set([
+  'token not found',
+  'refresh token revoked',
+  'opaque access token not found',
+  'Invalid access token',
+  'invalid JWT signature',
+]);
 
 const json = (status: number, body?: Record<string, string>) =>
   new Response(body ? JSON.stringify(body) : null, {

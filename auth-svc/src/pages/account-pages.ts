@@ -38,7 +38,8 @@ export function accountPages(ctx: AuthContext): Router {
   const minLength = ctx.config.PASSWORD_MIN_LENGTH;
   const { production, publicOrigin } = kit;
   /** A signed query from the provider, or '' (a forged one is dropped, never resumed). */
-  const pendingQuery = async (oauthQuery: string) => (oauthQuery && (await genuineSignedQuery(oauthQuery, await authSecret(ctx.auth))) ? oauthQuery : '');
+  const pendingQuery = async (oauthQuery: string) =>
+    oauthQuery && (await genuineSignedQuery(oauthQuery, await authSecret(ctx.auth))) ? oauthQuery : '';
   const resume = (oauthQuery: string, loc: PageLocale) => pageUrl('/auth/login/continue', oauthQuery, loc);
   const ruleError = (t: PageStrings, result: AuthCallResult) =>
     isPasswordRule(result.body.code) ? { error: t.passwordRules[result.body.code](minLength), errorCode: result.body.code } : undefined;
@@ -47,20 +48,48 @@ export function accountPages(ctx: AuthContext): Router {
     const { loc, t } = kit.strings(req);
     const body = req.method === 'POST' ? ((req.body ?? {}) as Record<string, unknown>) : {};
     const form = kit.form(req, res, t, oauthQuery, loc);
-    kit.send(res, status, loc, t.signUpTitle, signUpBody({ ...form, ...error, name: text(body.name), email: text(body.email), minLength, signInUrl: resume(oauthQuery, loc) }));
+    kit.send(
+      res,
+      status,
+      loc,
+      t.signUpTitle,
+      signUpBody({ ...form, ...error, name: text(body.name), email: text(body.email), minLength, signInUrl: resume(oauthQuery, loc) }),
+    );
   };
   const renderForgot = (req: Request, res: Response, oauthQuery: string, status = 200, error?: string) => {
     const { loc, t } = kit.strings(req);
     const typed = req.method === 'POST' ? text((req.body as Record<string, unknown> | undefined)?.email) : undefined;
-    kit.send(res, status, loc, t.forgotTitle, forgotBody({ ...kit.form(req, res, t, oauthQuery, loc), error, email: typed, signInUrl: resume(oauthQuery, loc) }));
+    kit.send(
+      res,
+      status,
+      loc,
+      t.forgotTitle,
+      forgotBody({ ...kit.form(req, res, t, oauthQuery, loc), error, email: typed, signInUrl: resume(oauthQuery, loc) }),
+    );
   };
-  const renderReset = (req: Request, res: Response, oauthQuery: string, token: string, status = 200, error?: { error: string; errorCode?: string }) => {
+  const renderReset = (
+    req: Request,
+    res: Response,
+    oauthQuery: string,
+    token: string,
+    status = 200,
+    error?: { error: string; errorCode?: string },
+  ) => {
     const { loc, t } = kit.strings(req);
     kit.send(res, status, loc, t.resetTitle, resetBody({ ...kit.form(req, res, t, oauthQuery, loc), ...error, token, minLength }));
   };
   const linkInvalid = (req: Request, res: Response, oauthQuery: string) => {
     const { loc, t } = kit.strings(req);
-    kit.send(res, 400, loc, t.linkInvalidTitle, messageBody(t.linkInvalidTitle, t.linkInvalidLead, { href: pageUrl('/auth/forgot-password', oauthQuery, loc), text: t.requestNewLink }));
+    kit.send(
+      res,
+      400,
+      loc,
+      t.linkInvalidTitle,
+      messageBody(t.linkInvalidTitle, t.linkInvalidLead, {
+        href: pageUrl('/auth/forgot-password', oauthQuery, loc),
+        text: t.requestNewLink,
+      }),
+    );
   };
 
   router.get('/sign-up', (req, res) => renderSignUp(req, res, signedOAuthQuery(searchOf(req.originalUrl))));
@@ -76,16 +105,31 @@ export function accountPages(ctx: AuthContext): Router {
       req,
       res,
       '/sign-up/email',
-      { name: form.data.name, email: form.data.email, password: form.data.password, locale: loc, callbackURL: `${kit.base}${resume(oauthQuery, loc)}` },
+      {
+        name: form.data.name,
+        email: form.data.email,
+        password: form.data.password,
+        locale: loc,
+        callbackURL: `${kit.base}${resume(oauthQuery, loc)}`,
+      },
       { acceptLanguage: loc },
     );
     // 422 (address taken) never comes with autoSignIn off; answered like success all the same.
     if (result.status === 200 || result.status === 422) {
-      const [title, lead] = ctx.config.REQUIRE_EMAIL_VERIFICATION ? [t.signUpDoneTitle, t.signUpDoneLead] : [t.signUpReadyTitle, t.signUpReadyLead];
+      const [title, lead] = ctx.config.REQUIRE_EMAIL_VERIFICATION
+        ? [t.signUpDoneTitle, t.signUpDoneLead]
+        : [t.signUpReadyTitle, t.signUpReadyLead];
       return kit.send(res, 200, loc, title, messageBody(title, lead, { href: resume(oauthQuery, loc), text: t.continueToSignIn }));
     }
     if (result.status === 429) return renderSignUp(req, res, oauthQuery, 429, { error: t.tooMany });
-    if (result.status === 400) return renderSignUp(req, res, oauthQuery, 400, ruleError(t, result) ?? { error: result.body.code === 'INVALID_EMAIL' ? t.enterEmail : t.badRequest });
+    if (result.status === 400)
+      return renderSignUp(
+        req,
+        res,
+        oauthQuery,
+        400,
+        ruleError(t, result) ?? { error: result.body.code === 'INVALID_EMAIL' ? t.enterEmail : t.badRequest },
+      );
     return renderSignUp(req, res, oauthQuery, 502, { error: t.failed });
   });
 
@@ -99,10 +143,23 @@ export function accountPages(ctx: AuthContext): Router {
     if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderForgot(req, res, oauthQuery, 403, t.csrf);
     // The mailed link lands on the hosted reset page (Better Auth appends the token).
     const redirectTo = `${kit.base}${pageUrl('/auth/reset-password', oauthQuery, loc)}`;
-    const result = await callBetterAuth(ctx, req, res, '/request-password-reset', { email: form.data.email, redirectTo }, { acceptLanguage: loc });
+    const result = await callBetterAuth(
+      ctx,
+      req,
+      res,
+      '/request-password-reset',
+      { email: form.data.email, redirectTo },
+      { acceptLanguage: loc },
+    );
     // Better Auth answers 200 for every address; so does this page.
     if (result.status === 200)
-      return kit.send(res, 200, loc, t.forgotSentTitle, messageBody(t.forgotSentTitle, t.forgotSentLead, { href: resume(oauthQuery, loc), text: t.backToSignIn }));
+      return kit.send(
+        res,
+        200,
+        loc,
+        t.forgotSentTitle,
+        messageBody(t.forgotSentTitle, t.forgotSentLead, { href: resume(oauthQuery, loc), text: t.backToSignIn }),
+      );
     if (result.status === 429) return renderForgot(req, res, oauthQuery, 429, t.tooMany);
     if (result.status === 400) return renderForgot(req, res, oauthQuery, 400, t.enterEmail);
     return renderForgot(req, res, oauthQuery, 502, t.failed);
@@ -121,11 +178,21 @@ export function accountPages(ctx: AuthContext): Router {
     const { loc, t } = kit.strings(req);
     const oauthQuery = await pendingQuery(kit.postedOAuthQuery(req));
     const form = resetForm.safeParse(req.body);
-    if (!form.success) return form.error.issues.some((i) => i.path[0] === 'token') ? linkInvalid(req, res, oauthQuery) : renderReset(req, res, oauthQuery, text(formField(req, 'token')) ?? '', 400, { error: t.badRequest });
-    if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return renderReset(req, res, oauthQuery, form.data.token, 403, { error: t.csrf });
+    if (!form.success)
+      return form.error.issues.some((i) => i.path[0] === 'token')
+        ? linkInvalid(req, res, oauthQuery)
+        : renderReset(req, res, oauthQuery, text(formField(req, 'token')) ?? '', 400, { error: t.badRequest });
+    if (!csrfValid(req, form.data.csrf, production, publicOrigin))
+      return renderReset(req, res, oauthQuery, form.data.token, 403, { error: t.csrf });
     const result = await callBetterAuth(ctx, req, res, '/reset-password', { token: form.data.token, newPassword: form.data.password });
     if (result.status === 200)
-      return kit.send(res, 200, loc, t.resetDoneTitle, messageBody(t.resetDoneTitle, t.resetDoneLead, { href: resume(oauthQuery, loc), text: t.continueToSignIn }));
+      return kit.send(
+        res,
+        200,
+        loc,
+        t.resetDoneTitle,
+        messageBody(t.resetDoneTitle, t.resetDoneLead, { href: resume(oauthQuery, loc), text: t.continueToSignIn }),
+      );
     const rule = result.status === 400 ? ruleError(t, result) : undefined;
     if (rule) return renderReset(req, res, oauthQuery, form.data.token, 400, rule);
     if (result.status === 429) return renderReset(req, res, oauthQuery, form.data.token, 429, { error: t.tooMany });

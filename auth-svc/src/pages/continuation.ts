@@ -9,7 +9,13 @@ const MAX_RESUME_AGE_MS = 3600_000;
 /** A query the provider signed within the last hour (its own `exp` is too short for a mailbox trip). */
 export async function genuineSignedQuery(oauthQuery: string, secret: string, now = Date.now()): Promise<boolean> {
   const issuedAt = Number(new URLSearchParams(oauthQuery).get('ba_iat'));
-  return Number.isFinite(issuedAt) && issuedAt > 0 && issuedAt <= now + 60_000 && now - issuedAt <= MAX_RESUME_AGE_MS && (await providerQuerySigned(oauthQuery, secret));
+  return (
+    Number.isFinite(issuedAt) &&
+    issuedAt > 0 &&
+    issuedAt <= now + 60_000 &&
+    now - issuedAt <= MAX_RESUME_AGE_MS &&
+    (await providerQuerySigned(oauthQuery, secret))
+  );
 }
 
 /**
@@ -30,7 +36,8 @@ export async function resumeAuthorizeUrl(
   const issuedAt = Number(new URLSearchParams(oauthQuery).get('ba_iat'));
   const query = new URLSearchParams(oauthQuery);
   for (const name of SIGNING_PARAMS) query.delete(name);
-  const freshSignIn = sessionCreatedAt !== undefined && sessionCreatedAt.getTime() >= issuedAt && (await genuineSignedQuery(oauthQuery, secret, now));
+  const freshSignIn =
+    sessionCreatedAt !== undefined && sessionCreatedAt.getTime() >= issuedAt && (await genuineSignedQuery(oauthQuery, secret, now));
   if (freshSignIn) {
     const prompts = (query.get('prompt') ?? '').split(' ').filter((p) => p && p !== 'login');
     if (prompts.length) query.set('prompt', prompts.join(' '));
@@ -40,16 +47,20 @@ export async function resumeAuthorizeUrl(
   return `${base}/api/auth/oauth2/authorize?${query.toString()}`;
 }
 
-
 /**
  * How a form hands a pending authorization to a Better Auth sign-in: as `oauth_query` while the
  * provider still accepts it. Its `exp` is the code lifetime (60 s by default), shorter than a user
  * may take on the login and two-factor pages; past it, a genuine query is left out and the page
  * resumes the authorization itself once the sign-in succeeded (`resume`).
  */
-export async function pendingAuthorization(oauthQuery: string, secret: string, now = Date.now()): Promise<{ body: { oauth_query?: string }; resume: boolean }> {
+export async function pendingAuthorization(
+  oauthQuery: string,
+  secret: string,
+  now = Date.now(),
+): Promise<{ body: { oauth_query?: string }; resume: boolean }> {
   if (!oauthQuery) return { body: {}, resume: false };
   const exp = Number(new URLSearchParams(oauthQuery).get('exp'));
-  if (!(Number.isFinite(exp) && exp * 1000 < now) || !(await genuineSignedQuery(oauthQuery, secret, now))) return { body: { oauth_query: oauthQuery }, resume: false };
+  if (!(Number.isFinite(exp) && exp * 1000 < now) || !(await genuineSignedQuery(oauthQuery, secret, now)))
+    return { body: { oauth_query: oauthQuery }, resume: false };
   return { body: {}, resume: true };
 }

@@ -15,7 +15,8 @@ export const accountEn = {
   createAccount: 'Create account',
   haveAccount: 'Already have an account? Sign in',
   signUpDoneTitle: 'Confirm your email address',
-  signUpDoneLead: 'We have sent a confirmation link to the address you entered (if it already has an account, just sign in). Open the link to finish.',
+  signUpDoneLead:
+    'We have sent a confirmation link to the address you entered (if it already has an account, just sign in). Open the link to finish.',
   signUpReadyTitle: 'Your account is ready',
   signUpReadyLead: 'You can now sign in with your email address and password.',
   forgotTitle: 'Reset your password',
@@ -38,7 +39,8 @@ export const accountEn = {
 
 export const accountDe: typeof accountEn = {
   magicLinkSentTitle: 'Schau in dein Postfach',
-  magicLinkSentLead: 'Falls es ein Konto mit dieser Adresse gibt, haben wir ihr einen Anmeldelink geschickt. Er ist 10 Minuten gültig und funktioniert einmal.',
+  magicLinkSentLead:
+    'Falls es ein Konto mit dieser Adresse gibt, haben wir ihr einen Anmeldelink geschickt. Er ist 10 Minuten gültig und funktioniert einmal.',
   enterEmail: 'Bitte gib eine gültige E-Mail-Adresse ein.',
   linkInvalidTitle: 'Dieser Link ist nicht mehr gültig',
   linkInvalidLead: 'Er ist abgelaufen oder wurde schon verwendet. Bitte beginne noch einmal.',
@@ -50,14 +52,16 @@ export const accountDe: typeof accountEn = {
   createAccount: 'Konto erstellen',
   haveAccount: 'Schon ein Konto? Anmelden',
   signUpDoneTitle: 'Bestätige deine E-Mail-Adresse',
-  signUpDoneLead: 'Wir haben einen Bestätigungslink an die eingegebene Adresse geschickt (hat sie schon ein Konto, melde dich einfach an). Öffne den Link, um fertig zu werden.',
+  signUpDoneLead:
+    'Wir haben einen Bestätigungslink an die eingegebene Adresse geschickt (hat sie schon ein Konto, melde dich einfach an). Öffne den Link, um fertig zu werden.',
   signUpReadyTitle: 'Dein Konto ist bereit',
   signUpReadyLead: 'Du kannst dich jetzt mit deiner E-Mail-Adresse und deinem Passwort anmelden.',
   forgotTitle: 'Passwort zurücksetzen',
   forgotLead: 'Gib die E-Mail-Adresse deines Kontos ein; wir schicken dir einen Link, mit dem du ein neues Passwort wählst.',
   sendResetLink: 'Link senden',
   forgotSentTitle: 'Schau in dein Postfach',
-  forgotSentLead: 'Falls es ein Konto mit dieser Adresse gibt, haben wir ihr einen Link für ein neues Passwort geschickt. Er ist eine Stunde gültig.',
+  forgotSentLead:
+    'Falls es ein Konto mit dieser Adresse gibt, haben wir ihr einen Link für ein neues Passwort geschickt. Er ist eine Stunde gültig.',
   resetTitle: 'Neues Passwort wählen',
   newPassword: 'Neues Passwort',
   savePassword: 'Passwort speichern',

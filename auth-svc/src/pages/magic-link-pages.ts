@@ -40,8 +40,10 @@ export function magicLinkPages(ctx: AuthContext): Router {
     const typed = formField(req, 'email')?.trim().slice(0, 254);
     const form = magicLinkForm.safeParse(req.body);
     if (!form.success) return renderLogin(req, res, oauthQuery, 400, t.enterEmail, typed);
-    if (!csrfValid(req, form.data.csrf, kit.production, kit.publicOrigin)) return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);
-    if (oauthQuery && !(await genuineSignedQuery(oauthQuery, await secret()))) return renderLogin(req, res, oauthQuery, 400, t.expired, form.data.email);
+    if (!csrfValid(req, form.data.csrf, kit.production, kit.publicOrigin))
+      return renderLogin(req, res, oauthQuery, 403, t.csrf, form.data.email);
+    if (oauthQuery && !(await genuineSignedQuery(oauthQuery, await secret())))
+      return renderLogin(req, res, oauthQuery, 400, t.expired, form.data.email);
     const result = await callBetterAuth(
       ctx,
       req,
@@ -52,7 +54,16 @@ export function magicLinkPages(ctx: AuthContext): Router {
     );
     // The same page for every address: whether it has an account is never shown.
     if (result.status === 200)
-      return kit.send(res, 200, loc, t.magicLinkSentTitle, messageBody(t.magicLinkSentTitle, t.magicLinkSentLead, { href: pageUrl('/auth/login/continue', oauthQuery, loc), text: t.backToSignIn }));
+      return kit.send(
+        res,
+        200,
+        loc,
+        t.magicLinkSentTitle,
+        messageBody(t.magicLinkSentTitle, t.magicLinkSentLead, {
+          href: pageUrl('/auth/login/continue', oauthQuery, loc),
+          text: t.backToSignIn,
+        }),
+      );
     if (result.status === 429) return renderLogin(req, res, oauthQuery, 429, t.tooMany, form.data.email);
     if (result.status === 400) return renderLogin(req, res, oauthQuery, 400, t.enterEmail, form.data.email);
     return renderLogin(req, res, oauthQuery, 502, t.failed, form.data.email);
@@ -66,13 +77,25 @@ export function magicLinkPages(ctx: AuthContext): Router {
     res.set('Cache-Control', 'no-store');
     // Better Auth appends `error` when the link was expired, already used or tampered with.
     if (search.has('error'))
-      return kit.send(res, 400, loc, t.linkInvalidTitle, messageBody(t.linkInvalidTitle, t.linkInvalidLead, { href: pageUrl('/auth/login/continue', oauthQuery, loc), text: t.backToSignIn }));
+      return kit.send(
+        res,
+        400,
+        loc,
+        t.linkInvalidTitle,
+        messageBody(t.linkInvalidTitle, t.linkInvalidLead, {
+          href: pageUrl('/auth/login/continue', oauthQuery, loc),
+          text: t.backToSignIn,
+        }),
+      );
     const session = await browserSession(ctx, req);
     if (!oauthQuery) {
       if (session) return kit.send(res, 200, loc, t.signedInTitle, messageBody(t.signedInTitle, t.signedInLead));
       return res.redirect(303, `/auth/login?lang=${loc}`);
     }
-    res.redirect(303, await resumeAuthorizeUrl(kit.base, oauthQuery, await secret(), session ? new Date(session.session.createdAt) : undefined));
+    res.redirect(
+      303,
+      await resumeAuthorizeUrl(kit.base, oauthQuery, await secret(), session ? new Date(session.session.createdAt) : undefined),
+    );
   });
 
   return router;

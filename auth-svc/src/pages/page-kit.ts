@@ -6,7 +6,14 @@ import { signedOAuthQuery } from './oauth-query';
 import { layout, type Html } from './render';
 import type { RequestingClient } from './oauth-query';
 
-export type RenderLogin = (req: Request, res: Response, oauthQuery: string, status?: number, error?: string, email?: string) => Promise<void>;
+export type RenderLogin = (
+  req: Request,
+  res: Response,
+  oauthQuery: string,
+  status?: number,
+  error?: string,
+  email?: string,
+) => Promise<void>;
 
 /** The form posts of the hosted pages (each page router parses its own; a parsed body is not read twice). */
 export const formParser = (): RequestHandler => express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
@@ -33,7 +40,13 @@ export interface PageKit {
   locale: (req: Request) => PageLocale;
   strings: (req: Request) => { loc: PageLocale; t: PageStrings };
   send: (res: Response, status: number, loc: PageLocale, title: string, body: Html, client?: RequestingClient) => void;
-  form: (req: Request, res: Response, t: PageStrings, oauthQuery: string, loc: PageLocale) => { t: PageStrings; csrf: string; oauthQuery: string; locale: PageLocale };
+  form: (
+    req: Request,
+    res: Response,
+    t: PageStrings,
+    oauthQuery: string,
+    loc: PageLocale,
+  ) => { t: PageStrings; csrf: string; oauthQuery: string; locale: PageLocale };
   /** The signed OAuth query a form posted back (only its signed parameters), or ''. */
   postedOAuthQuery: (req: Request) => string;
 }

@@ -53,7 +53,14 @@ export function hostedPages(ctx: AuthContext): Router {
   const renderCode = async (req: Request, res: Response, oauthQuery: string, method: 'totp' | 'backup', status = 200, error?: string) => {
     const loc = locale(req);
     const t = STRINGS[loc];
-    send(res, status, loc, t.twoFactorTitle, twoFactorBody({ ...base(req, res, t, oauthQuery, loc), method, error }), await requestingClient(ctx.db, oauthQuery));
+    send(
+      res,
+      status,
+      loc,
+      t.twoFactorTitle,
+      twoFactorBody({ ...base(req, res, t, oauthQuery, loc), method, error }),
+      await requestingClient(ctx.db, oauthQuery),
+    );
   };
   const signedIn = (req: Request, res: Response) => {
     const loc = locale(req);
@@ -124,7 +131,14 @@ export function hostedPages(ctx: AuthContext): Router {
     const t = STRINGS[loc];
     const client = await requestingClient(ctx.db, oauthQuery);
     if (!client) return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
-    send(res, 200, loc, t.consentTitle, consentBody({ ...base(req, res, t, oauthQuery, loc), clientName: client.name, scopes: client.scopes }), client);
+    send(
+      res,
+      200,
+      loc,
+      t.consentTitle,
+      consentBody({ ...base(req, res, t, oauthQuery, loc), clientName: client.name, scopes: client.scopes }),
+      client,
+    );
   });
 
   router.post('/consent', async (req, res) => {
@@ -133,7 +147,8 @@ export function hostedPages(ctx: AuthContext): Router {
     const form = consentForm.safeParse(req.body);
     const oauthQuery = form.success ? signedOAuthQuery(new URLSearchParams(form.data.oauth_query)) : '';
     if (!form.success || !oauthQuery) return send(res, 400, loc, t.consentTitle, messageBody(t.consentTitle, t.expired));
-    if (!csrfValid(req, form.data.csrf, production, publicOrigin)) return send(res, 403, loc, t.consentTitle, messageBody(t.consentTitle, t.csrf));
+    if (!csrfValid(req, form.data.csrf, production, publicOrigin))
+      return send(res, 403, loc, t.consentTitle, messageBody(t.consentTitle, t.csrf));
     const result = await callBetterAuth(ctx, req, res, '/oauth2/consent', { accept: form.data.accept === 'true', oauth_query: oauthQuery });
     const target = result.status === 200 ? redirectTarget(result.body) : undefined;
     if (target) return res.redirect(303, target);

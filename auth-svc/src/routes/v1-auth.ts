@@ -13,7 +13,10 @@ import { AUTH_ERRORS } from '../domain/errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
 import { completeSignIn, tokenPair } from './v1-sign-in';
 
-const email = z.email().max(254).transform((e) => e.toLowerCase());
+const email = z
+  .email()
+  .max(254)
+  .transform((e) => e.toLowerCase());
 
 const registerBody = z.object({
   email,
@@ -28,7 +31,11 @@ const loginBody = z.object({
   deviceId: z.string().trim().min(1).max(128).optional(),
   deviceName: z.string().trim().min(1).max(128).optional(),
   /** From an earlier second factor with `trustDevice` (clients without a cookie jar). */
-  trustDeviceToken: z.string().max(1024).regex(/^[A-Za-z0-9%._~!-]+$/).optional(),
+  trustDeviceToken: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Za-z0-9%._~!-]+$/)
+    .optional(),
 });
 
 const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
@@ -46,7 +53,12 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
     let result;
     try {
       result = await ctx.auth.api.signUpEmail({
-        body: { email: body.email, password: body.password, name: body.name ?? body.email.split('@')[0] ?? body.email, locale: body.locale },
+        body: {
+          email: body.email,
+          password: body.password,
+          name: body.name ?? body.email.split('@')[0] ?? body.email,
+          locale: body.locale,
+        },
         headers: forwardedHeaders(req),
       });
     } catch (err) {
@@ -83,7 +95,17 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       const pending = cookiePair(setCookies, await authCookieName(ctx.auth, 'two_factor'));
       const user = await findUserByEmail(ctx.db, body.email);
       if (!pending || !user) throw AUTH_ERRORS.twoFactorStartFailed();
-      res.json({ twoFactorRequired: true, challenge: await startChallenge(ctx.db, { userId: user.id, twoFactorCookie: pending, device, userAgent: req.get('user-agent') ?? null, ipAddress: req.ip ?? null }), expiresIn: CHALLENGE_TTL_SECONDS });
+      res.json({
+        twoFactorRequired: true,
+        challenge: await startChallenge(ctx.db, {
+          userId: user.id,
+          twoFactorCookie: pending,
+          device,
+          userAgent: req.get('user-agent') ?? null,
+          ipAddress: req.ip ?? null,
+        }),
+        expiresIn: CHALLENGE_TTL_SECONDS,
+      });
       return;
     }
     res.json(await completeSignIn(ctx, res, signIn.response.token, device, setCookies));
@@ -98,7 +120,12 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       throw AUTH_ERRORS.refreshTokenReused();
     }
     const pair = await tokenPair(ctx, result.sessionId, result.refreshToken);
-    await recordSecurityEvent(ctx.db, { userId: pair.user.id, type: 'token_refreshed', meta: requestMeta(req), context: { sessionId: result.sessionId } });
+    await recordSecurityEvent(ctx.db, {
+      userId: pair.user.id,
+      type: 'token_refreshed',
+      meta: requestMeta(req),
+      context: { sessionId: result.sessionId },
+    });
     res.json(pair);
   });
 

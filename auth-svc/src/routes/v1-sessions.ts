@@ -37,8 +37,7 @@ export function sessionRoutes(ctx: AuthContext): Router {
   router.delete('/sessions/:id', auth, async (req, res) => {
     const { id } = parseParams(sessionParams, req.params);
     const { session } = liveSession(req);
-    if (!(await endSession(ctx.db, session.userId, id, requestMeta(req))))
-      throw AUTH_ERRORS.sessionNotFound();
+    if (!(await endSession(ctx.db, session.userId, id, requestMeta(req)))) throw AUTH_ERRORS.sessionNotFound();
     await awaitRevocationsRelayed(ctx, [id]);
     res.json({ success: true });
   });

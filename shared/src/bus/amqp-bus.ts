@@ -97,7 +97,9 @@ export class AmqpBus extends EventEmitter implements EventBus {
     let connection: ChannelModel | undefined;
     let lost = false;
     try {
-      connection = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.queuePrefix + this.opts.instanceId } });
+      connection = await amqp.connect(this.opts.url, {
+        clientProperties: { connection_name: this.opts.queuePrefix + this.opts.instanceId },
+      });
       const conn = connection;
       conn.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
       conn.on('close', () => {
@@ -175,7 +177,14 @@ export class AmqpBus extends EventEmitter implements EventBus {
       throw new Error('closed while declaring a consumer');
     }
     const queue = this.queueName(sub);
-    const topology = { exchange: this.exchange, dlx: this.dlx, queue, bindings: sub.bindings, perInstance: sub.perInstance, retryDelaysMs: this.opts.retryDelaysMs };
+    const topology = {
+      exchange: this.exchange,
+      dlx: this.dlx,
+      queue,
+      bindings: sub.bindings,
+      perInstance: sub.perInstance,
+      retryDelaysMs: this.opts.retryDelaysMs,
+    };
     for (const q of topologyQueues(topology)) this.declaredQueues.add(q);
     await assertQueueTopology(ch, topology);
     await ch.prefetch(sub.prefetch ?? 20);

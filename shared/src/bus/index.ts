@@ -22,7 +22,14 @@ export function createBus(opts: {
   logger: Logger;
   retryDelaysMs?: number[];
 }): EventBus {
-  if (opts.url) return new AmqpBus({ url: opts.url, exchange: opts.exchange, queuePrefix: opts.queuePrefix, logger: opts.logger, retryDelaysMs: opts.retryDelaysMs });
+  if (opts.url)
+    return new AmqpBus({
+      url: opts.url,
+      exchange: opts.exchange,
+      queuePrefix: opts.queuePrefix,
+      logger: opts.logger,
+      retryDelaysMs: opts.retryDelaysMs,
+    });
   // One in-process "broker" per process; each caller gets its own client so closing one service's bus
   // does not stop the consumers of the others.
   sharedRegistry ??= createMemoryRegistry();

@@ -9,15 +9,23 @@ import type { EventBus } from './types';
 
 /** The outbox and processed-message tables, declared inside the owning service's schema. */
 export function messagingTables(schema: PgSchema) {
-  const outbox = schema.table('outbox', {
-    id: uuid('id').primaryKey(),
-    type: text('type').notNull(),
-    envelope: jsonb('envelope').$type<EventEnvelope>().notNull(),
-    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-    publishedAt: timestamp('published_at', { withTimezone: true }),
-    attempts: integer('attempts').notNull().default(0),
-    lastError: text('last_error'),
-  }, (t) => [index('outbox_pending_idx').on(t.createdAt).where(sql`${t.publishedAt} is null`)]);
+  const outbox = schema.table(
+    'outbox',
+    {
+      id: uuid('id').primaryKey(),
+      type: text('type').notNull(),
+      envelope: jsonb('envelope').$type<EventEnvelope>().notNull(),
+      createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+      publishedAt: timestamp('published_at', { withTimezone: true }),
+      attempts: integer('attempts').notNull().default(0),
+      lastError: text('last_error'),
+    },
+    (t) => [
+      index('outbox_pending_idx')
+        .on(t.createdAt)
+        .where(sql`${t.publishedAt} is null`),
+    ],
+  );
   const processedMessages = schema.table(
     'processed_messages',
     {
@@ -61,11 +69,7 @@ export async function consumeOnce(
   fn: (tx: PgTransaction<any, any, any>) => Promise<void>,
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const fresh = await tx
-      .insert(processed)
-      .values({ consumer, messageId })
-      .onConflictDoNothing()
-      .returning({ id: processed.messageId });
+    const fresh = await tx.insert(processed).values({ consumer, messageId }).onConflictDoNothing().returning({ id: processed.messageId });
     if (fresh.length === 0) return false;
     await fn(tx);
     return true;
@@ -193,7 +197,10 @@ export class OutboxRelay {
   /** Counts events not yet confirmed by the broker (metrics, tests). */
   async pending(): Promise<number> {
     const { db, outbox } = this.opts;
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(outbox).where(isNull(outbox.publishedAt));
+    const [row] = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(outbox)
+      .where(isNull(outbox.publishedAt));
     return row?.n ?? 0;
   }
 

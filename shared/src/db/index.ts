@@ -78,10 +78,7 @@ export async function runMigrations(pool: pg.Pool, opts: { folder: string; schem
 }
 
 /** Picks the per-service URL (e.g. VAULT_DATABASE_URL) over the shared DATABASE_URL. */
-export function databaseUrlFor(
-  service: string,
-  env: Record<string, string | undefined>,
-): string | undefined {
+export function databaseUrlFor(service: string, env: Record<string, string | undefined>): string | undefined {
   const specific = env[`${service.toUpperCase().replace(/-SVC$/, '').replace(/-/g, '_')}_DATABASE_URL`];
   return specific || env.DATABASE_URL || undefined;
 }

@@ -12,7 +12,11 @@ export interface AppState {
 }
 
 /** /readyz: 503 while shutting down, else 200 only when every named check passes. */
-export function readinessHandler(readiness: Record<string, ReadinessCheck>, state: AppState, before?: (res: Response) => void): RequestHandler {
+export function readinessHandler(
+  readiness: Record<string, ReadinessCheck>,
+  state: AppState,
+  before?: (res: Response) => void,
+): RequestHandler {
   return async (req, res) => {
     before?.(res);
     if (state.shuttingDown) {

@@ -19,10 +19,7 @@ export function requestContext(logger: Logger, opts: { quietPaths?: string[] } =
       res.once('finish', () => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         const level = res.statusCode >= 500 ? 'error' : 'info';
-        req.log[level](
-          { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 },
-          'request',
-        );
+        req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
       });
     }
     next();

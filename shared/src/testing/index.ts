@@ -113,7 +113,10 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`eventually: gave up after ${timeoutMs} ms${lastErr ? `: ${lastErr instanceof Error ? String(lastErr) : JSON.stringify(lastErr)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `eventually: gave up after ${timeoutMs} ms${lastErr ? `: ${lastErr instanceof Error ? String(lastErr) : JSON.stringify(lastErr)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

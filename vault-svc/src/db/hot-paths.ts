@@ -72,6 +72,7 @@ export async function readKeyOneTrip(db: VaultDb, keyring: Keyring, userId: stri
     keyCheck: row.key_check,
   });
   // Once per vault created before check values existed: an extra write, off the usual one-trip path.
-  if (row.key_check === null && 'masterKey' in key) await withUserScope(db, userId, (tx) => storeMissingKeyCheck(tx, { userId, keyCheck: null }, key));
+  if (row.key_check === null && 'masterKey' in key)
+    await withUserScope(db, userId, (tx) => storeMissingKeyCheck(tx, { userId, keyCheck: null }, key));
   return key;
 }

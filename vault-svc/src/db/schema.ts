@@ -1,17 +1,5 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  boolean,
-  check,
-  customType,
-  index,
-  integer,
-  jsonb,
-  pgSchema,
-  smallint,
-  text,
-  timestamp,
-} from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, customType, index, integer, jsonb, pgSchema, smallint, text, timestamp } from 'drizzle-orm/pg-core';
 import { messagingTables } from '@mana/shared';
 
 /** Everything vault-svc stores lives in this schema; no other service reads or writes it. */
@@ -93,9 +81,6 @@ export const encryptionVaultAudit = vaultSchema.table(
   },
   (t) => [
     index('encryption_vault_audit_user_idx').on(t.userId, t.createdAt),
-    check(
-      'encryption_vault_audit_action',
-      sql.raw(`action in (${AUDIT_ACTIONS.map((a) => `'${a}'`).join(', ')})`),
-    ),
+    check('encryption_vault_audit_action', sql.raw(`action in (${AUDIT_ACTIONS.map((a) => `'${a}'`).join(', ')})`)),
   ],
 );

@@ -7,12 +7,11 @@ export const VAULT_ERRORS = {
     new AppError('ZK_ROTATE_FORBIDDEN', 409, 'Rotation is not possible in zero-knowledge mode: the server holds no key to rotate'),
   zkActive: () =>
     new AppError('ZK_ACTIVE', 409, 'The recovery wrap cannot be removed in zero-knowledge mode: it is the only way to the key'),
-  recoveryWrapMissing: () =>
-    new AppError('RECOVERY_WRAP_MISSING', 400, 'Set a recovery wrap before enabling zero-knowledge mode'),
+  recoveryWrapMissing: () => new AppError('RECOVERY_WRAP_MISSING', 400, 'Set a recovery wrap before enabling zero-knowledge mode'),
   masterKeyMismatch: () =>
     new AppError(
       'MASTER_KEY_MISMATCH',
       409,
-      'keyCheck (or the master key sent) does not match this vault\'s master key: fetch the current key (GET /key) and compute keyCheck from it',
+      "keyCheck (or the master key sent) does not match this vault's master key: fetch the current key (GET /key) and compute keyCheck from it",
     ),
 } as const;

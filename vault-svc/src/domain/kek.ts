@@ -94,7 +94,11 @@ export function loadKeyring(env: KekEnv, logger?: Pick<Logger, 'warn'>): Keyring
     if (key) keys.set(DEFAULT_KEK_ID, key);
   }
   if (list) {
-    for (const [i, entry] of list.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    for (const [i, entry] of list
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .entries()) {
       const sep = entry.indexOf(':');
       const id = sep > 0 ? entry.slice(0, sep) : '';
       if (!KEK_ID.test(id)) {
@@ -112,8 +116,7 @@ export function loadKeyring(env: KekEnv, logger?: Pick<Logger, 'warn'>): Keyring
   const active = env.MANA_AUTH_KEK_ACTIVE?.trim() || undefined;
   if (active && !keys.has(active) && problems.length === 0)
     problems.push(`MANA_AUTH_KEK_ACTIVE: ${active} is not one of the configured KEK ids`);
-  if (!active && keys.size > 1)
-    problems.push('MANA_AUTH_KEK_ACTIVE: required when more than one KEK is configured');
+  if (!active && keys.size > 1) problems.push('MANA_AUTH_KEK_ACTIVE: required when more than one KEK is configured');
 
   if (!single && !list) {
     if (env.NODE_ENV === 'production') problems.push('MANA_AUTH_KEK: required in production');

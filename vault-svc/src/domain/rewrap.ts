@@ -53,7 +53,12 @@ async function candidates(db: VaultDb, active: string, after: string | null, lim
 async function rewrapOne(tx: Tx, keyring: Keyring, userId: string): Promise<boolean> {
   const [row] = await tx.select().from(encryptionVaults).where(eq(encryptionVaults.userId, userId)).for('update');
   if (!row?.wrappedMk || !row.wrapIv || !row.kekId || row.kekId === keyring.activeId) return false;
-  const mk = unwrapMasterKey(keyring, userId, { wrappedMk: row.wrappedMk, iv: row.wrapIv, kekId: row.kekId, formatVersion: row.formatVersion });
+  const mk = unwrapMasterKey(keyring, userId, {
+    wrappedMk: row.wrappedMk,
+    iv: row.wrapIv,
+    kekId: row.kekId,
+    formatVersion: row.formatVersion,
+  });
   try {
     const wrap = wrapMasterKey(keyring, userId, mk);
     await tx

@@ -136,7 +136,12 @@ export async function rotateKey(tx: Tx, keyring: Keyring, userId: string) {
 }
 
 /** `keyCheck` proves the client wrapped this vault's MK (a garbage wrap could lose the key for good). */
-export async function setRecoveryWrap(tx: Tx, keyring: Keyring, userId: string, wrap: { recoveryWrappedMk: Buffer; recoveryIv: Buffer; keyCheck?: string }) {
+export async function setRecoveryWrap(
+  tx: Tx,
+  keyring: Keyring,
+  userId: string,
+  wrap: { recoveryWrappedMk: Buffer; recoveryIv: Buffer; keyCheck?: string },
+) {
   const row = await requireRow(tx, userId, true);
   await requireKeyCheck(tx, keyring, row, wrap.keyCheck);
   const recoverySetAt = new Date();
@@ -183,7 +188,14 @@ export async function disableZeroKnowledge(tx: Tx, keyring: Keyring, userId: str
   const wrap = wrapMasterKey(keyring, userId, masterKey);
   await tx
     .update(encryptionVaults)
-    .set({ zeroKnowledge: false, wrappedMk: wrap.wrappedMk, wrapIv: wrap.iv, kekId: wrap.kekId, formatVersion: wrap.formatVersion, keyCheck })
+    .set({
+      zeroKnowledge: false,
+      wrappedMk: wrap.wrappedMk,
+      wrapIv: wrap.iv,
+      kekId: wrap.kekId,
+      formatVersion: wrap.formatVersion,
+      keyCheck,
+    })
     .where(eq(encryptionVaults.userId, userId));
   return { changed: true };
 }

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { QueryResult } from 'pg';
-import { subscribeErasureParticipant, type ErasureCounts, type ErasureParticipantOptions, type ErasureTx, type EventBus, type OutboxRelay } from '@mana/shared';
+import {
+  subscribeErasureParticipant,
+  type ErasureCounts,
+  type ErasureParticipantOptions,
+  type ErasureTx,
+  type EventBus,
+  type OutboxRelay,
+} from '@mana/shared';
 import { encryptionVaults, outbox, processedMessages } from '../db/schema';
 import { enterUserScope, leaveUserScope, type VaultDb } from '../db/scope';
 

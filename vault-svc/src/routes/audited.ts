@@ -20,7 +20,11 @@ export interface Outcome<T> {
 /** IP (X-Forwarded-For as far as `trust proxy` allows) and user agent of the caller. */
 export function requestMeta(req: Request): { ip: string | null; userAgent: string | null } {
   // eslint-disable-next-line no-control-regex -- stripping control characters from the header is the point
-  const userAgent = req.get('user-agent')?.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 512) || null;
+  const userAgent =
+    req
+      .get('user-agent')
+      ?.replace(/[\u0000-\u001f\u007f]/g, '')
+      .slice(0, 512) || null;
   return { ip: req.ip ?? null, userAgent };
 }
 
@@ -48,12 +52,7 @@ function asAppError(err: unknown, logger: Logger): AppError {
  * transaction when it succeeds, in a transaction of its own when it fails (the first one rolled back),
  * so probing leaves a trail too.
  */
-export async function audited<T>(
-  deps: AuditedDeps,
-  req: Request,
-  action: AuditAction,
-  work: (tx: Tx) => Promise<Outcome<T>>,
-): Promise<T> {
+export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditAction, work: (tx: Tx) => Promise<Outcome<T>>): Promise<T> {
   const userId = callerId(req);
   const meta = requestMeta(req);
   try {

@@ -72,55 +72,71 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     res.set('Cache-Control', 'no-store').json(key);
   });
 
-  router.post('/rotate', stepUp(() => 'rotate'), async (req, res) => {
-    const userId = callerId(req);
-    const body = await audited(deps, req, 'rotate', async (tx) => {
-      const { key, recoveryWrapCleared } = await rotateKey(tx, keyring, userId);
-      return { body: { ...key, recoveryWrapCleared }, context: { kekId: key.kekId, recoveryWrapCleared } };
-    });
-    res.set('Cache-Control', 'no-store').json(body);
-  });
+  router.post(
+    '/rotate',
+    stepUp(() => 'rotate'),
+    async (req, res) => {
+      const userId = callerId(req);
+      const body = await audited(deps, req, 'rotate', async (tx) => {
+        const { key, recoveryWrapCleared } = await rotateKey(tx, keyring, userId);
+        return { body: { ...key, recoveryWrapCleared }, context: { kekId: key.kekId, recoveryWrapCleared } };
+      });
+      res.set('Cache-Control', 'no-store').json(body);
+    },
+  );
 
-  router.post('/recovery-wrap', stepUp(() => 'recovery_set'), async (req, res) => {
-    const userId = callerId(req);
-    res.json(
-      await audited(deps, req, 'recovery_set', async (tx) => {
-        const wrap = parseBody(recoveryWrapBody, req.body);
-        const { replaced, recoverySetAt } = await setRecoveryWrap(tx, keyring, userId, wrap);
-        return { body: { hasRecoveryWrap: true, recoverySetAt: recoverySetAt.toISOString() }, context: { replaced } };
-      }),
-    );
-  });
+  router.post(
+    '/recovery-wrap',
+    stepUp(() => 'recovery_set'),
+    async (req, res) => {
+      const userId = callerId(req);
+      res.json(
+        await audited(deps, req, 'recovery_set', async (tx) => {
+          const wrap = parseBody(recoveryWrapBody, req.body);
+          const { replaced, recoverySetAt } = await setRecoveryWrap(tx, keyring, userId, wrap);
+          return { body: { hasRecoveryWrap: true, recoverySetAt: recoverySetAt.toISOString() }, context: { replaced } };
+        }),
+      );
+    },
+  );
 
-  router.delete('/recovery-wrap', stepUp(() => 'recovery_cleared'), async (req, res) => {
-    const userId = callerId(req);
-    res.json(
-      await audited(deps, req, 'recovery_cleared', async (tx) => {
-        const { removed } = await clearRecoveryWrap(tx, userId);
-        return { body: { hasRecoveryWrap: false }, context: { removed } };
-      }),
-    );
-  });
+  router.delete(
+    '/recovery-wrap',
+    stepUp(() => 'recovery_cleared'),
+    async (req, res) => {
+      const userId = callerId(req);
+      res.json(
+        await audited(deps, req, 'recovery_cleared', async (tx) => {
+          const { removed } = await clearRecoveryWrap(tx, userId);
+          return { body: { hasRecoveryWrap: false }, context: { removed } };
+        }),
+      );
+    },
+  );
 
-  router.post('/zero-knowledge', stepUp((req) => (wantsDisable(req) ? 'zk_disabled' : 'zk_enabled')), async (req, res) => {
-    const userId = callerId(req);
-    // The action is known only after parsing; a body naming neither counts as an attempt to enable.
-    res.json(
-      await audited(deps, req, wantsDisable(req) ? 'zk_disabled' : 'zk_enabled', async (tx) => {
-        const input = parseBody(zeroKnowledgeBody, req.body);
-        if (input.enable) {
-          const { changed } = await enableZeroKnowledge(tx, keyring, userId, input.keyCheck);
-          return { body: { zeroKnowledge: true }, context: { changed } };
-        }
-        try {
-          const { changed } = await disableZeroKnowledge(tx, keyring, userId, input.masterKey);
-          return { body: { zeroKnowledge: false }, context: { changed } };
-        } finally {
-          input.masterKey.fill(0); // also when the vault is missing or the wrap fails
-        }
-      }),
-    );
-  });
+  router.post(
+    '/zero-knowledge',
+    stepUp((req) => (wantsDisable(req) ? 'zk_disabled' : 'zk_enabled')),
+    async (req, res) => {
+      const userId = callerId(req);
+      // The action is known only after parsing; a body naming neither counts as an attempt to enable.
+      res.json(
+        await audited(deps, req, wantsDisable(req) ? 'zk_disabled' : 'zk_enabled', async (tx) => {
+          const input = parseBody(zeroKnowledgeBody, req.body);
+          if (input.enable) {
+            const { changed } = await enableZeroKnowledge(tx, keyring, userId, input.keyCheck);
+            return { body: { zeroKnowledge: true }, context: { changed } };
+          }
+          try {
+            const { changed } = await disableZeroKnowledge(tx, keyring, userId, input.masterKey);
+            return { body: { zeroKnowledge: false }, context: { changed } };
+          } finally {
+            input.masterKey.fill(0); // also when the vault is missing or the wrap fails
+          }
+        }),
+      );
+    },
+  );
 
   return router;
 }

@@ -40,9 +40,5 @@ export const zeroKnowledgeBody = z.discriminatedUnion('enable', [
 ]);
 
 export const userIdParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(256)
-    .refine(isUserId, 'not a user id'),
+  id: z.string().min(1).max(256).refine(isUserId, 'not a user id'),
 });

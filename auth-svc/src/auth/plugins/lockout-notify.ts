@@ -20,9 +20,19 @@ export function lockoutPlugin(config: Config, db: Db, sendMail: (req: MailReques
     policy,
     onLocked: async (email, meta) => {
       const user = await findUserByEmail(db, email);
-      await recordSecurityEvent(db, { userId: user?.id ?? null, type: 'account_locked', meta, context: { minutes: policy.durationMinutes } });
+      await recordSecurityEvent(db, {
+        userId: user?.id ?? null,
+        type: 'account_locked',
+        meta,
+        context: { minutes: policy.durationMinutes },
+      });
       if (!user) return;
-      sendMail({ kind: 'account-locked', to: user.email, locale: user.locale, vars: { name: user.name, url: config.BASE_URL, minutes: policy.durationMinutes } });
+      sendMail({
+        kind: 'account-locked',
+        to: user.email,
+        locale: user.locale,
+        vars: { name: user.name, url: config.BASE_URL, minutes: policy.durationMinutes },
+      });
     },
   });
 }

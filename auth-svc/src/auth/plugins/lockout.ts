@@ -74,7 +74,12 @@ export function lockout(opts: LockoutOptions) {
             // The same work as a wrong password, so timing does not tell a lock either.
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
             const user = await findUserByEmail(db, email);
-            await recordSecurityEvent(db, { userId: user?.id ?? null, type: 'sign_in_failure', meta: hookMeta(ctx.headers), context: { reason: 'locked', method: 'password' } });
+            await recordSecurityEvent(db, {
+              userId: user?.id ?? null,
+              type: 'sign_in_failure',
+              meta: hookMeta(ctx.headers),
+              context: { reason: 'locked', method: 'password' },
+            });
             throw APIError.from('UNAUTHORIZED', INVALID_CREDENTIALS);
           }),
         },
@@ -83,7 +88,12 @@ export function lockout(opts: LockoutOptions) {
           handler: createAuthMiddleware(async (ctx) => {
             const user = await secondFactorUser(ctx);
             if (!user || !(await isLocked(db, user.email))) return;
-            await recordSecurityEvent(db, { userId: user.id, type: 'two_factor_failed', meta: hookMeta(ctx.headers), context: { reason: 'locked' } });
+            await recordSecurityEvent(db, {
+              userId: user.id,
+              type: 'two_factor_failed',
+              meta: hookMeta(ctx.headers),
+              context: { reason: 'locked' },
+            });
             throw APIError.from('UNAUTHORIZED', ctx.path === '/two-factor/verify-backup-code' ? INVALID_BACKUP_CODE : INVALID_CODE);
           }),
         },
@@ -93,7 +103,12 @@ export function lockout(opts: LockoutOptions) {
             const user = await sessionUser(ctx);
             if (!user || !(await isLocked(db, user.email))) return;
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
-            await recordSecurityEvent(db, { userId: user.id, type: 'sign_in_failure', meta: hookMeta(ctx.headers), context: { reason: 'locked', method: 'password_recheck' } });
+            await recordSecurityEvent(db, {
+              userId: user.id,
+              type: 'sign_in_failure',
+              meta: hookMeta(ctx.headers),
+              context: { reason: 'locked', method: 'password_recheck' },
+            });
             throw APIError.from('BAD_REQUEST', INVALID_PASSWORD);
           }),
         },

@@ -31,7 +31,9 @@ export function isAllowedCallback(value: string, allowedOrigins: ReadonlySet<str
   } catch {
     return false;
   }
-  return (url.protocol === 'https:' || url.protocol === 'http:') && url.username === '' && url.password === '' && allowedOrigins.has(url.origin);
+  return (
+    (url.protocol === 'https:' || url.protocol === 'http:') && url.username === '' && url.password === '' && allowedOrigins.has(url.origin)
+  );
 }
 
 function callbackOrigins(config: Config): Set<string> {
@@ -98,10 +100,16 @@ function twoFactorGuard(db: Db) {
             const [user] = await db.select().from(tables.user).where(eq(tables.user.email, email.toLowerCase())).limit(1);
             if (!user?.twoFactorEnabled) return;
             await ctx.context.internalAdapter.deleteVerificationByIdentifier(identifier);
-            await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_refused', meta: hookMeta(ctx.headers), context: { reason: 'two_factor_enabled' } });
+            await recordSecurityEvent(db, {
+              userId: user.id,
+              type: 'magic_link_refused',
+              meta: hookMeta(ctx.headers),
+              context: { reason: 'two_factor_enabled' },
+            });
             const query: Record<string, unknown> | undefined = ctx.query;
             const target = query?.errorCallbackURL ?? query?.callbackURL;
-            if (typeof target !== 'string') throw APIError.from('FORBIDDEN', { code: TWO_FACTOR_ERROR, message: 'Sign in with your password and second factor' });
+            if (typeof target !== 'string')
+              throw APIError.from('FORBIDDEN', { code: TWO_FACTOR_ERROR, message: 'Sign in with your password and second factor' });
             const url = new URL(target, ctx.context.baseURL);
             url.searchParams.set('error', TWO_FACTOR_ERROR);
             throw ctx.redirect(url.toString());
@@ -133,7 +141,13 @@ export function magicLinkPlugins(config: Config, db: Db, sendMail: (req: MailReq
           return;
         }
         await recordSecurityEvent(db, { userId: user.id, type: 'magic_link_sent', meta });
-        sendMail({ kind: 'magic-link', to: user.email, locale: user.locale, acceptLanguage: ctx?.headers?.get('accept-language'), vars: { name: user.name, url } });
+        sendMail({
+          kind: 'magic-link',
+          to: user.email,
+          locale: user.locale,
+          acceptLanguage: ctx?.headers?.get('accept-language'),
+          vars: { name: user.name, url },
+        });
       },
     }),
   ];

@@ -7,15 +7,19 @@ import type { MailRequest } from '../../mail/mailer';
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
 
 /** Where an invitation mail sends the invitee: the app accepts or rejects with the invitation id. */
-export const invitationUrl = (config: Config, id: string) => `${new URL(config.BASE_URL).origin}/accept-invitation?id=${encodeURIComponent(id)}`;
+export const invitationUrl = (config: Config, id: string) =>
+  `${new URL(config.BASE_URL).origin}/accept-invitation?id=${encodeURIComponent(id)}`;
 
 /**
  * Better Auth's organization plugin: roles owner/admin/member with its access-control statements,
  * invitations by mail, an active organization per session; membership changes are audited.
  */
 export function organizationPlugin(config: Config, db: Db, sendMail: (req: MailRequest) => void) {
-  const audit = (userId: string, type: 'org_created' | 'org_deleted' | 'org_member_added' | 'org_member_removed' | 'org_role_changed', context: Record<string, unknown>) =>
-    recordSecurityEvent(db, { userId, type, context });
+  const audit = (
+    userId: string,
+    type: 'org_created' | 'org_deleted' | 'org_member_added' | 'org_member_removed' | 'org_role_changed',
+    context: Record<string, unknown>,
+  ) => recordSecurityEvent(db, { userId, type, context });
   return organization({
     // No `ac`/`roles`: the plugin's defaults are exactly owner/admin/member over its default statements.
     creatorRole: 'owner',
@@ -26,13 +30,20 @@ export function organizationPlugin(config: Config, db: Db, sendMail: (req: MailR
         kind: 'org-invitation',
         to: data.email,
         acceptLanguage: request?.headers.get('accept-language'),
-        vars: { name: data.email, url: invitationUrl(config, data.id), organization: data.organization.name, inviter: data.inviter.user.name, role: data.role },
+        vars: {
+          name: data.email,
+          url: invitationUrl(config, data.id),
+          organization: data.organization.name,
+          inviter: data.inviter.user.name,
+          role: data.role,
+        },
       });
     },
     organizationHooks: {
       afterCreateOrganization: async ({ organization: org, user }) => audit(user.id, 'org_created', { organizationId: org.id }),
       afterDeleteOrganization: async ({ organization: org, user }) => audit(user.id, 'org_deleted', { organizationId: org.id }),
-      afterAddMember: async ({ member, organization: org }) => audit(member.userId, 'org_member_added', { organizationId: org.id, role: member.role }),
+      afterAddMember: async ({ member, organization: org }) =>
+        audit(member.userId, 'org_member_added', { organizationId: org.id, role: member.role }),
       afterAcceptInvitation: async ({ member, organization: org }) =>
         audit(member.userId, 'org_member_added', { organizationId: org.id, role: member.role, via: 'invitation' }),
       afterRemoveMember: async ({ member, organization: org }) => audit(member.userId, 'org_member_removed', { organizationId: org.id }),

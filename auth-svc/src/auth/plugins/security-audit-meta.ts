@@ -10,13 +10,19 @@ export type HookCtx = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
  */
 export function hookMeta(headers: Headers | undefined | null): RequestMeta {
   const forwarded = headers?.get('x-forwarded-for');
-  const ip = forwarded?.split(',').map((s) => s.trim()).filter(Boolean).at(-1) ?? null;
+  const ip =
+    forwarded
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .at(-1) ?? null;
   return { ipAddress: ip, userAgent: headers?.get('user-agent') ?? null };
 }
 
 /** Better Auth's error code when `returned` is one of its API errors (an after hook's view). */
 export function returnedError(returned: unknown): { status: number; code: string } | undefined {
-  if (typeof returned !== 'object' || returned === null || !('statusCode' in returned) || typeof returned.statusCode !== 'number') return undefined;
+  if (typeof returned !== 'object' || returned === null || !('statusCode' in returned) || typeof returned.statusCode !== 'number')
+    return undefined;
   if (!('body' in returned)) return undefined;
   const body: unknown = returned.body;
   const code = typeof body === 'object' && body !== null && 'code' in body && typeof body.code === 'string' ? body.code : 'UNKNOWN';

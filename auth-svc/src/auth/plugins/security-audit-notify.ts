@@ -12,7 +12,11 @@ export function securityAuditPlugin(config: Config, db: Db, sendMail: (req: Mail
         kind: 'new-device',
         to: user.email,
         locale: user.locale,
-        vars: { name: user.name, url: config.BASE_URL, device: `${meta.userAgent ?? 'unknown browser'}, IP ${meta.ipAddress ?? 'unknown'}` },
+        vars: {
+          name: user.name,
+          url: config.BASE_URL,
+          device: `${meta.userAgent ?? 'unknown browser'}, IP ${meta.ipAddress ?? 'unknown'}`,
+        },
       }),
   });
 }

@@ -49,7 +49,9 @@ export function securityAudit(opts: SecurityAuditOptions) {
 
   const signedIn = async (userId: string, method: string, meta: RequestMeta) => {
     await record(userId, 'sign_in_success', meta, { method });
-    const fingerprint = createHash('sha256').update(meta.userAgent ?? '').digest('base64url');
+    const fingerprint = createHash('sha256')
+      .update(meta.userAgent ?? '')
+      .digest('base64url');
     const [seen] = await db
       .insert(tables.knownDevices)
       .values({ userId, fingerprint })
@@ -89,7 +91,8 @@ export function securityAudit(opts: SecurityAuditOptions) {
         const method = ctx.path === '/two-factor/verify-totp' ? 'totp' : 'backup_code';
         if (failed) {
           const userId = seen?.userId ?? (await pendingTwoFactorUserId(ctx));
-          if (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE') return record(userId ?? null, 'two_factor_failed', meta, { method });
+          if (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')
+            return record(userId ?? null, 'two_factor_failed', meta, { method });
           return;
         }
         if (!made) return;
@@ -153,10 +156,18 @@ export function securityAudit(opts: SecurityAuditOptions) {
         {
           matcher: (ctx) =>
             ctx.path !== undefined &&
-            ['/sign-out', '/two-factor/verify-totp', '/two-factor/verify-backup-code', '/two-factor/generate-backup-codes', '/change-email', '/reset-password'].includes(ctx.path),
+            [
+              '/sign-out',
+              '/two-factor/verify-totp',
+              '/two-factor/verify-backup-code',
+              '/two-factor/generate-backup-codes',
+              '/change-email',
+              '/reset-password',
+            ].includes(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             if (ctx.path === '/reset-password') {
-              const token = bodyString(ctx.body, 'token') ?? (isObject(ctx.query) && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
+              const token =
+                bodyString(ctx.body, 'token') ?? (isObject(ctx.query) && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
               const found = token ? await ctx.context.internalAdapter.findVerificationValue(`reset-password:${token}`) : null;
               if (found) before.set(ctx.context, { userId: found.value });
               return;
