@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManaAuthClient } from '../../auth-svc/src/client';
 import { call, cookieFetch } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
+import { totpCodes } from '../helpers/totp';
 import { registerVerified, type TokenPair } from '../helpers/users';
 
 interface Challenge {
@@ -15,6 +16,8 @@ describe('two-factor authentication through the gateway', () => {
   let s: Stack;
   let user: { email: string; password: string; userId: string };
   let totp: OTPAuth.TOTP;
+  /** A code not used yet (a TOTP code works once). */
+  let nextCode: () => Promise<string>;
   let backupCodes: string[];
   const v1 = (path: string) => `${s.gatewayUrl}/api/v1/auth${path}`;
   const client = () => {
@@ -50,6 +53,7 @@ describe('two-factor authentication through the gateway', () => {
     if (!(parsed instanceof OTPAuth.TOTP)) throw new Error('not a TOTP URI');
     expect(parsed).toMatchObject({ issuer: 'Mana', label: user.email, algorithm: 'SHA1', digits: 6, period: 30 });
     totp = parsed;
+    nextCode = totpCodes(s, totp, user.userId);
     expect(data.qrCode.startsWith('data:image/svg+xml;base64,')).toBe(true);
     expect(Buffer.from(data.qrCode.split(',')[1] ?? '', 'base64').toString()).toContain('<svg');
     expect(data.backupCodes).toHaveLength(10);
@@ -61,7 +65,7 @@ describe('two-factor authentication through the gateway', () => {
       expect.any(String),
     );
     expect((await c.twoFactor.verifyTotp({ code: '000000' === totp.generate() ? '111111' : '000000' })).error?.status).toBe(401);
-    expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
+    expect((await c.twoFactor.verifyTotp({ code: await nextCode() })).error).toBeNull();
 
     const row = await s.sql.query<{ two_factor_enabled: boolean; secret: string; backup_codes: string }>(
       'select u.two_factor_enabled, t.secret, t.backup_codes from auth."user" u join auth.two_factor t on t.user_id = u.id where u.id = $1',
@@ -81,7 +85,7 @@ describe('two-factor authentication through the gateway', () => {
     expect(jar.cookies.has('mana.session_token')).toBe(false);
     expect((await c.getSession()).data).toBeNull();
     expect((await c.twoFactor.verifyTotp({ code: '12345' })).error?.status).toBe(401);
-    expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
+    expect((await c.twoFactor.verifyTotp({ code: await nextCode() })).error).toBeNull();
     expect((await c.getSession()).data?.user.email).toBe(user.email);
   });
 
@@ -94,7 +98,7 @@ describe('two-factor authentication through the gateway', () => {
 
     const wrong = await second({ challenge: started.challenge, code: '000000' === totp.generate() ? '111111' : '000000' });
     expect(wrong).toMatchObject({ status: 401, body: { error: 'INVALID_TWO_FACTOR_CODE' } });
-    const ok = await second({ challenge: started.challenge, code: totp.generate() });
+    const ok = await second({ challenge: started.challenge, code: await nextCode() });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ tokenType: 'Bearer', expiresIn: 900, user: { id: user.userId } });
     const session = await call<{ session: { deviceName: string } }>(v1('/session'), { token: ok.body.accessToken });
@@ -112,7 +116,7 @@ describe('two-factor authentication through the gateway', () => {
     expect((await second({ challenge: other.challenge, code: totp.generate() }, { 'user-agent': 'Device B' })).body.error).toBe(
       'INVALID_CHALLENGE',
     );
-    expect((await second({ challenge: other.challenge, code: totp.generate() }, { 'user-agent': 'Device A' })).status).toBe(200);
+    expect((await second({ challenge: other.challenge, code: await nextCode() }, { 'user-agent': 'Device A' })).status).toBe(200);
 
     const late = await startLogin();
     await s.sql.query(`update auth.two_factor_challenges set expires_at = now() - interval '1 second' where user_id = $1`, [user.userId]);
@@ -142,7 +146,7 @@ describe('two-factor authentication through the gateway', () => {
   it('regenerating backup codes replaces all of them', async () => {
     const { client: c } = client();
     await c.signIn.email({ email: user.email, password: user.password });
-    await c.twoFactor.verifyTotp({ code: totp.generate() });
+    await c.twoFactor.verifyTotp({ code: await nextCode() });
     const fresh = await c.twoFactor.generateBackupCodes({ password: user.password });
     expect(fresh.error).toBeNull();
     const codes = fresh.data?.backupCodes ?? [];
@@ -156,7 +160,7 @@ describe('two-factor authentication through the gateway', () => {
 
   it('"trust this device" skips the second factor for that device only', async () => {
     const started = await startLogin();
-    const trusted = await second({ challenge: started.challenge, code: totp.generate(), trustDevice: true });
+    const trusted = await second({ challenge: started.challenge, code: await nextCode(), trustDevice: true });
     expect(trusted.status).toBe(200);
     const token = trusted.body.trustDeviceToken ?? '';
     expect(token).not.toBe('');
@@ -227,7 +231,7 @@ describe('two-factor authentication through the gateway', () => {
   it('disabling requires the password; afterwards login answers tokens again', async () => {
     const { client: c } = client();
     await c.signIn.email({ email: user.email, password: user.password });
-    await c.twoFactor.verifyTotp({ code: totp.generate() });
+    await c.twoFactor.verifyTotp({ code: await nextCode() });
     expect((await c.twoFactor.disable({ password: 'Not The Password 42' })).error?.status).toBe(400);
     expect((await c.twoFactor.disable({ password: user.password })).error).toBeNull();
     const res = await call<TokenPair>(v1('/login'), { body: { email: user.email, password: user.password } });

@@ -108,6 +108,8 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
     expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
     const bad = totp.generate() === '000000' ? '111111' : '000000';
+    // The enrolment used this step's code, and a code works once: the right code from here on is the next step's.
+    const right = totp.generate({ timestamp: Date.now() + 30_000 });
 
     const start = async () =>
       (await call<{ challenge: string }>(v1('/login'), { body: { email: user.email, password: user.password } })).body.challenge;
@@ -123,16 +125,16 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await n.twoFactor.verifyTotp({ code: bad })).error?.status).toBe(401);
 
     await s.smtp.waitFor(user.email, (m) => m.subject === 'Your Mana account is temporarily locked');
-    const refused = await second(totp.generate());
+    const refused = await second(right);
     expect(refused).toMatchObject({ status: 401, body: { error: 'INVALID_TWO_FACTOR_CODE' } });
-    const nRefused = await n.twoFactor.verifyTotp({ code: totp.generate() });
+    const nRefused = await n.twoFactor.verifyTotp({ code: right });
     expect(nRefused.error).toMatchObject({ status: 401, code: 'INVALID_CODE' });
     expect((await v1Login(user.email, user.password)).body.error).toBe('INVALID_CREDENTIALS');
     expect((await events(user.userId, 'two_factor_failed')).map((e) => e.context.reason)).toContain('locked');
 
     // The lock runs out (simulated by moving it into the past): the same challenge now works.
     await s.sql.query(`update auth.sign_in_lockouts set locked_until = now() - interval '1 second' where email = $1`, [user.email]);
-    expect((await second(totp.generate())).status).toBe(200);
+    expect((await second(right)).status).toBe(200);
     expect((await s.sql.query('select 1 from auth.sign_in_lockouts where email = $1', [user.email])).rowCount).toBe(0);
   });
 

@@ -23,6 +23,7 @@ import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { stepUp } from './plugins/step-up';
 import { emailChangeEndsSessions } from './plugins/email-change-sessions';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
+import { totpOnce } from './plugins/totp-once';
 
 export interface AuthDeps {
   config: Config;
@@ -180,6 +181,7 @@ export function createAuth(deps: AuthDeps) {
       }),
       twoFactorCodes(backupCodes),
       lockoutPlugin(config, db, sendMail),
+      totpOnce(db),
       stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
       emailChangeEndsSessions(db, deps.onOutboxWrite),
       banPlugin(db),
