@@ -168,6 +168,47 @@ describe('credits-svc: ledger, spending and holds', () => {
     expect((await call(v1('/balance'))).status).toBe(401);
   });
 
+  it('NUL and other control characters in appId, description, metadata or reason are a 400 naming the field', async () => {
+    const p = await person();
+    await fund(p, 10);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ amount: 1, appId: 'ch\u0000at' }, 'appId'],
+      [{ amount: 1, appId: 'chat\u0007' }, 'appId'],
+      [{ amount: 1, description: 'a\u0000b' }, 'description'],
+      [{ amount: 1, description: 'bell\u001b[31m' }, 'description'],
+      [{ amount: 1, metadata: { note: 'x\u0000y' } }, 'metadata'],
+      [{ amount: 1, metadata: { nested: [{ 'k\u0000': 1 }] } }, 'metadata'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await use(p, body);
+      expect(r.status).toBe(400);
+      expect(r.body.error).toBe('VALIDATION_FAILED');
+      expect((r.body.details as Array<{ path: string }>).map((d) => d.path)).toContain(field);
+    }
+    const hold = await call<{ error: string; details: Array<{ path: string }> }>(v1('/reservations'), {
+      token: p.token,
+      body: { amount: 1, appId: 'ai', description: 'x\u0000', idempotencyKey: 'nul' },
+    });
+    expect(hold.status).toBe(400);
+    expect(hold.body.details.map((d) => d.path)).toEqual(['description']);
+    const internalUse = await call<{ error: string; details: Array<{ path: string }> }>(internal('/use'), {
+      headers: key,
+      body: { userId: p.userId, amount: 1, appId: 'a\u0000', description: 'x', idempotencyKey: 'nul', metadata: { a: '\u0000' } },
+    });
+    expect(internalUse.status).toBe(400);
+    expect(internalUse.body.details.map((d) => d.path).sort()).toEqual(['appId', 'metadata']);
+    const grant = await call<{ error: string; details: Array<{ path: string }> }>(internal('/grants'), {
+      headers: key,
+      body: { userId: p.userId, amount: 1, reason: 'r\u0000', idempotencyKey: 'nul' },
+    });
+    expect(grant.status).toBe(400);
+    expect(grant.body.details.map((d) => d.path)).toEqual(['reason']);
+    // Line breaks in free text and an escaped backslash-u in metadata are fine; nothing above was charged.
+    const ok = await use(p, { amount: 1, description: 'line one\nline two', metadata: { path: 'C:\\u0000dir' } });
+    expect(ok.status).toBe(201);
+    expect((await balanceOf(p)).balance).toBe(9);
+  });
+
   it('burns lots soonest expiry first, no expiry last, then oldest', async () => {
     const p = await person();
     const day = 24 * 3600_000;

@@ -15,10 +15,26 @@ const id = z
   .max(128)
   .regex(NO_CONTROL_CHARS)
   .refine((s) => !s.startsWith('erased:'), 'reserved');
-export const appId = z.string().min(1).max(100);
+/**
+ * Free text (descriptions, reasons): line breaks and tabs are fine, other control characters are not —
+ * PostgreSQL refuses NUL in text, and the rest has no business in a ledger.
+ */
+// eslint-disable-next-line no-control-regex
+const TEXT_CHARS = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
+const freeText = (max: number) => z.string().min(1).max(max).regex(TEXT_CHARS, 'no control characters');
+export const appId = z.string().min(1).max(100).regex(NO_CONTROL_CHARS, 'no control characters');
+
+/** Whether a JSON value holds a NUL character in a string or a key (jsonb cannot store `\u0000`). */
+const holdsNul = (v: unknown): boolean => {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some(holdsNul);
+  if (v !== null && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || holdsNul(x));
+  return false;
+};
 const metadata = z
   .record(z.string().max(100), z.unknown())
   .refine((m) => JSON.stringify(m).length <= 4096, 'at most 4 KB of JSON')
+  .refine((m) => !holdsNul(m), 'no NUL characters (\\u0000)')
   .optional();
 
 export const organizationQuery = z.object({ organizationId: id.optional() });
@@ -26,7 +42,7 @@ export const organizationQuery = z.object({ organizationId: id.optional() });
 export const useBody = z.strictObject({
   amount: creditAmount,
   appId,
-  description: z.string().min(1).max(500),
+  description: freeText(500),
   idempotencyKey: idempotencyKey.optional(),
   metadata,
   organizationId: id.optional(),
@@ -43,12 +59,15 @@ export const usageQuery = z
   .object({ from: z.coerce.date().optional(), to: z.coerce.date().optional(), organizationId: id.optional() })
   .refine((q) => !q.from || !q.to || q.from < q.to, { message: 'from must be before to', path: ['from'] });
 
-export const purchaseBody = z.strictObject({ packageId: z.string().min(1).max(64), organizationId: id.optional() });
+export const purchaseBody = z.strictObject({
+  packageId: z.string().min(1).max(64).regex(NO_CONTROL_CHARS, 'no control characters'),
+  organizationId: id.optional(),
+});
 
 export const reservationBody = z.strictObject({
   amount: creditAmount,
   appId,
-  description: z.string().min(1).max(500).optional(),
+  description: freeText(500).optional(),
   ttlSeconds: z.number().int().min(1).max(86_400).default(900),
   idempotencyKey: idempotencyKey.optional(),
   organizationId: id.optional(),
@@ -62,7 +81,7 @@ export const internalUseBody = z.strictObject({
   userId: id,
   amount: creditAmount,
   appId,
-  description: z.string().min(1).max(500),
+  description: freeText(500),
   idempotencyKey,
   metadata,
 });
@@ -73,7 +92,7 @@ export const internalGrantBody = z
     organizationId: id.optional(),
     amount: creditAmount,
     category: z.literal('promo').default('promo'),
-    reason: z.string().min(1).max(500),
+    reason: freeText(500),
     idempotencyKey,
     expiresAt: z.coerce.date().optional(),
   })
