@@ -1,7 +1,7 @@
 import type { Express } from 'express';
-import { createServiceApp, requireAuth, requireRole, type Runtime } from '@mana/shared';
+import { createServiceApp, requireAuth, requireRecentAuth, requireRole, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
-import type { Config } from './config';
+import { firstUrl, type Config } from './config';
 import type { AdminDeps } from './domain/context';
 import { adminAuditRoutes } from './routes/admin-audit';
 import { adminUserRoutes } from './routes/admin-users';
@@ -18,7 +18,13 @@ export function buildApp({ rt, config, deps }: AppDeps): Express {
   const { app, finish } = createServiceApp(rt);
   // Reached directly, the service is as strict as through the gateway: the token and its role are checked again.
   const admin = [requireAuth(rt.verifier), requireRole('admin')];
-  app.use('/api/v1/admin/users', ...admin, adminUserRoutes(deps));
+  // Step-up for the writes a stolen admin token must not be enough for (erase, role, ban, tier).
+  const recentAuth = requireRecentAuth({
+    authUrl: firstUrl(config.AUTH_SVC_URL),
+    serviceKey: config.MANA_SERVICE_KEY,
+    maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS,
+  });
+  app.use('/api/v1/admin/users', ...admin, adminUserRoutes(deps, recentAuth));
   app.use('/api/v1/admin/audit', ...admin, adminAuditRoutes(deps));
   app.use('/api/v1/admin', ...admin);
   app.use('/api/v1/internal/admin', internalRoutes({ ...deps, serviceKey: config.MANA_SERVICE_KEY }));

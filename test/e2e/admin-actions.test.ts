@@ -254,4 +254,48 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
       expect(e.actorId).toBe(admin.userId);
     }
   });
+
+  // Last in the file: it adds a second admin (the LAST_ADMIN case above needs a single one).
+  it('erase, role, ban and tier need a recent sign-in or re-auth (401 REAUTH_REQUIRED, nothing changes); POST /api/v1/auth/reauth unlocks them', async () => {
+    const other = await makeAdmin(s);
+    const otherApi = adminApi(s, other.token);
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    // The admin's sign-in (and any re-auth) moves beyond REAUTH_MAX_AGE_SECONDS (300) into the past: a stolen token.
+    const sid = (JSON.parse(Buffer.from(other.token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sid: string }).sid;
+    await s.sql.query(`update auth.session set created_at = created_at - interval '1 hour' where id = $1`, [sid]);
+    await s.sql.query(`update auth.session_reauth set reauthenticated_at = reauthenticated_at - interval '1 hour' where session_id = $1`, [
+      sid,
+    ]);
+
+    const writes: [string, string, unknown?][] = [
+      ['DELETE', `/users/${user.userId}/data`, { reason: 'stolen token' }],
+      ['PUT', `/users/${user.userId}/role`, { role: 'admin' }],
+      ['POST', `/users/${user.userId}/ban`, { reason: 'stolen token' }],
+      ['DELETE', `/users/${user.userId}/ban`],
+      ['PUT', `/users/${user.userId}/tier`, { tier: 'founder' }],
+    ];
+    for (const [method, path, body] of writes)
+      expect(await otherApi(method, path, body), `${method} ${path}`).toMatchObject({ status: 401, body: { error: 'REAUTH_REQUIRED' } });
+    // Reads and ending sessions do not need it.
+    expect((await otherApi('GET', `/users/${user.userId}`)).status).toBe(200);
+    expect((await otherApi('POST', `/users/${user.userId}/sessions/revoke`)).status).toBe(200);
+    // Nothing changed: no ban, role, tier, erasure, and nothing audited but the session revocation.
+    expect(await directoryRow(s, user.userId)).toMatchObject({ role: 'user', tier: 'public', banned: false });
+    expect((await s.sql.query('select 1 from auth.user_bans where user_id = $1', [user.userId])).rowCount).toBe(0);
+    expect((await s.sql.query<{ role: string }>('select role from auth."user" where id = $1', [user.userId])).rows[0]?.role).toBe('user');
+    expect((await audit(`targetId=${user.userId}`)).entries.map((e) => e.action)).toEqual(['sessions.revoke']);
+
+    const reauth = await call(`${s.gatewayUrl}/api/v1/auth/reauth`, { body: { password: other.password }, token: other.token });
+    expect(reauth.status).toBe(200);
+    expect((await otherApi('PUT', `/users/${user.userId}/tier`, { tier: 'founder' })).body).toEqual({
+      userId: user.userId,
+      tier: 'founder',
+    });
+    expect((await otherApi('POST', `/users/${user.userId}/ban`, { reason: 'abuse' })).body).toMatchObject({ banned: true });
+    expect((await otherApi('DELETE', `/users/${user.userId}/ban`)).body).toEqual({ userId: user.userId, banned: false });
+    expect((await otherApi('PUT', `/users/${user.userId}/role`, { role: 'admin' })).body).toMatchObject({ changed: true });
+    expect((await otherApi('PUT', `/users/${user.userId}/role`, { role: 'user' })).body).toMatchObject({ changed: true });
+    expect((await otherApi('DELETE', `/users/${user.userId}/data`, { reason: 'ticket 7' })).status).toBe(202);
+  });
 });
