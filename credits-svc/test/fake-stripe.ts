@@ -80,8 +80,11 @@ export async function startFakeStripe(webhookSecret: string): Promise<FakeStripe
   };
 }
 
-/** A `checkout.session.completed` event for a session the fake created. */
-export function checkoutCompleted(eventId: string, session: { id: string; purchaseId: string; paymentIntent: string }) {
+/** A `checkout.session.completed` event for a session the fake created: `amountTotal` cents paid in `currency`. */
+export function checkoutCompleted(
+  eventId: string,
+  session: { id: string; purchaseId: string; paymentIntent: string; amountTotal: number; currency: string },
+) {
   return {
     id: eventId,
     object: 'event',
@@ -95,6 +98,8 @@ export function checkoutCompleted(eventId: string, session: { id: string; purcha
         client_reference_id: session.purchaseId,
         metadata: { purchaseId: session.purchaseId },
         payment_intent: session.paymentIntent,
+        amount_total: session.amountTotal,
+        currency: session.currency,
         payment_status: 'paid',
         status: 'complete',
       },

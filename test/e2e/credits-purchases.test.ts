@@ -60,7 +60,13 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     const session = stripe.sessions.find((x) => x.params.get('client_reference_id') === r.body.purchaseId);
     if (!session) throw new Error('no checkout session');
     const paymentIntent = `pi_${randomUUID().slice(0, 12)}`;
-    const event = checkoutCompleted(`evt_${randomUUID()}`, { id: session.id, purchaseId: r.body.purchaseId, paymentIntent });
+    const event = checkoutCompleted(`evt_${randomUUID()}`, {
+      id: session.id,
+      purchaseId: r.body.purchaseId,
+      paymentIntent,
+      amountTotal: Number(session.params.get('line_items[0][price_data][unit_amount]')),
+      currency: session.params.get('line_items[0][price_data][currency]') ?? '',
+    });
     return { purchaseId: r.body.purchaseId, checkoutUrl: r.body.checkoutUrl, session, paymentIntent, event };
   };
 
@@ -132,6 +138,33 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect((await deliver(stripe.sign(succeeded))).status).toBe(200);
     const granted = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
     expect(granted.rowCount).toBe(1);
+  });
+
+  it('a signed completion whose session, amount or currency differ from the purchase grants nothing (200, refused)', async () => {
+    const p = await person();
+    const { event, purchaseId, session } = await buy(p, 'mana-500');
+    const other = await buy(p, 'mana-100');
+    const forged = [
+      // Another (cheaper, really paid) session of the same buyer carrying this purchase's id.
+      { ...event.data.object, id: other.session.id, amount_total: 100 },
+      { ...event.data.object, amount_total: 1 },
+      { ...event.data.object, currency: 'huf' },
+      { ...event.data.object, amount_total: undefined, currency: undefined },
+    ];
+    for (const object of forged) {
+      const r = await deliver(stripe.sign({ ...event, id: `evt_${randomUUID()}`, data: { object } }));
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ received: true, outcome: 'refused' });
+    }
+    const lots = await s.sql.query(`select 1 from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
+    expect(lots.rowCount).toBe(0);
+    const row = await s.sql.query(`select status, stripe_session_id from credits.purchases where id = $1`, [purchaseId]);
+    expect(row.rows[0]).toEqual({ status: 'pending', stripe_session_id: session.id });
+    // The genuine event still grants.
+    const genuine = await deliver(stripe.sign(event));
+    expect(await genuine.json()).toEqual({ received: true, outcome: 'handled' });
+    const granted = await s.sql.query(`select amount from credits.grants where source_key = $1`, [`purchase:${purchaseId}`]);
+    expect(granted.rows).toEqual([{ amount: '500' }]);
   });
 
   it('charge.refunded takes back what is left of the lot and records the shortfall; the balance never goes negative', async () => {

@@ -93,13 +93,15 @@ const asOwner = (owner: unknown): Owner | undefined =>
  * Handles one verified Stripe event exactly once: its id is recorded in the same transaction as its
  * effect, so parallel or repeated deliveries wait for the first and then change nothing.
  */
-export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now: Date): Promise<'handled' | 'duplicate' | 'ignored'> {
+export type StripeEventOutcome = 'handled' | 'duplicate' | 'ignored' | 'refused';
+
+export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now: Date): Promise<StripeEventOutcome> {
   const paidCheckout =
     (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded') &&
     event.data.object.payment_status !== 'unpaid';
   // An unpaid completion (a delayed payment method) grants nothing: Stripe follows up with async_payment_succeeded.
   if (!paidCheckout && event.type !== 'charge.refunded') return 'ignored';
-  return db.transaction(async (tx) => {
+  return db.transaction(async (tx): Promise<StripeEventOutcome> => {
     const fresh = await tx
       .insert(webhookEvents)
       .values({ id: event.id, type: event.type })
@@ -110,21 +112,34 @@ export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now:
     const scoped = tx as unknown as Tx;
     if (event.type === 'charge.refunded') await refundCharge(scoped, event.data.object, now);
     else if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded')
-      await completeCheckout(scoped, event.data.object, now);
+      return completeCheckout(scoped, event.data.object, now);
     return 'handled';
   });
 }
 
-async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: Date): Promise<void> {
+/**
+ * Grants a paid checkout's lot — only when the session is the one created for the purchase and it
+ * charged the purchase's price in its currency. Anything else is refused: nothing granted, the event
+ * recorded as handled (the caller answers 200 so Stripe stops retrying a delivery that will never fit).
+ */
+async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: Date): Promise<StripeEventOutcome> {
   const purchaseId = session.metadata?.purchaseId ?? session.client_reference_id;
-  if (!purchaseId || !/^[0-9a-f-]{36}$/i.test(purchaseId)) return;
+  if (!purchaseId || !/^[0-9a-f-]{36}$/i.test(purchaseId)) return 'ignored';
   const found = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
   const owner = asOwner(found.rows[0]?.owner);
-  if (!owner) return;
+  if (!owner) return 'ignored';
   await enterOwnerScope(tx, owner);
   const w = await lockWallet(tx, owner);
   const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
-  if (!p || p.status !== 'pending') return;
+  if (!p || p.status !== 'pending') return 'handled';
+  if (
+    !p.stripeSessionId ||
+    session.id !== p.stripeSessionId ||
+    session.amount_total !== p.amountCents ||
+    typeof session.currency !== 'string' ||
+    session.currency.toLowerCase() !== p.currency.toLowerCase()
+  )
+    return 'refused';
   const added = await addGrant(tx, w, {
     category: 'paid',
     amount: p.credits,
@@ -135,13 +150,14 @@ async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: D
     actor: p.actor,
     purchaseId: p.id,
   });
-  if (!added) return;
+  if (!added) return 'handled';
   const paymentIntent = typeof session.payment_intent === 'string' ? session.payment_intent : (session.payment_intent?.id ?? null);
   await tx
     .update(purchases)
     .set({ status: 'completed', completedAt: now, grantId: added.grantId, stripeSessionId: session.id, stripePaymentIntent: paymentIntent })
     .where(eq(purchases.id, p.id));
   await saveWallet(tx, w);
+  return 'handled';
 }
 
 /**

@@ -25,7 +25,13 @@ export function webhookRoutes(ctx: CreditsContext, bodyLimit: string): Router {
       throw CREDITS_ERRORS.invalidSignature();
     }
     const outcome = await handleStripeEvent(ctx.db, event, ctx.policy().now);
-    req.log.info({ eventId: event.id, type: event.type, outcome }, 'stripe event');
+    if (outcome === 'refused')
+      // A signed event that does not match its purchase (another session, amount or currency): nothing granted.
+      req.log.warn(
+        { eventId: event.id, type: event.type, outcome },
+        'stripe event refused: session, amount or currency differ from the purchase',
+      );
+    else req.log.info({ eventId: event.id, type: event.type, outcome }, 'stripe event');
     res.json({ received: true, outcome });
   });
   return router;
