@@ -222,6 +222,40 @@ describe('admin-svc: directory, search, tiers, resync, erasure', () => {
     expect((await api('GET', '/audit?cursor=abc')).status).toBe(400);
   });
 
+  it('refuses control characters (PostgreSQL refuses 0x00) in ids, search, cursor, tier and reasons with 400 naming the field', async () => {
+    const refused = async (method: string, path: string, body?: unknown, via: typeof api = api) => {
+      const res = await via<{ error: string; details: { path: string }[] }>(method, path, body);
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(res.body.error).toBe('VALIDATION_FAILED');
+      return res.body.details.map((d) => d.path);
+    };
+    expect(await refused('GET', '/users?search=ada%00')).toEqual(['search']);
+    expect(await refused('GET', '/users?cursor=ab%00c')).toEqual(['cursor']);
+    expect(await refused('GET', '/users?tier=beta%01')).toEqual(['tier']);
+    // The gateway already refuses a %00 in the path (BAD_PATH); admin-svc reached directly refuses it itself.
+    expect((await api('GET', `/users/${userId}%00`)).status).toBe(400);
+    const direct = <T>(method: string, path: string, body?: unknown) =>
+      call<T>(`${s.services.admin?.url}/api/v1/admin${path}`, { method, body, token: admin.token });
+    const directInternal = <T>(method: string, path: string, body?: unknown) =>
+      call<T>(`${s.services.admin?.url}/api/v1/internal${path}`, {
+        method,
+        body,
+        headers: { 'x-service-key': s.env.MANA_SERVICE_KEY ?? '' },
+      });
+    expect(await refused('GET', `/users/${userId}%00`, undefined, direct)).toEqual(['id']);
+    expect(await refused('GET', '/users/u%00x/data', undefined, direct)).toEqual(['id']);
+    expect(await refused('GET', '/users/u%1Fx/tier', undefined, direct)).toEqual(['id']);
+    expect(await refused('PUT', `/users/${userId}%00/tier`, { tier: 'beta' }, direct)).toEqual(['id']);
+    expect(await refused('POST', `/users/${userId}%00/sessions/revoke`, undefined, direct)).toEqual(['id']);
+    expect(await refused('GET', '/admin/users/u%00x/tier', undefined, directInternal)).toEqual(['id']);
+    expect(await refused('PUT', `/users/${userId}/tier`, { tier: 'beta\u0000' })).toEqual(['tier']);
+    expect(await refused('POST', `/users/${userId}/ban`, { reason: 'spam\u0000' })).toEqual(['reason']);
+    expect(await refused('GET', '/audit?targetId=u%00x&actorId=u%7Fx')).toEqual(['targetId', 'actorId']);
+    // Line breaks and tabs stay allowed in free text; nothing was banned above.
+    expect((await api('PUT', `/users/${userId}/tier`, { tier: 'beta', reason: 'line one\n\tline two' })).status).toBe(200);
+    expect(await directoryRow(s, userId)).toMatchObject({ banned: false });
+  });
+
   it('changes tiers (user.tier.changed.v1 through the outbox, audited); others read the tier internally', async () => {
     const p = people[2];
     const id = p?.id ?? '';

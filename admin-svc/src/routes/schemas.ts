@@ -4,7 +4,24 @@ import { SORTS } from '../db/directory';
 
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 const dateTime = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
-const id = z.string().min(1).max(128);
+// PostgreSQL refuses 0x00 in text (a 500); no id, search, cursor or tier has a reason to carry control characters.
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f]/;
+// Free text (reasons) may span lines and carry tabs; every other control character is refused.
+// eslint-disable-next-line no-control-regex
+const TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const plain = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !CONTROLS.test(v), 'must not contain control characters');
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((v) => !TEXT_CONTROLS.test(v), 'must not contain control characters');
+const id = plain(128).min(1);
 
 export const userIdParams = z.object({ id });
 
@@ -16,30 +33,31 @@ export const listUsersQuery = z
       .string()
       .trim()
       .max(256)
+      .refine((v) => !CONTROLS.test(v), 'must not contain control characters')
       .optional()
       .transform((s) => s || undefined),
     role: z.enum(['user', 'admin']).optional(),
-    tier: z.string().min(1).max(64).optional(),
+    tier: plain(64).min(1).optional(),
     banned: flag.optional(),
     emailVerified: flag.optional(),
     createdFrom: dateTime.optional(),
     createdTo: dateTime.optional(),
     sort: z.enum(SORTS).default('-createdAt'),
     /** Keyset paging: empty for the first page, then the `nextCursor` of the previous one. */
-    cursor: z.string().max(1024).optional(),
+    cursor: plain(1024).optional(),
   })
   .refine((q) => q.cursor === undefined || q.page === 1, { path: ['page'], message: 'page and cursor exclude each other' });
 
-export const tierBody = z.object({ tier: z.string().min(1).max(64), reason: z.string().trim().max(500).optional() });
+export const tierBody = z.object({ tier: plain(64).min(1), reason: text(500).optional() });
 
 export const banBody = z.object({
-  reason: z.string().trim().min(1).max(500),
+  reason: text(500).min(1),
   expiresAt: dateTime.refine((d) => d.getTime() > Date.now(), 'must be in the future').optional(),
 });
 
 export const roleBody = z.object({ role: z.enum(['user', 'admin']) });
 
-export const eraseBody = z.object({ reason: z.string().trim().min(1).max(500) });
+export const eraseBody = z.object({ reason: text(500).min(1) });
 
 export const auditQuery = z.object({
   targetId: id.optional(),
