@@ -4,6 +4,7 @@ import { call } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified, uniqueEmail } from '../helpers/users';
 import { hiddenField, newBrowser, postForm } from './oidc-helpers';
+import { scanForIdentifiers } from '../helpers/erasure-scan';
 import { adminApi, directoryRow, makeAdmin, newUserId, waitForRow } from './admin-helpers';
 
 const APP = 'https://app.example.com';
@@ -297,5 +298,37 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect((await otherApi('PUT', `/users/${user.userId}/role`, { role: 'admin' })).body).toMatchObject({ changed: true });
     expect((await otherApi('PUT', `/users/${user.userId}/role`, { role: 'user' })).body).toMatchObject({ changed: true });
     expect((await otherApi('DELETE', `/users/${user.userId}/data`, { reason: 'ticket 7' })).status).toBe(202);
+  });
+
+  it("an erased admin's id leaves auth-svc: banned_by and the actorId of other users' security events get a pseudonym", async () => {
+    const former = await makeAdmin(s);
+    const formerApi = adminApi(s, former.token);
+    const user = await registerVerified(s);
+    await waitForRow(s, user.userId);
+    await waitForRow(s, former.userId);
+    expect((await formerApi('POST', `/users/${user.userId}/ban`, { reason: 'abuse' })).status).toBe(200);
+    expect((await formerApi('POST', `/users/${user.userId}/sessions/revoke`)).status).toBe(200);
+    expect((await formerApi('POST', `/users/${user.userId}/unlock`)).status).toBe(200);
+    expect((await formerApi('PUT', `/users/${user.userId}/role`, { role: 'admin' })).status).toBe(200);
+    expect((await formerApi('PUT', `/users/${user.userId}/role`, { role: 'user' })).status).toBe(200);
+    const acted = await s.sql.query(`select 1 from auth.security_events where context->>'actorId' = $1`, [former.userId]);
+    expect(acted.rowCount).toBe(5);
+
+    const erased = await api<{ requestId: string }>('DELETE', `/users/${former.userId}/data`, { reason: 'left the company' });
+    expect(erased.status).toBe(202);
+    const done = await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === erased.body.requestId && e.data.service === 'auth',
+    );
+    expect(done.type === 'user.erasure.completed.v1' && done.data.pseudonymized).toMatchObject({ userBans: 1, securityEvents: 5 });
+    const ban = await s.sql.query<{ banned_by: string }>('select banned_by from auth.user_bans where user_id = $1', [user.userId]);
+    expect(ban.rows[0]?.banned_by).toMatch(/^erased:[0-9a-f-]{36}$/);
+    const events = await s.sql.query<{ actor: string }>(
+      `select context->>'actorId' as actor from auth.security_events where user_id = $1 and context ? 'actorId'`,
+      [user.userId],
+    );
+    expect(events.rows.map((r) => r.actor)).toEqual(Array(5).fill(ban.rows[0]?.banned_by));
+    // Nothing in auth-svc's schema names the erased admin any more.
+    expect((await scanForIdentifiers(s.sql, [former.userId])).filter((h) => h.table.startsWith('auth.'))).toEqual([]);
   });
 });

@@ -89,6 +89,31 @@ export async function pseudonymizeRevocations(tx: Tx, userId: string): Promise<n
   );
 }
 
+/**
+ * What an erased admin did to other users stays (who was banned, whose sessions ended, role changes, unlocks),
+ * but not under their id: a random pseudonym per erasure replaces `user_bans.banned_by` and the `actorId`
+ * in the context of other users' security events (the admin's own events went with eraseUser).
+ */
+export async function pseudonymizeActor(tx: Tx, userId: string): Promise<{ userBans: number; securityEvents: number }> {
+  const pseudonym = `erased:${randomUUID()}`;
+  const userBans = await count(
+    tx
+      .update(tables.userBans)
+      .set({ bannedBy: pseudonym })
+      .where(eq(tables.userBans.bannedBy, userId))
+      .returning({ id: tables.userBans.userId }),
+  );
+  const context = tables.securityEvents.context;
+  const securityEvents = await count(
+    tx
+      .update(tables.securityEvents)
+      .set({ context: sql`jsonb_set(${context}, '{actorId}', to_jsonb(${pseudonym}::text))` })
+      .where(sql`${context}->>'actorId' = ${userId}`)
+      .returning({ id: tables.securityEvents.id }),
+  );
+  return { userBans, securityEvents };
+}
+
 /** Joins the erasure saga as `auth` (queue `auth`): the shared participant helper runs eraseUser once per request. */
 export async function subscribeErasure(ctx: AuthContext): Promise<void> {
   await subscribeErasureParticipant({
@@ -102,7 +127,9 @@ export async function subscribeErasure(ctx: AuthContext): Promise<void> {
     erase: async (tx, userId) => {
       const deleted = await eraseUser(tx as Tx, userId);
       // After eraseUser: deleting the sessions is what records their revocations.
-      return { deleted, pseudonymized: { sessionRevocations: await pseudonymizeRevocations(tx as Tx, userId) } };
+      const sessionRevocations = await pseudonymizeRevocations(tx as Tx, userId);
+      const actor = await pseudonymizeActor(tx as Tx, userId);
+      return { deleted, pseudonymized: { sessionRevocations, userBans: actor.userBans, securityEvents: actor.securityEvents } };
     },
   });
 }
