@@ -186,6 +186,64 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect(history.body[0]).toMatchObject({ type: 'refund', amount: -40 });
   });
 
+  it('a refund takes back credits of the lot that were held: on capture or release they go to payments, not the wallet', async () => {
+    const p = await withBonus(await person());
+    const owner = `user:${p.userId}`;
+    const { purchaseId, paymentIntent, event } = await buy(p);
+    expect((await deliver(stripe.sign(event))).status).toBe(200);
+    expect((await balanceOf(p)).byCategory).toEqual({ daily: 5, promo: 150, paid: 100 });
+    const holdOf = async (amount: number, idempotencyKey: string) => {
+      const r = await call<{ id: string }>(v1('/reservations'), { token: p.token, body: { amount, appId: 'ai', idempotencyKey } });
+      expect(r.status).toBe(201);
+      return r.body.id;
+    };
+    const free = await holdOf(155, 'free'); // 5 daily + 150 promo
+    const paid = await holdOf(60, 'paid'); // 60 of the paid lot: 40 left
+    const refund = chargeRefunded(`evt_${randomUUID()}`, { paymentIntent, amount: 100, amountRefunded: 100 });
+    expect((await deliver(stripe.sign(refund))).status).toBe(200);
+    const purchase = async () =>
+      (
+        await s.sql.query<Record<string, string>>(
+          `select status, refunded_credits, refund_shortfall from credits.purchases where id = $1`,
+          [purchaseId],
+        )
+      ).rows[0];
+    expect(await purchase()).toEqual({ status: 'refunded', refunded_credits: '40', refund_shortfall: '60' });
+    // 20 of the paid hold are spent; the 40 it gives back belong to the refund.
+    const captured = await call(v1(`/reservations/${paid}/capture`), { token: p.token, body: { amount: 20 } });
+    expect(captured.status).toBe(200);
+    expect(await purchase()).toEqual({ status: 'refunded', refunded_credits: '80', refund_shortfall: '20' });
+    expect((await balanceOf(p)).byCategory.paid).toBe(0);
+    // Releasing the free hold gives the free credit back (no purchase lot in it).
+    expect((await call(v1(`/reservations/${free}/release`), { token: p.token, body: {} })).status).toBe(200);
+    const after = await balanceOf(p);
+    expect(after).toMatchObject({ available: 155, held: 0, byCategory: { daily: 5, promo: 150, paid: 0 } });
+    expect(await purchase()).toEqual({ status: 'refunded', refunded_credits: '80', refund_shortfall: '20' });
+    // Ledger, lots and cached balance agree; every transaction balances; payments got 80 back.
+    const sums = await s.sql.query<Record<string, number>>(
+      `select
+         (select coalesce(sum(amount), 0) from credits.ledger_postings where owner = $1 and account = 'available')::int as ledger_available,
+         (select coalesce(sum(amount), 0) from credits.ledger_postings where owner = $1 and account = 'held')::int as ledger_held,
+         (select coalesce(sum(remaining), 0) from credits.grants where owner = $1)::int as lots,
+         (select available from credits.wallets where owner = $1)::int as available,
+         (select held from credits.wallets where owner = $1)::int as held,
+         (select coalesce(sum(p.amount), 0) from credits.ledger_postings p join credits.ledger_transactions t on t.id = p.transaction_id
+           where p.owner = $1 and p.account = 'system:payments' and t.kind = 'refund')::int as refunded,
+         (select count(*) from (select transaction_id from credits.ledger_postings where owner = $1
+           group by 1 having sum(amount) <> 0) x)::int as unbalanced`,
+      [owner],
+    );
+    expect(sums.rows[0]).toEqual({
+      ledger_available: 155,
+      ledger_held: 0,
+      lots: 155,
+      available: 155,
+      held: 0,
+      refunded: 80,
+      unbalanced: 0,
+    });
+  });
+
   it('a failing payment provider answers 502 PAYMENT_PROVIDER_ERROR', async () => {
     const p = await person();
     stripe.failNext(400);

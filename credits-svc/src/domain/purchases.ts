@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import { grants, purchases, webhookEvents } from '../db/schema';
 import { enterOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
 import type { CreditPackage } from '../config';
 import { CREDITS_ERRORS } from './errors';
-import { addGrant, adjustLots, lockWallet, post, saveWallet } from './ledger';
+import { addGrant, adjustLots, lockWallet, post, saveWallet, type Wallet } from './ledger';
 
 type Purchase = typeof purchases.$inferSelect;
 
@@ -162,7 +162,8 @@ async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: D
 
 /**
  * Takes back what is left of the purchase's lot, in proportion to the refunded amount; what was spent
- * already is recorded as the purchase's shortfall (the balance never goes negative).
+ * already is recorded as the purchase's shortfall (the balance never goes negative). Credits of the lot
+ * that sat in an open hold count as shortfall too, until the hold gives them back (`reclaimRefunded`).
  */
 async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<void> {
   const paymentIntent = typeof charge.payment_intent === 'string' ? charge.payment_intent : (charge.payment_intent?.id ?? null);
@@ -210,4 +211,44 @@ async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<v
       refundedAt: now,
     })
     .where(eq(purchases.id, p.id));
+}
+
+/**
+ * Credits that come back to a lot after its purchase was refunded (a hold that burned it was released,
+ * partly captured or expired after the refund) are what the refund could not take then: they go on to
+ * `system:payments` — one `refund` transaction per purchase — until the purchase's shortfall is covered,
+ * instead of back to the wallet. Call it on the locked wallet after the credits were posted back to the lots.
+ */
+export async function reclaimRefunded(tx: Tx, w: Wallet, givenBack: Array<{ grantId: string; delta: number }>): Promise<void> {
+  if (givenBack.length === 0) return;
+  const owed = await tx
+    .select()
+    .from(purchases)
+    .where(
+      and(
+        eq(purchases.owner, w.owner),
+        inArray(
+          purchases.grantId,
+          givenBack.map((g) => g.grantId),
+        ),
+        gt(purchases.refundShortfall, 0),
+      ),
+    )
+    .orderBy(asc(purchases.id))
+    .for('update');
+  for (const p of owed) {
+    const back = givenBack.filter((g) => g.grantId === p.grantId).reduce((sum, g) => sum + g.delta, 0);
+    const take = Math.min(back, p.refundShortfall);
+    if (take <= 0 || !p.grantId) continue;
+    await adjustLots(tx, [{ grantId: p.grantId, delta: -take }]);
+    w.available -= take;
+    await post(tx, w, { kind: 'refund', amount: -take, description: `Refund of ${p.packageId}`, purchaseId: p.id }, [
+      { account: 'available', amount: -take, grantId: p.grantId },
+      { account: 'system:payments', amount: take },
+    ]);
+    await tx
+      .update(purchases)
+      .set({ refundedCredits: p.refundedCredits + take, refundShortfall: p.refundShortfall - take })
+      .where(eq(purchases.id, p.id));
+  }
 }

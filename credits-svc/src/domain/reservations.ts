@@ -4,6 +4,7 @@ import { reservationAllocations, reservations, type ReservationStatus } from '..
 import type { Owner, Tx } from '../db/scope';
 import { CREDITS_ERRORS } from './errors';
 import { adjustLots, burn, expireLots, lockWallet, maintain, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
+import { reclaimRefunded } from './purchases';
 import { requestHash } from './request-hash';
 import type { Insufficient } from './spend';
 
@@ -127,7 +128,8 @@ async function lockReservation(tx: Tx, owner: Owner, id: string): Promise<Reserv
 
 /**
  * Resolves a hold: `captured` goes to revenue (taken from the lots in the order they were burned), the
- * rest goes back to available and to its lots. Lots that expired meanwhile go straight on to breakage.
+ * rest goes back to available and to its lots. Lots that expired meanwhile go straight on to breakage;
+ * lots refunded meanwhile go on to the refund (`system:payments`).
  */
 async function resolve(
   tx: Tx,
@@ -172,6 +174,8 @@ async function resolve(
       ...giveBack.map((g) => ({ account: 'available' as const, amount: g.delta, grantId: g.grantId })),
     ],
   );
+  // Credits of a lot whose purchase was refunded while they were held go to the refund, not the wallet.
+  await reclaimRefunded(tx, w, giveBack);
   const [row] = await tx
     .update(reservations)
     .set({ status, captured, resolvedAt: policy.now })
