@@ -15,6 +15,9 @@ const id = z
   .max(128)
   .regex(NO_CONTROL_CHARS)
   .refine((s) => !s.startsWith('erased:'), 'reserved');
+/** No control characters at all (app ids, package ids); emptiness is left to `.min(1)`. */
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 /**
  * Free text (descriptions, reasons): line breaks and tabs are fine, other control characters are not —
  * PostgreSQL refuses NUL in text, and the rest has no business in a ledger.
@@ -22,7 +25,7 @@ const id = z
 // eslint-disable-next-line no-control-regex
 const TEXT_CHARS = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
 const freeText = (max: number) => z.string().min(1).max(max).regex(TEXT_CHARS, 'no control characters');
-export const appId = z.string().min(1).max(100).regex(NO_CONTROL_CHARS, 'no control characters');
+export const appId = z.string().min(1).max(100).regex(NO_CONTROL, 'no control characters');
 
 /** Whether a JSON value holds a NUL character in a string or a key (jsonb cannot store `\u0000`). */
 const holdsNul = (v: unknown): boolean => {
@@ -60,7 +63,7 @@ export const usageQuery = z
   .refine((q) => !q.from || !q.to || q.from < q.to, { message: 'from must be before to', path: ['from'] });
 
 export const purchaseBody = z.strictObject({
-  packageId: z.string().min(1).max(64).regex(NO_CONTROL_CHARS, 'no control characters'),
+  packageId: z.string().min(1).max(64).regex(NO_CONTROL, 'no control characters'),
   organizationId: id.optional(),
 });
 
