@@ -113,6 +113,34 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect(past.body.details.map((d) => d.path)).toEqual(['expiresAt']);
   });
 
+  it('a ban committing while a sign-in sits between its ban check and its session insert still refuses it (no session survives)', async () => {
+    const user = await registerVerified(s);
+    const client = await s.sql.connect();
+    let pending: ReturnType<typeof signIn> | undefined;
+    try {
+      await client.query('begin');
+      // banUser's first step: the user row FOR UPDATE, held until its commit.
+      await client.query('select id from auth."user" where id = $1 for update', [user.userId]);
+      pending = signIn(user.email, user.password);
+      // The sign-in passed the ban check (no ban yet) and its session insert waits on the row (foreign key).
+      await eventually(async () => {
+        const waiting = await s.sql.query(
+          `select 1 from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into %session%'`,
+        );
+        return (waiting.rowCount ?? 0) > 0;
+      });
+      await client.query(`insert into auth.user_bans (user_id, reason) values ($1, 'race')`, [user.userId]);
+      await client.query('commit');
+    } finally {
+      await client.query('rollback').catch(() => {});
+      client.release();
+    }
+    expect(await pending).toMatchObject({ status: 403, body: { error: 'ACCOUNT_BANNED' } });
+    const live = await s.sql.query('select 1 from auth.session where user_id = $1', [user.userId]);
+    expect(live.rowCount).toBe(0);
+  });
+
   it('refuses to ban oneself (CANNOT_TARGET_SELF) and unknown users (USER_NOT_FOUND)', async () => {
     expect(await api('POST', `/users/${admin.userId}/ban`, { reason: 'oops' })).toMatchObject({
       status: 400,
