@@ -1,6 +1,6 @@
 import { OutboxRelay, createBusFromConfig, createDatabase, createLogger, runMigrations } from '@mana/shared';
 import { fileURLToPath } from 'node:url';
-import { createAuth, type Auth } from '../src/auth/auth';
+import type { Auth } from '../src/auth/auth';
 import { loadServiceConfig, type Config } from '../src/config';
 import * as tables from '../src/db/schema';
 import type { Db } from '../src/db/types';
@@ -8,7 +8,8 @@ import type { Db } from '../src/db/types';
 export interface OperatorContext {
   config: Config;
   db: Db;
-  auth: Auth;
+  /** Better Auth, built on first use: most commands need only the database (and start faster without it). */
+  auth: () => Promise<Auth>;
   /** Publishes what the command wrote to the outbox (when AMQP_URL is set), then closes everything. */
   finish: () => Promise<void>;
 }
@@ -21,12 +22,16 @@ export async function operatorContext(env: Record<string, string | undefined> = 
   if (!url) throw new Error('DATABASE_URL (or AUTH_DATABASE_URL) is required');
   const database = createDatabase({ url, schema: tables, logger, applicationName: 'auth-svc-cli', max: 2 });
   await runMigrations(database.pool, { folder: fileURLToPath(new URL('../drizzle', import.meta.url)), schema: 'auth', logger });
-  const mailer = { send: async () => undefined, close: () => undefined };
-  const auth = createAuth({ config, db: database.db, mailer, logger, onOutboxWrite: () => undefined });
+  let auth: Auth | undefined;
   return {
     config,
     db: database.db,
-    auth,
+    auth: async () => {
+      const { createAuth } = await import('../src/auth/auth');
+      const mailer = { send: async () => undefined, close: () => undefined };
+      auth ??= createAuth({ config, db: database.db, mailer, logger, onOutboxWrite: () => undefined });
+      return auth;
+    },
     finish: async () => {
       try {
         if (config.AMQP_URL) {

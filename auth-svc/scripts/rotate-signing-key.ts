@@ -22,7 +22,7 @@ void runMain(async () => {
   const wait = waitSeconds(process.argv.slice(2));
   const op = await operatorContext();
   try {
-    const keyId = await stageSigningKey(op.auth, op.db, op.config);
+    const keyId = await stageSigningKey(await op.auth(), op.db, op.config);
     process.stdout.write(`staged signing key ${keyId} (published, not signing yet); activating in ${wait} s\n`);
     await new Promise((r) => setTimeout(r, wait * 1000));
     const r = await activateSigningKey(op.db, keyId);

@@ -1,8 +1,9 @@
 // Grants or removes the admin role: npx tsx auth-svc/scripts/set-role.ts admin@example.com admin|user
 import { runMain } from '@mana/shared';
-import { ROLES, setRoleByEmail, type Role } from '../src/domain/roles';
-import { operatorContext } from './operator';
 
+// The roles are listed here, not imported: a usage error answers at once, before the app's modules load.
+const ROLES = ['user', 'admin'] as const;
+type Role = (typeof ROLES)[number];
 const isRole = (r: string | undefined): r is Role => (ROLES as readonly string[]).includes(r ?? '');
 
 void runMain(async () => {
@@ -11,6 +12,11 @@ void runMain(async () => {
     process.stderr.write(`usage: set-role.ts <email> <${ROLES.join('|')}>\n`);
     process.exit(2);
   }
+  const [{ operatorContext }, { setRoleByEmail, ROLES: APP_ROLES }] = await Promise.all([
+    import('./operator'),
+    import('../src/domain/roles'),
+  ]);
+  if (APP_ROLES.join() !== ROLES.join()) throw new Error('set-role.ts: its role list differs from src/domain/roles.ts');
   const op = await operatorContext();
   try {
     const result = await setRoleByEmail(op.db, email, role);

@@ -1,10 +1,5 @@
 // Lifts a sign-in lockout (and forgets the failure count): npx tsx auth-svc/scripts/unlock.ts user@example.com
-import { eq } from 'drizzle-orm';
 import { runMain } from '@mana/shared';
-import * as tables from '../src/db/schema';
-import { lockoutKey, unlock } from '../src/domain/lockout';
-import { recordSecurityEvent } from '../src/domain/security-events';
-import { operatorContext } from './operator';
 
 void runMain(async () => {
   const [email] = process.argv.slice(2);
@@ -12,6 +7,14 @@ void runMain(async () => {
     process.stderr.write('usage: unlock.ts <email>\n');
     process.exit(2);
   }
+  // Loaded after the usage check, so a usage error answers at once.
+  const [{ eq }, tables, { lockoutKey, unlock }, { recordSecurityEvent }, { operatorContext }] = await Promise.all([
+    import('drizzle-orm'),
+    import('../src/db/schema'),
+    import('../src/domain/lockout'),
+    import('../src/domain/security-events'),
+    import('./operator'),
+  ]);
   const op = await operatorContext();
   try {
     const wasLocked = await unlock(op.db, email);

@@ -1,13 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../helpers/stack';
 import { registerVerified } from '../helpers/users';
 import { directoryRow, waitForRow } from './admin-helpers';
-
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { runScript } from '../helpers/scripts';
 
 describe('admin-svc resync script', () => {
   let s: Stack;
@@ -24,7 +19,7 @@ describe('admin-svc resync script', () => {
     await waitForRow(s, user.userId, (r) => r.email_verified === true);
     await s.sql.query('delete from admin.directory_users where id = $1', [user.userId]);
     const env = { ...process.env, ...s.env, AUTH_SVC_URL: s.services.auth[0]?.url ?? '', LOG_LEVEL: 'silent' };
-    const { stdout } = await run('npx', ['tsx', 'admin-svc/scripts/resync.ts'], { cwd: ROOT, env });
+    const { stdout } = await runScript('admin-svc/scripts/resync.ts', [], env);
     expect(stdout).toContain('directory resync: 1 added, 0 changed, 0 removed (1 users in auth-svc)');
     expect(await directoryRow(s, user.userId)).toMatchObject({ email: user.email, tier: 'public' });
   });

@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, parseEnvelope } from '@mana/shared';
@@ -8,9 +5,7 @@ import { eventually } from '@mana/shared/testing';
 import { call } from '../helpers/http';
 import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified, strongPassword, uniqueEmail } from '../helpers/users';
-
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { runScript } from '../helpers/scripts';
 
 describe('auth-svc events, operator commands and erasure (broker behind a proxy)', () => {
   let s: Stack;
@@ -55,7 +50,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     const before = await login(s, email, password);
     const env = { ...process.env, ...s.env, LOG_LEVEL: 'silent' };
     const script = 'auth-svc/scripts/set-role.ts';
-    const granted = await run('npx', ['tsx', script, email.toUpperCase(), 'admin'], { cwd: ROOT, env });
+    const granted = await runScript(script, [email.toUpperCase(), 'admin'], env);
     expect(granted.stdout).toContain('user → admin');
     const updated = await s.waitForEvent(
       'user.updated.v1',
@@ -66,12 +61,12 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     expect(admin.user.role).toBe('admin');
     expect((JSON.parse(Buffer.from(admin.accessToken.split('.')[1] ?? '', 'base64url').toString()) as { role: string }).role).toBe('admin');
 
-    const revoked = await run('npx', ['tsx', script, email, 'user'], { cwd: ROOT, env });
+    const revoked = await runScript(script, [email, 'user'], env);
     expect(revoked.stdout).toContain('admin → user (2 sessions ended)');
     await eventually(async () => (await call(v1('/session'), { token: admin.accessToken })).status === 401, 5_000);
     expect((await call(v1('/session'), { token: before.accessToken })).status).toBe(401);
-    await expect(run('npx', ['tsx', script, 'nobody@example.com', 'admin'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 1 });
-    await expect(run('npx', ['tsx', script, email, 'root'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+    await expect(runScript(script, ['nobody@example.com', 'admin'], env)).rejects.toMatchObject({ code: 1 });
+    await expect(runScript(script, [email, 'root'], env)).rejects.toMatchObject({ code: 2 });
   });
 
   it('rotates the signing key: the new key is published before it signs, old tokens keep verifying', async () => {
@@ -79,7 +74,7 @@ describe('auth-svc events, operator commands and erasure (broker behind a proxy)
     const old = await login(s, email, password);
     const oldKid = decodeProtectedHeader(old.accessToken).kid;
     const env = { ...process.env, ...s.env, LOG_LEVEL: 'silent' };
-    const out = await run('npx', ['tsx', 'auth-svc/scripts/rotate-signing-key.ts', '--wait', '0'], { cwd: ROOT, env });
+    const out = await runScript('auth-svc/scripts/rotate-signing-key.ts', ['--wait', '0'], env);
     const newKid = /new signing key (\S+)/.exec(out.stdout)?.[1];
     expect(newKid).toBeDefined();
     expect(newKid).not.toBe(oldKid);

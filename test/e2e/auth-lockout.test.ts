@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManaAuthClient } from '../../auth-svc/src/client';
 import { call, cookieFetch } from '../helpers/http';
 import { STACK_SERVICE_KEY, startStack, type Stack } from '../helpers/stack';
 import { registerVerified, uniqueEmail, type TokenPair } from '../helpers/users';
+import { runScript } from '../helpers/scripts';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRONG = 'Not The Password 42';
 const MAX = 3;
 
@@ -62,11 +58,11 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
 
     // Operator unlock.
     const env = { ...process.env, ...s.env, LOG_LEVEL: 'silent' };
-    const out = await run('npx', ['tsx', 'auth-svc/scripts/unlock.ts', user.email], { cwd: ROOT, env });
+    const out = await runScript('auth-svc/scripts/unlock.ts', [user.email], env);
     expect(out.stdout).toContain('unlocked');
     expect((await v1Login(user.email, user.password)).status).toBe(200);
     expect((await events(user.userId, 'account_unlocked'))[0]?.context).toMatchObject({ by: 'operator', wasLocked: true });
-    await expect(run('npx', ['tsx', 'auth-svc/scripts/unlock.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+    await expect(runScript('auth-svc/scripts/unlock.ts', [], env)).rejects.toMatchObject({ code: 2 });
   });
 
   it('an admin (through admin-svc, service key) can unlock', async () => {

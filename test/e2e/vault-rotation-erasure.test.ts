@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpBus, createDatabase, createEvent, createLogger, type EventEnvelope } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
@@ -10,9 +7,8 @@ import { vaultDb } from '../../vault-svc/src/db/scope';
 import { loadKeyring } from '../../vault-svc/src/domain/kek';
 import { kekUsage, rewrapAll } from '../../vault-svc/src/domain/rewrap';
 import { auditRows, newKek, startVaultStack, VAULT, type VaultStack } from '../../vault-svc/test/harness';
+import { runScript } from '../helpers/scripts';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const keyCheck = (mk: string) => createHmac('sha256', Buffer.from(mk, 'base64')).update('mana-vault key-check v1').digest('base64');
 
 describe('KEK rotation (rewrap) and erasure over the real bus', () => {
@@ -113,10 +109,10 @@ describe('KEK rotation (rewrap) and erasure over the real bus', () => {
       MANA_AUTH_KEK_ACTIVE: 'kek-3',
     };
     const script = 'vault-svc/scripts/rewrap.ts';
-    const status = await run('npx', ['tsx', script, '--status'], { cwd: ROOT, env });
+    const status = await runScript(script, ['--status'], env);
     expect(status.stdout).toContain('active KEK: kek-3');
     expect(status.stdout).toContain('kek-2: 8 vault(s)');
-    const { stdout } = await run('npx', ['tsx', script, '--batch-size', '5'], { cwd: ROOT, env });
+    const { stdout } = await runScript(script, ['--batch-size', '5'], env);
     expect(stdout).toContain('progress: 5/8');
     expect(stdout).toContain('done: re-wrapped 8, failed 0');
     expect(stdout).toContain('KEK kek-2 is no longer used by any vault');

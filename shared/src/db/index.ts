@@ -31,8 +31,13 @@ export function createDatabase<TSchema extends Record<string, unknown> = Record<
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection must not crash the process.
+  // A client losing its connection (PostgreSQL restarted, an administrator's pg_terminate_backend, a test
+  // dropping its database) must not crash the process: the pool reports idle clients; a checked-out
+  // client has no listener of the pool's, so each client gets one of its own (its query still fails).
   pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'idle database client error'));
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.logger?.warn({ err: err.message }, 'database client error'));
+  });
   const db = drizzle(pool, { schema: opts.schema ?? ({} as TSchema) });
   let closed = false;
   return {
