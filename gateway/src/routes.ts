@@ -22,7 +22,7 @@ export interface Route {
 
 /** `/a/b` matches `/a/b` and `/a/b/…`. */
 const under = (prefix: string) => (path: string) =>
-  path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47) /* / */;
+  path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47); /* / */
 const exactly = (paths: readonly string[]) => {
   const set = new Set(paths);
   return (path: string) => set.has(path);
