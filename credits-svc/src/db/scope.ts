@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { Database, Db } from '@mana/shared';
+import { transactionsBeginningWith, type Database, type Db } from '@mana/shared';
 import * as tables from './schema';
 
 /** A connection inside an owner-scoped transaction (see withOwnerScope). */
@@ -50,16 +49,7 @@ export function scopeStatement(owner: Owner): string {
   return `SELECT set_config('role', '${APP_ROLE}', true), set_config('app.owner', ${pg.escapeLiteral(owner)}, true)`;
 }
 
-const perClient = new WeakMap<pg.PoolClient, Tx>();
-
-function drizzleFor(client: pg.PoolClient): Tx {
-  let db = perClient.get(client);
-  if (!db) {
-    db = drizzle(client, { schema: tables });
-    perClient.set(client, db);
-  }
-  return db;
-}
+const inScopedTransaction = transactionsBeginningWith(tables);
 
 /**
  * Runs `fn` in a transaction as the credits role with `app.owner` set, so row-level security admits
@@ -151,24 +141,8 @@ export async function withAppRole<T>(db: CreditsDb, fn: (tx: Tx) => Promise<T>):
   return inTransaction(db, `BEGIN; SELECT set_config('role', '${APP_ROLE}', true)`, fn);
 }
 
-async function inTransaction<T>(db: CreditsDb, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const client = await db.$client.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query(begin);
-    const result = await fn(drizzleFor(client));
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr as Error;
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+function inTransaction<T>(db: CreditsDb, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inScopedTransaction(db.$client, begin, fn);
 }
 
 /** Enters an owner's scope inside an existing transaction (consumers, the webhook). */

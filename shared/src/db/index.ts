@@ -87,3 +87,4 @@ export function databaseUrlFor(service: string, env: Record<string, string | und
   const specific = env[`${service.toUpperCase().replace(/-SVC$/, '').replace(/-/g, '_')}_DATABASE_URL`];
   return specific || env.DATABASE_URL || undefined;
 }
+export * from './begin-with';

@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { Database, Db } from '@mana/shared';
+import { transactionsBeginningWith, type Database, type Db } from '@mana/shared';
 import * as tables from './schema';
 
 /** A connection inside a user-scoped transaction (see withUserScope). */
@@ -49,16 +48,7 @@ export function scopeStatement(userId: string): string {
   return `SELECT set_config('role', '${APP_ROLE}', true), set_config('app.current_user_id', ${pg.escapeLiteral(userId)}, true)`;
 }
 
-const perClient = new WeakMap<pg.PoolClient, Tx>();
-
-function drizzleFor(client: pg.PoolClient): Tx {
-  let db = perClient.get(client);
-  if (!db) {
-    db = drizzle(client, { schema: tables });
-    perClient.set(client, db);
-  }
-  return db;
-}
+const inScopedTransaction = transactionsBeginningWith(tables);
 
 /**
  * Runs `fn` in a transaction that has switched to the vault role and set `app.current_user_id`, so the
@@ -69,25 +59,8 @@ export async function withUserScope<T>(db: VaultDb, userId: string, fn: (tx: Tx)
   return inTransaction(db, `BEGIN; ${scopeStatement(userId)}`, fn);
 }
 
-/** BEGIN plus the role/scope settings in one round trip, then `fn` on a drizzle bound to that connection. */
-async function inTransaction<T>(db: VaultDb, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const client = await db.$client.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query(begin);
-    const result = await fn(drizzleFor(client));
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr as Error; // the connection is unusable: drop it from the pool
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+function inTransaction<T>(db: VaultDb, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inScopedTransaction(db.$client, begin, fn);
 }
 
 /** Enters the user scope inside an existing transaction (the erasure consumer's consumeOnce transaction). */
