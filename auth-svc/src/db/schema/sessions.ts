@@ -1,4 +1,5 @@
-import { index, integer, text, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, text, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { authSchema, ts } from './base';
 import { session } from './core';
 
@@ -24,6 +25,12 @@ export const refreshTokens = authSchema.table(
     usedAt: ts('used_at'),
     /** Exchanges after the first, inside the grace window (two tabs refreshing at once): at most one. */
     graceExchanges: integer('grace_exchanges').notNull().default(0),
+    /**
+     * The successor this token was exchanged for, sealed (AES-256-GCM under a key derived from
+     * BETTER_AUTH_SECRET and this token, see domain/refresh-seal.ts): a double-submit inside the grace
+     * window gets the same successor, so a session has one token chain. Null until the token is spent.
+     */
+    successorSealed: text('successor_sealed'),
   },
   (t) => [index('refresh_tokens_session_idx').on(t.sessionId)],
 );
@@ -54,3 +61,18 @@ export const sessionReauth = authSchema.table('session_reauth', {
     .references(() => session.id, { onDelete: 'cascade' }),
   reauthenticatedAt: ts('reauthenticated_at').notNull().defaultNow(),
 });
+
+/**
+ * The absolute session lifetime (SESSION_MAX_LIFETIME_SECONDS), one row written by auth-svc at start.
+ * A trigger on `session` (drizzle/0011_session_max_lifetime.sql) caps every insert and update of
+ * `expires_at` at `created_at` + this, on every path: our refresh and Better Auth's cookie refresh.
+ */
+export const sessionPolicy = authSchema.table(
+  'session_policy',
+  {
+    id: boolean('id').primaryKey().default(true),
+    maxLifetimeSeconds: integer('max_lifetime_seconds').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [check('session_policy_single_row', sql`${t.id}`), check('session_policy_positive', sql`${t.maxLifetimeSeconds} > 0`)],
+);
