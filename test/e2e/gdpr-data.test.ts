@@ -63,6 +63,9 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
     const { auth, vault, credits, admin, projects } = res.body.sections;
     expect(auth).toMatchObject({ user: { id: u.userId, email: u.email }, twoFactorEnabled: false, securityEventCount: expect.any(Number) });
     expect(auth?.sessions).toEqual(expect.arrayContaining([expect.objectContaining({})]));
+    // The summary counts the security events; the records themselves are for the export.
+    expect(auth?.securityEventCount).toBeGreaterThan(0);
+    expect(auth).not.toHaveProperty('securityEvents');
     expect(vault).toMatchObject({ vaultExists: true, zeroKnowledge: false, hasRecoveryWrap: false, auditEntries: expect.any(Number) });
     expect(credits).toMatchObject({ balance: expect.anything(), transactionCount: expect.any(Number) });
     expect(admin).toMatchObject({ tier: expect.any(String), banned: false });
@@ -113,6 +116,21 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
     expect(res.body).toMatchObject({ userId: u.userId, format: 'mana-export/1', exportedAt: expect.any(String) });
     expect(Object.keys(res.body.sections).sort()).toEqual(['admin', 'auth', 'credits', 'gdpr', 'projects', 'vault']);
     expect(res.body.sections.credits).toMatchObject({ transactions: expect.any(Array) });
+    // auth's full security-event records (the summary only counts them), each as the audit log holds it.
+    const auth = res.body.sections.auth as { securityEventCount: number; securityEvents: Array<Record<string, unknown>> };
+    expect(auth.securityEvents).toHaveLength(auth.securityEventCount);
+    expect(auth.securityEvents).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: expect.any(String),
+          type: 'sign_in_success',
+          context: expect.any(Object),
+          createdAt: expect.any(String),
+        }),
+      ]),
+    );
+    for (const e of auth.securityEvents)
+      expect(Object.keys(e).sort()).toEqual(['context', 'createdAt', 'id', 'ipAddress', 'type', 'userAgent']);
     expect(res.body.sections.gdpr).toEqual({ exports: [{ exportedAt: expect.any(String) }], erasureRequests: [] });
     expect(JSON.stringify(res.body)).not.toMatch(/masterKey|wrappedMk|privateKey/i);
 

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Db } from '../db/types';
 import { findMatrixLink, matrixView } from '../oidc/matrix';
@@ -23,17 +23,21 @@ export async function userData(conn: Db, id: string) {
     .from(tables.account)
     .where(eq(tables.account.userId, id));
   const sessions = await listSessions(conn, id);
-  const [events] = await conn
-    .select({ n: sql<number>`count(*)::int` })
-    .from(tables.securityEvents)
-    .where(eq(tables.securityEvents.userId, id));
+  // The full audit trail about the user (the export carries it; the summary shows only the count).
+  const t = tables.securityEvents;
+  const events = await conn
+    .select({ id: t.id, type: t.type, ipAddress: t.ipAddress, userAgent: t.userAgent, context: t.context, createdAt: t.createdAt })
+    .from(t)
+    .where(eq(t.userId, id))
+    .orderBy(asc(t.createdAt), asc(t.id));
   return {
     user: publicUser(user),
     accounts: accounts.map((a) => ({ ...a, createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString() })),
     sessions: sessions.map((s) => publicSession(s)),
     twoFactorEnabled: user.twoFactorEnabled === true,
     organizations: await organizationsOf(conn, id),
-    securityEventCount: events?.n ?? 0,
+    securityEventCount: events.length,
+    securityEvents: events.map((e) => ({ ...e, createdAt: e.createdAt.toISOString() })),
     matrix: matrixView(await findMatrixLink(conn, id)),
   };
 }

@@ -5,6 +5,10 @@ import type { Section, SourceName } from './sources';
  * full records instead. Sources are other services' answers, so every shape is read defensively.
  */
 const condense: Partial<Record<SourceName, (s: Section) => Section>> = {
+  auth: (s) => {
+    const { securityEvents, ...rest } = s;
+    return { ...rest, securityEventCount: Array.isArray(securityEvents) ? securityEvents.length : (rest.securityEventCount ?? 0) };
+  },
   credits: (s) => {
     const { transactions, purchases, reservations, ...rest } = s;
     return {
