@@ -13,4 +13,5 @@ export * from './auth/jwt';
 export * from './auth/middleware';
 export * from './auth/reauth';
 export * from './auth/revocations';
+export * from './auth/api-keys';
 export * from './service';
