@@ -10,3 +10,4 @@ export * from './schema/security';
 export * from './schema/two-factor';
 export * from './schema/oidc';
 export * from './schema/organizations';
+export * from './schema/api-keys';
