@@ -34,6 +34,9 @@ export const SECURITY_EVENT_TYPES = [
   'org_role_changed',
   'admin_role_changed',
   'user_erased',
+  'api_key_created',
+  'api_key_used_new_ip',
+  'api_key_deleted',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
