@@ -143,4 +143,70 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
     );
     expect(answers[1]?.data).toEqual(answers[0]?.data);
   });
+
+  it('erasure clears the free text of the ledger rows it keeps (description, metadata, idempotency key, request hash); the sums still agree', async () => {
+    const { userId, email, password } = await registerVerified(s);
+    await eventually(async () => ((await signupLots(userId)).length === 1 ? true : undefined));
+    const token = (await login(s, email, password)).accessToken;
+    const owner = `user:${userId}`;
+    // Free text that names the person, in every column an app can fill.
+    const said = `lunch with ${email}`;
+    const spent = await call(v1('/use'), {
+      token,
+      body: { amount: 7, appId: 'chat', description: said, idempotencyKey: `key-${email}`, metadata: { note: said } },
+    });
+    expect(spent.status).toBe(201);
+    const held = await call<{ id: string }>(v1('/reservations'), {
+      token,
+      body: { amount: 5, appId: 'ai', description: said, idempotencyKey: `hold-${email}` },
+    });
+    expect(held.status).toBe(201);
+    expect((await call(v1(`/reservations/${held.body.id}/capture`), { token, body: { amount: 3 } })).status).toBe(200);
+    // Before erasure the guard refuses to clear the text of a live (not pseudonymized) row, even for the table owner.
+    await expect(s.sql.query(`update credits.ledger_transactions set description = null where owner = $1`, [owner])).rejects.toThrow(
+      /append-only/,
+    );
+    const bookkeeping = `select kind, amount::int, balance_after::int as "balanceAfter", grant_category as "grantCategory", app_id as "appId"
+       from credits.ledger_transactions where owner = $1 and kind <> 'close' order by seq`;
+    const before = (await s.sql.query(bookkeeping, [owner])).rows;
+    expect(before.map((r: { kind: string }) => r.kind)).toEqual(['grant', 'spend', 'hold', 'capture']);
+
+    const requestId = randomUUID();
+    await s.publish(createEvent('user.erasure.requested.v1', { requestId, userId }));
+    await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits',
+    );
+    const pseudonym = `erased:${createHmac('sha256', PSEUDONYM_SECRET).update(userId).digest('hex')}`;
+    const kept = await s.sql.query(
+      `select kind, description, metadata, idempotency_key, request_hash from credits.ledger_transactions where owner = $1 order by seq`,
+      [pseudonym],
+    );
+    expect(kept.rows.map((r: { kind: string }) => r.kind)).toEqual(['grant', 'spend', 'hold', 'capture', 'close']);
+    for (const r of kept.rows) expect(r).toMatchObject({ description: null, metadata: null, idempotency_key: null, request_hash: null });
+    // No row anywhere in the ledger holds the text any more.
+    const traces = await s.sql.query(
+      `select seq from credits.ledger_transactions
+        where description like '%' || $1 || '%' or metadata::text like '%' || $1 || '%' or idempotency_key like '%' || $1 || '%'`,
+      [email],
+    );
+    expect(traces.rows).toEqual([]);
+    // The bookkeeping is what it was, every transaction balances, and the closed wallet ends at zero.
+    expect((await s.sql.query(bookkeeping, [pseudonym])).rows).toEqual(before);
+    const sums = await s.sql.query<{ unbalanced: number; wallet: number; revenue: number }>(
+      `select
+         (select count(*) from (select transaction_id from credits.ledger_postings where owner = $1 group by 1 having sum(amount) <> 0) x)::int as unbalanced,
+         (select coalesce(sum(amount), 0) from credits.ledger_postings where owner = $1 and account in ('available', 'held'))::int as wallet,
+         (select coalesce(sum(amount), 0) from credits.ledger_postings where owner = $1 and account = 'system:revenue')::int as revenue`,
+      [pseudonym],
+    );
+    expect(sums.rows[0]).toEqual({ unbalanced: 0, wallet: 0, revenue: 10 });
+    // Erasure is the only change the ledger allows: no new text, no other column, even on a pseudonymized row.
+    await expect(
+      s.sql.query(`update credits.ledger_transactions set description = 'restored' where owner = $1`, [pseudonym]),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      s.sql.query(`update credits.ledger_transactions set amount = 0, description = null where owner = $1`, [pseudonym]),
+    ).rejects.toThrow(/append-only/);
+  });
 });
