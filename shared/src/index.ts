@@ -15,3 +15,5 @@ export * from './auth/reauth';
 export * from './auth/revocations';
 export * from './auth/api-keys';
 export * from './service';
+export * from './openapi';
+export * from './metrics';

@@ -121,6 +121,7 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
   }
 }
 export * from './tcp-proxy';
+export * from './express-routes';
 
 /**
  * Deletes what services declared on the broker under a `testBusEnv()` prefix: the exchange and its
