@@ -12,6 +12,8 @@ import { internalAuthTimeRoutes } from './routes/internal-auth-time';
 import { internalLockoutRoutes } from './routes/internal-lockout';
 import { internalOrgRoutes } from './routes/internal-org';
 import { internalAdminRoutes } from './routes/internal-admin';
+import { internalApiKeyRoutes } from './routes/internal-api-keys';
+import { apiKeyRoutes } from './routes/v1-api-keys';
 import { v1AuthRoutes } from './routes/v1-auth';
 import { v1ReauthRoutes } from './routes/v1-reauth';
 import { securityEventRoutes } from './routes/v1-security-events';
@@ -47,6 +49,7 @@ export function buildApp(ctx: AuthContext): Express {
   app.use('/api/v1/auth', securityEventRoutes(ctx));
   app.use('/api/v1/auth', sessionRoutes(ctx));
   app.use('/api/v1/auth', v1ReauthRoutes(ctx));
+  app.use('/api/v1/auth', apiKeyRoutes(ctx));
 
   // Each internal router checks X-Service-Key itself.
   app.use('/api/v1/internal', internalRoutes(ctx));
@@ -54,6 +57,7 @@ export function buildApp(ctx: AuthContext): Express {
   app.use('/api/v1/internal', internalLockoutRoutes(ctx));
   app.use('/api/v1/internal', internalAuthTimeRoutes(ctx));
   app.use('/api/v1/internal', internalAdminRoutes(ctx));
+  app.use('/api/v1/internal', internalApiKeyRoutes(ctx));
 
   // The hosted login, consent, magic-link, sign-up and reset pages the OIDC provider sends browsers to.
   app.use('/auth', hostedPages(ctx));

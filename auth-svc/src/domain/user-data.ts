@@ -2,6 +2,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Db } from '../db/types';
 import { findMatrixLink, matrixView } from '../oidc/matrix';
+import { listApiKeys } from './api-keys';
 import { organizationsOf } from './organizations';
 import { listSessions } from './sessions';
 import { publicSession, publicUser } from './views';
@@ -39,5 +40,6 @@ export async function userData(conn: Db, id: string) {
     securityEventCount: events.length,
     securityEvents: events.map((e) => ({ ...e, createdAt: e.createdAt.toISOString() })),
     matrix: matrixView(await findMatrixLink(conn, id)),
+    apiKeys: await listApiKeys(conn, id),
   };
 }

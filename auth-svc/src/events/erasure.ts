@@ -9,7 +9,8 @@ const count = async (query: Promise<unknown[]>) => (await query).length;
 
 /**
  * Deletes the user and everything auth-svc holds on them. Deleting the user cascades to sessions
- * (whose trigger revokes each one with session.revoked.v1), accounts and refresh tokens.
+ * (whose trigger revokes each one with session.revoked.v1), accounts and refresh tokens; API keys are
+ * deleted first so the receipt counts them (their trigger revokes each key's sid the same way).
  */
 export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, number>> {
   const [sessions] = await tx
@@ -28,6 +29,7 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
   const matrixLinks = await count(
     tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }),
   );
+  const apiKeys = await count(tx.delete(tables.apiKeys).where(eq(tables.apiKeys.userId, userId)).returning({ id: tables.apiKeys.id }));
   const securityEvents = await count(
     tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }),
   );
@@ -69,6 +71,7 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
     verifications,
     securityEvents,
     matrixLinks,
+    apiKeys,
     memberships: orgIds.length,
     invitations,
     organizations,
