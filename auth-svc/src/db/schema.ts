@@ -11,3 +11,4 @@ export * from './schema/two-factor';
 export * from './schema/oidc';
 export * from './schema/organizations';
 export * from './schema/api-keys';
+export * from './schema/passkeys';
