@@ -41,6 +41,16 @@ export const configSchema = commonEnv
     LOCKOUT_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
     /** How long (minutes) a locked email stays locked unless an admin unlocks it. */
     LOCKOUT_DURATION_MINUTES: z.coerce.number().int().min(1).max(10080).default(15),
+    /**
+     * Absolute session lifetime from sign-in (default 30 days): refreshes slide the 7-day idle expiry,
+     * never past this. Applies to /api/v1 token sessions and Better Auth cookie sessions alike.
+     */
+    SESSION_MAX_LIFETIME_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(2_147_483_647)
+      .default(30 * 24 * 3600),
     /** Origins a magic link may redirect to after sign-in, besides BASE_URL and CORS_ORIGINS. */
     MAGIC_LINK_CALLBACK_ALLOWLIST: csv,
     /** OIDC provider (Synapse and other relying parties): see src/oidc/config.ts. */

@@ -6,6 +6,7 @@ import { createLocalVerifier, currentJwks } from './auth/tokens';
 import { loadServiceConfig } from './config';
 import type { AuthContext } from './context';
 import * as tables from './db/schema';
+import { applySessionPolicy } from './domain/sessions';
 import { subscribeErasure } from './events/erasure';
 import { createMailer } from './mail/mailer';
 
@@ -34,6 +35,7 @@ export async function startAuthService(opts: ServiceStartOptions = {}): Promise<
   const ctx: AuthContext = { rt, config, db, auth, verifier: createLocalVerifier(auth, config), kickOutbox };
   try {
     await ensureSigningKey(ctx);
+    await applySessionPolicy(db, config.SESSION_MAX_LIFETIME_SECONDS);
     await subscribeErasure(ctx);
   } catch (err) {
     // Nothing is listening yet: release what the runtime opened before giving up.

@@ -1,6 +1,7 @@
-import { and, desc, eq, gt, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, lte, ne, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Conn, Db } from '../db/types';
+import type { SuccessorSeal } from './refresh-seal';
 import { recordSecurityEvent, type RequestMeta } from './security-events';
 import { REFRESH_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashRefreshToken, newRefreshToken } from './tokens';
 
@@ -122,14 +123,18 @@ export async function issueRefreshToken(conn: Conn, sessionId: string, userId: s
 export type RotateResult =
   | { kind: 'rotated'; sessionId: string; refreshToken: string }
   | { kind: 'invalid' }
+  | { kind: 'ended'; sessionId: string }
   | { kind: 'reused'; sessionId: string; userId: string };
 
 /**
  * Exchanges a refresh token for its successor. The row is locked, so two concurrent exchanges of the
- * same token run one after the other: the second, inside the grace window, gets a successor of its
- * own; outside it, the exchange is a reuse and ends the whole session.
+ * same token run one after the other. The successor is sealed next to the spent token: the single
+ * double-submit the grace window allows gets the *same* successor, so a session has one chain whose
+ * reuse detection still fires. Outside the window (or a third exchange) it is a reuse and ends the
+ * whole session. A session past its lifetime (idle or absolute, see SESSION_MAX_LIFETIME_SECONDS) is
+ * ended here, so its revocation reaches every verifier.
  */
-export async function rotateRefreshToken(db: Db, token: string, meta: RequestMeta): Promise<RotateResult> {
+export async function rotateRefreshToken(db: Db, seal: SuccessorSeal, token: string, meta: RequestMeta): Promise<RotateResult> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .select({
@@ -139,18 +144,35 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
         expired: sql<boolean>`${tables.refreshTokens.expiresAt} <= now()`,
         usedSecondsAgo: sql<number | null>`extract(epoch from now() - ${tables.refreshTokens.usedAt})::float8`,
         graceExchanges: tables.refreshTokens.graceExchanges,
+        successorSealed: tables.refreshTokens.successorSealed,
       })
       .from(tables.refreshTokens)
       .where(eq(tables.refreshTokens.tokenHash, hashRefreshToken(token)))
       .for('update');
     if (!row || row.expired) return { kind: 'invalid' };
     const live = await findLiveSession(tx, row.sessionId, row.userId);
-    if (!live) return { kind: 'invalid' };
-    // A spent token is a reuse unless this is the single concurrent double-submit the grace window allows:
-    // without that bound, a token stolen in the window could mint any number of parallel chains.
+    if (!live) {
+      const ended = await tx
+        .delete(tables.session)
+        .where(and(eq(tables.session.id, row.sessionId), lte(tables.session.expiresAt, sql`now()`)))
+        .returning({ id: tables.session.id });
+      return ended.length > 0 ? { kind: 'ended', sessionId: row.sessionId } : { kind: 'invalid' };
+    }
     const usedSecondsAgo = row.usedSecondsAgo;
-    const spent = usedSecondsAgo !== null;
-    if (spent && (usedSecondsAgo > REFRESH_GRACE_SECONDS || row.graceExchanges >= 1)) {
+    if (usedSecondsAgo === null) {
+      const refreshToken = await issueRefreshToken(tx, row.sessionId, row.userId);
+      await tx
+        .update(tables.refreshTokens)
+        .set({ usedAt: sql`now()`, successorSealed: seal.seal(token, refreshToken) })
+        .where(eq(tables.refreshTokens.id, row.id));
+      await slideSession(tx, row.sessionId);
+      return { kind: 'rotated', sessionId: row.sessionId, refreshToken };
+    }
+    // A spent token: the single concurrent double-submit of the grace window gets the successor already
+    // issued. More than that, or later, is a stolen copy: without the bound, a token stolen in the
+    // window could be replayed freely; without the sealed successor, each replay started a new chain.
+    const successor = row.successorSealed === null ? undefined : seal.open(token, row.successorSealed);
+    if (usedSecondsAgo > REFRESH_GRACE_SECONDS || row.graceExchanges >= 1 || successor === undefined) {
       await tx.delete(tables.session).where(eq(tables.session.id, row.sessionId));
       await recordSecurityEvent(tx, {
         userId: row.userId,
@@ -160,31 +182,30 @@ export async function rotateRefreshToken(db: Db, token: string, meta: RequestMet
       });
       return { kind: 'reused', sessionId: row.sessionId, userId: row.userId };
     }
-    if (!spent)
-      await tx
-        .update(tables.refreshTokens)
-        .set({ usedAt: sql`now()` })
-        .where(eq(tables.refreshTokens.id, row.id));
-    else {
-      await tx
-        .update(tables.refreshTokens)
-        .set({ graceExchanges: sql`${tables.refreshTokens.graceExchanges} + 1` })
-        .where(eq(tables.refreshTokens.id, row.id));
-      await recordSecurityEvent(tx, {
-        userId: row.userId,
-        type: 'refresh_token_grace_exchange',
-        meta,
-        context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(usedSecondsAgo * 10) / 10 },
-      });
-    }
-    // A refresh is a use of the session: it stays alive as long as its refresh tokens do.
     await tx
-      .update(tables.session)
-      .set({ updatedAt: sql`now()`, expiresAt: sql`now() + make_interval(secs => ${REFRESH_TOKEN_TTL_SECONDS})` })
-      .where(eq(tables.session.id, row.sessionId));
-    const refreshToken = await issueRefreshToken(tx, row.sessionId, row.userId);
-    return { kind: 'rotated', sessionId: row.sessionId, refreshToken };
+      .update(tables.refreshTokens)
+      .set({ graceExchanges: sql`${tables.refreshTokens.graceExchanges} + 1` })
+      .where(eq(tables.refreshTokens.id, row.id));
+    await recordSecurityEvent(tx, {
+      userId: row.userId,
+      type: 'refresh_token_grace_exchange',
+      meta,
+      context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(usedSecondsAgo * 10) / 10 },
+    });
+    await slideSession(tx, row.sessionId);
+    return { kind: 'rotated', sessionId: row.sessionId, refreshToken: successor };
   });
+}
+
+/**
+ * A refresh is a use of the session: its idle expiry slides to 7 days from now. The trigger
+ * `session_cap_expiry` keeps it within the absolute lifetime (created_at + SESSION_MAX_LIFETIME_SECONDS).
+ */
+async function slideSession(conn: Conn, sessionId: string): Promise<void> {
+  await conn
+    .update(tables.session)
+    .set({ updatedAt: sql`now()`, expiresAt: sql`now() + make_interval(secs => ${REFRESH_TOKEN_TTL_SECONDS})` })
+    .where(eq(tables.session.id, sessionId));
 }
 
 /**
@@ -205,4 +226,15 @@ export async function startSessionFamily(
     if (!s) return undefined;
     return { sessionId: s.id, refreshToken: await issueRefreshToken(tx, s.id, s.userId) };
   });
+}
+
+/**
+ * Writes the absolute session lifetime where the `session_cap_expiry` trigger reads it; every write of
+ * a session's expiry from then on is capped at its sign-in + this many seconds.
+ */
+export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number): Promise<void> {
+  await conn
+    .insert(tables.sessionPolicy)
+    .values({ id: true, maxLifetimeSeconds })
+    .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } });
 }

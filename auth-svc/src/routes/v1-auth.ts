@@ -4,6 +4,7 @@ import { AppError, parseBody } from '@mana/shared';
 import { authCookieName, betterAuthError, cookiePair, toV1Error } from '../auth/better-auth-adapter';
 import type { AuthContext } from '../context';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
+import { successorSeal } from '../domain/refresh-seal';
 import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
 import { recordSecurityEvent } from '../domain/security-events';
 import { CHALLENGE_TTL_SECONDS, startChallenge } from '../domain/two-factor-challenges';
@@ -45,6 +46,7 @@ const validateBody = z.object({ token: z.string().min(1).max(8192) });
 export function v1AuthRoutes(ctx: AuthContext): Router {
   const router = Router();
   router.use(express.json({ limit: ctx.config.BODY_LIMIT }));
+  const successors = successorSeal(ctx.config.BETTER_AUTH_SECRET);
 
   router.post('/register', async (req, res) => {
     const body = parseBody(registerBody, req.body);
@@ -113,8 +115,12 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
 
   router.post('/refresh', async (req, res) => {
     const body = parseBody(refreshBody, req.body);
-    const result = await rotateRefreshToken(ctx.db, body.refreshToken, requestMeta(req));
+    const result = await rotateRefreshToken(ctx.db, successors, body.refreshToken, requestMeta(req));
     if (result.kind === 'invalid') throw AUTH_ERRORS.invalidRefreshToken();
+    if (result.kind === 'ended') {
+      ctx.kickOutbox();
+      throw AUTH_ERRORS.invalidRefreshToken();
+    }
     if (result.kind === 'reused') {
       ctx.kickOutbox();
       throw AUTH_ERRORS.refreshTokenReused();
