@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boolFlag, commonEnv, csv, loadConfig, port, productionRules } from '@mana/shared';
+import { passkeyEnv, passkeyRules } from './auth/plugins/passkey/config';
 import { oidcEnv, oidcRules } from './oidc/config';
 
 /** Used only outside production, with a loud warning at startup (see auth.ts). */
@@ -55,10 +56,13 @@ export const configSchema = commonEnv
     MAGIC_LINK_CALLBACK_ALLOWLIST: csv,
     /** OIDC provider (Synapse and other relying parties): see src/oidc/config.ts. */
     ...oidcEnv,
+    /** Passkeys (WebAuthn relying party): see src/auth/plugins/passkey/config.ts. */
+    ...passkeyEnv,
   })
   .superRefine((cfg, ctx) => {
     productionRules(cfg, ctx);
     oidcRules(cfg, ctx);
+    passkeyRules(cfg, ctx);
     if (cfg.NODE_ENV !== 'production') return;
     if (cfg.BETTER_AUTH_SECRET === DEV_AUTH_SECRET)
       ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'required in production' });

@@ -24,6 +24,7 @@ import { stepUp } from './plugins/step-up';
 import { emailChangeEndsSessions } from './plugins/email-change-sessions';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 import { totpOnce } from './plugins/totp-once';
+import { passkeyPlugins } from './plugins/passkey';
 
 export interface AuthDeps {
   config: Config;
@@ -46,6 +47,7 @@ const AUTH_MODELS = {
   organization: tables.organization,
   member: tables.member,
   invitation: tables.invitation,
+  passkey: tables.passkey,
   ...OIDC_MODELS,
 };
 
@@ -189,6 +191,7 @@ export function createAuth(deps: AuthDeps) {
       ...magicLinkPlugins(config, db, sendMail),
       organizationPlugin(config, db, sendMail),
       ...oidcPlugins(config, db),
+      ...passkeyPlugins(config, db),
     ],
   });
 }
