@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { toNodeHandler } from 'better-auth/node';
-import { createApp, standardReadiness } from '@mana/shared';
+import { createServiceApp } from '@mana/shared';
 import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
 import { discoveryRoutes } from './oidc/discovery';
@@ -25,15 +25,9 @@ import { v1TwoFactorRoutes } from './routes/v1-two-factor';
  * here: the gateway's route table → this file → `routes/<file>.ts` (or `pages/`, `oidc/`).
  */
 export function buildApp(ctx: AuthContext): Express {
-  const { rt, config } = ctx;
-  const { app, finish } = createApp({
-    logger: rt.logger,
-    readiness: standardReadiness(rt),
-    bodyLimit: config.BODY_LIMIT,
-    state: rt.state,
-    // Better Auth reads the raw request stream: each router parses its own bodies.
-    json: false,
-  });
+  const { rt } = ctx;
+  // Better Auth reads the raw request stream: each router parses its own bodies.
+  const { app, finish } = createServiceApp(rt, { json: false });
 
   app.all('/api/auth/*splat', toNodeHandler(ctx.auth));
 

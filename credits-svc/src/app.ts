@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { ErrorRequestHandler } from 'express';
-import { AppError, createApp, errorBody, requireAuth, standardReadiness, type Runtime } from '@mana/shared';
+import { AppError, createServiceApp, errorBody, requireAuth, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import { creditsRoutes } from './routes/credits';
@@ -26,13 +26,7 @@ const insufficientCredits: ErrorRequestHandler = (err, req, res, next) => {
 /** Builds the Express app from its dependencies (no listen). */
 export function buildApp({ rt, config, ctx }: AppDeps): Express {
   // JSON parsing is mounted after the webhook: Stripe's signature is over the raw bytes.
-  const { app, finish } = createApp({
-    logger: rt.logger,
-    readiness: standardReadiness(rt),
-    bodyLimit: config.BODY_LIMIT,
-    state: rt.state,
-    json: false,
-  });
+  const { app, finish } = createServiceApp(rt, { json: false });
   app.use('/api/v1/credits/webhook', webhookRoutes(ctx, config.BODY_LIMIT));
   app.use(express.json({ limit: config.BODY_LIMIT }));
   // Reached directly, the service is as strict as through the gateway: the token is verified again here.

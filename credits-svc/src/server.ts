@@ -10,6 +10,7 @@ import { MembershipClient } from './domain/membership';
 import { Sweeper } from './domain/sweeper';
 import { subscribeErasure } from './events/erasure';
 import { subscribeUserRegistered } from './events/user-registered';
+import { creditsMetrics } from './metrics';
 
 export const SERVICE_NAME = 'credits-svc';
 
@@ -50,6 +51,7 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
     logger,
   });
   const db = creditsDb(rt.database);
+  const stopMetrics = creditsMetrics(rt.metrics);
   const clock = opts.clock ?? (() => new Date());
   const policy = (): LedgerPolicy => ({ now: clock(), dailyFree: config.CREDITS_DAILY_FREE });
   await subscribeUserRegistered({ db, bus: rt.bus, logger: logger.child({ component: 'signup' }), bonus: config.CREDITS_SIGNUP_BONUS });
@@ -76,7 +78,10 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
     returnUrl: config.BASE_URL.replace(/\/+$/, ''),
     serviceKey: config.MANA_SERVICE_KEY,
   };
-  return serve(rt, buildApp({ rt, config, ctx }), config.CREDITS_SVC_PORT, [{ name: 'stop sweeper', run: () => sweeper.stop() }]);
+  return serve(rt, buildApp({ rt, config, ctx }), config.CREDITS_SVC_PORT, [
+    { name: 'stop sweeper', run: () => sweeper.stop() },
+    { name: 'stop business metrics', run: async () => stopMetrics() },
+  ]);
 }
 
 runServiceMain(import.meta.url, SERVICE_NAME, () => startCreditsService());

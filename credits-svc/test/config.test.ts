@@ -21,7 +21,7 @@ describe('credits-svc configuration', () => {
   });
 
   it('production requires its own pseudonym secret', () => {
-    const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://x' };
+    const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://x', METRICS_TOKEN: 'm'.repeat(24) };
     expect(() => loadServiceConfig(prod)).toThrow(/CREDITS_PSEUDONYM_SECRET/);
     expect(loadServiceConfig({ ...prod, CREDITS_PSEUDONYM_SECRET: 's'.repeat(40) }).CREDITS_PSEUDONYM_SECRET).toBe('s'.repeat(40));
   });

@@ -121,6 +121,11 @@ export const commonEnv = z.object({
    * need the session to have signed in or re-authenticated within this many seconds.
    */
   REAUTH_MAX_AGE_SECONDS: z.coerce.number().int().positive().default(300),
+  /**
+   * GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when set (at least 16 characters; openssl rand
+   * -hex 24). Required in production: metrics name routes, queues and business volumes.
+   */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type CommonConfig = z.output<typeof commonEnv>;
@@ -130,6 +135,7 @@ export function productionRules(cfg: CommonConfig, ctx: z.RefinementCtx): void {
   if (cfg.MANA_SERVICE_KEY === DEV_SERVICE_KEY)
     ctx.addIssue({ code: 'custom', path: ['MANA_SERVICE_KEY'], message: 'required in production' });
   if (!cfg.AMQP_URL) ctx.addIssue({ code: 'custom', path: ['AMQP_URL'], message: 'required in production' });
+  if (!cfg.METRICS_TOKEN) ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required in production' });
 }
 
 export function isDevServiceKey(key: string): boolean {

@@ -10,6 +10,7 @@ import { createDatabase, runMigrations, type Database } from './db';
 import { createApp, type AppState, type ReadinessCheck } from './http/app';
 import { handleSignals, startHttp, type ServiceHandle, type ShutdownStep } from './http/lifecycle';
 import { createLogger } from './logger';
+import { ServiceMetrics } from './metrics';
 
 export interface RuntimeOptions<TSchema extends Record<string, unknown>> {
   /** e.g. `vault-svc` */
@@ -43,6 +44,8 @@ export interface Runtime<TSchema extends Record<string, unknown>> {
   verifier: JwtVerifier;
   revocations?: RevocationTracking;
   state: AppState;
+  /** This runtime's Prometheus registry: HTTP, pool, bus and outbox metrics; services add their business counters. */
+  metrics: ServiceMetrics;
 }
 
 export async function createRuntime<TSchema extends Record<string, unknown>>(opts: RuntimeOptions<TSchema>): Promise<Runtime<TSchema>> {
@@ -63,6 +66,10 @@ export async function createRuntime<TSchema extends Record<string, unknown>>(opt
     throw err;
   }
   const bus = createBusFromConfig(config, logger.child({ component: 'bus' }));
+  const metrics = new ServiceMetrics({ service: opts.name });
+  metrics.observePool(database.pool);
+  metrics.observeBus(bus);
+  if (opts.outbox) metrics.observeOutbox(database.db, opts.outbox);
   await bus.start();
   const relay = opts.outbox
     ? new OutboxRelay({
@@ -100,7 +107,7 @@ export async function createRuntime<TSchema extends Record<string, unknown>>(opt
         },
       }
     : tokens;
-  return { name: opts.name, config, logger, database, bus, relay, verifier, revocations, state: { shuttingDown: false } };
+  return { name: opts.name, config, logger, database, bus, relay, verifier, revocations, state: { shuttingDown: false }, metrics };
 }
 
 /** Starts the HTTP server; shutdown runs: drain requests → stop consumers → outbox → bus → pool. */
@@ -123,6 +130,7 @@ export function serve<TSchema extends Record<string, unknown>>(
       { name: 'stop revocation tracking', run: () => rt.revocations?.stop() },
       { name: 'stop outbox relay', run: () => rt.relay?.stop() },
       { name: 'close bus', run: () => rt.bus.close() },
+      { name: 'detach metrics', run: async () => rt.metrics.close() },
       { name: 'close database pool', run: () => rt.database.close() },
     ],
   });
@@ -144,9 +152,20 @@ export interface ServiceStartOptions {
   logger?: Logger;
 }
 
-/** The standard service app: helmet, request context, JSON bodies, /healthz and /readyz on database + bus. */
-export function createServiceApp<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>) {
-  return createApp({ logger: rt.logger, readiness: standardReadiness(rt), bodyLimit: rt.config.BODY_LIMIT, state: rt.state });
+/**
+ * The standard service app: helmet, request context, JSON bodies (unless `json: false`), /healthz and /readyz
+ * on database + bus, and /metrics (METRICS_TOKEN) with every request counted by route template.
+ */
+export function createServiceApp<TSchema extends Record<string, unknown>>(rt: Runtime<TSchema>, opts: { json?: boolean } = {}) {
+  return createApp({
+    logger: rt.logger,
+    readiness: standardReadiness(rt),
+    bodyLimit: rt.config.BODY_LIMIT,
+    state: rt.state,
+    json: opts.json,
+    metrics: rt.metrics,
+    metricsToken: rt.config.METRICS_TOKEN,
+  });
 }
 
 /** When `metaUrl` is the process entry point (`tsx <svc>/src/server.ts`), starts the service and handles signals. */

@@ -61,7 +61,12 @@ describe('loadConfig', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
     expect(problems.join('\n')).toMatch(/MANA_SERVICE_KEY: required in production/);
     expect(problems.join('\n')).toMatch(/AMQP_URL: required in production/);
-    expect(() => load({ NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://rabbit' })).not.toThrow();
+    // /metrics names routes, queues and business volumes: production refuses to serve it unguarded.
+    expect(problems.join('\n')).toMatch(/METRICS_TOKEN: required in production/);
+    const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://rabbit' };
+    expect(() => load(prod)).toThrow(/METRICS_TOKEN/);
+    expect(problemsOf({ ...prod, METRICS_TOKEN: 'short' }).join('\n')).toMatch(/METRICS_TOKEN: must be at least 16 characters/);
+    expect(() => load({ ...prod, METRICS_TOKEN: 'm'.repeat(24) })).not.toThrow();
   });
 
   it('reports production rules together with malformed variables', () => {

@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createApp, requireAuth, requireRecentAuth, standardReadiness, type Runtime } from '@mana/shared';
+import { createServiceApp, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { FetchAuditBatcher } from './db/fetch-audit';
@@ -17,12 +17,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies (no listen). */
 export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express {
-  const { app, finish } = createApp({
-    logger: rt.logger,
-    readiness: standardReadiness(rt),
-    bodyLimit: config.BODY_LIMIT,
-    state: rt.state,
-  });
+  const { app, finish } = createServiceApp(rt);
   const db = vaultDb(rt.database);
   // Services verify the bearer token again: reached directly, vault-svc is as strict as through the gateway.
   app.use(

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { grants, ledgerPostings, ledgerTransactions, wallets, type GrantCategory } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
+import { ledgerPosted } from '../metrics';
 
 /** What every ledger operation needs besides the transaction: the time and the free-credit policy. */
 export interface LedgerPolicy {
@@ -111,6 +112,7 @@ export async function post(tx: Tx, w: Wallet, header: TxHeader, postings: Postin
       .values(lines.map((p) => ({ transactionId: id, owner: w.owner, account: p.account, grantId: p.grantId ?? null, amount: p.amount })));
   }
   if (!row) throw new Error('ledger insert returned nothing');
+  ledgerPosted.emit(header.kind, header.grantCategory ?? null, lines);
   return row;
 }
 

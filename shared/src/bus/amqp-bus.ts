@@ -4,8 +4,8 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
-import { assertExchanges, assertQueueTopology, deleteTopology, retryQueueName, topologyQueues } from './amqp-topology';
-import { BusUnavailableError, type EventBus, type Subscription } from './types';
+import { assertExchanges, assertQueueTopology, deadLetterQueueName, deleteTopology, retryQueueName, topologyQueues } from './amqp-topology';
+import { BusUnavailableError, type EventBus, type QueueDepth, type Subscription } from './types';
 
 export interface AmqpBusOptions {
   url: string;
@@ -223,7 +223,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
       const messageId = asString(msg.properties.messageId);
       this.log.error({ queue, messageId, err: (err as Error).message }, 'malformed message dead-lettered');
       this.safely(() => ch.nack(msg, false, false));
-      this.emit('dead-lettered', { queue, reason: 'malformed', messageId });
+      this.emit('dead-lettered', { queue: sub.queue, reason: 'malformed', messageId, type: 'malformed' });
       return;
     }
     const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 0) || 0;
@@ -240,7 +240,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
       }
       if (attempt >= this.opts.retryDelaysMs.length) {
         this.safely(() => ch.nack(msg, false, false));
-        this.emit('dead-lettered', { queue, reason: 'retries-exhausted', messageId: event.id });
+        this.emit('dead-lettered', { queue: sub.queue, reason: 'retries-exhausted', messageId: event.id, type: event.type });
         return;
       }
       try {
@@ -323,6 +323,32 @@ export class AmqpBus extends EventEmitter implements EventBus {
 
   async ping(): Promise<void> {
     if (!this.connected) throw new BusUnavailableError();
+  }
+
+  async queueDepths(timeoutMs = 1_000): Promise<QueueDepth[]> {
+    const conn = this.connection;
+    const shared = this.subscriptions.filter((s) => !s.perInstance);
+    if (!conn || !this.connected || shared.length === 0) return [];
+    // A channel of its own: checkQueue of a missing queue closes the channel it runs on.
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    const depths: QueueDepth[] = [];
+    const count = async (name: string) => (await ch.checkQueue(name)).messageCount;
+    const work = (async () => {
+      for (const sub of shared) {
+        const queue = this.queueName(sub);
+        depths.push({ queue: sub.queue, messages: await count(queue), deadLetters: await count(deadLetterQueueName(queue)) });
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    try {
+      await Promise.race([work.catch(() => undefined), timeout]);
+    } finally {
+      clearTimeout(timer);
+      void ch.close().catch(() => undefined);
+    }
+    return depths;
   }
 
   async stopConsuming(): Promise<void> {

@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
-import { topicMatches, type EventBus, type Subscription } from './types';
+import { topicMatches, type EventBus, type QueueDepth, type Subscription } from './types';
 
 /** Subscriptions of every MemoryBus attached to one in-process "broker". */
 export interface MemoryRegistry {
@@ -61,13 +61,19 @@ export class MemoryBus extends EventEmitter implements EventBus {
       this.logger.warn({ queue: sub.queue, eventId: event.id, attempt, err: (err as Error).message }, 'handler failed');
       if (attempt >= this.retryDelaysMs.length) {
         this.deadLetters.push({ queue: sub.queue, event, reason: 'retries-exhausted' });
-        this.emit('dead-lettered', { queue: sub.queue, reason: 'retries-exhausted', messageId: event.id });
+        this.emit('dead-lettered', { queue: sub.queue, reason: 'retries-exhausted', messageId: event.id, type: event.type });
         return;
       }
       this.emit('retried', event, sub.queue, attempt + 1);
       await new Promise((r) => setTimeout(r, this.retryDelaysMs[attempt]).unref());
       await this.deliver(sub, event, attempt + 1);
     }
+  }
+
+  /** In process nothing waits in a queue; dead letters are the ones this bus kept. */
+  async queueDepths(): Promise<QueueDepth[]> {
+    const queues = new Set(this.registry.subs.filter((s) => s.owner === this && !s.sub.perInstance).map((s) => s.sub.queue));
+    return [...queues].map((queue) => ({ queue, messages: 0, deadLetters: this.deadLetters.filter((d) => d.queue === queue).length }));
   }
 
   async subscribe(sub: Subscription): Promise<void> {

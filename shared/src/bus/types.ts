@@ -26,7 +26,7 @@ export interface Subscription {
 /**
  * Events a test (or an operator hook) can await:
  *  connected, disconnected, published(event), handled(event, queue), retried(event, queue, attempt),
- *  dead-lettered({ queue, reason, messageId })
+ *  dead-lettered({ queue, reason, messageId, type })
  */
 export interface EventBus extends EventEmitter {
   readonly kind: 'amqp' | 'memory';
@@ -41,9 +41,21 @@ export interface EventBus extends EventEmitter {
   waitForConnection(timeoutMs?: number): Promise<void>;
   /** For /readyz: throws unless connected. */
   ping(): Promise<void>;
+  /**
+   * Messages waiting in each shared consumer queue of this bus and in its dead-letter queue (metrics:
+   * consumer lag). Resolves within `timeoutMs`, leaving out what the broker did not answer by then.
+   */
+  queueDepths?(timeoutMs?: number): Promise<QueueDepth[]>;
   /** Stops taking new deliveries and waits for in-flight handlers. */
   stopConsuming(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface QueueDepth {
+  /** Logical consumer name (`credits`), without the queue prefix. */
+  queue: string;
+  messages: number;
+  deadLetters: number;
 }
 
 export class BusUnavailableError extends Error {

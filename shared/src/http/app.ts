@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler, type Response } from 'expre
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { errorHandler, notFoundHandler } from '../errors';
+import { httpMetricsMiddleware, metricsHandler, trackRouteTemplates, type ServiceMetrics } from '../metrics';
 import { requestContext } from './request-context';
 import './types';
 
@@ -50,7 +51,12 @@ export interface CreateAppOptions {
   state?: AppState;
   /** Number of proxies in front (the gateway): X-Forwarded-For is trusted that far. */
   trustProxy?: number | boolean | string;
+  /** Counts requests by route template and serves GET /metrics (guarded by `metricsToken` when set). */
+  metrics?: ServiceMetrics;
+  metricsToken?: string;
 }
+
+const PROBES = ['/healthz', '/readyz', '/metrics'];
 
 /** The standard service shell: helmet, request id + logging, JSON bodies, /healthz, /readyz. */
 export function createApp(opts: CreateAppOptions): { app: Express; state: AppState; finish: () => Express } {
@@ -59,6 +65,10 @@ export function createApp(opts: CreateAppOptions): { app: Express; state: AppSta
   app.disable('x-powered-by');
   app.set('trust proxy', opts.trustProxy ?? 'loopback, linklocal, uniquelocal');
   app.set('etag', false);
+  if (opts.metrics) {
+    trackRouteTemplates(app);
+    app.use(httpMetricsMiddleware(opts.metrics, PROBES));
+  }
   app.use(requestContext(opts.logger));
   app.use(helmet());
   if (opts.json !== false) app.use(express.json({ limit: opts.bodyLimit ?? '100kb' }));
@@ -68,6 +78,8 @@ export function createApp(opts: CreateAppOptions): { app: Express; state: AppSta
   });
 
   app.get('/readyz', readinessHandler(opts.readiness ?? {}, state));
+
+  if (opts.metrics) app.get('/metrics', metricsHandler(opts.metrics, opts.metricsToken));
 
   const finish = () => {
     app.use(notFoundHandler);
