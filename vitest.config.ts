@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['*/test/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     pool: 'forks',
+    // Tags the run's names and fails the run if it leaves queues, exchanges or databases behind.
+    globalSetup: ['test/helpers/global-setup.ts'],
     // Integration tests start real servers against the shared PostgreSQL and RabbitMQ; each file isolates
     // itself (own database, own exchange/queue names), so files may run side by side.
     maxWorkers: 2,

@@ -19,4 +19,19 @@ describe('deleteTestBus', () => {
     for (const e of [names.AMQP_EXCHANGE, `${names.AMQP_EXCHANGE}.dlx`])
       await expect(withChannel((ch) => ch.checkExchange(e))).rejects.toThrow(/NOT_FOUND/);
   });
+
+  it('also removes queues the caller did not list (a consumer added later cannot leak quorum queues)', async () => {
+    const names = testBusEnv();
+    const bus = makeBus(names, { retryDelaysMs: [10] });
+    await bus.start();
+    await bus.subscribe({ queue: 'admin.user-registered', bindings: ['user.registered.v1'], handler: async () => undefined });
+    await bus.subscribe({ queue: 'admin.user-updated', bindings: ['user.updated.v1'], handler: async () => undefined });
+    await bus.close();
+    const declared = [...bus.declaredQueues];
+    expect(declared).toHaveLength(6);
+
+    await deleteTestBus(names, ['admin']);
+
+    for (const q of declared) await expect(withChannel((ch) => ch.checkQueue(q))).rejects.toThrow(/NOT_FOUND/);
+  });
 });

@@ -19,6 +19,17 @@ export function topologyQueues(t: Pick<QueueTopology, 'queue' | 'perInstance' | 
   return [t.queue, deadLetterQueueName(t.queue), ...t.retryDelaysMs.map((_, i) => retryQueueName(t.queue, i))];
 }
 
+/**
+ * Every durable queue this process declared, by exchange. Test cleanup reads it (`deleteTestBus`), so a
+ * consumer added to a service cannot leave its quorum queues behind on a developer's broker because a
+ * test's hand-written list of queue names missed it (leftover queues pile up run after run).
+ */
+const declaredByExchange = new Map<string, Set<string>>();
+
+export function declaredQueues(exchange: string): string[] {
+  return [...(declaredByExchange.get(exchange) ?? [])];
+}
+
 export async function assertExchanges(ch: Channel, exchange: string, dlx: string): Promise<void> {
   await ch.assertExchange(exchange, 'topic', { durable: true });
   await ch.assertExchange(dlx, 'direct', { durable: true });
@@ -30,6 +41,11 @@ export async function assertExchanges(ch: Channel, exchange: string, dlx: string
  */
 export async function assertQueueTopology(ch: Channel, t: QueueTopology): Promise<void> {
   await assertExchanges(ch, t.exchange, t.dlx);
+  if (!t.perInstance) {
+    const names = declaredByExchange.get(t.exchange) ?? new Set<string>();
+    for (const q of topologyQueues(t)) names.add(q);
+    declaredByExchange.set(t.exchange, names);
+  }
   if (t.perInstance) {
     await ch.assertQueue(t.queue, { exclusive: true, autoDelete: true, durable: false });
   } else {

@@ -4,15 +4,20 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { deleteTopology, topologyQueues } from '../bus/amqp-topology';
+import { declaredQueues, deleteTopology, topologyQueues } from '../bus/amqp-topology';
 
 /** The local PostgreSQL every developer and CI machine runs (trust auth). */
 export const TEST_PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * A name no other test (or other developer's run) uses. Under `npm test` the global setup sets
+ * `MANA_TEST_RUN`, so every name of one run carries the run's tag and its teardown can find what leaked.
+ */
 export function uniqueName(prefix = 't'): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const run = process.env.MANA_TEST_RUN ? `${process.env.MANA_TEST_RUN}_` : '';
+  return `${prefix}_${run}${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
 export interface TestDatabase {
@@ -133,10 +138,17 @@ export async function deleteTestBus(
   queues: string[] = [],
   retries = 3,
 ): Promise<void> {
-  const names = queues.flatMap((q) =>
+  const listed = queues.flatMap((q) =>
     topologyQueues({ queue: `${env.AMQP_QUEUE_PREFIX}${q}`, retryDelaysMs: Array.from({ length: retries }, () => 0) }),
   );
+  // Plus every queue a bus of this process declared on the exchange, listed or not.
+  const names = [...new Set([...listed, ...declaredQueues(env.AMQP_EXCHANGE)])];
   await deleteTopology(env.AMQP_URL, names, [env.AMQP_EXCHANGE, `${env.AMQP_EXCHANGE}.dlx`]);
+}
+
+/** Deletes queues and exchanges by name (the test run's leak sweep). */
+export async function deleteBrokerObjects(queues: string[], exchanges: string[], url = TEST_AMQP_URL): Promise<void> {
+  await deleteTopology(url, queues, exchanges);
 }
 
 /** Deletes the keys a test file or benchmark left in Redis under `prefix` (rate-limit counters). */
