@@ -37,6 +37,8 @@ export const SECURITY_EVENT_TYPES = [
   'api_key_created',
   'api_key_used_new_ip',
   'api_key_deleted',
+  'passkey_added',
+  'passkey_removed',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];

@@ -6,6 +6,7 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
+import { passkeyById, passkeyOwner } from '../../domain/passkeys';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
 
@@ -29,10 +30,13 @@ const AUDITED = new Set([
   '/change-email',
   '/verify-email',
   '/magic-link/verify',
+  '/passkey/verify-authentication',
+  '/passkey/verify-registration',
+  '/passkey/delete-passkey',
 ]);
 
 /** Per-request facts only a before hook can see (the session before sign-out, the reset token's user). */
-const before = new WeakMap<object, { userId?: string; twoFactorWasEnabled?: boolean }>();
+const before = new WeakMap<object, { userId?: string; twoFactorWasEnabled?: boolean; passkeyName?: string | null }>();
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
@@ -131,7 +135,35 @@ export function securityAudit(opts: SecurityAuditOptions) {
           await signedIn(made.user.id, 'magic_link', meta);
         }
         return;
+      case '/passkey/verify-authentication':
+        return passkeySignIn(ctx, meta, made?.user.id, err?.code);
+      case '/passkey/verify-registration': {
+        const passkey = isObject(returned) ? returned : {};
+        const id = typeof passkey.id === 'string' ? passkey.id : undefined;
+        if (!failed && id && seen?.userId)
+          await record(seen.userId, 'passkey_added', meta, {
+            passkeyId: id,
+            name: typeof passkey.name === 'string' ? passkey.name : null,
+          });
+        return;
+      }
+      case '/passkey/delete-passkey': {
+        const id = bodyString(ctx.body, 'id');
+        if (!failed && id && seen?.userId && seen.passkeyName !== undefined)
+          await record(seen.userId, 'passkey_removed', meta, { passkeyId: id, name: seen.passkeyName });
+        return;
+      }
     }
+  };
+
+  // A passkey sign-in is a full sign-in (no second factor follows); a refused one names the credential's owner when known.
+  const passkeySignIn = async (ctx: HookCtx, meta: RequestMeta, userId: string | undefined, errorCode: string | undefined) => {
+    if (userId) return signedIn(userId, 'passkey', meta);
+    if (!errorCode) return;
+    const response = isObject(ctx.body) && isObject(ctx.body.response) ? ctx.body.response : undefined;
+    const credentialId = typeof response?.id === 'string' ? response.id.slice(0, 1024) : undefined;
+    const owner = credentialId ? await passkeyOwner(db, credentialId) : undefined;
+    await record(owner ?? null, 'sign_in_failure', meta, { reason: errorCode.toLowerCase(), method: 'passkey' });
   };
 
   // The change is complete when the token's user now has the token's new address.
@@ -163,6 +195,8 @@ export function securityAudit(opts: SecurityAuditOptions) {
               '/two-factor/generate-backup-codes',
               '/change-email',
               '/reset-password',
+              '/passkey/verify-registration',
+              '/passkey/delete-passkey',
             ].includes(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             if (ctx.path === '/reset-password') {
@@ -173,7 +207,15 @@ export function securityAudit(opts: SecurityAuditOptions) {
               return;
             }
             const session = await getSessionFromCtx(ctx).catch(() => null);
-            if (session) before.set(ctx.context, { userId: session.user.id, twoFactorWasEnabled: session.user.twoFactorEnabled === true });
+            if (!session) return;
+            if (ctx.path === '/passkey/delete-passkey') {
+              // Only the owner's own passkey is deleted (the endpoint checks); its name is gone afterwards.
+              const id = bodyString(ctx.body, 'id');
+              const found = id ? await passkeyById(db, id) : undefined;
+              if (found?.userId === session.user.id) before.set(ctx.context, { userId: session.user.id, passkeyName: found.name });
+              return;
+            }
+            before.set(ctx.context, { userId: session.user.id, twoFactorWasEnabled: session.user.twoFactorEnabled === true });
           }),
         },
       ],
