@@ -4,6 +4,7 @@ import type { Db } from '../db/types';
 import { findMatrixLink, matrixView } from '../oidc/matrix';
 import { listApiKeys } from './api-keys';
 import { organizationsOf } from './organizations';
+import { passkeySummaries } from './passkeys';
 import { listSessions } from './sessions';
 import { publicSession, publicUser } from './views';
 
@@ -41,5 +42,7 @@ export async function userData(conn: Db, id: string) {
     securityEvents: events.map((e) => ({ ...e, createdAt: e.createdAt.toISOString() })),
     matrix: matrixView(await findMatrixLink(conn, id)),
     apiKeys: await listApiKeys(conn, id),
+    // Name, kind and time only: no credential ID, public key, counter or authenticator model.
+    passkeys: (await passkeySummaries(conn, id)).map((p) => ({ ...p, createdAt: p.createdAt?.toISOString() ?? null })),
   };
 }

@@ -10,7 +10,8 @@ const count = async (query: Promise<unknown[]>) => (await query).length;
 /**
  * Deletes the user and everything auth-svc holds on them. Deleting the user cascades to sessions
  * (whose trigger revokes each one with session.revoked.v1), accounts and refresh tokens; API keys are
- * deleted first so the receipt counts them (their trigger revokes each key's sid the same way).
+ * deleted first so the receipt counts them (their trigger revokes each key's sid the same way), and so are passkeys. Passkey challenges in flight are
+ * verification rows that name the user, deleted with the others.
  */
 export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, number>> {
   const [sessions] = await tx
@@ -30,6 +31,7 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
     tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }),
   );
   const apiKeys = await count(tx.delete(tables.apiKeys).where(eq(tables.apiKeys.userId, userId)).returning({ id: tables.apiKeys.id }));
+  const passkeys = await count(tx.delete(tables.passkey).where(eq(tables.passkey.userId, userId)).returning({ id: tables.passkey.id }));
   const securityEvents = await count(
     tx.delete(tables.securityEvents).where(eq(tables.securityEvents.userId, userId)).returning({ id: tables.securityEvents.id }),
   );
@@ -72,6 +74,7 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
     securityEvents,
     matrixLinks,
     apiKeys,
+    passkeys,
     memberships: orgIds.length,
     invitations,
     organizations,
