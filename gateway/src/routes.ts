@@ -107,6 +107,9 @@ export const AUTH_TIER_PREFIXES: readonly string[] = [
   '/api/v1/auth/2fa/',
   '/api/auth/change-password',
   '/api/auth/two-factor/',
+  // Passkeys: the assertion and attestation checks, and the unauthenticated challenges (each writes a row).
+  '/api/auth/passkey/verify-',
+  '/api/auth/passkey/generate-authenticate-options',
 ];
 
 export function rateTierOf(path: string): RateTier {

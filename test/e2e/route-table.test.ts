@@ -50,7 +50,7 @@ const SAMPLES: Record<string, Sample[]> = {
     { method: 'POST', path: '/api/v1/auth/2fa/disable', body: {} },
     { method: 'POST', path: '/api/v1/auth/reauth', body: {} },
   ],
-  'better-auth': [{ path: '/api/auth/ok' }, { path: '/api/auth/get-session' }],
+  'better-auth': [{ path: '/api/auth/ok' }, { path: '/api/auth/get-session' }, { path: '/api/auth/passkey/list-user-passkeys' }],
   'well-known': [
     { path: '/.well-known/jwks.json' },
     { path: '/.well-known/openid-configuration' },
@@ -90,6 +90,8 @@ const AUTH_TIER_SAMPLES: Record<string, Sample> = {
   '/api/v1/auth/2fa/': { method: 'POST', path: '/api/v1/auth/2fa/enable', body: {} },
   '/api/auth/change-password': { method: 'POST', path: '/api/auth/change-password', body: {} },
   '/api/auth/two-factor/': { method: 'POST', path: '/api/auth/two-factor/enable', body: {} },
+  '/api/auth/passkey/verify-': { method: 'POST', path: '/api/auth/passkey/verify-authentication', body: {} },
+  '/api/auth/passkey/generate-authenticate-options': { path: '/api/auth/passkey/generate-authenticate-options' },
 };
 
 const label = (s: Sample) => `${s.method ?? 'GET'} ${s.path}`;
