@@ -9,6 +9,7 @@ import * as tables from './db/schema';
 import { applySessionPolicy } from './domain/sessions';
 import { subscribeErasure } from './events/erasure';
 import { createMailer } from './mail/mailer';
+import { authMetrics } from './metrics';
 
 export const SERVICE_NAME = 'auth-svc';
 
@@ -44,8 +45,12 @@ export async function startAuthService(opts: ServiceStartOptions = {}): Promise<
     await rt.database.close();
     throw err;
   }
+  const stopMetrics = authMetrics(rt.metrics, db, rt.bus);
   const app = buildApp(ctx);
-  return serve(rt, app, config.AUTH_SVC_PORT, [{ name: 'close mailer', run: async () => mailer.close() }]);
+  return serve(rt, app, config.AUTH_SVC_PORT, [
+    { name: 'close mailer', run: async () => mailer.close() },
+    { name: 'stop business metrics', run: async () => stopMetrics() },
+  ]);
 }
 
 /**

@@ -9,6 +9,7 @@ import { ErasureRedriver } from './domain/redrive';
 import { deriveSecrets } from './domain/secrets';
 import { createSources } from './domain/sources';
 import { subscribeErasureCompleted } from './events/erasure-completed';
+import { gdprMetrics } from './metrics';
 
 export const SERVICE_NAME = 'gdpr-svc';
 
@@ -40,6 +41,7 @@ export async function startGdprService(opts: ServiceStartOptions = {}): Promise<
     issuer: `${jwtIssuer(config)}/api/v1/gdpr`,
     logger: logger.child({ component: 'erasure' }),
   });
+  const stopMetrics = gdprMetrics(rt.metrics, db);
   const redriver = new ErasureRedriver(db, config.ERASURE_RETRY_MS, rt.relay, logger.child({ component: 'erasure-redrive' }));
   redriver.start();
   const gdpr = gdprService({
@@ -59,6 +61,7 @@ export async function startGdprService(opts: ServiceStartOptions = {}): Promise<
   });
   return serve(rt, buildApp({ rt, config, gdpr }), config.GDPR_SVC_PORT, [
     { name: 'stop erasure re-drive', run: () => redriver.stop() },
+    { name: 'stop business metrics', run: async () => stopMetrics() },
     { name: 'close sync database pool', run: () => sources.close() },
   ]);
 }

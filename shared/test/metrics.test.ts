@@ -57,7 +57,8 @@ describe('every service serves /metrics from the shared runtime (credits-svc as 
   });
 
   it('refuses a scrape without the token or with a wrong one (401 TOKEN_INVALID)', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: TOKEN }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: TOKEN }];
+    for (const headers of attempts) {
       const res = await fetch(`${svc.url}/metrics`, { headers });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: 'TOKEN_INVALID' });

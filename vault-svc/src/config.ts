@@ -14,6 +14,15 @@ export const configSchema = commonEnv
     /** The KEK id new wraps use; required when more than one KEK is configured. */
     MANA_AUTH_KEK_ACTIVE: z.string().optional(),
     /**
+     * When the active KEK was introduced (ISO-8601 date, e.g. 2026-12-01). Only for monitoring: exported as
+     * `vault_kek_age_seconds`, which the KEK rotation alert watches. Unset: no age is exported.
+     */
+    MANA_AUTH_KEK_ROTATED_AT: z.iso
+      .date()
+      .or(z.iso.datetime({ offset: true }))
+      .transform((v) => new Date(v))
+      .optional(),
+    /**
      * Whether the (group-committed) audit rows of GET /key wait for the WAL flush. Off by default: the fetch
      * is a read, and a database crash may lose at most the last few hundred ms of fetch audit rows (state
      * changes and their audit rows always commit durably).

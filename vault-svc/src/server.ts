@@ -7,6 +7,7 @@ import { FetchAuditBatcher } from './db/fetch-audit';
 import { vaultDb } from './db/scope';
 import { loadKeyring } from './domain/kek';
 import { subscribeErasure } from './events/erasure';
+import { vaultMetrics } from './metrics';
 
 export const SERVICE_NAME = 'vault-svc';
 
@@ -33,8 +34,12 @@ export async function startVaultService(opts: ServiceStartOptions = {}): Promise
     logger: logger.child({ component: 'fetch-audit' }),
   });
   await subscribeErasure({ db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
+  const stopMetrics = vaultMetrics(rt.metrics, db, keyring, { rotatedAt: config.MANA_AUTH_KEK_ROTATED_AT });
   const app = buildApp({ rt, config, keyring, fetchAudit });
-  return serve(rt, app, config.VAULT_SVC_PORT, [{ name: 'flush fetch audit rows', run: () => fetchAudit.drain() }]);
+  return serve(rt, app, config.VAULT_SVC_PORT, [
+    { name: 'flush fetch audit rows', run: () => fetchAudit.drain() },
+    { name: 'stop business metrics', run: async () => stopMetrics() },
+  ]);
 }
 
 runServiceMain(import.meta.url, SERVICE_NAME, () => startVaultService());

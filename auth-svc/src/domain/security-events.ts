@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
+import { securityEventRecorded } from '../metrics';
 
 export const SECURITY_EVENT_TYPES = [
   'sign_in_success',
@@ -60,6 +61,7 @@ export async function recordSecurityEvent(
     userAgent: e.meta?.userAgent?.slice(0, 512) ?? null,
     context: e.context ?? {},
   });
+  securityEventRecorded.emit(e.type, e.context);
 }
 
 /**

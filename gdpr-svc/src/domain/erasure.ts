@@ -3,6 +3,7 @@ import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { createEvent, enqueueEvent } from '@mana/shared';
 import * as tables from '../db/schema';
+import { erasureCompleted } from '../metrics';
 import type { Counts, ErasureStatus } from '../db/schema';
 import { GDPR_ERRORS } from '../errors';
 import { newCapabilityToken, tokenMatches, type GdprSecrets } from './secrets';
@@ -141,6 +142,7 @@ export async function completeErasure(tx: Tx, requestId: string, key: ActiveKey,
     .update(tables.erasureRequests)
     .set({ status: 'completed', completedAt, receipt, userId: null, reason: null })
     .where(eq(tables.erasureRequests.id, requestId));
+  erasureCompleted.emit((completedAt.getTime() - request.requestedAt.getTime()) / 1000, request.status === 'partial');
 }
 
 export interface ErasureView {

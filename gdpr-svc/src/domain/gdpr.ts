@@ -4,6 +4,7 @@ import type { OutboxRelay } from '@mana/shared';
 import type * as tables from '../db/schema';
 import { ownRecords, takeExportSlot } from './exports';
 import { erasureStatus, startErasure, type ErasureActor, type ErasureSettings } from './erasure';
+import { erasureStarted } from '../metrics';
 import { publishedKeys } from './keys';
 import { gather, type SourceFetch, type SourceName } from './sources';
 import { summarize } from './summary';
@@ -44,7 +45,10 @@ export function gdprService(deps: GdprDeps) {
 
     async erase(userId: string, actor: ErasureActor) {
       const started = await startErasure(db, erasure, userId, actor);
-      if (started.created) deps.relay?.kick();
+      if (started.created) {
+        deps.relay?.kick();
+        erasureStarted.emit(actor.origin);
+      }
       deps.logger.info({ requestId: started.requestId, origin: actor.origin, joined: !started.created }, 'erasure requested');
       return { requestId: started.requestId, status: started.status, statusUrl: started.statusUrl };
     },

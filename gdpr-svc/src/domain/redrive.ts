@@ -3,6 +3,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Logger } from 'pino';
 import { createEvent, enqueueEvent, type OutboxRelay } from '@mana/shared';
 import * as tables from '../db/schema';
+import { erasurePartial } from '../metrics';
 import { backoffMs } from './erasure';
 
 type Db = NodePgDatabase<typeof tables>;
@@ -47,6 +48,7 @@ export async function redriveDue(
         .from(tables.erasureParticipants)
         .where(and(eq(tables.erasureParticipants.requestId, request.id), isNull(tables.erasureParticipants.completedAt)));
       const status = request.deadlineAt <= now ? 'partial' : request.status;
+      if (status === 'partial' && request.status !== 'partial') erasurePartial.emit();
       const attempts = request.attempts + 1;
       await tx
         .update(tables.erasureRequests)

@@ -4,6 +4,7 @@ import { parseBody } from '@mana/shared';
 import type { FetchAuditBatcher } from '../db/fetch-audit';
 import { readKeyOneTrip, readStatusOneTrip } from '../db/hot-paths';
 import type { Keyring } from '../domain/kek';
+import { keyFetched } from '../metrics';
 import {
   clearRecoveryWrap,
   disableZeroKnowledge,
@@ -65,10 +66,12 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     try {
       key = await readKeyOneTrip(db, keyring, userId);
     } catch (err) {
+      keyFetched.emit('refused');
       throw await auditFailure(deps, req, 'fetch', err);
     }
     const context = 'kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true };
     await deps.fetchAudit.append({ userId, status: 200, ...requestMeta(req), context });
+    keyFetched.emit('kekId' in key ? 'server_wrapped' : 'zero_knowledge');
     res.set('Cache-Control', 'no-store').json(key);
   });
 
