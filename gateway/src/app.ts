@@ -15,6 +15,8 @@ import {
   type ReadinessCheck,
 } from '@mana/shared';
 import type { RevokedSessions } from '@mana/shared';
+import { apiKeyAccess } from './api-key-access';
+import type { ApiKeyExchanger } from './api-keys';
 import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from './forwarding';
 import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';
@@ -30,6 +32,8 @@ export interface GatewayDeps {
   verifier: JwtVerifier | undefined;
   denylist: RevokedSessions;
   rateLimiter: RateLimiter;
+  /** Personal API keys on bearer routes (exchanged at auth-svc for access tokens). */
+  apiKeys: ApiKeyExchanger;
   pools: Record<UpstreamName, UpstreamPool>;
   metrics: GatewayMetrics;
   readiness: Record<string, ReadinessCheck>;
@@ -70,14 +74,21 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
     onUpstreamError: (pool, instance, kind) => deps.metrics.upstreamError(pool.name, instance.url, kind),
   };
   const guards = accessGuards(deps);
+  const withApiKey = apiKeyAccess(deps);
 
   const forward = async (req: IncomingMessage, res: ServerResponse, route: Route, path: string, ex: Exchange) => {
-    const tier = rateTierOf(path);
-    const limited = await deps.rateLimiter.check(clientIp(req, trust), tier);
-    if (limited) {
-      deps.metrics.rateLimited.labels(tier).inc();
-      sendError(res, limited, ex.id);
-      return;
+    const ip = clientIp(req, trust);
+    // A request with a personal API key counts against the key's own limit (and its IP's when the key must
+    // be exchanged); it then carries the exchanged access token and is checked like any bearer request.
+    const keyed = (route.access === 'bearer' || route.access === 'admin') && (await withApiKey(req, route, ip));
+    if (!keyed) {
+      const tier = rateTierOf(path);
+      const limited = await deps.rateLimiter.check(ip, tier);
+      if (limited) {
+        deps.metrics.rateLimited.labels(tier).inc();
+        sendError(res, limited, ex.id);
+        return;
+      }
     }
     await guards(route, req as Request, res as Response);
     const fwd = { requestId: ex.id, proto: forwardedProto(req, trust), host: forwardedHost(req, trust) };

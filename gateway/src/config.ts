@@ -44,6 +44,11 @@ export const configSchema = commonEnv
     /** Tighter limit per client IP on sign-in, sign-up, magic-link, password reset and token paths. */
     RATE_LIMIT_AUTH_POINTS: positiveInt(20),
     RATE_LIMIT_AUTH_WINDOW_S: positiveInt(60),
+    /** Limit per personal API key (its requests count here, not against their IP). */
+    RATE_LIMIT_API_KEY_POINTS: positiveInt(600),
+    RATE_LIMIT_API_KEY_WINDOW_S: positiveInt(60),
+    /** Exchanged API keys remembered (in-process LRU keyed by the key's SHA-256; 0 = exchange every request). */
+    API_KEY_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
     /** Largest request body the gateway forwards (413 above it); e.g. 100kb, 1mb. */
     BODY_LIMIT: z
       .string()

@@ -9,7 +9,12 @@ export interface RateLimitSettings {
   prefix: string;
   general: { points: number; windowS: number };
   auth: { points: number; windowS: number };
+  /** Per personal API key (its requests count here instead of against their IP); defaults to `general`. */
+  apiKey?: { points: number; windowS: number };
 }
+
+/** The buckets: the route tiers per client IP, plus one per API key. */
+type Bucket = RateTier | 'apiKey';
 
 export interface RateLimitStoreConfig {
   redisUrl?: string;
@@ -24,6 +29,8 @@ export interface RateLimiter {
   readonly store: 'redis' | 'postgres' | 'memory';
   /** Resolves with an AppError (429) to answer with, or undefined to go on. */
   check(ip: string, tier: RateTier): Promise<AppError | undefined>;
+  /** The bucket of one API key (by key id). */
+  checkKey(keyId: string): Promise<AppError | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -55,8 +62,8 @@ function limitedBy(res: RateLimiterRes): AppError {
 }
 
 export async function createRateLimiter(settings: RateLimitSettings, store: RateLimitStoreConfig, logger: Logger): Promise<RateLimiter> {
-  const options = (tier: RateTier) => {
-    const s = settings[tier];
+  const options = (tier: Bucket) => {
+    const s = settings[tier] ?? settings.general;
     return {
       keyPrefix: `${settings.prefix}:${tier}`,
       points: s.points,
@@ -70,7 +77,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     };
   };
 
-  let limiters: Record<RateTier, RateLimiterAbstract>;
+  let limiters: Record<Bucket, RateLimiterAbstract>;
   let kind: RateLimiter['store'];
   let ping: () => Promise<void>;
   let close: () => Promise<void>;
@@ -82,6 +89,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     limiters = {
       general: new RateLimiterRedis({ storeClient: redis, ...options('general') }),
       auth: new RateLimiterRedis({ storeClient: redis, ...options('auth') }),
+      apiKey: new RateLimiterRedis({ storeClient: redis, ...options('apiKey') }),
     };
     kind = 'redis';
     ping = async () => {
@@ -99,7 +107,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
       // Two instances creating the schema at once: the loser sees a unique violation, which is fine.
       if ((err as { code?: string }).code !== '23505') throw err;
     }
-    const pgOptions = (tier: RateTier) => ({
+    const pgOptions = (tier: Bucket) => ({
       storeClient: pool,
       storeType: 'pool',
       schemaName: SCHEMA,
@@ -114,6 +122,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
           err ? reject(err instanceof Error ? err : new Error('rate-limit table setup failed', { cause: err })) : resolve(),
         ),
         auth: new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true }),
+        apiKey: new RateLimiterPostgres({ ...pgOptions('apiKey'), tableCreated: true }),
       };
     });
     kind = 'postgres';
@@ -128,6 +137,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     limiters = {
       general: new RateLimiterMemory(options('general')),
       auth: new RateLimiterMemory(options('auth')),
+      apiKey: new RateLimiterMemory(options('apiKey')),
     };
     kind = 'memory';
     ping = async () => undefined;
@@ -153,6 +163,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
       const [general, auth] = await Promise.all([consume(limiters.general, ip), consume(limiters.auth, ip)]);
       return auth ?? general;
     },
+    checkKey: (keyId) => consume(limiters.apiKey, keyId),
     ping,
     close,
   };

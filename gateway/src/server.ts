@@ -9,6 +9,7 @@ import {
   type ServiceHandle,
   type ServiceStartOptions,
 } from '@mana/shared';
+import { ApiKeyExchanger } from './api-keys';
 import { buildGateway } from './app';
 import { loadGatewayConfig, parseByteSize } from './config';
 import { GatewayMetrics } from './metrics';
@@ -43,6 +44,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
       prefix: config.RATE_LIMIT_PREFIX,
       general: { points: config.RATE_LIMIT_POINTS, windowS: config.RATE_LIMIT_WINDOW_S },
       auth: { points: config.RATE_LIMIT_AUTH_POINTS, windowS: config.RATE_LIMIT_AUTH_WINDOW_S },
+      apiKey: { points: config.RATE_LIMIT_API_KEY_POINTS, windowS: config.RATE_LIMIT_API_KEY_WINDOW_S },
     },
     { redisUrl: config.REDIS_URL, databaseUrl: config.GATEWAY_DATABASE_URL ?? config.DATABASE_URL },
     logger.child({ component: 'rate-limit' }),
@@ -63,6 +65,12 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     credits: config.CREDITS_SVC_URL,
   });
   const metrics = new GatewayMetrics();
+  const apiKeys = new ApiKeyExchanger({
+    authUrls: config.AUTH_SVC_URL,
+    serviceKey: config.MANA_SERVICE_KEY,
+    cacheSize: config.API_KEY_CACHE_SIZE,
+    logger: logger.child({ component: 'api-keys' }),
+  });
 
   const handler = buildGateway({
     logger,
@@ -70,6 +78,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     verifier,
     denylist,
     rateLimiter,
+    apiKeys,
     pools,
     metrics,
     // Not ready until the revocation list was loaded once (fail closed: no tokens of ended sessions meanwhile).

@@ -109,31 +109,36 @@ export type ExchangeResult = { kind: 'ok'; key: ApiKeyRow; user: UserRow; sessio
 export async function exchangeApiKey(db: Db, key: string, meta: RequestMeta): Promise<ExchangeResult> {
   if (!isWellFormedApiKey(key)) return { kind: 'invalid' };
   const digest = hashApiKey(key);
+  const t = tables.apiKeys;
   return db.transaction(async (tx) => {
     const [found] = await tx
-      .select({ key: tables.apiKeys, user: tables.user, expired: sql<boolean>`coalesce(${tables.apiKeys.expiresAt} <= now(), false)` })
-      .from(tables.apiKeys)
-      .innerJoin(tables.user, eq(tables.user.id, tables.apiKeys.userId))
-      .where(eq(tables.apiKeys.keyHash, digest))
-      .for('update', { of: tables.apiKeys })
+      .select({ key: t, user: tables.user, expired: sql<boolean>`coalesce(${t.expiresAt} <= now(), false)` })
+      .from(t)
+      .innerJoin(tables.user, eq(tables.user.id, t.userId))
+      .where(eq(t.keyHash, digest))
       .limit(1);
     if (!found || found.expired || !timingSafeEqual(Buffer.from(found.key.keyHash), Buffer.from(digest))) return { kind: 'invalid' };
     if (await activeBan(tx, found.user.id)) return { kind: 'invalid' };
-    const ip = meta.ipAddress ?? null;
-    const newIp = ip !== null && !found.key.knownIps.includes(ip);
-    const knownIps = newIp ? [...found.key.knownIps, ip].slice(-KNOWN_IPS_KEPT) : found.key.knownIps;
-    const [updated] = await tx
-      .update(tables.apiKeys)
-      .set({ lastUsedAt: sql`now()`, knownIps })
-      .where(eq(tables.apiKeys.id, found.key.id))
-      .returning();
-    if (newIp)
-      await recordSecurityEvent(tx, {
-        userId: found.user.id,
-        type: 'api_key_used_new_ip',
-        meta,
-        context: { keyId: found.key.id, name: found.key.name, prefix: found.key.prefix },
-      });
-    return { kind: 'ok', key: updated ?? found.key, user: found.user, sessionId: apiKeySessionId(found.key.id) };
+    await tx
+      .update(t)
+      .set({ lastUsedAt: sql`now()` })
+      .where(eq(t.id, found.key.id));
+    const ip = meta.ipAddress;
+    if (ip) {
+      // Appended only when absent: under concurrent exchanges from one new IP exactly one update matches.
+      const appended = await tx
+        .update(t)
+        .set({ knownIps: sql`(${t.knownIps} || array[${ip}::text])[greatest(1, cardinality(${t.knownIps}) + 2 - ${KNOWN_IPS_KEPT}):]` })
+        .where(and(eq(t.id, found.key.id), sql`not (${ip}::text = any(${t.knownIps}))`))
+        .returning({ id: t.id });
+      if (appended.length > 0)
+        await recordSecurityEvent(tx, {
+          userId: found.user.id,
+          type: 'api_key_used_new_ip',
+          meta,
+          context: { keyId: found.key.id, name: found.key.name, prefix: found.key.prefix },
+        });
+    }
+    return { kind: 'ok', key: found.key, user: found.user, sessionId: apiKeySessionId(found.key.id) };
   });
 }
