@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { createServiceApp, requireAuth, requireRecentAuth, requireRole, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
-import { firstUrl, type Config } from './config';
+import type { Config } from './config';
 import type { AdminDeps } from './domain/context';
 import { adminAuditRoutes } from './routes/admin-audit';
 import { adminUserRoutes } from './routes/admin-users';
@@ -20,7 +20,7 @@ export function buildApp({ rt, config, deps }: AppDeps): Express {
   const admin = [requireAuth(rt.verifier), requireRole('admin')];
   // Step-up for the writes a stolen admin token must not be enough for (erase, role, ban, tier).
   const recentAuth = requireRecentAuth({
-    authUrl: firstUrl(config.AUTH_SVC_URL),
+    authUrl: config.AUTH_SVC_URL,
     serviceKey: config.MANA_SERVICE_KEY,
     maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS,
   });

@@ -36,8 +36,5 @@ export const configSchema = commonEnv
 
 export type Config = z.output<typeof configSchema>;
 
-/** The first URL of a comma list. */
-export const firstUrl = (list: string): string => (list.split(',')[0] ?? '').trim().replace(/\/$/, '');
-
 export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config =>
   loadConfig('admin-svc', configSchema, env);

@@ -67,11 +67,7 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
   const ctx = {
     db,
     policy,
-    membership: new MembershipClient(
-      config.AUTH_SVC_URL.split(',')[0].trim(),
-      config.MANA_SERVICE_KEY,
-      logger.child({ component: 'membership' }),
-    ),
+    membership: new MembershipClient(config.AUTH_SVC_URL, config.MANA_SERVICE_KEY, logger.child({ component: 'membership' })),
     packages: config.CREDITS_PACKAGES,
     stripe: stripeClient(config),
     webhookSecret: config.STRIPE_WEBHOOK_SECRET,

@@ -18,7 +18,7 @@ export function buildApp({ rt, config, gdpr }: AppDeps): Express {
   const { app, finish } = createServiceApp(rt);
   // Reached directly, the service is as strict as through the gateway: the token is verified again here.
   const recentAuth = requireRecentAuth({
-    authUrl: (config.AUTH_SVC_URL.split(',')[0] ?? '').trim(),
+    authUrl: config.AUTH_SVC_URL,
     serviceKey: config.MANA_SERVICE_KEY,
     maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS,
   });

@@ -22,13 +22,19 @@ export const STACK_SERVICE_KEY = 'e2e-service-key-0123456789abcdef0123456789';
 export type StackService = 'auth' | 'vault' | 'credits' | 'gdpr' | 'admin';
 type StartFn = (opts: { env: Record<string, string> }) => Promise<ServiceHandle>;
 
-/** The services besides auth, in start order, with their port variable and start function. */
-const OPTIONAL_SERVICES: ReadonlyArray<{
-  name: Exclude<StackService, 'auth'>;
+/** Every service in start order (auth first: the others fetch its JWKS), with its port variable and start function. */
+const SERVICES: ReadonlyArray<{
+  name: StackService;
   portVar: string;
   urlVar: string;
   load: () => Promise<StartFn>;
 }> = [
+  {
+    name: 'auth',
+    portVar: 'AUTH_SVC_PORT',
+    urlVar: 'AUTH_SVC_URL',
+    load: async () => startAuthService,
+  },
   {
     name: 'vault',
     portVar: 'VAULT_SVC_PORT',
@@ -55,10 +61,15 @@ const OPTIONAL_SERVICES: ReadonlyArray<{
   },
 ];
 
+/** Instances per service when a test does not say: `E2E_INSTANCES` (the e2e suite runs once with 2 in CI). */
+export const DEFAULT_INSTANCES = Math.max(1, Number(process.env.E2E_INSTANCES ?? 1) || 1);
+
 export interface StackOptions {
   /** Services behind the gateway (auth is always started). */
   services?: StackService[];
-  /** Number of auth-svc instances behind the gateway (round robin). */
+  /** Instances of every service behind the gateway (round robin; default `E2E_INSTANCES`, else 1). */
+  instances?: number;
+  /** Number of auth-svc instances (default `instances`). */
   authInstances?: number;
   /** Extra environment for every service and the gateway. */
   env?: Record<string, string>;
@@ -66,6 +77,10 @@ export interface StackOptions {
   serviceEnv?: Partial<Record<StackService, Record<string, string>>>;
   /** auth-svc reaches RabbitMQ through a TCP proxy the test can cut (`stack.authBrokerProxy`). */
   proxyAuthBroker?: boolean;
+  /** Every service instance and the gateway reach RabbitMQ through one TCP proxy the test can cut (`stack.brokerProxy`). */
+  proxyBroker?: boolean;
+  /** The gateway reaches Redis (its rate-limit store) through a TCP proxy the test can cut (`stack.redisProxy`). */
+  proxyRedis?: boolean;
 }
 
 export interface Stack {
@@ -76,6 +91,7 @@ export interface Stack {
   sql: pg.Pool;
   /** The environment every service got (bus names, database, keys). */
   env: Record<string, string>;
+  /** The running services: the first instance of each (auth: every instance). */
   services: {
     auth: ServiceHandle[];
     vault?: ServiceHandle;
@@ -84,11 +100,15 @@ export interface Stack {
     admin?: ServiceHandle;
     gateway: ServiceHandle;
   };
-  /** Stops one optional service (its port stays reserved in the gateway's table: requests get 502/503). */
-  stopService: (name: Exclude<StackService, 'auth'>) => Promise<void>;
-  /** Starts a stopped optional service again on the same port, with the same environment. */
-  startService: (name: Exclude<StackService, 'auth'>) => Promise<ServiceHandle>;
+  /** Every running instance of every service (empty while stopped). */
+  instances: Record<StackService, ServiceHandle[]>;
+  /** Stops every instance of a service (their ports stay in the gateway's table: requests get 502/503). */
+  stopService: (name: StackService) => Promise<void>;
+  /** Starts a stopped service's instances again on the same ports, with the same environment; resolves with the first. */
+  startService: (name: StackService) => Promise<ServiceHandle>;
   authBrokerProxy?: TcpProxy;
+  brokerProxy?: TcpProxy;
+  redisProxy?: TcpProxy;
   /** Every event published on this stack's exchange, in arrival order. */
   events: EventEnvelope[];
   waitForEvent: (type: string, match?: (e: EventEnvelope) => boolean, timeoutMs?: number) => Promise<EventEnvelope>;
@@ -107,8 +127,9 @@ async function freePort(): Promise<number> {
 
 /**
  * The system in one process for end-to-end tests: a fresh database, own bus names, an SMTP catcher,
- * auth-svc (one or more instances), optionally vault-svc, and the gateway in front (BASE_URL). Every
- * part listens on 127.0.0.1 port 0; close() tears all of it down and drops the database.
+ * auth-svc and the services asked for — `instances` of each (`E2E_INSTANCES`), the gateway round-robining
+ * over them — and the gateway in front (BASE_URL). Every part listens on a free 127.0.0.1 port; close()
+ * tears all of it down and drops the database.
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -144,47 +165,68 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const observer = await observe(bus);
     cleanups.push(() => observer.bus.close());
 
-    let authBrokerProxy: TcpProxy | undefined;
-    if (opts.proxyAuthBroker) {
-      const target = new URL(TEST_AMQP_URL);
-      const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
-      authBrokerProxy = proxy;
+    const amqp = new URL(TEST_AMQP_URL);
+    const proxyTo = async (host: string, port: number) => {
+      const proxy = await startTcpProxy({ host, port });
       cleanups.push(() => proxy.close());
-    }
-    const authEnv = { ...env, AUTH_SVC_PORT: '0', ...(authBrokerProxy ? { AMQP_URL: authBrokerProxy.urlFor(TEST_AMQP_URL) } : {}) };
-    const auth: ServiceHandle[] = [];
-    for (let i = 0; i < (opts.authInstances ?? 1); i++) {
-      const h = await startAuthService({ env: authEnv });
-      auth.push(h);
-      cleanups.push(() => h.close());
-    }
-    const jwksUrl = `${auth[0]?.url}/api/auth/jwks`;
-
-    // Ports are chosen up front so services that call each other (gdpr ↔ admin ↔ credits) know every URL.
-    const wanted = OPTIONAL_SERVICES.filter((svc) => opts.services?.includes(svc.name));
-    const ports = new Map<string, number>();
-    for (const svc of wanted) ports.set(svc.name, await freePort());
-    const serviceUrls: Record<string, string> = { AUTH_SVC_URL: auth.map((h) => h.url).join(',') };
-    for (const svc of wanted) serviceUrls[svc.urlVar] = `http://127.0.0.1:${ports.get(svc.name)}`;
-    const running: Stack['services'] = { auth, gateway: undefined as unknown as ServiceHandle };
-    const startOne = async (name: Exclude<StackService, 'auth'>) => {
-      const svc = OPTIONAL_SERVICES.find((x) => x.name === name);
-      if (!svc || !ports.has(name)) throw new Error(`${name} is not part of this stack`);
-      const start = await svc.load();
-      const h = await start({
-        env: { ...env, ...serviceUrls, AUTH_JWKS_URL: jwksUrl, [svc.portVar]: String(ports.get(name)), ...opts.serviceEnv?.[name] },
-      });
-      running[name] = h;
-      return h;
+      return proxy;
     };
-    const stopOne = async (name: Exclude<StackService, 'auth'>) => {
-      const h = running[name];
-      running[name] = undefined;
-      await h?.close();
+    const authBrokerProxy = opts.proxyAuthBroker ? await proxyTo(amqp.hostname, Number(amqp.port || 5672)) : undefined;
+    const brokerProxy = opts.proxyBroker ? await proxyTo(amqp.hostname, Number(amqp.port || 5672)) : undefined;
+    const redis = new URL(TEST_REDIS_URL);
+    const redisProxy = opts.proxyRedis ? await proxyTo(redis.hostname, Number(redis.port || 6379)) : undefined;
+    const brokerEnv = brokerProxy ? { AMQP_URL: brokerProxy.urlFor(TEST_AMQP_URL) } : {};
+
+    // Ports are chosen up front so services that call each other (gdpr ↔ admin ↔ credits ↔ auth) know every URL,
+    // and a stopped service comes back where the gateway and the others expect it.
+    const instances = opts.instances ?? DEFAULT_INSTANCES;
+    const wanted = SERVICES.filter((svc) => svc.name === 'auth' || opts.services?.includes(svc.name));
+    const ports = new Map<StackService, number[]>();
+    for (const svc of wanted) {
+      const n = svc.name === 'auth' ? (opts.authInstances ?? instances) : instances;
+      const list: number[] = [];
+      for (let i = 0; i < n; i++) list.push(await freePort());
+      ports.set(svc.name, list);
+    }
+    const serviceUrls: Record<string, string> = {};
+    for (const svc of wanted) serviceUrls[svc.urlVar] = (ports.get(svc.name) ?? []).map((p) => `http://127.0.0.1:${p}`).join(',');
+    const jwksUrl = `http://127.0.0.1:${ports.get('auth')?.[0]}/api/auth/jwks`;
+
+    const auth: ServiceHandle[] = [];
+    const running: Stack['services'] = { auth, gateway: undefined as unknown as ServiceHandle };
+    const all: Record<StackService, ServiceHandle[]> = { auth, vault: [], credits: [], gdpr: [], admin: [] };
+    const startOne = async (name: StackService) => {
+      const svc = SERVICES.find((x) => x.name === name);
+      const list = ports.get(name);
+      if (!svc || !list) throw new Error(`${name} is not part of this stack`);
+      if (all[name].length) throw new Error(`${name} is running`);
+      const start = await svc.load();
+      const svcEnv = {
+        ...env,
+        ...serviceUrls,
+        AUTH_JWKS_URL: jwksUrl,
+        ...brokerEnv,
+        ...(name === 'auth' && authBrokerProxy ? { AMQP_URL: authBrokerProxy.urlFor(TEST_AMQP_URL) } : {}),
+        ...opts.serviceEnv?.[name],
+      };
+      try {
+        // One after the other: the first applies the migrations, the next ones find them done.
+        for (const port of list) all[name].push(await start({ env: { ...svcEnv, [svc.portVar]: String(port) } }));
+      } catch (err) {
+        await stopOne(name);
+        throw err;
+      }
+      if (name !== 'auth') running[name] = all[name][0];
+      return all[name][0];
+    };
+    const stopOne = async (name: StackService) => {
+      const handles = all[name].splice(0);
+      if (name !== 'auth') running[name] = undefined;
+      await Promise.all(handles.map((h) => h.close()));
     };
     for (const svc of wanted) {
-      await startOne(svc.name);
       cleanups.push(() => stopOne(svc.name));
+      await startOne(svc.name);
     }
 
     const gateway = await startGateway({
@@ -193,7 +235,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         PORT: String(gatewayPort),
         AUTH_JWKS_URL: jwksUrl,
         ...serviceUrls,
-        REDIS_URL: TEST_REDIS_URL,
+        ...brokerEnv,
+        REDIS_URL: redisProxy ? redisProxy.urlFor(TEST_REDIS_URL) : TEST_REDIS_URL,
         RATE_LIMIT_PREFIX: uniqueName('e2e-rl'),
         RATE_LIMIT_POINTS: '100000',
         RATE_LIMIT_AUTH_POINTS: '100000',
@@ -210,9 +253,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       sql,
       env,
       services: running,
+      instances: all,
       stopService: stopOne,
       startService: startOne,
       authBrokerProxy,
+      brokerProxy,
+      redisProxy,
       events: observer.events,
       waitForEvent: observer.waitFor,
       publish: (...events) => publishAs(bus, events),

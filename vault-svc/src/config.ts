@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boolFlag, commonEnv, loadConfig, port, productionRules } from '@mana/shared';
+import { boolFlag, commonEnv, loadConfig, parseServiceUrls, port, productionRules } from '@mana/shared';
 
 export const configSchema = commonEnv
   .extend({
@@ -28,12 +28,12 @@ export const configSchema = commonEnv
      * changes and their audit rows always commit durably).
      */
     VAULT_DURABLE_FETCH_AUDIT: boolFlag(false),
-    /** auth-svc's direct URL (first of a comma list): step-up checks ask it when a session last authenticated. */
+    /** auth-svc's direct URL, or a comma-separated list of its instances (failover): step-up checks ask it when a session last authenticated. */
     AUTH_SVC_URL: z
       .string()
       .default('http://127.0.0.1:3101')
-      .transform((v) => v.split(',')[0]?.trim() ?? v)
-      .pipe(z.url()),
+      .transform((v) => parseServiceUrls(v))
+      .pipe(z.array(z.url()).min(1)),
   })
   .superRefine(productionRules);
 

@@ -1,10 +1,11 @@
-import { AppError } from '@mana/shared';
+import { AppError, serviceUrls } from '@mana/shared';
 import { ADMIN_ERRORS } from '../domain/errors';
 
 export interface UpstreamOptions {
   /** e.g. `auth-svc` (named in errors). */
   name: string;
-  baseUrl: string;
+  /** `<NAME>_SVC_URL`: one base URL or a comma-separated list of instances (failover on a refused connection). */
+  urls: string;
   serviceKey: string;
   timeoutMs: number;
 }
@@ -16,10 +17,11 @@ export type UpstreamCall = <T>(method: string, path: string, body?: unknown) => 
  * a 4xx answer keeps its code (USER_NOT_FOUND, LAST_ADMIN…) so the admin sees why; a 5xx is SOURCE_UNAVAILABLE too.
  */
 export function upstream(opts: UpstreamOptions): UpstreamCall {
+  const target = serviceUrls(opts.urls);
   return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let res: Response;
     try {
-      res = await fetch(`${opts.baseUrl}${path}`, {
+      res = await target.fetch(path, {
         method,
         headers: {
           'x-service-key': opts.serviceKey,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { serviceUrls, type ServiceUrls } from '@mana/shared';
 import { CREDITS_ERRORS } from './errors';
 
 export type OrgRole = string;
@@ -18,13 +19,17 @@ const MAX_ENTRIES = 10_000;
  */
 export class MembershipClient {
   private readonly cache = new Map<string, { role: OrgRole; until: number }>();
+  private readonly auth: ServiceUrls;
 
   constructor(
-    private readonly authUrl: string,
+    /** `AUTH_SVC_URL`: one URL or a comma-separated list of instances (failover on a refused connection). */
+    authUrl: string,
     private readonly serviceKey: string,
     private readonly logger: Logger,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.auth = serviceUrls(authUrl);
+  }
 
   /** The caller's role in the organization; 403 NOT_A_MEMBER otherwise. */
   async roleOf(orgId: string, userId: string): Promise<OrgRole> {
@@ -45,10 +50,10 @@ export class MembershipClient {
   }
 
   private async ask(orgId: string, userId: string): Promise<MemberAnswer> {
-    const url = `${this.authUrl.replace(/\/+$/, '')}/api/v1/internal/org/${encodeURIComponent(orgId)}/member/${encodeURIComponent(userId)}`;
+    const path = `/api/v1/internal/org/${encodeURIComponent(orgId)}/member/${encodeURIComponent(userId)}`;
     let res: Response;
     try {
-      res = await fetch(url, { headers: { 'x-service-key': this.serviceKey }, signal: AbortSignal.timeout(5_000) });
+      res = await this.auth.fetch(path, { headers: { 'x-service-key': this.serviceKey }, signal: AbortSignal.timeout(5_000) });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'membership check failed');
       throw CREDITS_ERRORS.membershipUnavailable(err);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { serviceUrls } from '@mana/shared';
 import type { Config } from '../config';
 
 /** The sections of the summary and the export, in the order they appear. */
@@ -16,14 +17,13 @@ export interface Gathered {
   sources: Record<SourceName, SourceStatus | 'not_configured'>;
 }
 
-const firstUrl = (list: string) => (list.split(',')[0] ?? '').trim().replace(/\/$/, '');
-
 /** A source that is not there yet, or a user it does not know: 404 reads as "holds nothing". */
 export class SourceError extends Error {}
 
-function internalGet(base: string, path: (id: string) => string, serviceKey: string): SourceFetch {
+function internalGet(urls: string, path: (id: string) => string, serviceKey: string): SourceFetch {
+  const target = serviceUrls(urls);
   return async (userId, signal) => {
-    const res = await fetch(`${firstUrl(base)}${path(encodeURIComponent(userId))}`, {
+    const res = await target.fetch(path(encodeURIComponent(userId)), {
       headers: { 'x-service-key': serviceKey, accept: 'application/json' },
       signal,
     });

@@ -1,10 +1,11 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ERRORS } from '../errors';
+import { serviceUrls, type ServiceUrls } from '../http/service-urls';
 
 export interface RequireRecentAuthOptions {
-  /** auth-svc's direct URL (`AUTH_SVC_URL`), without a path. */
-  authUrl: string;
+  /** auth-svc's direct URL(s) (`AUTH_SVC_URL`: one or a comma-separated list of instances), without a path. */
+  authUrl: string | readonly string[] | ServiceUrls;
   /** `MANA_SERVICE_KEY`, sent as `X-Service-Key`. */
   serviceKey: string;
   /** `REAUTH_MAX_AGE_SECONDS`: how old the session's last authentication may be. */
@@ -12,6 +13,8 @@ export interface RequireRecentAuthOptions {
   /** How long auth-svc may take to answer (ms) before the request fails with 503. */
   timeoutMs?: number;
 }
+
+const asServiceUrls = (v: RequireRecentAuthOptions['authUrl']): ServiceUrls => (typeof v === 'object' && 'fetch' in v ? v : serviceUrls(v));
 
 const authTimeAnswer = z.object({
   sessionId: z.string(),
@@ -29,10 +32,13 @@ export async function fetchSessionAuthTime(
   opts: Omit<RequireRecentAuthOptions, 'maxAgeSeconds'>,
   sid: string,
 ): Promise<SessionAuthTime | undefined> {
-  const url = `${opts.authUrl.replace(/\/$/, '')}/api/v1/internal/sessions/${encodeURIComponent(sid)}/auth-time`;
+  const auth = asServiceUrls(opts.authUrl);
   let res: Response;
   try {
-    res = await fetch(url, { headers: { 'x-service-key': opts.serviceKey }, signal: AbortSignal.timeout(opts.timeoutMs ?? 2000) });
+    res = await auth.fetch(`/api/v1/internal/sessions/${encodeURIComponent(sid)}/auth-time`, {
+      headers: { 'x-service-key': opts.serviceKey },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 2000),
+    });
   } catch {
     throw ERRORS.unavailable('The authentication service cannot confirm the session right now');
   }
@@ -54,10 +60,11 @@ export async function fetchSessionAuthTime(
  * `REAUTH_REQUIRED`. The access token stays minimal: auth-svc is asked for the time, on these routes only.
  */
 export function requireRecentAuth(opts: RequireRecentAuthOptions): RequestHandler {
+  const auth = { ...opts, authUrl: asServiceUrls(opts.authUrl) };
   return async (req, _res, next) => {
     const claims = req.auth;
     if (!claims) throw ERRORS.tokenMissing();
-    const found = await fetchSessionAuthTime(opts, claims.sid);
+    const found = await fetchSessionAuthTime(auth, claims.sid);
     if (!found || found.userId !== claims.sub) throw ERRORS.tokenRevoked();
     if (!isRecent(new Date(found.authenticatedAt), opts.maxAgeSeconds)) throw ERRORS.reauthRequired();
     next();
