@@ -65,11 +65,16 @@ try {
         seen.set(`done:${e.data.requestId}:${e.data.service}`, Date.now());
     }
   }, 5);
+  const cpuBefore = process.cpuUsage();
   const started = await Promise.all(people.map((p) => erase(p.token)));
   // completed_at is written by gdpr-svc in this process, on the same clock as t0.
   const ids = started.map((s) => s.requestId);
   const doneAt = await waitCompleted(ids);
   clearInterval(watcher);
+  // CPU the whole stack (one process) spent on the burst: unlike the wall clock, barely moved by other load.
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuPerErasure = ((cpu.user + cpu.system) / 1000 / USERS).toFixed(1);
+  process.stdout.write(`CPU of the stack's process during the burst: ${cpuPerErasure} ms per erasure\n`);
   const loadAfter = loadavg()[0].toFixed(1);
   const med = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
   const onBus = med(started.map((s) => (seen.get(`req:${s.requestId}`) ?? NaN) - s.t0));
@@ -124,6 +129,9 @@ reaches the bus after ${onBus} ms; the answers after ${answersOnBus.map(([k, v])
 A gap between the 202 and the request on the bus is time in gdpr-svc's outbox (the shared relay publishes and
 deletes row by row, in a transaction that waits for a pool connection behind the burst of DELETEs); a gap between
 the request and an answer is the participant's queue, its erase transaction and its own outbox.
+
+CPU time of the stack's one process during the burst: ${cpuPerErasure} ms per erasure (user + system; the
+wall-clock figures above depend on what else runs on the machine, this one much less).
 
 1-minute load average before / after: ${loadBefore} / ${loadAfter}.
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, ne, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { createEvent, enqueueEvent } from '@mana/shared';
 import * as tables from '../db/schema';
@@ -87,34 +87,45 @@ export interface ParticipantAnswer {
 }
 
 /**
- * Records a participant's first answer (a repeated answer changes nothing). Returns whether every
- * participant has answered now, so the caller finishes the request.
+ * Records the first answer of each participant in `answers` (a repeated answer, an answer to an unknown or
+ * finished request, or one about someone else changes nothing) with one statement for the whole batch, and
+ * returns the requests every participant has answered now, so the caller finishes them in the same transaction.
  */
-export async function recordAnswer(tx: Tx, answer: ParticipantAnswer): Promise<'recorded' | 'ignored' | 'all-answered'> {
-  const [request] = await tx
-    .select({ userId: tables.erasureRequests.userId, status: tables.erasureRequests.status })
-    .from(tables.erasureRequests)
-    .where(eq(tables.erasureRequests.id, answer.requestId))
-    .for('update');
-  // Unknown request, already finished, or an answer about someone else: nothing to record.
-  if (!request || request.status === 'completed' || request.userId !== answer.userId) return 'ignored';
-  const updated = await tx
-    .update(tables.erasureParticipants)
-    .set({ completedAt: new Date(), deleted: answer.deleted, pseudonymized: answer.pseudonymized, retained: answer.retained })
-    .where(
-      and(
-        eq(tables.erasureParticipants.requestId, answer.requestId),
-        eq(tables.erasureParticipants.service, answer.service),
-        isNull(tables.erasureParticipants.completedAt),
-      ),
+export async function recordAnswers(tx: Tx, answers: readonly ParticipantAnswer[], now = new Date()): Promise<string[]> {
+  if (answers.length === 0) return [];
+  // The requests' rows are locked first, in one order (no deadlock between instances): two last answers
+  // recorded at once elsewhere cannot both miss that the request is complete.
+  const ids = [...new Set(answers.map((a) => a.requestId))].sort();
+  const idList = `{${ids.join(',')}}`; // event request ids are validated uuids
+  await tx.execute(sql`select id from gdpr.erasure_requests where id = any(${idList}::uuid[]) order by id for update`);
+  const rows = answers.map((a) => ({
+    request_id: a.requestId,
+    user_id: a.userId,
+    service: a.service,
+    deleted: a.deleted,
+    pseudonymized: a.pseudonymized,
+    retained: a.retained,
+  }));
+  // Rows this statement updates are not visible to its own subqueries: "nothing left" excludes them explicitly.
+  const done = await tx.execute<{ request_id: string }>(sql`
+    with a as (
+      select distinct on (request_id, service) *
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+          as x(request_id uuid, user_id text, service text, deleted jsonb, pseudonymized jsonb, retained jsonb)
+    ),
+    recorded as (
+      update gdpr.erasure_participants p
+         set completed_at = ${now.toISOString()}::timestamptz, deleted = a.deleted, pseudonymized = a.pseudonymized, retained = a.retained
+        from a join gdpr.erasure_requests r on r.id = a.request_id and r.status <> 'completed' and r.user_id = a.user_id
+       where p.request_id = a.request_id and p.service = a.service and p.completed_at is null
+      returning p.request_id, p.service
     )
-    .returning({ service: tables.erasureParticipants.service });
-  if (updated.length === 0) return 'ignored';
-  const [left] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(tables.erasureParticipants)
-    .where(and(eq(tables.erasureParticipants.requestId, answer.requestId), isNull(tables.erasureParticipants.completedAt)));
-  return (left?.n ?? 0) === 0 ? 'all-answered' : 'recorded';
+    select distinct d.request_id from recorded d
+     where not exists (
+       select 1 from gdpr.erasure_participants p
+        where p.request_id = d.request_id and p.completed_at is null
+          and not exists (select 1 from recorded d2 where d2.request_id = p.request_id and d2.service = p.service))`);
+  return done.rows.map((r) => r.request_id);
 }
 
 /**

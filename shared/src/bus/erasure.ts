@@ -66,17 +66,18 @@ export async function handleErasureRequest(
   const { db, outbox, processedMessages: processed, service } = opts;
   const consumer = `${service}.erasure-request`;
   const outcome = await db.transaction(async (tx) => {
-    const delivery = await tx
+    // The delivery's marker and the request's, in one statement: a known delivery is a redelivery (it committed
+    // both), a new delivery of a known request the coordinator asking again, a new request the one to erase.
+    const markers = await tx
       .insert(processed)
-      .values({ consumer: opts.queue ?? service, messageId: eventId })
+      .values([
+        { consumer: opts.queue ?? service, messageId: eventId },
+        { consumer, messageId: requestId },
+      ])
       .onConflictDoNothing()
-      .returning({ id: processed.messageId });
-    if (delivery.length === 0) return undefined;
-    const fresh = await tx
-      .insert(processed)
-      .values({ consumer, messageId: requestId })
-      .onConflictDoNothing()
-      .returning({ id: processed.messageId });
+      .returning({ consumer: processed.consumer });
+    const fresh = markers.filter((m) => m.consumer === consumer);
+    if (fresh.length === 0 && markers.length === 0) return undefined;
     let counts: ErasureCounts;
     if (fresh.length === 0) {
       const [row] = await tx
