@@ -16,14 +16,18 @@ CREATE INDEX "directory_users_search_idx" ON "admin"."directory_users"
 --                nobody logs in as it.
 DO $$
 BEGIN
-  BEGIN
-    CREATE ROLE admin_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
-  BEGIN
-    CREATE ROLE admin_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'admin_app') THEN
+    BEGIN
+      CREATE ROLE admin_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'admin_maint') THEN
+    BEGIN
+      CREATE ROLE admin_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname IN ('admin_app', 'admin_maint') AND (rolsuper OR rolbypassrls)) THEN
     RAISE EXCEPTION 'roles admin_app and admin_maint must be neither SUPERUSER nor BYPASSRLS';
   END IF;

@@ -9,14 +9,18 @@
 --                  purchase lookup, erasure's pseudonymization) and nothing else. Nobody logs in as it.
 DO $$
 BEGIN
-  BEGIN
-    CREATE ROLE credits_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
-  BEGIN
-    CREATE ROLE credits_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credits_app') THEN
+    BEGIN
+      CREATE ROLE credits_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credits_maint') THEN
+    BEGIN
+      CREATE ROLE credits_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname IN ('credits_app', 'credits_maint') AND (rolsuper OR rolbypassrls)) THEN
     RAISE EXCEPTION 'roles credits_app and credits_maint must be neither SUPERUSER nor BYPASSRLS';
   END IF;

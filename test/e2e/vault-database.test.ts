@@ -92,6 +92,8 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     expect(roles).toEqual([
       { rolname: 'vault_app', rolsuper: false, rolbypassrls: false, rolcanlogin: false },
       { rolname: 'vault_maint', rolsuper: false, rolbypassrls: false, rolcanlogin: false },
+      // vault-svc's own login role (owns the schema; see test/e2e/db-least-privilege.test.ts).
+      { rolname: 'vault_svc', rolsuper: false, rolbypassrls: false, rolcanlogin: true },
     ]);
     const { rows } = await client.query(
       "select relname, relrowsecurity, relforcerowsecurity from pg_class where relnamespace = 'vault'::regnamespace and relkind = 'r' and relname like 'encryption_vault%' order by 1",

@@ -6,6 +6,7 @@ import {
   TEST_AMQP_URL,
   TEST_REDIS_URL,
   createTestDatabase,
+  serviceDatabaseEnv,
   startTcpProxy,
   testBusEnv,
   deleteTestBus,
@@ -153,6 +154,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
       DATABASE_URL: db.url,
+      // Every service logs in as its own role (auth_svc, vault_svc, …), which cannot touch another schema.
+      ...(await serviceDatabaseEnv(db)),
       ...bus,
       MANA_SERVICE_KEY: STACK_SERVICE_KEY,
       BASE_URL: gatewayUrl,

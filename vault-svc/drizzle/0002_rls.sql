@@ -10,14 +10,18 @@
 --               (never key material) and rewrite audit user ids to a pseudonym. Nobody logs in as it.
 DO $$
 BEGIN
-  BEGIN
-    CREATE ROLE vault_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
-  BEGIN
-    CREATE ROLE vault_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vault_app') THEN
+    BEGIN
+      CREATE ROLE vault_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vault_maint') THEN
+    BEGIN
+      CREATE ROLE vault_maint NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname IN ('vault_app', 'vault_maint') AND (rolsuper OR rolbypassrls)) THEN
     RAISE EXCEPTION 'roles vault_app and vault_maint must be neither SUPERUSER nor BYPASSRLS';
   END IF;

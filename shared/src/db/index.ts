@@ -88,3 +88,4 @@ export function databaseUrlFor(service: string, env: Record<string, string | und
   return specific || env.DATABASE_URL || undefined;
 }
 export * from './begin-with';
+export * from './service-roles';

@@ -5,6 +5,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'j
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { declaredQueues, deleteTopology, topologyQueues } from '../bus/amqp-topology';
+import { SERVICE_DATABASE_URL_VARS, SERVICE_SCHEMAS, provisionServiceRoles } from '../db/service-roles';
 
 /** The local PostgreSQL every developer and CI machine runs (trust auth). */
 export const TEST_PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -51,6 +52,15 @@ export async function createTestDatabase(prefix = 'mana_test'): Promise<TestData
       }
     },
   };
+}
+
+/**
+ * Each service's own login role on a test database (least privilege, as in production): the environment
+ * `AUTH_DATABASE_URL`, `VAULT_DATABASE_URL`, … (and `GATEWAY_DATABASE_URL`) to start the services with.
+ */
+export async function serviceDatabaseEnv(db: TestDatabase): Promise<Record<string, string>> {
+  const urls = await provisionServiceRoles({ adminUrl: db.url });
+  return Object.fromEntries(SERVICE_SCHEMAS.map((schema) => [SERVICE_DATABASE_URL_VARS[schema], urls[schema]]));
 }
 
 /** Own exchange and queue names for one test file on the shared broker. */
