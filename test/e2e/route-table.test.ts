@@ -31,6 +31,7 @@ const SAMPLES: Record<string, Sample[]> = {
     { path: `/api/v1/internal/org/org-1/member/${USER}` },
     { method: 'POST', path: '/api/v1/internal/lockout/unlock', body: { email: 'nobody@example.com' } },
     { path: '/api/v1/internal/sessions/no-such-session/auth-time' },
+    { method: 'POST', path: '/api/v1/internal/api-keys/exchange', body: {} },
   ],
   admin: [{ path: '/api/v1/admin/users' }],
   'credits-webhook': [{ method: 'POST', path: '/api/v1/credits/webhook', body: {} }],
@@ -49,6 +50,9 @@ const SAMPLES: Record<string, Sample[]> = {
     { method: 'POST', path: '/api/v1/auth/2fa/backup-codes', body: {} },
     { method: 'POST', path: '/api/v1/auth/2fa/disable', body: {} },
     { method: 'POST', path: '/api/v1/auth/reauth', body: {} },
+    { path: '/api/v1/auth/api-keys' },
+    { method: 'POST', path: '/api/v1/auth/api-keys', body: {} },
+    { method: 'DELETE', path: '/api/v1/auth/api-keys/00000000-0000-4000-8000-000000000000' },
   ],
   'better-auth': [{ path: '/api/auth/ok' }, { path: '/api/auth/get-session' }, { path: '/api/auth/passkey/list-user-passkeys' }],
   'well-known': [
