@@ -4,9 +4,17 @@
  * .data/postgres) and the in-process bus. Ctrl-C stops the gateway first, then the services, then the
  * database; a second Ctrl-C forces exit.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, createLogger, type ServiceHandle } from '@mana/shared';
+import {
+  ConfigError,
+  SERVICE_DATABASE_URL_VARS,
+  SERVICE_SCHEMAS,
+  createLogger,
+  provisionServiceRoles,
+  type ServiceHandle,
+} from '@mana/shared';
 import type { Logger } from 'pino';
 import { startAuthService } from '../auth-svc/src/server';
 import { startVaultService } from '../vault-svc/src/server';
@@ -84,6 +92,12 @@ async function main(): Promise<void> {
     log.info('DATABASE_URL is not set: starting an embedded PostgreSQL');
     database = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: EMBEDDED_PG_PORT, logger: loggerFor('postgres') });
     env.DATABASE_URL = database.url;
+    // Least privilege: every service logs in as its own role, which owns its schema and no other. The
+    // passwords are new on every start (nothing to commit or leak); DATABASE_URL stays the administrator's.
+    const passwords = Object.fromEntries(SERVICE_SCHEMAS.map((schema) => [schema, randomBytes(18).toString('base64url')]));
+    const urls = await provisionServiceRoles({ adminUrl: database.url, passwords });
+    for (const schema of SERVICE_SCHEMAS) env[SERVICE_DATABASE_URL_VARS[schema]] ??= urls[schema];
+    log.info('each service connects to the embedded PostgreSQL as its own role (auth_svc, vault_svc, …)');
   }
   if (!env.AMQP_URL) log.info('AMQP_URL is not set: using the in-process event bus (events live only in this process)');
   warnAboutDevFallbacks(env);
