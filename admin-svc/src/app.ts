@@ -1,11 +1,12 @@
 import type { Express } from 'express';
-import { createServiceApp, requireAuth, requireRecentAuth, requireRole, type Runtime } from '@mana/shared';
+import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, requireRole, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { AdminDeps } from './domain/context';
 import { adminAuditRoutes } from './routes/admin-audit';
 import { adminUserRoutes } from './routes/admin-users';
 import { internalRoutes } from './routes/internal';
+import { adminOpenApi } from './routes/openapi';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
@@ -28,5 +29,7 @@ export function buildApp({ rt, config, deps }: AppDeps): Express {
   app.use('/api/v1/admin/audit', ...admin, adminAuditRoutes(deps));
   app.use('/api/v1/admin', ...admin);
   app.use('/api/v1/internal/admin', internalRoutes({ ...deps, serviceKey: config.MANA_SERVICE_KEY }));
+  // This service's part of the API reference; the gateway merges every part into /openapi.json.
+  app.get('/openapi.json', openApiHandler(adminOpenApi));
   return finish();
 }

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { toNodeHandler } from 'better-auth/node';
-import { createServiceApp } from '@mana/shared';
+import { createServiceApp, openApiHandler } from '@mana/shared';
 import { currentJwks } from './auth/tokens';
 import type { AuthContext } from './context';
 import { discoveryRoutes } from './oidc/discovery';
@@ -19,6 +19,7 @@ import { v1ReauthRoutes } from './routes/v1-reauth';
 import { securityEventRoutes } from './routes/v1-security-events';
 import { sessionRoutes } from './routes/v1-sessions';
 import { v1TwoFactorRoutes } from './routes/v1-two-factor';
+import { authOpenApi } from './routes/openapi';
 
 /**
  * Builds the Express app from its dependencies (no listen). Every router is mounted here and only
@@ -57,5 +58,10 @@ export function buildApp(ctx: AuthContext): Express {
   app.use('/auth', hostedPages(ctx));
   app.use('/auth', magicLinkPages(ctx));
   app.use('/auth', accountPages(ctx));
+  // This service's part of the API reference; the gateway merges every part into /openapi.json.
+  app.get(
+    '/openapi.json',
+    openApiHandler(() => authOpenApi(ctx.auth)),
+  );
   return finish();
 }

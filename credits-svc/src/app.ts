@@ -1,11 +1,12 @@
 import express, { type Express } from 'express';
 import type { ErrorRequestHandler } from 'express';
-import { AppError, createServiceApp, errorBody, requireAuth, type Runtime } from '@mana/shared';
+import { AppError, createServiceApp, errorBody, openApiHandler, requireAuth, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import { creditsRoutes } from './routes/credits';
 import type { CreditsContext } from './routes/context';
 import { internalRoutes } from './routes/internal';
+import { creditsOpenApi } from './routes/openapi';
 import { webhookRoutes } from './routes/webhook';
 
 export interface AppDeps {
@@ -32,6 +33,8 @@ export function buildApp({ rt, config, ctx }: AppDeps): Express {
   // Reached directly, the service is as strict as through the gateway: the token is verified again here.
   app.use('/api/v1/credits', requireAuth(rt.verifier), creditsRoutes(ctx));
   app.use('/api/v1/internal/credits', internalRoutes(ctx));
+  // This service's part of the API reference; the gateway merges every part into /openapi.json.
+  app.get('/openapi.json', openApiHandler(creditsOpenApi));
   app.use(insufficientCredits);
   return finish();
 }

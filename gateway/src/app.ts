@@ -21,6 +21,7 @@ import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from
 import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';
 import { proxyRequest, type ProxyOptions } from './proxy';
+import { mountReference, type ApiReference } from './reference';
 import type { RateLimiter } from './rate-limit';
 import { isAmbiguousPath, matchRoute, rateTierOf, type Access, type Route, type UpstreamName } from './routes';
 import type { UpstreamPool } from './upstream';
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   pools: Record<UpstreamName, UpstreamPool>;
   metrics: GatewayMetrics;
   readiness: Record<string, ReadinessCheck>;
+  /** The merged OpenAPI document behind /openapi.json and /docs. */
+  reference: ApiReference;
   serviceKey: string;
   corsOrigins: readonly string[];
   bodyLimit: number;
@@ -46,7 +49,7 @@ export interface GatewayDeps {
   metricsToken?: string;
 }
 
-const GATEWAY_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const GATEWAY_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']);
 
 /** Runs an Express middleware as a promise: resolves when it calls next(), rejects when it throws. */
 function run(mw: RequestHandler, req: Request, res: Response): Promise<void> {
@@ -183,6 +186,8 @@ function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+
+  mountReference(app, deps.reference);
 
   // Anything else on a gateway path with another method.
   app.all([...GATEWAY_PATHS], () => {

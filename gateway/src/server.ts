@@ -14,6 +14,7 @@ import { buildGateway } from './app';
 import { loadGatewayConfig, parseByteSize } from './config';
 import { GatewayMetrics } from './metrics';
 import { createRateLimiter } from './rate-limit';
+import { createApiReference } from './reference';
 import { createPools, destroyPools } from './upstream';
 
 export const SERVICE_NAME = 'gateway';
@@ -87,6 +88,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
       rateLimitStore: () => rateLimiter.ping(),
       revocations: () => revocations.loader.assertLoaded(),
     },
+    reference: createApiReference({ pools, baseUrl: config.BASE_URL, logger: logger.child({ component: 'reference' }) }),
     serviceKey: config.MANA_SERVICE_KEY,
     corsOrigins: config.CORS_ORIGINS,
     bodyLimit: parseByteSize(config.BODY_LIMIT),

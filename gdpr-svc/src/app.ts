@@ -1,11 +1,12 @@
 import type { Express } from 'express';
-import { createServiceApp, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
+import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
 import type { Config } from './config';
 import type * as tables from './db/schema';
 import type { GdprService } from './domain/gdpr';
 import { gdprPublicRoutes } from './routes/gdpr-public';
 import { internalRoutes } from './routes/internal';
 import { meRoutes } from './routes/me';
+import { gdprOpenApi } from './routes/openapi';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
@@ -25,5 +26,7 @@ export function buildApp({ rt, config, gdpr }: AppDeps): Express {
   app.use('/api/v1/me', requireAuth(rt.verifier), meRoutes({ gdpr, recentAuth }));
   app.use('/api/v1/gdpr', gdprPublicRoutes({ gdpr }));
   app.use('/api/v1/internal/gdpr', internalRoutes({ gdpr, serviceKey: config.MANA_SERVICE_KEY }));
+  // This service's part of the API reference; the gateway merges every part into /openapi.json.
+  app.get('/openapi.json', openApiHandler(gdprOpenApi));
   return finish();
 }

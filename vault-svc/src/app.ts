@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createServiceApp, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
+import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { FetchAuditBatcher } from './db/fetch-audit';
@@ -7,6 +7,7 @@ import { vaultDb } from './db/scope';
 import type { Keyring } from './domain/kek';
 import { encryptionVaultRoutes } from './routes/encryption-vault';
 import { internalRoutes } from './routes/internal';
+import { vaultOpenApi } from './routes/openapi';
 
 export interface AppDeps {
   rt: Runtime<typeof tables>;
@@ -37,5 +38,7 @@ export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express 
     }),
   );
   app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));
+  // This service's part of the API reference; the gateway merges every part into /openapi.json.
+  app.get('/openapi.json', openApiHandler(vaultOpenApi));
   return finish();
 }

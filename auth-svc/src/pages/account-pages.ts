@@ -16,9 +16,9 @@ const email = z.string().trim().max(254).pipe(z.email());
 // Longer than the policy's 128 on purpose: an over-long password is reported by its rule, not as a bad form.
 const password = z.string().min(1).max(1024);
 const common = { oauth_query: z.string().max(8192).default(''), csrf: z.string().max(128).default('') };
-const signUpForm = z.object({ name: z.string().trim().min(1).max(256), email, password, ...common });
-const forgotForm = z.object({ email, ...common });
-const resetForm = z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/), password, ...common });
+export const signUpForm = z.object({ name: z.string().trim().min(1).max(256), email, password, ...common });
+export const forgotForm = z.object({ email, ...common });
+export const resetForm = z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/), password, ...common });
 
 type PasswordRuleCode = keyof typeof PASSWORD_ERROR_CODES;
 const isPasswordRule = (code: unknown): code is PasswordRuleCode => typeof code === 'string' && code in PASSWORD_ERROR_CODES;

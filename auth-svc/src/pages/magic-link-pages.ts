@@ -10,7 +10,7 @@ import { loginRenderer } from './login-form';
 import { formField, formParser, pageKit, pageUrl } from './page-kit';
 import { messageBody } from './render';
 
-const magicLinkForm = z.object({
+export const magicLinkForm = z.object({
   email: z.string().trim().max(254).pipe(z.email()),
   oauth_query: z.string().max(8192).default(''),
   csrf: z.string().max(128).default(''),

@@ -14,19 +14,19 @@ import { consentBody, messageBody, twoFactorBody } from './render';
 
 const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url));
 
-const loginForm = z.object({
+export const loginForm = z.object({
   email: z.string().trim().min(3).max(254),
   password: z.string().min(1).max(128),
   oauth_query: z.string().max(8192).default(''),
   csrf: z.string().max(128).default(''),
 });
-const codeForm = z.object({
+export const codeForm = z.object({
   code: z.string().trim().min(6).max(32),
   method: z.enum(['totp', 'backup']).default('totp'),
   oauth_query: z.string().max(8192).default(''),
   csrf: z.string().max(128).default(''),
 });
-const consentForm = z.object({
+export const consentForm = z.object({
   accept: z.enum(['true', 'false']),
   oauth_query: z.string().min(1).max(8192),
   csrf: z.string().max(128).default(''),

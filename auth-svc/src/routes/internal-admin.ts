@@ -7,8 +7,8 @@ import { banUser, endAllSessions, unbanUser } from '../domain/bans';
 import { AUTH_ERRORS } from '../domain/errors';
 import { ROLES } from '../domain/roles';
 
-const params = z.object({ id: z.string().min(1).max(128) });
-const pageQuery = z.object({
+export const params = z.object({ id: z.string().min(1).max(128) });
+export const pageQuery = z.object({
   cursor: z
     .string()
     .max(128)
@@ -17,13 +17,13 @@ const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
 const actor = z.string().min(1).max(128).optional();
-const banBody = z.object({
+export const banBody = z.object({
   reason: z.string().trim().min(1).max(500),
   expiresAt: z.iso.datetime({ offset: true }).optional(),
   actorId: actor,
 });
-const roleBody = z.object({ role: z.enum(ROLES), actorId: actor });
-const actorBody = z.object({ actorId: actor }).default({});
+export const roleBody = z.object({ role: z.enum(ROLES), actorId: actor });
+export const actorBody = z.object({ actorId: actor }).default({});
 
 /**
  * `/api/v1/internal/users*` (service key): what admin-svc needs from auth-svc — a paged walk over every

@@ -5,7 +5,7 @@ import { mintApiKeyToken } from '../auth/api-key-tokens';
 import type { AuthContext } from '../context';
 import { exchangeApiKey } from '../domain/api-keys';
 
-const exchangeBody = z
+export const exchangeBody = z
   .object({
     key: z.string().min(1).max(200),
     /** The client's address as the gateway saw it (security event "used from a new IP"). */

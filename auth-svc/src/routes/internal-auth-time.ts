@@ -5,7 +5,7 @@ import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
 import { sessionAuthTime } from '../domain/reauth';
 
-const sessionParams = z.object({ sid: z.string().min(1).max(128) });
+export const sessionParams = z.object({ sid: z.string().min(1).max(128) });
 
 /**
  * GET /api/v1/internal/sessions/:sid/auth-time (service key): when the session last authenticated

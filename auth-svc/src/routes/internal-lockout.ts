@@ -7,7 +7,7 @@ import { recordSecurityEvent } from '../domain/security-events';
 import { findUserByEmail } from '../domain/users';
 import { requestMeta } from './request-meta';
 
-const unlockBody = z.object({
+export const unlockBody = z.object({
   email: z.email().max(254),
   /** The admin who asked (admin-svc passes the caller's user id), for the audit log. */
   actorId: z.string().min(1).max(128).optional(),

@@ -4,7 +4,7 @@ import { parseParams, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { memberRole } from '../domain/organizations';
 
-const memberParams = z.object({ orgId: z.string().min(1).max(128), userId: z.string().min(1).max(128) });
+export const memberParams = z.object({ orgId: z.string().min(1).max(128), userId: z.string().min(1).max(128) });
 
 /** GET /api/v1/internal/org/:orgId/member/:userId (service key). */
 export function internalOrgRoutes(ctx: AuthContext): Router {

@@ -6,7 +6,7 @@ import { AUTH_ERRORS } from '../domain/errors';
 import { liveRevocations } from '../domain/revocations';
 import { userData } from '../domain/user-data';
 
-const userParams = z.object({ id: z.string().min(1).max(128) });
+export const userParams = z.object({ id: z.string().min(1).max(128) });
 
 /** /api/v1/internal (X-Service-Key): what other services may ask auth-svc. */
 export function internalRoutes(ctx: AuthContext): Router {

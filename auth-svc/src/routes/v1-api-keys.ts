@@ -12,7 +12,7 @@ import { liveSession, requireSession } from './require-session';
 // eslint-disable-next-line no-control-regex -- control characters are what is refused
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-const createBody = z
+export const createBody = z
   .object({
     name: z
       .string()
@@ -25,7 +25,7 @@ const createBody = z
   })
   .strict();
 
-const keyParams = z.object({ id: z.uuid() });
+export const keyParams = z.object({ id: z.uuid() });
 
 /**
  * /api/v1/auth/api-keys (bearer): the caller's personal API keys. Creating one is a sensitive operation

@@ -19,14 +19,14 @@ const email = z
   .max(254)
   .transform((e) => e.toLowerCase());
 
-const registerBody = z.object({
+export const registerBody = z.object({
   email,
   password: z.string().min(1).max(4096),
   name: z.string().trim().min(1).max(256).optional(),
   locale: z.string().max(35).optional(),
 });
 
-const loginBody = z.object({
+export const loginBody = z.object({
   email,
   password: z.string().min(1).max(4096),
   deviceId: z.string().trim().min(1).max(128).optional(),
@@ -39,8 +39,8 @@ const loginBody = z.object({
     .optional(),
 });
 
-const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
-const validateBody = z.object({ token: z.string().min(1).max(8192) });
+export const refreshBody = z.object({ refreshToken: z.string().min(16).max(256) });
+export const validateBody = z.object({ token: z.string().min(1).max(8192) });
 
 /** /api/v1/auth register, login, refresh, validate: the ecosystem's simple token API on top of Better Auth. */
 export function v1AuthRoutes(ctx: AuthContext): Router {

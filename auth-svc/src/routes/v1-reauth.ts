@@ -9,7 +9,7 @@ import { requestMeta } from './request-meta';
 import { liveSession, requireSession } from './require-session';
 import { sessionCookieHeaders } from './session-cookie';
 
-const reauthBody = z.union([
+export const reauthBody = z.union([
   z.object({ password: z.string().min(1).max(4096) }).strict(),
   /** A 6-digit TOTP code or one of the backup codes (accounts with two-factor on). */
   z.object({ code: z.string().trim().min(6).max(64) }).strict(),

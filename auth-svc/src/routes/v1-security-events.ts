@@ -6,7 +6,7 @@ import { AUTH_ERRORS } from '../domain/errors';
 import { securityEventsPage } from '../domain/security-events';
 import { liveSession, requireSession } from './require-session';
 
-const listQuery = z.object({
+export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   /** `nextCursor` of the previous page. */
   cursor: z.string().max(200).optional(),

@@ -9,7 +9,7 @@ import { awaitRevocationsRelayed } from '../events/await-relayed';
 import { requestMeta } from './request-meta';
 import { liveSession, requireSession } from './require-session';
 
-const sessionParams = z.object({ id: z.string().min(1).max(256) });
+export const sessionParams = z.object({ id: z.string().min(1).max(256) });
 
 /** Bearer routes of /api/v1/auth: the caller's own session(s). */
 export function sessionRoutes(ctx: AuthContext): Router {

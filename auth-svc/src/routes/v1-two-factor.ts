@@ -12,7 +12,7 @@ import { liveSession, requireSession } from './require-session';
 import { sessionCookieHeaders } from './session-cookie';
 import { completeSignIn } from './v1-sign-in';
 
-const secondFactorBody = z.object({
+export const secondFactorBody = z.object({
   challenge: z.string().min(32).max(128),
   /** A 6-digit TOTP code, or one of the backup codes. */
   code: z.string().trim().min(6).max(64),
@@ -20,9 +20,9 @@ const secondFactorBody = z.object({
   trustDevice: z.boolean().optional(),
 });
 
-const passwordBody = z.object({ password: z.string().min(1).max(4096) });
-const codeBody = z.object({ code: z.string().trim().min(6).max(64) });
-const disableBody = z.union([passwordBody, codeBody]);
+export const passwordBody = z.object({ password: z.string().min(1).max(4096) });
+export const codeBody = z.object({ code: z.string().trim().min(6).max(64) });
+export const disableBody = z.union([passwordBody, codeBody]);
 
 const TOTP = /^\d{6}$/;
 

@@ -1,4 +1,4 @@
-import type { RequestListener, Server } from 'node:http';
+import { METHODS, Server, type RequestListener } from 'node:http';
 
 /** One route an Express app answers: `GET /api/v1/auth/sessions/:id` (`ALL` for `app.all`). */
 export interface MountedRoute {
@@ -23,8 +23,11 @@ function walk(stack: readonly Layer[], prefix: string, out: MountedRoute[]): voi
       const paths = Array.isArray(layer.route.path) ? (layer.route.path as unknown[]) : [layer.route.path];
       for (const p of paths) {
         if (typeof p !== 'string') throw new Error(`a route under ${prefix || '/'} has a non-string path: list it by hand`);
-        for (const [method, on] of Object.entries(layer.route.methods))
-          if (on) out.push({ method: method === '_all' ? 'ALL' : method.toUpperCase(), path: join(prefix, p) });
+        const methods = Object.keys(layer.route.methods).filter((m) => layer.route?.methods[m]);
+        // `app.all()`: Express 5 registers every method of node:http one by one.
+        if (methods.includes('_all') || METHODS.every((m) => methods.includes(m.toLowerCase())))
+          out.push({ method: 'ALL', path: join(prefix, p) });
+        else for (const method of methods) out.push({ method: method.toUpperCase(), path: join(prefix, p) });
       }
     } else if (Array.isArray(layer.handle?.stack)) {
       // A mounted router (Express 5 / router 2 keeps the mount path as `rawPath`).
@@ -39,9 +42,11 @@ function walk(stack: readonly Layer[], prefix: string, out: MountedRoute[]): voi
  * included); plain middleware is not a route. Pass the app or a server whose request listener is one.
  */
 export function expressRoutes(appOrServer: RequestListener | Server): MountedRoute[] {
-  const app = 'listeners' in appOrServer ? (appOrServer.listeners('request')[0] as unknown) : appOrServer;
-  const router = (app as { router?: { stack?: Layer[] } }).router;
-  if (!router?.stack) throw new Error('not an Express 5 app');
+  type App = { router?: { stack?: Layer[] } };
+  // A server has other request listeners too (the lifecycle's drain bookkeeping): take the Express app among them.
+  const candidates = appOrServer instanceof Server ? (appOrServer.listeners('request') as unknown[]) : [appOrServer];
+  const router = candidates.map((l) => (l as App).router).find((r) => Array.isArray(r?.stack));
+  if (!router?.stack) throw new Error('not an Express 5 app (nor a server of one)');
   const out: MountedRoute[] = [];
   walk(router.stack, '', out);
   const seen = new Set<string>();

@@ -1,0 +1,85 @@
+import { openApiFragment, type ApiOperation } from '@mana/shared';
+import { recoveryWrapBody, userIdParams, zeroKnowledgeBody } from './schemas';
+
+const V = '/api/v1/me/encryption-vault';
+const KEY =
+  '`{ masterKey, formatVersion, kekId, keyCheck }` (standard base64); in zero-knowledge mode `{ requiresRecoveryCode: true, recoveryWrappedMk, recoveryIv, keyCheck }`';
+
+/** Every route of vault-svc, with the schemas the routes parse (`./schemas`). */
+export const vaultApi: readonly ApiOperation[] = [
+  {
+    method: 'get',
+    path: `${V}/status`,
+    access: 'bearer',
+    summary: 'Vault state for the settings page (no decryption, no audit row)',
+    responses: { 200: '`{ vaultExists, hasRecoveryWrap, zeroKnowledge, recoverySetAt }`' },
+  },
+  {
+    method: 'post',
+    path: `${V}/init`,
+    access: 'bearer',
+    summary: 'Create the master key on first use; return the existing one afterwards',
+    responses: { 200: KEY },
+  },
+  {
+    method: 'get',
+    path: `${V}/key`,
+    access: 'bearer',
+    summary: 'The caller’s master key (audited, `Cache-Control: no-store`)',
+    responses: { 200: KEY },
+    errors: { 404: ['VAULT_NOT_FOUND'] },
+  },
+  {
+    method: 'post',
+    path: `${V}/rotate`,
+    access: 'bearer',
+    stepUp: true,
+    summary: 'Replace the master key (destructive: the old key and its recovery wrap are gone)',
+    responses: { 200: `${KEY} plus \`recoveryWrapCleared\`` },
+    errors: { 404: ['VAULT_NOT_FOUND'], 409: ['ZK_ROTATE_FORBIDDEN'] },
+  },
+  {
+    method: 'post',
+    path: `${V}/recovery-wrap`,
+    access: 'bearer',
+    stepUp: true,
+    summary: 'Store a client-made wrap of the master key under a recovery secret',
+    body: recoveryWrapBody,
+    responses: { 200: '`{ hasRecoveryWrap: true, recoverySetAt }`' },
+    errors: { 404: ['VAULT_NOT_FOUND'], 409: ['MASTER_KEY_MISMATCH'] },
+  },
+  {
+    method: 'delete',
+    path: `${V}/recovery-wrap`,
+    access: 'bearer',
+    stepUp: true,
+    summary: 'Remove the recovery wrap (idempotent)',
+    responses: { 200: '`{ hasRecoveryWrap: false }`' },
+    errors: { 409: ['ZK_ACTIVE'] },
+  },
+  {
+    method: 'post',
+    path: `${V}/zero-knowledge`,
+    access: 'bearer',
+    stepUp: true,
+    summary: 'Turn zero-knowledge mode on (drop the server wrap) or off (re-wrap the key the client unwrapped)',
+    body: zeroKnowledgeBody,
+    responses: { 200: '`{ zeroKnowledge }`' },
+    errors: { 400: ['RECOVERY_WRAP_MISSING'], 404: ['VAULT_NOT_FOUND'], 409: ['MASTER_KEY_MISMATCH'] },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/internal/vault/users/:id',
+    access: 'service',
+    summary: 'Vault metadata for the GDPR view (never key material)',
+    params: userIdParams,
+    responses: { 200: 'vault metadata, or `{ vaultExists: false }`' },
+  },
+];
+
+export const vaultOpenApi = () =>
+  openApiFragment({
+    service: 'vault-svc',
+    description: 'Per-user master-key custody: keys wrapped with the KEK, recovery wrap, zero-knowledge mode.',
+    operations: vaultApi,
+  });
