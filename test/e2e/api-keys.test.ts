@@ -159,6 +159,11 @@ describe('personal API keys (/api/v1/auth/api-keys, the gateway exchange, scopes
     expectError(await withKey(key, '/api/v1/auth/api-keys', { method: 'POST', body: { name: 'child' } }), 403, 'SCOPE_DENIED');
     expectError(await withKey(key, '/api/v1/admin/users'), 403, 'SCOPE_DENIED');
 
+    // A key never passes a step-up check: auth-svc knows no session ak_… (vault rotate with the full vault scope).
+    const vaultWriter = (await create(u.token, { name: 'vault writer', scopes: ['vault'] })).body;
+    expectError(await withKey(vaultWriter.key, '/api/v1/me/encryption-vault/rotate', { method: 'POST' }), 401, 'TOKEN_REVOKED');
+    expect((await withKey(vaultWriter.key, '/api/v1/me/encryption-vault/key')).body).toMatchObject({ masterKey: init.body.masterKey });
+
     // A key with the write scope spends.
     const writer = (await create(u.token, { name: 'spender', scopes: ['credits'] })).body;
     const spend = { amount: 1, appId: 'api-key-test', description: 'spent with a key', idempotencyKey: `ak-${id}` };
