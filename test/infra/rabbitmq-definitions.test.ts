@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { AmqpBus, EVENT_TYPES, createLogger } from '@mana/shared';
+import { topologyQueues } from '../../shared/src/bus/amqp-topology';
+import { CONSUMER as ADMIN_USER_REGISTERED } from '../../admin-svc/src/events/user-registered';
+import { CONSUMER as ADMIN_USER_UPDATED } from '../../admin-svc/src/events/user-updated';
+import { ERASURE_QUEUE as ADMIN_ERASURE } from '../../admin-svc/src/events/erasure';
+import { ERASURE_QUEUE as CREDITS_ERASURE } from '../../credits-svc/src/events/erasure';
+import { SIGNUP_QUEUE as CREDITS_SIGNUP } from '../../credits-svc/src/events/user-registered';
+import { ERASURE_QUEUE as VAULT_ERASURE } from '../../vault-svc/src/events/erasure';
+
+/**
+ * infra/rabbitmq/definitions.json: one user per service, no committed password, each allowed to declare,
+ * bind and read only its own queues (the names the code gives them), to publish on `mana.events` only the
+ * event types it emits, and to bind only the keys it consumes.
+ */
+interface Definitions {
+  users: Array<{ name: string; password_hash: string; tags: string[] }>;
+  permissions: Array<{ user: string; vhost: string; configure: string; write: string; read: string }>;
+  topic_permissions: Array<{ user: string; vhost: string; exchange: string; write: string; read: string }>;
+}
+const defs = JSON.parse(readFileSync(new URL('../../infra/rabbitmq/definitions.json', import.meta.url), 'utf8')) as Definitions;
+
+// The naming rules of the code: a shared queue has its `.dlq` and `.retry.<n>` queues; a per-instance queue
+// (the revocation denylist, `<service name>.revocations` from shared/src/service.ts) gets `.instance.<id>`.
+const bus = new AmqpBus({ url: 'amqp://unused', logger: createLogger('test', 'silent') });
+const shared = (queue: string) => topologyQueues({ queue, retryDelaysMs: [1_000, 5_000, 30_000] });
+const perInstance = (queue: string) => [bus.queueName({ queue, perInstance: true })];
+
+const SERVICES: Record<string, { queues: string[]; publishes: string[]; binds: string[] }> = {
+  // auth joins the erasure saga under its service name (auth-svc/src/events/erasure.ts, `service: 'auth'`).
+  'auth-svc': {
+    queues: shared('auth'),
+    publishes: ['user.registered.v1', 'user.updated.v1', 'session.revoked.v1', 'user.erasure.completed.v1'],
+    binds: ['user.erasure.requested.v1'],
+  },
+  'vault-svc': {
+    queues: [...shared(VAULT_ERASURE), ...perInstance('vault-svc.revocations')],
+    publishes: ['user.erasure.completed.v1'],
+    binds: ['user.erasure.requested.v1', 'session.revoked.v1'],
+  },
+  // gdpr-svc/src/events/erasure-completed.ts subscribes on queue 'gdpr'.
+  'gdpr-svc': {
+    queues: [...shared('gdpr'), ...perInstance('gdpr-svc.revocations')],
+    publishes: ['user.erasure.requested.v1'],
+    binds: ['user.erasure.completed.v1', 'session.revoked.v1'],
+  },
+  'admin-svc': {
+    queues: [
+      ...shared(ADMIN_ERASURE),
+      ...shared(ADMIN_USER_REGISTERED),
+      ...shared(ADMIN_USER_UPDATED),
+      ...perInstance('admin-svc.revocations'),
+    ],
+    publishes: ['user.tier.changed.v1', 'user.erasure.completed.v1'],
+    binds: ['user.registered.v1', 'user.updated.v1', 'user.erasure.requested.v1', 'session.revoked.v1'],
+  },
+  'credits-svc': {
+    queues: [...shared(CREDITS_ERASURE), ...shared(CREDITS_SIGNUP), ...perInstance('credits-svc.revocations')],
+    publishes: ['user.erasure.completed.v1'],
+    binds: ['user.registered.v1', 'user.erasure.requested.v1', 'session.revoked.v1'],
+  },
+  // gateway/src/server.ts: the denylist queue 'gateway.revocations', per instance; it publishes nothing.
+  gateway: { queues: perInstance('gateway.revocations'), publishes: [], binds: ['session.revoked.v1'] },
+};
+const EXCHANGE = 'mana.events';
+const DLX = 'mana.events.dlx';
+const re = (pattern: string) => new RegExp(pattern);
+
+describe('RabbitMQ definitions: one user per service, least privilege', () => {
+  it('has a user per service and an administrator, none with a committed password', () => {
+    expect(defs.users.map((u) => u.name).sort()).toEqual(['mana', ...Object.keys(SERVICES)].sort());
+    for (const u of defs.users) expect({ user: u.name, hash: u.password_hash }).toEqual({ user: u.name, hash: '' });
+    expect(defs.users.filter((u) => u.tags.includes('administrator')).map((u) => u.name)).toEqual(['mana']);
+  });
+
+  it("each service may declare, bind and read its own queues (the code's names) and no other service's", () => {
+    for (const [user, svc] of Object.entries(SERVICES)) {
+      const p = defs.permissions.find((x) => x.user === user && x.vhost === '/');
+      expect(p, user).toBeDefined();
+      if (!p) continue;
+      for (const q of svc.queues)
+        for (const kind of ['configure', 'write', 'read'] as const)
+          expect({ user, q, kind, ok: re(p[kind]).test(q) }).toMatchObject({ ok: true });
+      const others = Object.entries(SERVICES)
+        .filter(([name]) => name !== user)
+        .flatMap(([, o]) => o.queues);
+      for (const q of others)
+        for (const kind of ['configure', 'write', 'read'] as const)
+          expect({ user, q, kind, ok: re(p[kind]).test(q) }).toMatchObject({ ok: false });
+      // It (re)declares the exchanges on every connect and binds its queues to them: configure and read there.
+      expect([re(p.configure).test(EXCHANGE), re(p.configure).test(DLX), re(p.read).test(EXCHANGE), re(p.read).test(DLX)]).toEqual([
+        true,
+        true,
+        true,
+        true,
+      ]);
+      // Only publishers write to the exchange (retries go through the default exchange to their own retry queue).
+      expect({ user, write: re(p.write).test(EXCHANGE) }).toEqual({ user, write: svc.publishes.length > 0 });
+      expect(re(p.write).test(DLX)).toBe(false);
+      expect(re(p.configure).test('amq.default') || re(p.read).test('amq.default')).toBe(false);
+    }
+  });
+
+  it('each service publishes only its own event types and binds only the keys it consumes (topic permissions)', () => {
+    for (const [user, svc] of Object.entries(SERVICES)) {
+      const t = defs.topic_permissions.find((x) => x.user === user && x.exchange === EXCHANGE);
+      expect(t, user).toBeDefined();
+      if (!t) continue;
+      for (const type of [...EVENT_TYPES, 'user.registered.v2', 'x', '#'])
+        expect({ user, type, write: re(t.write).test(type), read: re(t.read).test(type) }).toEqual({
+          user,
+          type,
+          write: svc.publishes.includes(type),
+          read: svc.binds.includes(type),
+        });
+    }
+    // Every event of the contract has a publisher and someone allowed to consume it, or a reason not to.
+    for (const type of EVENT_TYPES)
+      expect({ type, publishers: defs.topic_permissions.some((t) => re(t.write).test(type)) }).toEqual({ type, publishers: true });
+  });
+});
