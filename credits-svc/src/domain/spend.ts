@@ -1,4 +1,5 @@
-import { and, eq } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
 import { ledgerTransactions } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
 import { CREDITS_ERRORS } from './errors';
@@ -36,7 +37,9 @@ export function orInsufficient<T extends object>(r: T | Insufficient): T {
   return r;
 }
 
-function answer(t: LedgerTransaction, replayed: boolean): SpendResult {
+type Answered = Pick<LedgerTransaction, 'id' | 'amount' | 'appId' | 'description' | 'balanceAfter' | 'createdAt'>;
+
+function answer(t: Answered, replayed: boolean): SpendResult {
   return {
     replayed,
     body: {
@@ -69,6 +72,9 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
         owner: input.owner,
       })
     : null;
+  const done = await spendInDatabase(tx, input, hash, policy);
+  if (done) return done;
+  // The wallet is new, a lot expired or the daily refill is due: the steps below do that first.
   const w = await lockWallet(tx, input.owner);
   if (input.idempotencyKey) {
     const [prior] = await tx
@@ -110,4 +116,59 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
   );
   await saveWallet(tx, w);
   return answer(t, false);
+}
+
+/** A ledger row as `to_jsonb` writes it (snake_case; bigint as a number, timestamptz as text). */
+interface LedgerJson {
+  id: string;
+  amount: number;
+  app_id: string | null;
+  description: string | null;
+  balance_after: number;
+  created_at: string;
+}
+
+/**
+ * The common spend in one statement (`credits.spend`, migration 0005): the same lock, key check, burn order and
+ * postings as the steps in `spend`, without a round trip between them, so the wallet's row lock is held for one
+ * statement and the commit. Undefined when the wallet needs `maintain` first (nothing was changed then).
+ */
+async function spendInDatabase(
+  tx: Tx,
+  input: SpendInput,
+  hash: string | null,
+  policy: LedgerPolicy,
+): Promise<SpendResult | Insufficient | undefined> {
+  const metadata = input.metadata === undefined ? null : JSON.stringify(input.metadata);
+  const { rows } = await tx.execute<{ status: string; available: string | null; tx: LedgerJson | null }>(
+    sql`select * from credits.spend(${input.owner}, ${input.actor}, ${input.amount}, ${input.appId}, ${input.description},
+      ${input.idempotencyKey ?? null}, ${hash}, ${metadata}::jsonb, ${policy.now.toISOString()}::timestamptz, ${policy.dailyFree}, ${randomUUID()})`,
+  );
+  const r = rows[0];
+  switch (r?.status) {
+    case 'ok':
+    case 'replay': {
+      if (!r.tx) throw new Error('credits.spend answered no transaction');
+      const t = r.tx;
+      return answer(
+        {
+          id: t.id,
+          amount: Number(t.amount),
+          appId: t.app_id,
+          description: t.description,
+          balanceAfter: Number(t.balance_after),
+          createdAt: new Date(t.created_at),
+        },
+        r.status === 'replay',
+      );
+    }
+    case 'key_reused':
+      throw CREDITS_ERRORS.idempotencyKeyReused();
+    case 'insufficient':
+      return { insufficient: Number(r.available) };
+    case 'maintain':
+      return undefined;
+    default:
+      throw new Error(`credits.spend answered ${String(r?.status)}`);
+  }
 }
