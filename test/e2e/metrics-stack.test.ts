@@ -103,7 +103,11 @@ describe('metrics of a running stack: business counters, and every name the dash
   const urlOf = (svc: (typeof SERVICES)[number]) => (svc === 'auth' ? s.services.auth[0]?.url : s.services[svc]?.url) ?? '';
 
   beforeAll(async () => {
-    s = await startStack({ services: [...SERVICES], env: { METRICS_TOKEN: TOKEN } });
+    s = await startStack({
+      services: [...SERVICES],
+      env: { METRICS_TOKEN: TOKEN },
+      serviceEnv: { vault: { MANA_AUTH_KEK_ROTATED_AT: '2026-01-01' } },
+    });
   });
   afterAll(async () => {
     await s?.close();
@@ -139,6 +143,8 @@ describe('metrics of a running stack: business counters, and every name the dash
     const vault = await scrape(urlOf('vault'));
     expect(sample(vault, 'vault_key_fetches_total', { outcome: 'server_wrapped' })).toBe(1);
     expect(sample(vault, 'vault_kek_dev_fallback')).toBe(1);
+    const kekAge = sample(vault, 'vault_kek_age_seconds', { kek_id: 'dev-zero' }) ?? 0;
+    expect(Math.abs(kekAge - (Date.now() - Date.parse('2026-01-01')) / 1000)).toBeLessThan(60);
 
     const credits = await scrape(urlOf('credits'));
     expect(sample(credits, 'credits_granted_total', { category: 'promo' })).toBeGreaterThan(0);
