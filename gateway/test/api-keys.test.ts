@@ -91,7 +91,12 @@ const get = (path: string, headers: Record<string, string>, base = gateway.url) 
 describe('gateway: personal API keys', () => {
   it('exchanges a key once, forwards only the access token, and exchanges again for a new client IP', async () => {
     const key = newKey('k-once');
-    for (const headers of [{ authorization: `Bearer ${key}` }, { 'x-api-key': key }, { authorization: `bearer ${key}` }]) {
+    const variants: Array<Record<string, string>> = [
+      { authorization: `Bearer ${key}` },
+      { 'x-api-key': key },
+      { authorization: `bearer ${key}` },
+    ];
+    for (const headers of variants) {
       const res = await get('/api/v1/me/data', headers);
       expect(res.status).toBe(200);
     }

@@ -56,7 +56,7 @@ describe('personal API keys (/api/v1/auth/api-keys, the gateway exchange, scopes
     const { accessToken } = await login(s, user.email, user.password);
     return { ...user, token: accessToken };
   };
-  const expectError = (res: JsonResponse, status: number, code: string) => {
+  const expectError = (res: JsonResponse<unknown>, status: number, code: string) => {
     expect({ status: res.status, error: (res.body as { error?: string }).error }).toEqual({ status, error: code });
   };
 
