@@ -39,7 +39,7 @@ export interface ProvisionOptions {
   /** An administrator (superuser, or CREATEROLE and owner of the database) connected to the target database. */
   adminUrl: string;
   schemas?: readonly ServiceSchema[];
-  /** Passwords per service role; without one the role has none (trust or peer authentication only). */
+  /** Passwords per service role; without one an existing role keeps its own (a new one has none: trust or peer only). */
   passwords?: Partial<Record<ServiceSchema, string>>;
 }
 
@@ -75,7 +75,8 @@ async function provisionOne(client: pg.Client, schema: ServiceSchema, password?:
   const role = serviceRole(schema);
   const id = (name: string) => client.escapeIdentifier(name);
   await ensureRole(client, role, 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION');
-  await client.query(`ALTER ROLE ${id(role)} ${password ? `PASSWORD ${client.escapeLiteral(password)}` : 'PASSWORD NULL'}`);
+  // Without a password the role keeps what it has (tests share roles across files; trust needs none).
+  if (password) await client.query(`ALTER ROLE ${id(role)} PASSWORD ${client.escapeLiteral(password)}`);
   for (const extra of SWITCH_ROLES[schema] ?? []) {
     await ensureRole(client, extra, 'NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT');
     const member = await client.query('select pg_has_role($1, $2, $3) as m', [role, extra, 'MEMBER']);
