@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createEvent, type AmqpBus, type ServiceHandle } from '@mana/shared';
+import { MetricSignal, createEvent, type AmqpBus, type ServiceHandle } from '@mana/shared';
 import { createTestDatabase, deleteTestBus, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
 import { startCreditsService } from '../../credits-svc/src/server';
 import { makeBus, withChannel } from './helpers/bus';
@@ -124,5 +124,23 @@ describe('every service serves /metrics from the shared runtime (credits-svc as 
     expect(sample(text, 'mana_bus_queue_messages', { queue: 'credits' })).toBe(0);
     // The signup bonus it granted is a business counter of credits-svc.
     expect(sample(text, 'credits_granted_total', { category: 'promo' })).toBeGreaterThan(0);
+  });
+});
+
+describe('MetricSignal', () => {
+  it('counts each event once per process: the first subscriber gets it, the next takes over when it leaves', () => {
+    const signal = new MetricSignal<[n: number]>();
+    signal.emit(0); // nobody listens: nothing happens
+    const first: number[] = [];
+    const second: number[] = [];
+    const leaveFirst = signal.subscribe((n) => first.push(n));
+    const leaveSecond = signal.subscribe((n) => second.push(n));
+    signal.emit(1);
+    leaveFirst();
+    signal.emit(2);
+    leaveSecond();
+    signal.emit(3);
+    expect(first).toEqual([1]);
+    expect(second).toEqual([2]);
   });
 });

@@ -1,18 +1,23 @@
 /**
- * A synchronous fan-out from domain code (which has no runtime at hand) to the metrics of the runtimes
- * that subscribed. Emitting with no subscriber costs one loop over an empty set. Several instances of
- * the same service in one process (some tests) each count every emission: metrics are per process.
+ * A synchronous hand-off from domain code (which has no runtime at hand) to the metrics of a runtime. The
+ * events of a process are counted once: by the runtime that subscribed first (the next one takes over when
+ * it unsubscribes). Several instances of one service in one process (`INSTANCES=2 npm start`, some tests)
+ * then sum to the right totals, all shown by one of them; in production a process runs one instance.
+ * Emitting with no subscriber does nothing.
  */
 export class MetricSignal<A extends unknown[]> {
-  private readonly listeners = new Set<(...args: A) => void>();
+  private readonly listeners: Array<(...args: A) => void> = [];
 
   emit(...args: A): void {
-    for (const listener of this.listeners) listener(...args);
+    this.listeners[0]?.(...args);
   }
 
   /** Returns the unsubscribe function (call it when the runtime closes). */
   subscribe(listener: (...args: A) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 }
