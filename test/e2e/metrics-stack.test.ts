@@ -68,9 +68,11 @@ function ruleExpressions(yaml: string): string[] {
 }
 
 interface Panel {
+  id: number;
   type: string;
   title: string;
-  targets?: Array<{ expr: string }>;
+  datasource?: { uid: string };
+  targets?: Array<{ expr: string; datasource?: { uid: string } }>;
 }
 
 /** Metric names of an exposition: every `# TYPE` line (a series with no sample yet still has one), histograms expanded. */
@@ -83,6 +85,12 @@ function exportedNames(text: string): Set<string> {
     if (kind === 'summary') for (const suffix of ['_sum', '_count']) names.add(name + suffix);
   }
   return names;
+}
+
+/** A counter summed over every instance of a service (what Prometheus' `sum()` sees); undefined when none has it. */
+function total(texts: string[], name: string, labels: Record<string, string> = {}): number | undefined {
+  const found = texts.map((t) => sample(t, name, labels)).filter((v): v is number => v !== undefined);
+  return found.length ? found.reduce((a, b) => a + b, 0) : undefined;
 }
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -101,6 +109,8 @@ describe('metrics of a running stack: business counters, and every name the dash
     return res.text();
   };
   const urlOf = (svc: (typeof SERVICES)[number]) => (svc === 'auth' ? s.services.auth[0]?.url : s.services[svc]?.url) ?? '';
+  /** Every instance of a service (E2E_INSTANCES=2 runs two): counters are per instance, Prometheus sums them. */
+  const scrapeAll = (svc: (typeof SERVICES)[number]) => Promise.all(s.instances[svc].map((h) => scrape(h.url)));
 
   beforeAll(async () => {
     s = await startStack({
@@ -124,36 +134,41 @@ describe('metrics of a running stack: business counters, and every name the dash
     expect(erase.status).toBe(202);
 
     const gdpr = await eventually(async () => {
-      const text = await scrape(urlOf('gdpr'));
-      return sample(text, 'gdpr_erasures_completed_total', { late: 'false' }) === 1 ? text : undefined;
+      const texts = await scrapeAll('gdpr');
+      return total(texts, 'gdpr_erasures_completed_total', { late: 'false' }) === 1 ? texts : undefined;
     }, 30_000);
-    expect(sample(gdpr, 'gdpr_erasures_started_total', { origin: 'self' })).toBe(1);
-    expect(sample(gdpr, 'gdpr_erasure_duration_seconds_count')).toBe(1);
-    expect(sample(gdpr, 'gdpr_erasures_overdue')).toBe(0);
-    expect(sample(gdpr, 'mana_bus_consumed_total', { type: 'user.erasure.completed.v1' })).toBeGreaterThanOrEqual(4);
+    expect(total(gdpr, 'gdpr_erasures_started_total', { origin: 'self' })).toBe(1);
+    expect(total(gdpr, 'gdpr_erasure_duration_seconds_count')).toBe(1);
+    // A gauge read from the database: every instance reports the same value.
+    for (const text of gdpr) expect(sample(text, 'gdpr_erasures_overdue')).toBe(0);
+    expect(total(gdpr, 'mana_bus_consumed_total', { type: 'user.erasure.completed.v1' })).toBeGreaterThanOrEqual(4);
 
-    const auth = await scrape(urlOf('auth'));
-    expect(sample(auth, 'auth_sign_ins_total', { method: 'password', outcome: 'success' })).toBe(1);
-    expect(sample(auth, 'auth_sign_ins_total', { method: 'password', outcome: 'invalid_password' })).toBe(1);
-    expect(sample(auth, 'auth_token_refreshes_total')).toBe(1);
-    expect(sample(auth, 'auth_registrations_total')).toBe(1);
-    expect(sample(auth, 'auth_signing_key_age_seconds')).toBeGreaterThanOrEqual(0);
-    expect(sample(auth, 'mana_http_requests_total', { route: '/api/v1/auth/login', status: '401' })).toBe(1);
+    const auth = await scrapeAll('auth');
+    expect(total(auth, 'auth_sign_ins_total', { method: 'password', outcome: 'success' })).toBe(1);
+    expect(total(auth, 'auth_sign_ins_total', { method: 'password', outcome: 'invalid_password' })).toBe(1);
+    expect(total(auth, 'auth_token_refreshes_total')).toBe(1);
+    expect(total(auth, 'auth_registrations_total')).toBe(1);
+    for (const text of auth) expect(sample(text, 'auth_signing_key_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(total(auth, 'mana_http_requests_total', { route: '/api/v1/auth/login', status: '401' })).toBe(1);
 
-    const vault = await scrape(urlOf('vault'));
-    expect(sample(vault, 'vault_key_fetches_total', { outcome: 'server_wrapped' })).toBe(1);
-    expect(sample(vault, 'vault_kek_dev_fallback')).toBe(1);
-    const kekAge = sample(vault, 'vault_kek_age_seconds', { kek_id: 'dev-zero' }) ?? 0;
-    expect(Math.abs(kekAge - (Date.now() - Date.parse('2026-01-01')) / 1000)).toBeLessThan(60);
+    const vault = await scrapeAll('vault');
+    expect(total(vault, 'vault_key_fetches_total', { outcome: 'server_wrapped' })).toBe(1);
+    for (const text of vault) {
+      expect(sample(text, 'vault_kek_dev_fallback')).toBe(1);
+      const kekAge = sample(text, 'vault_kek_age_seconds', { kek_id: 'dev-zero' }) ?? 0;
+      expect(Math.abs(kekAge - (Date.now() - Date.parse('2026-01-01')) / 1000)).toBeLessThan(60);
+    }
 
-    const credits = await scrape(urlOf('credits'));
-    expect(sample(credits, 'credits_granted_total', { category: 'promo' })).toBeGreaterThan(0);
+    const credits = await scrapeAll('credits');
+    expect(total(credits, 'credits_granted_total', { category: 'promo' })).toBeGreaterThan(0);
   });
 
   it('every metric a dashboard panel or an alert rule queries is exported by the gateway or a service', async () => {
     const exported = new Set<string>(PROMETHEUS_OWN);
     for (const url of [s.gatewayUrl, ...SERVICES.map(urlOf)]) for (const name of exportedNames(await scrape(url))) exported.add(name);
 
+    const datasourceUid = /^\s+uid:\s*(\S+)$/m.exec(read('infra/grafana/provisioning/datasources/prometheus.yml'))?.[1];
+    expect(datasourceUid).toBeTruthy();
     const dashboards = readdirSync(new URL('infra/grafana/dashboards/', root)).filter((f) => f.endsWith('.json'));
     expect(dashboards.length).toBeGreaterThan(0);
     const queried = new Map<string, string>();
@@ -161,6 +176,10 @@ describe('metrics of a running stack: business counters, and every name the dash
       const dash = JSON.parse(read(`infra/grafana/dashboards/${file}`)) as { panels: Panel[] };
       const rows = dash.panels.filter((p) => p.type === 'row').map((p) => p.title);
       expect(rows).toEqual(expect.arrayContaining(['gateway', ...SERVICES.map((svc) => `${svc}-svc`)]));
+      expect(new Set(dash.panels.map((p) => p.id)).size).toBe(dash.panels.length);
+      // Every query goes to the datasource the provisioning creates.
+      const uids = dash.panels.flatMap((p) => [p.datasource?.uid, ...(p.targets ?? []).map((t) => t.datasource?.uid)]).filter(Boolean);
+      expect(new Set(uids)).toEqual(new Set([datasourceUid]));
       for (const panel of dash.panels)
         for (const t of panel.targets ?? []) for (const name of metricNames(t.expr)) queried.set(name, `${file}: ${panel.title}`);
     }
