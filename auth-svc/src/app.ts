@@ -6,6 +6,7 @@ import type { AuthContext } from './context';
 import { discoveryRoutes } from './oidc/discovery';
 import { accountPages } from './pages/account-pages';
 import { magicLinkPages } from './pages/magic-link-pages';
+import { passkeyPages } from './pages/passkey-pages';
 import { hostedPages } from './pages/router';
 import { internalRoutes } from './routes/internal';
 import { internalAuthTimeRoutes } from './routes/internal-auth-time';
@@ -58,6 +59,7 @@ export function buildApp(ctx: AuthContext): Express {
   app.use('/auth', hostedPages(ctx));
   app.use('/auth', magicLinkPages(ctx));
   app.use('/auth', accountPages(ctx));
+  app.use('/auth', passkeyPages(ctx));
   // This service's part of the API reference; the gateway merges every part into /openapi.json.
   app.get(
     '/openapi.json',

@@ -4,8 +4,11 @@ import { requestingClient } from './oauth-query';
 import { pageUrl, type PageKit, type RenderLogin } from './page-kit';
 import { loginBody } from './render';
 
+/** The login page's only script: passkey sign-in (served by passkey-pages.ts). */
+export const PASSKEY_SCRIPT = '/auth/passkey.js';
+
 /**
- * The hosted login form (password, magic link, links to sign-up and reset), rendered by the login
+ * The hosted login form (password, magic link, passkey, links to sign-up and reset), rendered by the login
  * pages and again by the magic-link page when its form is refused.
  */
 export function loginRenderer(ctx: AuthContext, kit: PageKit): RenderLogin {
@@ -25,6 +28,7 @@ export function loginRenderer(ctx: AuthContext, kit: PageKit): RenderLogin {
       t.signInTitle,
       loginBody({ ...kit.form(req, res, t, oauthQuery, loc), clientName: client?.name, error, email, ...links(oauthQuery, loc) }),
       client,
+      PASSKEY_SCRIPT,
     );
   };
 }

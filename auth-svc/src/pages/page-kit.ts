@@ -39,7 +39,8 @@ export interface PageKit {
   base: string;
   locale: (req: Request) => PageLocale;
   strings: (req: Request) => { loc: PageLocale; t: PageStrings };
-  send: (res: Response, status: number, loc: PageLocale, title: string, body: Html, client?: RequestingClient) => void;
+  /** `script`: a same-origin script the page loads (the CSP then allows scripts and fetches from 'self'). */
+  send: (res: Response, status: number, loc: PageLocale, title: string, body: Html, client?: RequestingClient, script?: string) => void;
   form: (
     req: Request,
     res: Response,
@@ -64,21 +65,22 @@ export function pageKit(ctx: AuthContext): PageKit {
       const loc = locale(req);
       return { loc, t: STRINGS[loc] };
     },
-    send: (res, status, loc, title, body, client) => {
+    send: (res, status, loc, title, body, client, script) => {
       // form-action must also allow the client's registered redirect origin: browsers apply it to the
       // redirects that follow a form post, and the last one goes to the client with the code.
       const formAction = ["'self'", ...(client?.redirectOrigin ? [client.redirectOrigin] : [])].join(' ');
+      const scripts = script ? "script-src 'self'; connect-src 'self'; " : '';
       res
         .status(status)
         .set({
-          'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+          'Content-Security-Policy': `default-src 'none'; ${scripts}style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
           'Cache-Control': 'no-store',
           // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the form posts.
           'Referrer-Policy': 'same-origin',
           'X-Frame-Options': 'DENY',
         })
         .type('html')
-        .send(layout(loc, title, body));
+        .send(layout(loc, title, body, script));
     },
     form: (req, res, t, oauthQuery, loc) => ({ t, csrf: issueCsrfToken(req, res, production), oauthQuery, locale: loc }),
     postedOAuthQuery: (req) => {

@@ -9,7 +9,8 @@ export interface Html {
 }
 export const raw = (html: string): Html => ({ html });
 
-export function layout(locale: PageLocale, title: string, body: Html): string {
+/** `script`: the path of a same-origin script the page loads (the login page's passkey script). */
+export function layout(locale: PageLocale, title: string, body: Html, script?: string): string {
   return `<!doctype html>
 <html lang="${locale}">
 <head>
@@ -17,7 +18,7 @@ export function layout(locale: PageLocale, title: string, body: Html): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
 <title>${esc(title)}</title>
-<link rel="stylesheet" href="/auth/style.css">
+<link rel="stylesheet" href="/auth/style.css">${script ? `\n<script src="${esc(script)}" defer></script>` : ''}
 </head>
 <body>
 <main class="card">
@@ -54,14 +55,28 @@ ${alert(p.error)}
 <form method="post" action="/auth/login">
 ${hidden('csrf', p.csrf)}${hidden('oauth_query', p.oauthQuery)}${hidden('lang', p.locale)}
 <label for="email">${esc(p.t.email)}</label>
-<input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${esc(p.email ?? '')}" ${p.email ? '' : 'autofocus'}>
+<input id="email" name="email" type="email" autocomplete="username webauthn" required maxlength="254" value="${esc(p.email ?? '')}" ${p.email ? '' : 'autofocus'}>
 <label for="password">${esc(p.t.password)}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128" ${p.email ? 'autofocus' : ''}>
 <button type="submit">${esc(p.t.signIn)}</button>
 <button type="submit" class="secondary" formaction="/auth/login/magic-link" formnovalidate>${esc(p.t.magicLink)}</button>
 </form>
+${passkeyForm(p)}
 <nav class="links"><a href="${esc(p.resetUrl)}">${esc(p.t.forgotPassword)}</a>
 <a href="${esc(p.signupUrl)}">${esc(p.t.signUp)}</a></nav>`);
+}
+
+/**
+ * Shown by /auth/passkey.js only where the browser has WebAuthn (hidden otherwise: no script, no button).
+ * The script fills `response` with the signed assertion and submits; with an email typed, only that
+ * account's passkeys are offered.
+ */
+function passkeyForm(p: FormBase): string {
+  return `<form method="post" action="/auth/login/passkey" id="passkey-form" hidden>
+${formFields(p)}<input type="hidden" name="response" id="passkey-response">
+<button type="button" class="secondary" id="passkey-button">${esc(p.t.passkeySignIn)}</button>
+<p class="error" role="alert" id="passkey-error" hidden>${esc(p.t.passkeyCancelled)}</p>
+</form>`;
 }
 
 export function twoFactorBody(p: FormBase & { method: 'totp' | 'backup' }): Html {

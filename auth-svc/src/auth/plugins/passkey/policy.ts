@@ -9,6 +9,8 @@ import { isRecentlyAuthenticated } from '../../../domain/reauth';
 import { findUserByEmail, normalizeEmail } from '../../../domain/users';
 import type { HookCtx } from '../security-audit-meta';
 import { REAUTH_REQUIRED } from '../step-up';
+import { relyingParty } from './config';
+import { checkRegistrationResponse } from './registration-check';
 
 /** Adding and removing a passkey change how the account signs in: step-up, as for turning two-factor off. */
 const STEP_UP = new Set(['/passkey/generate-register-options', '/passkey/verify-registration', '/passkey/delete-passkey']);
@@ -24,10 +26,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  *   credentials in `allowCredentials`; an unknown email, or one without passkeys, gets a stable decoy
  *   credential derived from the email, so the answer does not tell whether the account exists;
  * - sign-in options ask for user verification (`required`), which the sign-in then checks;
- * - a registration response that fails verification (wrong origin, wrong challenge, forged) is the
- *   client's error: 400, where the plugin answers 500.
+ * - a malformed registration response, or one made on an origin that is not accepted, is the client's
+ *   error: 400 FAILED_TO_VERIFY_REGISTRATION (the plugin answers 500 for those).
  */
 export function passkeyPolicy(db: Db, config: Config) {
+  const { origins } = relyingParty(config);
   const decoy = (email: string) =>
     createHmac('sha256', config.BETTER_AUTH_SECRET)
       .update(`passkey-decoy:${normalizeEmail(email)}`)
@@ -60,6 +63,7 @@ export function passkeyPolicy(db: Db, config: Config) {
             if (!session) return;
             if (!(await isRecentlyAuthenticated(db, session.session.id, config.REAUTH_MAX_AGE_SECONDS)))
               throw APIError.from('UNAUTHORIZED', REAUTH_REQUIRED);
+            if (ctx.path === '/passkey/verify-registration') checkRegistrationResponse(ctx.body, origins);
           }),
         },
       ],
@@ -67,14 +71,6 @@ export function passkeyPolicy(db: Db, config: Config) {
         {
           matcher: (ctx) => ctx.path === '/passkey/generate-authenticate-options',
           handler: createAuthMiddleware(authenticateOptions),
-        },
-        {
-          matcher: (ctx) => ctx.path === '/passkey/verify-registration',
-          handler: createAuthMiddleware(async (ctx) => {
-            const returned: unknown = ctx.context.returned;
-            if (returned instanceof APIError && returned.statusCode === 500 && returned.body?.code === 'FAILED_TO_VERIFY_REGISTRATION')
-              throw APIError.from('BAD_REQUEST', { code: 'FAILED_TO_VERIFY_REGISTRATION', message: 'Failed to verify registration' });
-          }),
         },
       ],
     },
