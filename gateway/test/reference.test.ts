@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createLogger, errorHandler, openApiFragment, type OpenApiDocument } from '@mana/shared';
-import { createApiReference, mountReference } from '../src/reference';
+import { expressRoutes } from '@mana/shared/testing';
+import { buildApp, type GatewayDeps } from '../src/app';
+import { createBegin } from '../src/front';
+import { GatewayMetrics } from '../src/metrics';
+import { createApiReference, gatewayApi, mountReference } from '../src/reference';
 import { createPools, destroyPools } from '../src/upstream';
 
 /** The gateway's merge of the services' API reference parts: caching, a service that stops answering, one that never did. */
@@ -124,4 +128,23 @@ describe('mountReference', () => {
       destroyPools(pools);
     }
   });
+});
+
+test('every route of the gateway’s own Express app has an entry in gatewayApi, and every entry a route', () => {
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const deps = {
+    logger,
+    state: { shuttingDown: false },
+    readiness: {},
+    metrics,
+    trustProxy: 'loopback',
+    reference: { document: () => Promise.reject(new Error('not used')) },
+  } as unknown as GatewayDeps;
+  const app = buildApp(deps, createBegin({ logger, metrics, corsOrigins: [] }));
+  // `ALL` on the gateway's paths is the 405 answer to other methods, not an endpoint.
+  const routes = expressRoutes(app)
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => `${r.method} ${r.path}`)
+    .sort();
+  expect(routes).toEqual(gatewayApi.map((op) => `${op.method.toUpperCase()} ${op.path}`).sort());
 });
