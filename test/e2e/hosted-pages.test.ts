@@ -82,7 +82,10 @@ afterAll(async () => {
 describe('login page', () => {
   test('offers a magic link and links to the hosted sign-up and reset pages with the pending authorization', async () => {
     const { html, fields } = await openLogin(newBrowser(s));
-    expect(html).not.toMatch(/<script/i);
+    // One same-origin script (passkey sign-in), no inline script and no handler attributes.
+    expect(html.match(/<script[^>]*>/gi)).toEqual(['<script src="/auth/passkey.js" defer>']);
+    expect(html).not.toMatch(/<script[^>]*>[^<]/i);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
     expect(html).toContain('formaction="/auth/login/magic-link"');
     for (const [text, path] of [
       ['No account yet\\? Sign up', '/auth/sign-up'],
