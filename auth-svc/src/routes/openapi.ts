@@ -3,6 +3,7 @@ import { openApiFragment, type ApiOperation, type OpenApiDocument, type OpenApiO
 import type { Auth } from '../auth/auth';
 import { forgotForm, resetForm, signUpForm } from '../pages/account-pages';
 import { magicLinkForm } from '../pages/magic-link-pages';
+import { passkeyLoginForm } from '../pages/passkey-pages';
 import { codeForm, consentForm, loginForm } from '../pages/router';
 import { exchangeBody } from './internal-api-keys';
 import { banBody, pageQuery, params as internalUserParams, roleBody, actorBody } from './internal-admin';
@@ -240,6 +241,15 @@ export const authApi: readonly ApiOperation[] = [
   form('/auth/consent', 'Grant or deny consent', consentForm),
   form('/auth/login/magic-link', 'Mail a sign-in link', magicLinkForm),
   page('/auth/login/continue', 'Where a magic link lands; continues the OIDC flow'),
+  {
+    method: 'get',
+    path: '/auth/passkey.js',
+    access: 'public',
+    summary: "Script of the passkey sign-in on the login page (served under script-src 'self')",
+    tags: ['hosted pages'],
+    responses: { 200: { description: 'JavaScript', contentType: 'text/javascript' } },
+  },
+  form('/auth/login/passkey', 'Finish a passkey sign-in (the WebAuthn assertion from passkey.js)', passkeyLoginForm),
   page('/auth/sign-up', 'Sign-up page'),
   form('/auth/sign-up', 'Create an account', signUpForm),
   page('/auth/forgot-password', 'Password-reset request page'),
