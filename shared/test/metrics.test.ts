@@ -4,6 +4,7 @@ import pg from 'pg';
 import { MetricSignal, createEvent, type AmqpBus, type ServiceHandle } from '@mana/shared';
 import { createTestDatabase, deleteTestBus, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
 import { startCreditsService } from '../../credits-svc/src/server';
+import { loadGatewayConfig } from '../../gateway/src/config';
 import { makeBus, withChannel } from './helpers/bus';
 
 const TOKEN = 'metrics-test-token-0123456789';
@@ -142,5 +143,21 @@ describe('MetricSignal', () => {
     signal.emit(3);
     expect(first).toEqual([1]);
     expect(second).toEqual([2]);
+  });
+});
+
+describe('METRICS_TOKEN in production', () => {
+  it('a service refuses to start without it, naming the variable', async () => {
+    const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://127.0.0.1:1', LOG_LEVEL: 'silent' };
+    await expect(startCreditsService({ env: prod })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      problems: expect.arrayContaining(['METRICS_TOKEN: required in production']),
+    });
+  });
+
+  it('so does the gateway', () => {
+    const prod = { NODE_ENV: 'production', MANA_SERVICE_KEY: 'p'.repeat(40), AMQP_URL: 'amqp://x', REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(() => loadGatewayConfig(prod)).toThrow(/METRICS_TOKEN: required in production/);
+    expect(loadGatewayConfig({ ...prod, METRICS_TOKEN: 'm'.repeat(24) }).METRICS_TOKEN).toBe('m'.repeat(24));
   });
 });
