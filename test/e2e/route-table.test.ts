@@ -70,6 +70,8 @@ const SAMPLES: Record<string, Sample[]> = {
     { path: '/auth/sign-up' },
     { path: '/auth/forgot-password' },
     { path: '/auth/reset-password' },
+    { path: '/auth/passkey.js' },
+    { method: 'POST', path: '/auth/login/passkey', body: {} },
   ],
 };
 
