@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AmqpBus, EVENT_TYPES, createLogger } from '@mana/shared';
-import { topologyQueues } from '../../shared/src/bus/amqp-topology';
-import { CONSUMER as ADMIN_USER_REGISTERED } from '../../admin-svc/src/events/user-registered';
-import { CONSUMER as ADMIN_USER_UPDATED } from '../../admin-svc/src/events/user-updated';
-import { ERASURE_QUEUE as ADMIN_ERASURE } from '../../admin-svc/src/events/erasure';
-import { ERASURE_QUEUE as CREDITS_ERASURE } from '../../credits-svc/src/events/erasure';
-import { SIGNUP_QUEUE as CREDITS_SIGNUP } from '../../credits-svc/src/events/user-registered';
-import { ERASURE_QUEUE as VAULT_ERASURE } from '../../vault-svc/src/events/erasure';
+import { EVENT_TYPES } from '@mana/shared';
+import { BROKER_SERVICES, queuesOf } from './broker-topology';
 
 /**
  * infra/rabbitmq/definitions.json: one user per service, no committed password, each allowed to declare,
@@ -21,48 +15,9 @@ interface Definitions {
 }
 const defs = JSON.parse(readFileSync(new URL('../../infra/rabbitmq/definitions.json', import.meta.url), 'utf8')) as Definitions;
 
-// The naming rules of the code: a shared queue has its `.dlq` and `.retry.<n>` queues; a per-instance queue
-// (the revocation denylist, `<service name>.revocations` from shared/src/service.ts) gets `.instance.<id>`.
-const bus = new AmqpBus({ url: 'amqp://unused', logger: createLogger('test', 'silent') });
-const shared = (queue: string) => topologyQueues({ queue, retryDelaysMs: [1_000, 5_000, 30_000] });
-const perInstance = (queue: string) => [bus.queueName({ queue, perInstance: true })];
-
-const SERVICES: Record<string, { queues: string[]; publishes: string[]; binds: string[] }> = {
-  // auth joins the erasure saga under its service name (auth-svc/src/events/erasure.ts, `service: 'auth'`).
-  'auth-svc': {
-    queues: shared('auth'),
-    publishes: ['user.registered.v1', 'user.updated.v1', 'session.revoked.v1', 'user.erasure.completed.v1'],
-    binds: ['user.erasure.requested.v1'],
-  },
-  'vault-svc': {
-    queues: [...shared(VAULT_ERASURE), ...perInstance('vault-svc.revocations')],
-    publishes: ['user.erasure.completed.v1'],
-    binds: ['user.erasure.requested.v1', 'session.revoked.v1'],
-  },
-  // gdpr-svc/src/events/erasure-completed.ts subscribes on queue 'gdpr'.
-  'gdpr-svc': {
-    queues: [...shared('gdpr'), ...perInstance('gdpr-svc.revocations')],
-    publishes: ['user.erasure.requested.v1'],
-    binds: ['user.erasure.completed.v1', 'session.revoked.v1'],
-  },
-  'admin-svc': {
-    queues: [
-      ...shared(ADMIN_ERASURE),
-      ...shared(ADMIN_USER_REGISTERED),
-      ...shared(ADMIN_USER_UPDATED),
-      ...perInstance('admin-svc.revocations'),
-    ],
-    publishes: ['user.tier.changed.v1', 'user.erasure.completed.v1'],
-    binds: ['user.registered.v1', 'user.updated.v1', 'user.erasure.requested.v1', 'session.revoked.v1'],
-  },
-  'credits-svc': {
-    queues: [...shared(CREDITS_ERASURE), ...shared(CREDITS_SIGNUP), ...perInstance('credits-svc.revocations')],
-    publishes: ['user.erasure.completed.v1'],
-    binds: ['user.registered.v1', 'user.erasure.requested.v1', 'session.revoked.v1'],
-  },
-  // gateway/src/server.ts: the denylist queue 'gateway.revocations', per instance; it publishes nothing.
-  gateway: { queues: perInstance('gateway.revocations'), publishes: [], binds: ['session.revoked.v1'] },
-};
+const SERVICES = Object.fromEntries(
+  Object.entries(BROKER_SERVICES).map(([name, t]) => [name, { queues: queuesOf(t), publishes: t.publishes, binds: t.binds }]),
+);
 const EXCHANGE = 'mana.events';
 const DLX = 'mana.events.dlx';
 const re = (pattern: string) => new RegExp(pattern);
