@@ -35,7 +35,7 @@ export const consentForm = z.object({
 /**
  * /auth: the hosted login, two-factor and consent pages the OIDC provider sends browsers to (the
  * magic-link pages are `magic-link-pages.ts`, sign-up and password reset `account-pages.ts`, all
- * mounted at /auth in app.ts). Server-rendered, no script at all, a strict CSP of their own; form
+ * mounted at /auth in app.ts). Server-rendered, no script but the login page's passkey.js (`passkey-pages.ts`), a strict CSP of their own; form
  * posts are checked with a double-submit token.
  */
 export function hostedPages(ctx: AuthContext): Router {
