@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**'],
+    // test/chaos/ injects faults (broker cut, services stopped): `npm run test:chaos`, vitest.chaos.config.ts.
+    exclude: ['**/node_modules/**', 'test/chaos/**'],
     pool: 'forks',
     // Tags the run's names and fails the run if it leaves queues, exchanges or databases behind.
     globalSetup: ['test/helpers/global-setup.ts'],

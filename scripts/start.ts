@@ -2,7 +2,8 @@
  * `npm start`: the whole system in one foreground process — every service and the gateway — with
  * prefixed logs. DATABASE_URL / AMQP_URL are used when set; otherwise an embedded PostgreSQL (data in
  * .data/postgres) and the in-process bus. Ctrl-C stops the gateway first, then the services, then the
- * database; a second Ctrl-C forces exit.
+ * database; a second Ctrl-C forces exit. `INSTANCES=2` runs two instances of every service (the second
+ * on the port + 10: auth-svc 3101 and 3111, …), the gateway round-robining over them.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
@@ -38,6 +39,10 @@ const SERVICES: Array<{ name: string; start: Starter; portVar: string; urlVar: s
 
 const DATA_DIR = process.env.EMBEDDED_PG_DATA_DIR ?? fileURLToPath(new URL('../.data/postgres', import.meta.url));
 const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+
+/** Instances of every service (`INSTANCES`, 1–9): the n-th listens on the service's port + 10·(n−1). */
+const INSTANCES = Number(process.env.INSTANCES ?? 1);
+const PORT_STEP = 10;
 
 const level = process.env.LOG_LEVEL ?? 'info';
 const destination = prettyDestination();
@@ -104,20 +109,33 @@ async function main(): Promise<void> {
 
   // Port 0 ("any free port") is resolved up front: the services must know each other's addresses
   // (auth-svc's JWKS URL, the gateway's upstreams) before they start.
-  for (const portVar of ['PORT', ...SERVICES.map((s) => s.portVar)]) if (env[portVar] === '0') env[portVar] = String(await freePort());
-  env.AUTH_JWKS_URL ??= `http://127.0.0.1:${env.AUTH_SVC_PORT ?? '3101'}/api/auth/jwks`;
-  // Services call each other's internal APIs (gdpr → vault, credits, admin; admin → gdpr) at <NAME>_SVC_URL.
-  for (const svc of SERVICES) env[svc.urlVar] ??= `http://127.0.0.1:${env[svc.portVar] ?? svc.port}`;
+  if (!Number.isInteger(INSTANCES) || INSTANCES < 1 || INSTANCES > 9)
+    throw new ConfigError('mana', [`INSTANCES: a whole number 1–9, got ${process.env.INSTANCES}`]);
+  if (env.PORT === '0') env.PORT = String(await freePort());
+  const ports = new Map<string, number[]>();
+  for (const svc of SERVICES) {
+    const list: number[] = [];
+    for (let i = 0; i < INSTANCES; i++)
+      list.push(env[svc.portVar] === '0' ? await freePort() : Number(env[svc.portVar] ?? svc.port) + i * PORT_STEP);
+    ports.set(svc.name, list);
+  }
+  env.AUTH_JWKS_URL ??= `http://127.0.0.1:${ports.get('auth-svc')?.[0]}/api/auth/jwks`;
+  // Services call each other's internal APIs (gdpr → vault, credits, admin; admin → gdpr) at <NAME>_SVC_URL,
+  // and the gateway proxies to them there: a comma list of every instance.
+  for (const svc of SERVICES) env[svc.urlVar] ??= (ports.get(svc.name) ?? []).map((p) => `http://127.0.0.1:${p}`).join(',');
 
-  // auth-svc first: the others fetch its JWKS and the gateway loads its revocations on start.
+  // auth-svc first: the others fetch its JWKS and the gateway loads its revocations on start. The instances
+  // of one service start one after the other: the first applies the migrations.
   const [auth, ...rest] = SERVICES;
-  const startOne = async (svc: (typeof SERVICES)[number]) => {
-    const handle = await svc.start({ env, logger: loggerFor(svc.name) });
-    running.push({ name: svc.name, handle });
-    return handle;
+  const startAll = async (svc: (typeof SERVICES)[number]) => {
+    for (const [i, port] of (ports.get(svc.name) ?? []).entries()) {
+      const name = i === 0 ? svc.name : `${svc.name}#${i + 1}`;
+      const handle = await svc.start({ env: { ...env, [svc.portVar]: String(port) }, logger: loggerFor(name) });
+      running.push({ name, handle });
+    }
   };
-  await startOne(auth);
-  await Promise.all(rest.map(startOne));
+  await startAll(auth);
+  await Promise.all(rest.map(startAll));
 
   const gateway = await startGateway({ env, logger: loggerFor('gateway') });
   running.push({ name: 'gateway', handle: gateway });
@@ -126,7 +144,8 @@ async function main(): Promise<void> {
   const url = `http://localhost:${gateway.port}`;
   // Measured from the start of this process (tsx included), the time a newcomer waits.
   const seconds = process.uptime().toFixed(1);
-  process.stdout.write(`\n  Mana Auth is ready at ${url} (started in ${seconds} s)\n  (Ctrl-C to stop)\n\n`);
+  const each = INSTANCES > 1 ? `  ${INSTANCES} instances of every service behind the gateway\n` : '';
+  process.stdout.write(`\n  Mana Auth is ready at ${url} (started in ${seconds} s)\n${each}  (Ctrl-C to stop)\n\n`);
 }
 
 /** Gateway first (no new traffic), then the services in reverse start order, then the database. */

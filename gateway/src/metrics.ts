@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JwtFailureReason } from '@mana/shared';
 import type { UpstreamFailure } from './proxy';
 
@@ -39,6 +39,30 @@ export class GatewayMetrics {
     labelNames: ['tier'] as const,
     registers: [this.registry],
   });
+
+  readonly rateLimitFallback = new Counter({
+    name: 'gateway_rate_limit_fallback_total',
+    help: 'Requests counted by the per-instance in-memory limiter because the shared rate-limit store was unreachable',
+    registers: [this.registry],
+  });
+  private rateLimitStoreState: () => boolean = () => true;
+  readonly rateLimitStoreUp = new Gauge({
+    name: 'gateway_rate_limit_store_up',
+    help: 'Whether the shared rate-limit store (Redis or PostgreSQL) is reachable (0: counting per instance)',
+    registers: [this.registry],
+    collect: (): void => {
+      this.storeUpGauge().set(this.rateLimitStoreState() ? 1 : 0);
+    },
+  });
+
+  private storeUpGauge(): Gauge {
+    return this.rateLimitStoreUp;
+  }
+
+  /** Where `gateway_rate_limit_store_up` reads the store's state at scrape time. */
+  watchRateLimitStore(up: () => boolean): void {
+    this.rateLimitStoreState = up;
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });

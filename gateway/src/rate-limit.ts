@@ -19,7 +19,12 @@ type Bucket = RateTier | 'apiKey';
 export interface RateLimitStoreConfig {
   redisUrl?: string;
   databaseUrl?: string;
+  /** Called for every request the in-memory fallback counted because the shared store failed (a metric). */
+  onFallback?: () => void;
 }
+
+/** How long after the last fallback a Postgres store still counts as down (Redis reports its own state). */
+const DOWN_FOR_MS = 10_000;
 
 /**
  * Counts requests per client IP in a store every gateway instance shares, so N instances do not
@@ -31,7 +36,14 @@ export interface RateLimiter {
   check(ip: string, tier: RateTier): Promise<AppError | undefined>;
   /** The bucket of one API key (by key id). */
   checkKey(keyId: string): Promise<AppError | undefined>;
-  ping(): Promise<void>;
+  /**
+   * The `/readyz` check: resolves `'degraded'` while the shared store is unreachable — the instance keeps
+   * serving and counts in its own memory meanwhile (fail open to a local limiter, see the README), so a
+   * Redis outage must not take every gateway out of the load balancer.
+   */
+  ping(): Promise<void | 'degraded'>;
+  /** Whether the shared store is reachable now (memory: always). */
+  storeUp(): boolean;
   close(): Promise<void>;
 }
 
@@ -41,10 +53,12 @@ class InsuranceLimiter extends RateLimiterMemory {
   constructor(
     private readonly log: Logger,
     opts: ConstructorParameters<typeof RateLimiterMemory>[0],
+    private readonly onUse: () => void,
   ) {
     super(opts);
   }
   override consume(...args: Parameters<RateLimiterMemory['consume']>): Promise<RateLimiterRes> {
+    this.onUse();
     const now = Date.now();
     if (now - this.lastWarned > 10_000) {
       this.lastWarned = now;
@@ -62,6 +76,11 @@ function limitedBy(res: RateLimiterRes): AppError {
 }
 
 export async function createRateLimiter(settings: RateLimitSettings, store: RateLimitStoreConfig, logger: Logger): Promise<RateLimiter> {
+  let lastFallbackAt = 0;
+  const fellBack = () => {
+    lastFallbackAt = Date.now();
+    store.onFallback?.();
+  };
   const options = (tier: Bucket) => {
     const s = settings[tier] ?? settings.general;
     return {
@@ -69,17 +88,22 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
       points: s.points,
       duration: s.windowS,
       // When the shared store fails, count in memory rather than refusing or waving everyone through.
-      insuranceLimiter: new InsuranceLimiter(logger, {
-        keyPrefix: `${settings.prefix}:${tier}:ins`,
-        points: s.points,
-        duration: s.windowS,
-      }),
+      insuranceLimiter: new InsuranceLimiter(
+        logger,
+        {
+          keyPrefix: `${settings.prefix}:${tier}:ins`,
+          points: s.points,
+          duration: s.windowS,
+        },
+        fellBack,
+      ),
     };
   };
 
   let limiters: Record<Bucket, RateLimiterAbstract>;
   let kind: RateLimiter['store'];
   let ping: () => Promise<void>;
+  let storeUp: () => boolean = () => Date.now() - lastFallbackAt > DOWN_FOR_MS;
   let close: () => Promise<void>;
 
   if (store.redisUrl) {
@@ -95,6 +119,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     ping = async () => {
       await redis.ping();
     };
+    storeUp = () => redis.status === 'ready';
     close = async () => {
       redis.disconnect();
     };
@@ -164,7 +189,16 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
       return auth ?? general;
     },
     checkKey: (keyId) => consume(limiters.apiKey, keyId),
-    ping,
+    async ping() {
+      if (kind === 'memory') return;
+      try {
+        await ping();
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'rate-limit store unreachable: counting in this instance');
+        return 'degraded';
+      }
+    },
+    storeUp: () => kind === 'memory' || storeUp(),
     close,
   };
 }

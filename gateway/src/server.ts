@@ -40,6 +40,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
   });
   const { denylist } = revocations;
 
+  const metrics = new GatewayMetrics();
   const rateLimiter = await createRateLimiter(
     {
       prefix: config.RATE_LIMIT_PREFIX,
@@ -47,7 +48,11 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
       auth: { points: config.RATE_LIMIT_AUTH_POINTS, windowS: config.RATE_LIMIT_AUTH_WINDOW_S },
       apiKey: { points: config.RATE_LIMIT_API_KEY_POINTS, windowS: config.RATE_LIMIT_API_KEY_WINDOW_S },
     },
-    { redisUrl: config.REDIS_URL, databaseUrl: config.GATEWAY_DATABASE_URL ?? config.DATABASE_URL },
+    {
+      redisUrl: config.REDIS_URL,
+      databaseUrl: config.GATEWAY_DATABASE_URL ?? config.DATABASE_URL,
+      onFallback: () => metrics.rateLimitFallback.inc(),
+    },
     logger.child({ component: 'rate-limit' }),
   );
   const verifier = config.GATEWAY_VERIFY_JWT
@@ -65,7 +70,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     admin: config.ADMIN_SVC_URL,
     credits: config.CREDITS_SVC_URL,
   });
-  const metrics = new GatewayMetrics();
+  metrics.watchRateLimitStore(() => rateLimiter.storeUp());
   const apiKeys = new ApiKeyExchanger({
     authUrls: config.AUTH_SVC_URL,
     serviceKey: config.MANA_SERVICE_KEY,

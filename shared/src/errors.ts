@@ -76,9 +76,38 @@ export interface ErrorBody {
   details?: unknown;
 }
 
-/** Normalises anything thrown into an AppError; unknown errors become an opaque 500. */
+/**
+ * SQLSTATEs and socket errors that mean "the database is not there right now" (restarting, connection
+ * terminated by an operator, refused, pool exhausted), not a bug: connection exception (class 08), admin or
+ * crash shutdown, cannot connect now, too many connections.
+ */
+const DB_UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const DB_UNAVAILABLE_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/** Whether `err` (or one of its causes: drizzle wraps the driver's error) says the database is unreachable. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (DB_UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && DB_UNAVAILABLE_MESSAGES.test(message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Normalises anything thrown into an AppError; a database outage becomes 503 SERVICE_UNAVAILABLE (the
+ * client may retry; the pool reconnects by itself), anything else unknown an opaque 500.
+ */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err))
+    return new AppError('SERVICE_UNAVAILABLE', 503, 'Service unavailable, try again shortly', {
+      expose: true,
+      cause: err,
+      headers: { 'retry-after': '1' },
+    });
   const e = err as { type?: string; status?: number; statusCode?: number } | undefined;
   // body-parser / raw-body errors carry a `type`
   if (e?.type === 'entity.parse.failed') return ERRORS.invalidJson();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBus, createBus, createEvent, topicMatches, type EventEnvelope } from '@mana/shared';
+import { MemoryBus, createBus, createEvent, createMemoryRegistry, topicMatches, type EventEnvelope } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
 import { silent, tierChanged } from './helpers/bus';
 
@@ -21,6 +21,34 @@ describe('topicMatches (AMQP topic rules)', () => {
 });
 
 describe('MemoryBus', () => {
+  it('shares a queue between two instances of a service (each event to one of them) and copies per-instance queues', async () => {
+    // `INSTANCES=2 npm start` with the in-process bus: two credits-svc subscribe the same queue, as on RabbitMQ.
+    const registry = createMemoryRegistry();
+    const [one, two] = [new MemoryBus(silent, undefined, registry), new MemoryBus(silent, undefined, registry)];
+    const shared: Array<[number, string]> = [];
+    const own: Array<[number, string]> = [];
+    for (const [i, bus] of [one, two].entries()) {
+      await bus.subscribe({ queue: 'credits.user', bindings: ['user.#'], handler: async (e) => void shared.push([i, e.id]) });
+      await bus.subscribe({
+        queue: 'revocations',
+        bindings: ['user.#'],
+        perInstance: true,
+        handler: async (e) => void own.push([i, e.id]),
+      });
+    }
+    const events = Array.from({ length: 6 }, () => tierChanged());
+    for (const e of events) await one.publish(e);
+    await eventually(() => shared.length === 6 && own.length === 12);
+    expect(shared.map(([, id]) => id).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(shared.filter(([i]) => i === 0)).toHaveLength(3);
+    // A stopped instance gets nothing more; the other takes every message of the shared queue.
+    await two.close();
+    for (const e of events.slice(0, 2)) await one.publish({ ...e, id: crypto.randomUUID() });
+    await eventually(() => shared.length === 8);
+    expect(shared.slice(6).every(([i]) => i === 0)).toBe(true);
+    await one.close();
+  });
+
   it('delivers to every matching subscription, validated and copied', async () => {
     const bus = new MemoryBus(silent);
     const a: EventEnvelope[] = [];

@@ -64,6 +64,8 @@ describe('scripts/start.ts (npm start) with nothing configured', () => {
       ADMIN_SVC_PORT: '0',
       CREDITS_SVC_PORT: '0',
       RATE_LIMIT_PREFIX: `start-test-${process.pid}`,
+      // Two of everything, as `INSTANCES=2 npm start` runs it (port 0: every instance gets a free port).
+      INSTANCES: '2',
     });
     child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
@@ -90,6 +92,8 @@ describe('scripts/start.ts (npm start) with nothing configured', () => {
     const res = await fetch(`${ready}/readyz`);
     expect(res.status).toBe(200);
     expect(output).toMatch(/\[auth-svc\] INFO {2}auth-svc listening/);
+    expect(output).toMatch(/\[credits-svc#2\] INFO {2}credits-svc listening/);
+    expect(output).toMatch(/2 instances of every service/);
     expect(output).toMatch(/\[gateway\] INFO {2}gateway listening/);
     expect(output).toMatch(/embedded PostgreSQL ready/);
     expect(output).not.toMatch(/cannot reach/);

@@ -1,3 +1,5 @@
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -82,6 +84,11 @@ export interface StackOptions {
   proxyBroker?: boolean;
   /** The gateway reaches Redis (its rate-limit store) through a TCP proxy the test can cut (`stack.redisProxy`). */
   proxyRedis?: boolean;
+  /**
+   * Services that run as child processes (`node --import tsx <svc>/src/server.ts`, the same environment and
+   * ports) instead of in this process, so a test can SIGKILL one instance (`stack.crash`) and start it again.
+   */
+  spawn?: StackService[];
 }
 
 export interface Stack {
@@ -92,6 +99,8 @@ export interface Stack {
   sql: pg.Pool;
   /** The environment every service got (bus names, database, keys). */
   env: Record<string, string>;
+  /** The gateway's environment (a second gateway started with it joins the same system). */
+  gatewayEnv: Record<string, string>;
   /** The running services: the first instance of each (auth: every instance). */
   services: {
     auth: ServiceHandle[];
@@ -110,6 +119,10 @@ export interface Stack {
   authBrokerProxy?: TcpProxy;
   brokerProxy?: TcpProxy;
   redisProxy?: TcpProxy;
+  /** SIGKILLs one instance of a spawned service (no shutdown of any kind) and waits until the process is gone. */
+  crash: (name: StackService, index: number) => Promise<void>;
+  /** Starts a crashed instance again on its port; resolves when it answers /readyz. */
+  revive: (name: StackService, index: number) => Promise<ServiceHandle>;
   /** Every event published on this stack's exchange, in arrival order. */
   events: EventEnvelope[];
   waitForEvent: (type: string, match?: (e: EventEnvelope) => boolean, timeoutMs?: number) => Promise<EventEnvelope>;
@@ -178,7 +191,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const brokerProxy = opts.proxyBroker ? await proxyTo(amqp.hostname, Number(amqp.port || 5672)) : undefined;
     const redis = new URL(TEST_REDIS_URL);
     const redisProxy = opts.proxyRedis ? await proxyTo(redis.hostname, Number(redis.port || 6379)) : undefined;
-    const brokerEnv = brokerProxy ? { AMQP_URL: brokerProxy.urlFor(TEST_AMQP_URL) } : {};
+    const brokerEnv: Record<string, string> = brokerProxy ? { AMQP_URL: brokerProxy.urlFor(TEST_AMQP_URL) } : {};
 
     // Ports are chosen up front so services that call each other (gdpr ↔ admin ↔ credits ↔ auth) know every URL,
     // and a stopped service comes back where the gateway and the others expect it.
@@ -214,7 +227,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       };
       try {
         // One after the other: the first applies the migrations, the next ones find them done.
-        for (const port of list) all[name].push(await start({ env: { ...svcEnv, [svc.portVar]: String(port) } }));
+        for (const port of list) {
+          const instanceEnv = { ...svcEnv, [svc.portVar]: String(port) };
+          all[name].push(opts.spawn?.includes(name) ? await spawnService(name, port, instanceEnv) : await start({ env: instanceEnv }));
+        }
       } catch (err) {
         await stopOne(name);
         throw err;
@@ -231,21 +247,36 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => stopOne(svc.name));
       await startOne(svc.name);
     }
+    const crash = async (name: StackService, index: number) => {
+      const h = all[name][index] as SpawnedHandle | undefined;
+      if (!h?.child) throw new Error(`${name}[${index}] is not a spawned instance`);
+      await h.kill('SIGKILL');
+    };
+    const revive = async (name: StackService, index: number) => {
+      const svc = SERVICES.find((x) => x.name === name);
+      const port = ports.get(name)?.[index];
+      const h = all[name][index] as SpawnedHandle | undefined;
+      if (!svc || port === undefined || !h?.child) throw new Error(`${name}[${index}] is not a spawned instance`);
+      const env2 = { ...(h.env ?? {}) };
+      const fresh = await spawnService(name, port, env2);
+      all[name][index] = fresh;
+      if (index === 0 && name !== 'auth') running[name] = fresh;
+      return fresh;
+    };
 
-    const gateway = await startGateway({
-      env: {
-        ...env,
-        PORT: String(gatewayPort),
-        AUTH_JWKS_URL: jwksUrl,
-        ...serviceUrls,
-        ...brokerEnv,
-        REDIS_URL: redisProxy ? redisProxy.urlFor(TEST_REDIS_URL) : TEST_REDIS_URL,
-        RATE_LIMIT_PREFIX: uniqueName('e2e-rl'),
-        RATE_LIMIT_POINTS: '100000',
-        RATE_LIMIT_AUTH_POINTS: '100000',
-        ...opts.env,
-      },
-    });
+    const gatewayEnv: Record<string, string> = {
+      ...env,
+      PORT: String(gatewayPort),
+      AUTH_JWKS_URL: jwksUrl,
+      ...serviceUrls,
+      ...brokerEnv,
+      REDIS_URL: redisProxy ? redisProxy.urlFor(TEST_REDIS_URL) : TEST_REDIS_URL,
+      RATE_LIMIT_PREFIX: uniqueName('e2e-rl'),
+      RATE_LIMIT_POINTS: '100000',
+      RATE_LIMIT_AUTH_POINTS: '100000',
+      ...opts.env,
+    };
+    const gateway = await startGateway({ env: gatewayEnv });
     cleanups.push(() => gateway.close());
     running.gateway = gateway;
 
@@ -255,6 +286,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       db,
       sql,
       env,
+      gatewayEnv,
       services: running,
       instances: all,
       stopService: stopOne,
@@ -262,6 +294,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       authBrokerProxy,
       brokerProxy,
       redisProxy,
+      crash,
+      revive,
       events: observer.events,
       waitForEvent: observer.waitFor,
       publish: (...events) => publishAs(bus, events),
@@ -271,6 +305,59 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await close();
     throw err;
   }
+}
+
+interface SpawnedHandle extends ServiceHandle {
+  child?: ChildProcess;
+  env?: Record<string, string>;
+  kill: (signal: NodeJS.Signals) => Promise<void>;
+}
+
+const SERVICE_FOLDERS: Record<StackService, string> = {
+  auth: 'auth-svc',
+  vault: 'vault-svc',
+  credits: 'credits-svc',
+  gdpr: 'gdpr-svc',
+  admin: 'admin-svc',
+};
+
+/** One service instance as its own process, the way it runs in production; resolves once it answers /readyz. */
+async function spawnService(name: StackService, port: number, env: Record<string, string>): Promise<SpawnedHandle> {
+  const root = new URL('../../', import.meta.url).pathname;
+  const child = spawnProcess(process.execPath, ['--import', 'tsx', `${SERVICE_FOLDERS[name]}/src/server.ts`], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
+    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      await kill('SIGKILL');
+      throw new Error(`${name} on port ${port} not ready within 90 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // A graceful close is SIGTERM (the service's own ordered shutdown), then SIGKILL if it hangs.
+  const close = async () => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await kill('SIGTERM');
+    clearTimeout(timer);
+  };
+  return { url, port, server: undefined as unknown as Server, close, child, env, kill };
 }
 
 /** Subscribes a per-instance queue to every key of the stack's exchange. */

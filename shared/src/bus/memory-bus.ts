@@ -6,9 +6,11 @@ import { topicMatches, type EventBus, type QueueDepth, type Subscription } from 
 /** Subscriptions of every MemoryBus attached to one in-process "broker". */
 export interface MemoryRegistry {
   subs: Array<{ sub: Subscription; owner: MemoryBus }>;
+  /** Per shared queue: which of its consumers gets the next message (round robin). */
+  turns?: Map<string, number>;
 }
 
-export const createMemoryRegistry = (): MemoryRegistry => ({ subs: [] });
+export const createMemoryRegistry = (): MemoryRegistry => ({ subs: [], turns: new Map() });
 
 /**
  * The in-process bus for the embedded mode (`npm start` with no AMQP_URL): same interface, same
@@ -39,8 +41,20 @@ export class MemoryBus extends EventEmitter implements EventBus {
 
   async publish(event: EventEnvelope): Promise<void> {
     const valid = parseEnvelope(JSON.parse(JSON.stringify(event)));
-    for (const { sub, owner } of this.registry.subs) {
-      if (sub.bindings.some((b) => topicMatches(b, valid.type))) owner.dispatch(sub, valid);
+    // Like RabbitMQ: every per-instance queue gets a copy; a shared queue (two instances of one service
+    // subscribed to `credits.user-registered`) hands each message to one of its consumers.
+    const shared = new Map<string, Array<{ sub: Subscription; owner: MemoryBus }>>();
+    for (const entry of this.registry.subs) {
+      if (!entry.sub.bindings.some((b) => topicMatches(b, valid.type))) continue;
+      if (entry.sub.perInstance) entry.owner.dispatch(entry.sub, valid);
+      else if (entry.owner.consuming) shared.set(entry.sub.queue, [...(shared.get(entry.sub.queue) ?? []), entry]);
+    }
+    const turns = (this.registry.turns ??= new Map<string, number>());
+    for (const [queue, consumers] of shared) {
+      const turn = turns.get(queue) ?? 0;
+      turns.set(queue, turn + 1);
+      const { sub, owner } = consumers[turn % consumers.length];
+      owner.dispatch(sub, valid);
     }
     this.emit('published', valid);
   }

@@ -6,13 +6,17 @@ import { httpMetricsMiddleware, metricsHandler, trackRouteTemplates, type Servic
 import { requestContext } from './request-context';
 import './types';
 
-export type ReadinessCheck = () => Promise<void>;
+/**
+ * Throws when its dependency is unreachable (not ready); resolves `'degraded'` when the instance serves on
+ * without it (still ready, the reason shown in `checks`).
+ */
+export type ReadinessCheck = () => Promise<void | 'degraded'>;
 
 export interface AppState {
   shuttingDown: boolean;
 }
 
-/** /readyz: 503 while shutting down, else 200 only when every named check passes. */
+/** /readyz: 503 while shutting down, else 200 only when no named check fails (`degraded` ones included). */
 export function readinessHandler(
   readiness: Record<string, ReadinessCheck>,
   state: AppState,
@@ -24,19 +28,18 @@ export function readinessHandler(
       res.status(503).json({ status: 'shutting_down' });
       return;
     }
-    const checks: Record<string, 'ok' | 'fail'> = {};
+    const checks: Record<string, 'ok' | 'degraded' | 'fail'> = {};
     await Promise.all(
       Object.entries(readiness).map(async ([name, check]) => {
         try {
-          await check();
-          checks[name] = 'ok';
+          checks[name] = (await check()) === 'degraded' ? 'degraded' : 'ok';
         } catch (err) {
           req.log.warn({ check: name, err: (err as Error).message }, 'readiness check failed');
           checks[name] = 'fail';
         }
       }),
     );
-    const ok = Object.values(checks).every((c) => c === 'ok');
+    const ok = Object.values(checks).every((c) => c !== 'fail');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not_ready', checks });
   };
 }
