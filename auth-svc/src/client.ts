@@ -1,3 +1,4 @@
+import { passkeyClient } from '@better-auth/passkey/client';
 import { createAuthClient } from 'better-auth/client';
 import { magicLinkClient, organizationClient, twoFactorClient } from 'better-auth/client/plugins';
 
@@ -9,7 +10,7 @@ export function createManaAuthClient(opts: { baseURL: string; fetch?: typeof fet
   return createAuthClient({
     baseURL: opts.baseURL,
     fetchOptions: opts.fetch ? { customFetchImpl: opts.fetch } : undefined,
-    plugins: [twoFactorClient(), magicLinkClient(), organizationClient()],
+    plugins: [twoFactorClient(), magicLinkClient(), organizationClient(), passkeyClient()],
   });
 }
 
