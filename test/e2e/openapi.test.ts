@@ -6,7 +6,11 @@ import type { OpenApiDocument, ServiceHandle } from '@mana/shared';
 import { expressRoutes } from '@mana/shared/testing';
 import { matchRoute, type UpstreamName } from '../../gateway/src/routes';
 import { gatewayApi } from '../../gateway/src/reference';
+import { sessionResponse, sessionsResponse, tokenPairResponse } from '../../auth-svc/src/routes/openapi';
+import { keyResponse, statusResponse } from '../../vault-svc/src/routes/openapi';
+import { call } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
+import { registerVerified } from '../helpers/users';
 
 /**
  * The API reference (issue 14): every route of every service has an entry in its `src/routes/openapi.ts`,
@@ -180,6 +184,37 @@ describe('coverage: a route without an entry, or an entry without a route, fails
     }
     expect(stale).toEqual([]);
   }, 60_000);
+});
+
+describe('documented answers are the real ones (the response schemas of the openapi.ts files parse real answers)', () => {
+  test('the token API and the vault, through the gateway', async () => {
+    const gw = stack.gatewayUrl;
+    const { email, password } = await registerVerified(stack);
+    const login = await call(`${gw}/api/v1/auth/login`, { body: { email, password, deviceId: 'openapi-1', deviceName: 'Reference test' } });
+    expect(login.status).toBe(200);
+    const pair = tokenPairResponse.parse(login.body);
+    expect(sessionResponse.parse((await call(`${gw}/api/v1/auth/session`, { token: pair.accessToken })).body).session.current).toBe(true);
+    expect(sessionsResponse.parse((await call(`${gw}/api/v1/auth/sessions`, { token: pair.accessToken })).body).sessions).toHaveLength(1);
+    const refreshed = await call(`${gw}/api/v1/auth/refresh`, { body: { refreshToken: pair.refreshToken } });
+    const token = tokenPairResponse.parse(refreshed.body).accessToken;
+
+    statusResponse.parse((await call(`${gw}/api/v1/me/encryption-vault/status`, { token })).body);
+    keyResponse.parse((await call(`${gw}/api/v1/me/encryption-vault/init`, { method: 'POST', token })).body);
+    keyResponse.parse((await call(`${gw}/api/v1/me/encryption-vault/key`, { token })).body);
+    expect(statusResponse.parse((await call(`${gw}/api/v1/me/encryption-vault/status`, { token })).body).vaultExists).toBe(true);
+  });
+
+  test('and the merged document carries them', () => {
+    const schemaOf = (path: string, method: 'get' | 'post') =>
+      (doc.paths[path]?.[method]?.responses['200'] as { content: Record<string, { schema: Record<string, unknown> }> }).content[
+        'application/json'
+      ].schema;
+    expect(schemaOf('/api/v1/auth/session', 'get')).toMatchObject({
+      properties: { user: expect.any(Object), session: expect.any(Object) },
+    });
+    expect(schemaOf('/api/v1/auth/refresh', 'post')).toMatchObject({ required: expect.arrayContaining(['accessToken', 'refreshToken']) });
+    expect(schemaOf('/api/v1/me/encryption-vault/key', 'get')).toHaveProperty('anyOf');
+  });
 });
 
 describe('/docs', () => {

@@ -1,4 +1,5 @@
 import { openAPI } from 'better-auth/plugins';
+import { z } from 'zod';
 import { openApiFragment, type ApiOperation, type OpenApiDocument, type OpenApiOperation, type OpenApiPaths } from '@mana/shared';
 import type { Auth } from '../auth/auth';
 import { forgotForm, resetForm, signUpForm } from '../pages/account-pages';
@@ -18,9 +19,52 @@ import { listQuery as securityEventsQuery } from './v1-security-events';
 import { sessionParams } from './v1-sessions';
 import { codeBody, disableBody, passwordBody, secondFactorBody } from './v1-two-factor';
 
+/**
+ * What the token API answers, as documented. The routes build these shapes in `domain/views.ts` and
+ * `v1-sign-in.ts`; test/e2e/openapi.test.ts parses real answers with them, so the reference cannot drift.
+ */
+const iso = z.iso.datetime({ offset: true });
+export const userView = z.strictObject({
+  id: z.string(),
+  email: z.email(),
+  name: z.string(),
+  emailVerified: z.boolean(),
+  image: z.string().nullable(),
+  role: z.string(),
+  locale: z.string().nullable(),
+  createdAt: iso,
+  updatedAt: iso,
+});
+export const sessionView = z.strictObject({
+  id: z.string(),
+  deviceId: z.string().nullable(),
+  deviceName: z.string().nullable(),
+  ipAddress: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  createdAt: iso,
+  lastUsedAt: iso,
+  expiresAt: iso,
+  current: z.boolean().describe('this is the session of the token that asked'),
+});
+export const tokenPairResponse = z.strictObject({
+  user: userView,
+  accessToken: z.string().describe('EdDSA JWT, 15 minutes: `Authorization: Bearer …` on every bearer route'),
+  refreshToken: z.string().describe('opaque, single use: POST /api/v1/auth/refresh'),
+  expiresIn: z.number().int().describe('seconds the access token lives'),
+  tokenType: z.literal('Bearer'),
+  trustDeviceToken: z.string().optional().describe('after a second factor with `trustDevice`: send it with the next login'),
+});
+export const twoFactorChallengeResponse = z.strictObject({
+  twoFactorRequired: z.literal(true),
+  challenge: z.string().describe('for POST /api/v1/auth/login/2fa'),
+  expiresIn: z.number().int(),
+});
+export const sessionResponse = z.strictObject({ user: userView, session: sessionView });
+export const sessionsResponse = z.strictObject({ sessions: z.array(sessionView) });
+
 const A = '/api/v1/auth';
 const I = '/api/v1/internal';
-const PAIR = '`{ user, accessToken, refreshToken, expiresIn, tokenType: "Bearer", trustDeviceToken? }`';
+const PAIR = { description: 'a token pair', schema: tokenPairResponse };
 const FORM = 'application/x-www-form-urlencoded';
 const html = (description: string) => ({ description, contentType: 'text/html' });
 const page = (path: string, summary: string): ApiOperation => ({
@@ -51,7 +95,12 @@ export const authApi: readonly ApiOperation[] = [
     access: 'public',
     summary: 'Create an account (a verification mail goes out)',
     body: registerBody,
-    responses: { 201: '`{ user }` (the same shape when the email is already taken: no enumeration)' },
+    responses: {
+      201: {
+        description: 'the account (the same shape when the email is already taken: no enumeration)',
+        schema: z.strictObject({ user: userView }),
+      },
+    },
     errors: { 400: ['PASSWORD_TOO_SHORT', 'PASSWORD_TOO_LONG', 'PASSWORD_TOO_COMMON'] },
   },
   {
@@ -60,7 +109,12 @@ export const authApi: readonly ApiOperation[] = [
     access: 'public',
     summary: 'Sign in with email and password: a token pair, or a second-factor challenge',
     body: loginBody,
-    responses: { 200: `${PAIR}, or \`{ twoFactorRequired: true, challenge, expiresIn }\` (then POST /login/2fa)` },
+    responses: {
+      200: {
+        description: 'a token pair, or a second-factor challenge (then POST /login/2fa)',
+        schema: z.union([tokenPairResponse, twoFactorChallengeResponse]),
+      },
+    },
     errors: { 401: ['INVALID_CREDENTIALS'], 403: ['ACCOUNT_BANNED', 'EMAIL_NOT_VERIFIED'] },
   },
   {
@@ -101,14 +155,14 @@ export const authApi: readonly ApiOperation[] = [
     path: `${A}/session`,
     access: 'bearer',
     summary: 'The caller and this session',
-    responses: { 200: '`{ user, session }`' },
+    responses: { 200: { description: 'the caller and this session', schema: sessionResponse } },
   },
   {
     method: 'get',
     path: `${A}/sessions`,
     access: 'bearer',
     summary: 'The caller’s live sessions (devices)',
-    responses: { 200: '`{ sessions }`' },
+    responses: { 200: { description: 'the live sessions', schema: sessionsResponse } },
   },
   {
     method: 'delete',

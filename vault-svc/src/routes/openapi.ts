@@ -1,9 +1,31 @@
+import { z } from 'zod';
 import { openApiFragment, type ApiOperation } from '@mana/shared';
 import { recoveryWrapBody, userIdParams, zeroKnowledgeBody } from './schemas';
 
 const V = '/api/v1/me/encryption-vault';
-const KEY =
-  '`{ masterKey, formatVersion, kekId, keyCheck }` (standard base64); in zero-knowledge mode `{ requiresRecoveryCode: true, recoveryWrappedMk, recoveryIv, keyCheck }`';
+/**
+ * What the vault answers, as documented (`domain/vault.ts` builds it: `KeyResponse`, `VaultStatus`);
+ * test/e2e/openapi.test.ts parses real answers with these, so the reference cannot drift.
+ */
+const b64 = z.string().describe('standard base64');
+const standardKey = z.strictObject({
+  masterKey: b64.describe('the 32-byte master key'),
+  formatVersion: z.number().int(),
+  kekId: z.string(),
+  keyCheck: b64,
+});
+export const keyResponse = z.union([
+  standardKey,
+  z.strictObject({ requiresRecoveryCode: z.literal(true), recoveryWrappedMk: b64, recoveryIv: b64, keyCheck: b64.nullable() }),
+]);
+export const rotateResponse = standardKey.extend({ recoveryWrapCleared: z.boolean() });
+export const statusResponse = z.strictObject({
+  vaultExists: z.boolean(),
+  hasRecoveryWrap: z.boolean(),
+  zeroKnowledge: z.boolean(),
+  recoverySetAt: z.iso.datetime({ offset: true }).nullable(),
+});
+const KEY = { description: 'the master key; in zero-knowledge mode the recovery wrap only the client can open', schema: keyResponse };
 
 /** Every route of vault-svc, with the schemas the routes parse (`./schemas`). */
 export const vaultApi: readonly ApiOperation[] = [
@@ -12,7 +34,7 @@ export const vaultApi: readonly ApiOperation[] = [
     path: `${V}/status`,
     access: 'bearer',
     summary: 'Vault state for the settings page (no decryption, no audit row)',
-    responses: { 200: '`{ vaultExists, hasRecoveryWrap, zeroKnowledge, recoverySetAt }`' },
+    responses: { 200: { description: 'the vault’s state', schema: statusResponse } },
   },
   {
     method: 'post',
@@ -35,7 +57,9 @@ export const vaultApi: readonly ApiOperation[] = [
     access: 'bearer',
     stepUp: true,
     summary: 'Replace the master key (destructive: the old key and its recovery wrap are gone)',
-    responses: { 200: `${KEY} plus \`recoveryWrapCleared\`` },
+    responses: {
+      200: { description: 'the new master key, and whether a recovery wrap of the old one was removed', schema: rotateResponse },
+    },
     errors: { 404: ['VAULT_NOT_FOUND'], 409: ['ZK_ROTATE_FORBIDDEN'] },
   },
   {
