@@ -23,6 +23,7 @@ const SERVICES: ReadonlyArray<[UpstreamName, string]> = [
 /** A part older than this is fetched again (a rolling upgrade changes it); a failed fetch keeps the old one. */
 const FRESH_MS = 60_000;
 const FETCH_TIMEOUT_MS = 5_000;
+const RETRY_MS = 10_000;
 const REDOC_PATH = '/docs/redoc.standalone.js';
 
 /** The gateway's own endpoints. */
@@ -100,6 +101,12 @@ interface Part {
   at: number;
 }
 
+/** The merged document, kept while every part is the same object (most requests: no merge, no fetch). */
+interface Merged {
+  parts: readonly OpenApiDocument[];
+  doc: OpenApiDocument;
+}
+
 export interface ApiReference {
   document: () => Promise<OpenApiDocument>;
 }
@@ -107,6 +114,14 @@ export interface ApiReference {
 /** Collects and merges the services' parts, each cached for a minute. */
 export function createApiReference(opts: { pools: Record<UpstreamName, UpstreamPool>; baseUrl: string; logger: Logger }): ApiReference {
   const parts = new Map<UpstreamName, Part>();
+  // One fetch per service at a time: requests arriving while a part is being refreshed wait for it.
+  const inflight = new Map<UpstreamName, Promise<OpenApiDocument>>();
+  const own = openApiFragment({
+    service: 'gateway',
+    description: 'The public entry point: health, metrics and this reference.',
+    operations: gatewayApi,
+  });
+  let merged: Merged | undefined;
 
   const fetchPart = async (name: UpstreamName): Promise<OpenApiDocument> => {
     let last: unknown;
@@ -122,16 +137,29 @@ export function createApiReference(opts: { pools: Record<UpstreamName, UpstreamP
     throw last instanceof Error ? last : new Error('no instance');
   };
 
-  const part = async (name: UpstreamName, service: string): Promise<OpenApiDocument> => {
+  const part = (name: UpstreamName, service: string): Promise<OpenApiDocument> => {
     const cached = parts.get(name);
-    if (cached && Date.now() - cached.at < FRESH_MS) return cached.doc;
+    if (cached && Date.now() - cached.at < FRESH_MS) return Promise.resolve(cached.doc);
+    let pending = inflight.get(name);
+    if (!pending) {
+      pending = refresh(name, service, cached).finally(() => inflight.delete(name));
+      inflight.set(name, pending);
+    }
+    return pending;
+  };
+
+  const refresh = async (name: UpstreamName, service: string, cached: Part | undefined): Promise<OpenApiDocument> => {
     try {
       const doc = await fetchPart(name);
       parts.set(name, { doc, at: Date.now() });
       return doc;
     } catch (err) {
       opts.logger.warn({ service, err: (err as Error).message }, 'API reference: could not fetch a service’s part');
-      if (cached) return cached.doc;
+      if (cached) {
+        // Keep serving the last part; ask again in a little while, not on every request.
+        parts.set(name, { doc: cached.doc, at: Date.now() - FRESH_MS + RETRY_MS });
+        return cached.doc;
+      }
       throw new AppError('REFERENCE_UNAVAILABLE', 503, `The API reference of ${service} is unavailable; try again shortly`, {
         expose: true,
       });
@@ -140,13 +168,9 @@ export function createApiReference(opts: { pools: Record<UpstreamName, UpstreamP
 
   return {
     document: async () => {
-      const own = openApiFragment({
-        service: 'gateway',
-        description: 'The public entry point: health, metrics and this reference.',
-        operations: gatewayApi,
-      });
       const docs = [own, ...(await Promise.all(SERVICES.map(([name, service]) => part(name, service))))];
-      return mergeDocuments(docs, opts.baseUrl);
+      if (!merged || merged.parts.some((p, i) => p !== docs[i])) merged = { parts: docs, doc: mergeDocuments(docs, opts.baseUrl) };
+      return merged.doc;
     },
   };
 }

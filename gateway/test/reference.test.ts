@@ -65,8 +65,12 @@ describe('createApiReference', () => {
       expect(doc.servers).toEqual([{ url: 'https://auth.example.org' }]);
       expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/session', '/healthz', '/openapi.json', '/docs']));
       expect(doc.components.schemas.Error).toBeDefined();
-      await ref.document();
+      expect(await ref.document()).toBe(doc);
       expect(served - before).toBe(5);
+      // Requests arriving together while a part is due share one fetch per service.
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
+      await Promise.all([ref.document(), ref.document(), ref.document()]);
+      expect(served - before).toBe(10);
     } finally {
       destroyPools(pools);
     }
