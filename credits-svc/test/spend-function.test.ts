@@ -1,8 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, runMigrations } from '@mana/shared';
+import { createDatabase, createLogger, runMigrations } from '@mana/shared';
 import { createTestDatabase, type TestDatabase } from '@mana/shared/testing';
+import * as tables from '../src/db/schema';
+import { creditsDb } from '../src/db/scope';
+import { spendAlone } from '../src/domain/spend';
 
 const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 const DAY = 24 * 3600_000;
@@ -158,5 +161,67 @@ describe('credits.spend: the spend in one statement', () => {
     await expect(spend('user:victim', { amount: 0 })).rejects.toMatchObject({ code: '22023' });
     await expect(spend('user:victim', { amount: -5 })).rejects.toMatchObject({ code: '22023' });
     expect((await pool.query(`select available::int from credits.wallets where owner = 'user:victim'`)).rows).toEqual([{ available: 5 }]);
+  });
+
+  it('spendAlone (one round trip, values quoted into the SQL) stores quotes, backslashes and SQL text as they came', async () => {
+    await wallet('user:quoted', { paid: { category: 'paid', amount: 5 } });
+    const database = createDatabase({ url: db.url, schema: tables, max: 1 });
+    try {
+      const input = {
+        owner: 'user:quoted' as const,
+        actor: "o'brien",
+        amount: 2,
+        appId: 'app\\x',
+        description: `it's a "quote" \\ ''; drop table credits.wallets; --`,
+        idempotencyKey: "key'1",
+        metadata: { note: "a'b\\c", n: 1 },
+      };
+      const policy = { now: new Date(), dailyFree: 0 };
+      const first = await spendAlone(creditsDb(database), input, policy);
+      expect(first).toMatchObject({ replayed: false, body: { balance: 3, transaction: { amount: -2, description: input.description } } });
+      expect(await spendAlone(creditsDb(database), input, policy)).toMatchObject({ replayed: true, body: { balance: 3 } });
+      const row = await pool.query(
+        `select actor, app_id, description, idempotency_key, metadata from credits.ledger_transactions where owner = 'user:quoted'`,
+      );
+      expect(row.rows).toEqual([
+        {
+          actor: input.actor,
+          app_id: input.appId,
+          description: input.description,
+          idempotency_key: input.idempotencyKey,
+          metadata: input.metadata,
+        },
+      ]);
+      // A wallet that needs the TypeScript steps: nothing done, undefined.
+      expect(
+        await spendAlone(creditsDb(database), { ...input, owner: 'user:nowallet', idempotencyKey: undefined }, policy),
+      ).toBeUndefined();
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('try_spend answers a failure as status error and leaves the transaction usable (no savepoint needed around it)', async () => {
+    await wallet('user:batch', { paid: { category: 'paid', amount: 5 } });
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`select set_config('role', 'credits_app', true), set_config('app.owner', 'user:batch', true)`);
+      const call = (owner: string, amount: number) =>
+        client.query<Answer>(`select * from credits.try_spend($1, 'a', $2, 'chat', 'd', null, null, null, now(), 0, gen_random_uuid())`, [
+          owner,
+          amount,
+        ]);
+      expect((await call('user:batch', 2)).rows[0]).toMatchObject({ status: 'ok', available: '3' });
+      const failed = (await call('user:other', 1)).rows[0];
+      expect(failed).toMatchObject({ status: 'error', available: null, tx: { sqlstate: '42501' } });
+      // The same transaction goes on: the next spend of the batch and the commit work.
+      expect((await call('user:batch', 1)).rows[0]).toMatchObject({ status: 'ok', available: '2' });
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const w = await pool.query(`select available::int, total_spent::int from credits.wallets where owner = 'user:batch'`);
+    expect(w.rows).toEqual([{ available: 2, total_spent: 3 }]);
   });
 });

@@ -61,6 +61,8 @@ export async function withOwnerScope<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx
 
 interface QueuedWrite {
   fn: (tx: Tx) => Promise<unknown>;
+  atomic: boolean;
+  alone?: () => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -84,13 +86,27 @@ const MAX_BATCH = 64;
  * back alone and gets its own error), one commit — the commit's disk flush is paid once per batch instead
  * of once per spend (group commit). Every answer waits for that commit, so nothing is acknowledged early.
  */
-export function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export interface WalletWriteOptions {
+  /**
+   * The write either changes everything or nothing and never leaves the transaction aborted, even when it fails
+   * (the spend: `credits.try_spend` and a savepoint of its own around the rare TypeScript path). It runs in a batch
+   * without the savepoint round trips around it.
+   */
+  atomic?: boolean;
+  /**
+   * The write done alone (no other write of the wallet waiting) in one round trip of its own — or undefined when it
+   * cannot be (then `fn` runs as usual). See `runAloneInOwnerScope`.
+   */
+  alone?: () => Promise<unknown>;
+}
+
+export function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>, opts: WalletWriteOptions = {}): Promise<T> {
   let perDb = lanes.get(db);
   if (!perDb) lanes.set(db, (perDb = new Map<string, WalletLane>()));
   let lane = perDb.get(owner);
   if (!lane) perDb.set(owner, (lane = { running: false, waiting: [] }));
   const queued = new Promise<T>((resolve, reject) => {
-    lane.waiting.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+    lane.waiting.push({ fn, atomic: opts.atomic === true, alone: opts.alone, resolve: resolve as (value: unknown) => void, reject });
   });
   if (!lane.running) void drainLane(db, owner, lane, perDb);
   return queued;
@@ -106,13 +122,23 @@ async function drainLane(db: CreditsDb, owner: Owner, lane: WalletLane, perDb: M
 async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Promise<void> {
   const [only] = batch;
   if (batch.length === 1 && only) {
-    await withOwnerScope(db, owner, only.fn).then(only.resolve, only.reject);
+    await runAlone(db, owner, only).then(only.resolve, only.reject);
     return;
   }
   const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
   try {
     await withOwnerScope(db, owner, async (tx) => {
       for (const write of batch) {
+        if (write.atomic) {
+          try {
+            outcomes.push({ ok: true, value: await write.fn(tx) });
+          } catch (err) {
+            // A database error from an atomic write breaks its promise: the transaction may be aborted.
+            if (isDatabaseError(err)) throw new BrokenBatch(err);
+            outcomes.push({ ok: false, err });
+          }
+          continue;
+        }
         await tx.execute(sql`savepoint wallet_write`);
         try {
           const value = await write.fn(tx);
@@ -125,7 +151,12 @@ async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Prom
       }
     });
   } catch (err) {
-    // The commit (or the connection) failed: none of the batch happened.
+    // Rolled back: none of the batch happened. After a broken atomic write, each write runs alone instead.
+    if (err instanceof BrokenBatch) {
+      for (const write of batch) await withOwnerScope(db, owner, write.fn).then(write.resolve, write.reject);
+      return;
+    }
+    // The commit (or the connection) failed.
     for (const write of batch) write.reject(err);
     return;
   }
@@ -134,6 +165,54 @@ async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Prom
     if (outcome?.ok) write.resolve(outcome.value);
     else write.reject(outcome?.err);
   });
+}
+
+/**
+ * One read in an owner's scope in a single round trip: the scope statement and `select` travel as one simple query,
+ * which PostgreSQL runs as one implicit transaction (so the transaction-local role and owner hold for the select and
+ * end with it). The simple protocol has no parameters: `select` must quote every value (`pg.escapeLiteral`).
+ */
+export async function readInOwnerScope<R extends pg.QueryResultRow>(db: CreditsDb, owner: Owner, select: string): Promise<R[]> {
+  const results = (await db.$client.query(`${scopeStatement(owner)}; ${select}`)) as unknown as pg.QueryResult<R>[];
+  return results[results.length - 1]?.rows ?? [];
+}
+
+async function runAlone(db: CreditsDb, owner: Owner, write: QueuedWrite): Promise<unknown> {
+  const done = write.alone ? await write.alone() : undefined;
+  return done !== undefined ? done : withOwnerScope(db, owner, write.fn);
+}
+
+/**
+ * A whole transaction in one round trip: BEGIN, the owner's scope, `statement` and COMMIT as one simple query.
+ * Answers the rows of `statement`. The simple protocol has no parameters: `statement` must quote every value
+ * (`pg.escapeLiteral`). A failure rolls back before the connection goes back to the pool.
+ */
+export async function runAloneInOwnerScope<R extends pg.QueryResultRow>(db: CreditsDb, owner: Owner, statement: string): Promise<R[]> {
+  const client = await db.$client.connect();
+  let broken: Error | undefined;
+  try {
+    const results = (await client.query(`BEGIN; ${scopeStatement(owner)}; ${statement}; COMMIT`)) as unknown as pg.QueryResult<R>[];
+    return results[2]?.rows ?? [];
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+      broken = rollbackErr as Error; // the connection is unusable: drop it from the pool
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+class BrokenBatch extends Error {
+  constructor(cause: unknown) {
+    super('an atomic wallet write failed in the database', { cause });
+  }
+}
+
+/** An error PostgreSQL answered (it carries an SQLSTATE). */
+function isDatabaseError(err: unknown): boolean {
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
 /** The credits role with no owner in scope: only the SECURITY DEFINER functions see across wallets. */

@@ -1,6 +1,7 @@
 import { and, eq, gt } from 'drizzle-orm';
+import pg from 'pg';
 import { grants, wallets, type GrantCategory } from '../db/schema';
-import type { Owner, Tx } from '../db/scope';
+import { readInOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
 import { lockWallet, maintain, needsMaintenance, saveWallet, type LedgerPolicy } from './ledger';
 
 export interface BalanceView {
@@ -24,18 +25,55 @@ async function snapshot(tx: Tx, owner: Owner) {
   return { wallet, lots };
 }
 
+type WalletRow = { available: number; held: number; totalEarned: number; totalSpent: number; nextDailyAt: Date | null };
+type Lot = { category: GrantCategory; remaining: number; expiresAt: Date | null };
+
 /**
  * The wallet's balance with its lots by category. Usually a plain read; when a lot expired or the
  * daily window passed, the wallet is locked and brought up to date first (lazy refill, no cron).
  */
 export async function readBalance(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
   let { wallet, lots } = await snapshot(tx, owner);
-  const hasExpired = lots.some((l) => l.expiresAt !== null && l.expiresAt <= policy.now);
-  if (needsMaintenance(wallet ? { ...wallet, owner } : undefined, hasExpired, policy)) {
+  if (stale(owner, wallet, lots, policy)) {
     const w = await lockWallet(tx, owner);
     if (await maintain(tx, w, policy)) await saveWallet(tx, w);
     ({ wallet, lots } = await snapshot(tx, owner));
   }
+  return view(owner, wallet, lots, policy);
+}
+
+/**
+ * `readBalance` for a route: the wallet and its lots in one round trip (one statement in the owner's scope); only
+ * when they need `maintain` (a lot expired, the daily window passed) a transaction that locks and updates them.
+ */
+export async function balanceOf(db: CreditsDb, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
+  const o = pg.escapeLiteral(owner);
+  const [row] = await readInOwnerScope<{ wallet: WalletJson | null; lots: LotJson[] }>(
+    db,
+    owner,
+    `select (select json_build_object('available', w.available, 'held', w.held, 'totalEarned', w.total_earned,
+                                      'totalSpent', w.total_spent, 'nextDailyAt', w.next_daily_at)
+               from credits.wallets w where w.owner = ${o}) as wallet,
+            (select coalesce(json_agg(json_build_object('category', g.category, 'remaining', g.remaining, 'expiresAt', g.expires_at)), '[]')
+               from credits.grants g where g.owner = ${o} and g.remaining > 0) as lots`,
+  );
+  const wallet = row?.wallet
+    ? { ...row.wallet, nextDailyAt: row.wallet.nextDailyAt === null ? null : new Date(row.wallet.nextDailyAt) }
+    : undefined;
+  const lots = (row?.lots ?? []).map((l) => ({ ...l, expiresAt: l.expiresAt === null ? null : new Date(l.expiresAt) }));
+  if (stale(owner, wallet, lots, policy)) return withOwnerScope(db, owner, (tx) => readBalance(tx, owner, policy));
+  return view(owner, wallet, lots, policy);
+}
+
+type WalletJson = Omit<WalletRow, 'nextDailyAt'> & { nextDailyAt: string | null };
+type LotJson = Omit<Lot, 'expiresAt'> & { expiresAt: string | null };
+
+function stale(owner: Owner, wallet: WalletRow | undefined, lots: Lot[], policy: LedgerPolicy): boolean {
+  const hasExpired = lots.some((l) => l.expiresAt !== null && l.expiresAt <= policy.now);
+  return needsMaintenance(wallet ? { ...wallet, owner } : undefined, hasExpired, policy);
+}
+
+function view(owner: Owner, wallet: WalletRow | undefined, lots: Lot[], policy: LedgerPolicy): BalanceView {
   const byCategory: Record<GrantCategory, number> = { daily: 0, promo: 0, paid: 0 };
   const expiring = new Map<number, number>();
   for (const lot of lots) {

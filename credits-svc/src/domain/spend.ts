@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
+import pg from 'pg';
 import { ledgerTransactions } from '../db/schema';
-import type { Owner, Tx } from '../db/scope';
+import { runAloneInOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
 import { CREDITS_ERRORS } from './errors';
 import { burn, lockWallet, maintain, post, saveWallet, type LedgerPolicy, type LedgerTransaction } from './ledger';
 import { requestHash } from './request-hash';
@@ -56,14 +57,9 @@ function answer(t: Answered, replayed: boolean): SpendResult {
   };
 }
 
-/**
- * Debits `amount` from the owner's wallet, burning lots in order. With an idempotency key the first
- * answer is kept: the same key with the same request answers it again (no second debit); with a
- * different request it is refused. The wallet lock orders concurrent spends, so the key check after it
- * sees every committed spend.
- */
-export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
-  const hash = input.idempotencyKey
+/** What an idempotency key is bound to: the request (null without a key). */
+function hashOf(input: SpendInput): string | null {
+  return input.idempotencyKey
     ? requestHash({
         amount: input.amount,
         appId: input.appId,
@@ -72,9 +68,32 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
         owner: input.owner,
       })
     : null;
+}
+
+/**
+ * Debits `amount` from the owner's wallet, burning lots in order. With an idempotency key the first
+ * answer is kept: the same key with the same request answers it again (no second debit); with a
+ * different request it is refused. The wallet lock orders concurrent spends, so the key check after it
+ * sees every committed spend.
+ */
+export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
+  const hash = hashOf(input);
   const done = await spendInDatabase(tx, input, hash, policy);
   if (done) return done;
-  // The wallet is new, a lot expired or the daily refill is due: the steps below do that first.
+  // The wallet is new, a lot expired or the daily refill is due: the steps below do that first, under a savepoint
+  // of their own so that, like credits.try_spend, the spend changes all or nothing and never aborts the transaction.
+  await tx.execute(sql`savepoint spend_steps`);
+  try {
+    const result = await spendInSteps(tx, input, hash, policy);
+    await tx.execute(sql`release savepoint spend_steps`);
+    return result;
+  } catch (err) {
+    await tx.execute(sql`rollback to savepoint spend_steps`);
+    throw err;
+  }
+}
+
+async function spendInSteps(tx: Tx, input: SpendInput, hash: string | null, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
   const w = await lockWallet(tx, input.owner);
   if (input.idempotencyKey) {
     const [prior] = await tx
@@ -140,11 +159,47 @@ async function spendInDatabase(
   policy: LedgerPolicy,
 ): Promise<SpendResult | Insufficient | undefined> {
   const metadata = input.metadata === undefined ? null : JSON.stringify(input.metadata);
-  const { rows } = await tx.execute<{ status: string; available: string | null; tx: LedgerJson | null }>(
-    sql`select * from credits.spend(${input.owner}, ${input.actor}, ${input.amount}, ${input.appId}, ${input.description},
+  const { rows } = await tx.execute<SpendRow>(
+    sql`select * from credits.try_spend(${input.owner}, ${input.actor}, ${input.amount}, ${input.appId}, ${input.description},
       ${input.idempotencyKey ?? null}, ${hash}, ${metadata}::jsonb, ${policy.now.toISOString()}::timestamptz, ${policy.dailyFree}, ${randomUUID()})`,
   );
-  const r = rows[0];
+  return outcome(rows[0]);
+}
+
+/**
+ * The spend as one transaction in one round trip of its own (`runAloneInOwnerScope`), for a wallet no other write
+ * waits for; undefined when it needs the TypeScript steps (then nothing was changed).
+ */
+export async function spendAlone(db: CreditsDb, input: SpendInput, policy: LedgerPolicy): Promise<SpendResult | Insufficient | undefined> {
+  const text = (v: string | null | undefined) => (v === null || v === undefined ? 'null' : pg.escapeLiteral(v));
+  const int = (n: number) => {
+    if (!Number.isSafeInteger(n)) throw new Error('not an integer');
+    return String(n);
+  };
+  const args = [
+    text(input.owner),
+    text(input.actor),
+    int(input.amount),
+    text(input.appId),
+    text(input.description),
+    text(input.idempotencyKey),
+    text(hashOf(input)),
+    `${text(input.metadata === undefined ? null : JSON.stringify(input.metadata))}::jsonb`,
+    `${text(policy.now.toISOString())}::timestamptz`,
+    int(policy.dailyFree),
+    `${text(randomUUID())}::uuid`,
+  ];
+  const rows = await runAloneInOwnerScope<SpendRow>(db, input.owner, `select * from credits.try_spend(${args.join(', ')})`);
+  return outcome(rows[0]);
+}
+
+type SpendRow = {
+  status: string;
+  available: string | null;
+  tx: LedgerJson | null;
+};
+
+function outcome(r: SpendRow | undefined): SpendResult | Insufficient | undefined {
   switch (r?.status) {
     case 'ok':
     case 'replay': {
@@ -168,6 +223,11 @@ async function spendInDatabase(
       return { insufficient: Number(r.available) };
     case 'maintain':
       return undefined;
+    case 'error': {
+      // Undone inside the function; the transaction goes on. Thrown as the database's error would have been.
+      const e = r.tx as unknown as { sqlstate: string; message: string };
+      throw Object.assign(new Error(`credits.spend: ${e.message}`), { code: e.sqlstate });
+    }
     default:
       throw new Error(`credits.spend answered ${String(r?.status)}`);
   }

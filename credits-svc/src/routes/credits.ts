@@ -1,12 +1,12 @@
 import { Router, type Response } from 'express';
 import { ERRORS, parseBody, parseParams, parseQuery } from '@mana/shared';
 import { withOwnerScope, withWalletWrite } from '../db/scope';
-import { readBalance } from '../domain/balance';
+import { balanceOf } from '../domain/balance';
 import { CREDITS_ERRORS } from '../domain/errors';
 import { listTransactions, usage } from '../domain/history';
 import { listPurchases, startCheckout } from '../domain/purchases';
 import { capture, getReservation, hold, release } from '../domain/reservations';
-import { orInsufficient, spend } from '../domain/spend';
+import { orInsufficient, spend, spendAlone } from '../domain/spend';
 import { callerId, idempotencyKeyOf, walletOf, type CreditsContext } from './context';
 import {
   captureBody,
@@ -33,7 +33,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
   router.get('/balance', async (req, res) => {
     const { organizationId } = parseQuery(organizationQuery, req.query);
     const owner = await walletOf(ctx, callerId(req), organizationId);
-    res.set('Cache-Control', 'no-store').json(await withOwnerScope(ctx.db, owner, (tx) => readBalance(tx, owner, ctx.policy())));
+    res.set('Cache-Control', 'no-store').json(await balanceOf(ctx.db, owner, ctx.policy()));
   });
 
   router.post('/use', async (req, res) => {
@@ -50,7 +50,12 @@ export function creditsRoutes(ctx: CreditsContext): Router {
       idempotencyKey: key,
       metadata: body.metadata,
     };
-    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
+    const result = orInsufficient(
+      await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy()), {
+        atomic: true,
+        alone: () => spendAlone(ctx.db, input, ctx.policy()),
+      }),
+    );
     created(res, result.replayed, result.body);
   });
 

@@ -3,7 +3,7 @@ import { parseBody, parseParams, requireServiceKey } from '@mana/shared';
 import { orgOwner, userOwner, withOwnerScope, withWalletWrite } from '../db/scope';
 import { userData } from '../domain/data';
 import { grantPromo } from '../domain/grants';
-import { orInsufficient, spend } from '../domain/spend';
+import { orInsufficient, spend, spendAlone } from '../domain/spend';
 import type { CreditsContext } from './context';
 import { internalGrantBody, internalUseBody, userIdParams } from './schemas';
 
@@ -24,7 +24,12 @@ export function internalRoutes(ctx: CreditsContext): Router {
       idempotencyKey: body.idempotencyKey,
       metadata: body.metadata,
     };
-    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy())));
+    const result = orInsufficient(
+      await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy()), {
+        atomic: true,
+        alone: () => spendAlone(ctx.db, input, ctx.policy()),
+      }),
+    );
     if (result.replayed) res.set('Idempotency-Replayed', 'true');
     res.status(result.replayed ? 200 : 201).json(result.body);
   });
