@@ -1,6 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { z } from 'zod';
-import { AppError, ERRORS, createApp, errorBody, parseBody, parseQuery, toAppError, type ServiceHandle } from '@mana/shared';
+import {
+  AppError,
+  ERRORS,
+  createApp,
+  errorBody,
+  isDatabaseUnavailable,
+  parseBody,
+  parseQuery,
+  toAppError,
+  type ServiceHandle,
+} from '@mana/shared';
+import { TEST_PG_ADMIN_URL } from '@mana/shared/testing';
 import { silent } from './helpers/bus';
 import { serveApp } from './helpers/http';
 
@@ -144,5 +156,46 @@ describe('toAppError / errorBody', () => {
     const exposed500 = new AppError('X', 500, 'secret detail', { expose: false, details: { dsn: 'postgres://u:p@h' } });
     expect(errorBody(exposed500, 'r')).toEqual({ error: 'X', message: 'Internal server error', requestId: 'r' });
     expect(new AppError('Y', 404, 'nope').expose).toBe(true);
+  });
+});
+
+describe('a database outage is a 503, not a 500', () => {
+  it('maps a connection terminated by the server (pg_terminate_backend) to SERVICE_UNAVAILABLE, wrapped or not', async () => {
+    const victim = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+    const killer = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+    await Promise.all([victim.connect(), killer.connect()]);
+    victim.on('error', () => undefined);
+    try {
+      const pid = (await victim.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+      const running = victim.query('select pg_sleep(5)').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 100));
+      await killer.query('select pg_terminate_backend($1)', [pid]);
+      const err = await running;
+      expect(isDatabaseUnavailable(err)).toBe(true);
+      // drizzle wraps the driver's error ("Failed query: …", the original as `cause`)
+      for (const thrown of [err, new Error('Failed query: select 1', { cause: err })]) {
+        const mapped = toAppError(thrown);
+        expect(mapped).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, headers: { 'retry-after': '1' } });
+        expect(errorBody(mapped, 'r')).toEqual({
+          error: 'SERVICE_UNAVAILABLE',
+          message: 'Service unavailable, try again shortly',
+          requestId: 'r',
+        });
+      }
+    } finally {
+      await Promise.all([victim.end().catch(() => undefined), killer.end()]);
+    }
+  });
+
+  it('leaves query errors (a constraint, a syntax error) as they are', async () => {
+    const client = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+    await client.connect();
+    try {
+      const err = await client.query('select from nowhere_at_all').catch((e: unknown) => e);
+      expect(isDatabaseUnavailable(err)).toBe(false);
+      expect(toAppError(err).code).toBe('INTERNAL_ERROR');
+    } finally {
+      await client.end();
+    }
   });
 });
