@@ -292,6 +292,13 @@ describe('passkeys (WebAuthn) in headless Chromium with a virtual authenticator'
       expect(decoy[0]?.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect((await s.sql.query(`select 1 from auth.passkey where credential_id = $1`, [decoy[0]?.id])).rowCount).toBe(0);
       expect(await eventsOf(user.userId, 'sign_in_success')).toEqual(expect.arrayContaining([{ method: 'passkey' }]));
+
+      // A banned account gets no session from a passkey either.
+      await context.clearCookies();
+      await s.sql.query(`insert into auth.user_bans (user_id, reason) values ($1, 'test')`, [user.userId]);
+      const banned = await inPage(page, 'signIn()');
+      expect(banned).toMatchObject({ status: 403, body: { code: 'ACCOUNT_BANNED' } });
+      expect((await inPage<PageResult<unknown>>(page, `json('/api/auth/get-session')`)).body).toBeNull();
     } finally {
       await close(context);
     }
