@@ -101,9 +101,15 @@ async function currentDatabase(client: pg.Client): Promise<string> {
   return ((await client.query('select current_database() as d')).rows[0] as { d: string }).d;
 }
 
+/** Creates the role if missing; one that exists with more power than a service role may have is refused. */
 async function ensureRole(client: pg.Client, role: string, attributes: string): Promise<void> {
-  const found = await client.query('select 1 from pg_roles where rolname = $1', [role]);
+  const found = await client.query<{ risky: boolean }>(
+    'select rolsuper or rolcreaterole or rolbypassrls or rolreplication as risky from pg_roles where rolname = $1',
+    [role],
+  );
   if (found.rowCount === 0) await client.query(`CREATE ROLE ${client.escapeIdentifier(role)} ${attributes}`);
+  else if (found.rows[0]?.risky)
+    throw new Error(`role ${role} exists with SUPERUSER, CREATEROLE, BYPASSRLS or REPLICATION: a service role must have none`);
 }
 
 /**
