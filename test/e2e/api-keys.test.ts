@@ -235,6 +235,17 @@ describe('personal API keys (/api/v1/auth/api-keys, the gateway exchange, scopes
     ]);
   });
 
+  it("a ban deletes the user's keys: refused within a second even with the exchange cached", async () => {
+    const u = await signedIn();
+    const { key } = (await create(u.token, { name: 'to be banned', scopes: ['credits:read'] })).body;
+    expect((await withKey(key, '/api/v1/credits/balance')).status).toBe(200);
+    const admin = await makeAdmin(s);
+    const banned = await call(url(`/api/v1/admin/users/${u.userId}/ban`), { body: { reason: 'abuse' }, token: admin.token });
+    expect(banned.status).toBe(200);
+    await eventually(async () => (await withKey(key, '/api/v1/credits/balance')).status === 401, 1_000);
+    expect((await s.sql.query('select 1 from auth.api_keys where user_id = $1', [u.userId])).rowCount).toBe(0);
+  });
+
   it('an expired key is refused', async () => {
     const u = await signedIn();
     const { key, id } = (await create(u.token, { name: 'short-lived', expiresInDays: 1, scopes: ['credits:read'] })).body;

@@ -21,8 +21,10 @@ export async function activeBan(conn: Conn, userId: string): Promise<Ban | undef
 export type BanResult = { kind: 'not-found' } | { kind: 'banned'; sessionsEnded: number; expiresAt: Date | null };
 
 /**
- * Bans a user and ends every session in the same transaction: deleting the rows fires session.revoked.v1
- * (trigger), so gateways refuse the user's access tokens at once, and the refresh tokens go with them (FK).
+ * Bans a user and ends every session and API key in the same transaction: deleting the rows fires
+ * session.revoked.v1 (triggers), so gateways refuse the user's access tokens and drop cached key exchanges
+ * at once, and the refresh tokens go with the sessions (FK). Keys are deleted, not suspended: after a ban
+ * is lifted the owner makes new ones.
  */
 export async function banUser(
   db: Db,
@@ -38,10 +40,18 @@ export async function banUser(
       .values({ userId, ...values })
       .onConflictDoUpdate({ target: tables.userBans.userId, set: values });
     const ended = await tx.delete(tables.session).where(eq(tables.session.userId, userId)).returning({ id: tables.session.id });
+    const keys = await tx.delete(tables.apiKeys).where(eq(tables.apiKeys.userId, userId)).returning({ id: tables.apiKeys.id });
     await recordSecurityEvent(tx, {
       userId,
       type: 'sessions_revoked',
-      context: { by: 'admin', actorId: ban.actorId, banned: true, expiresAt: ban.expiresAt?.toISOString() ?? null, count: ended.length },
+      context: {
+        by: 'admin',
+        actorId: ban.actorId,
+        banned: true,
+        expiresAt: ban.expiresAt?.toISOString() ?? null,
+        count: ended.length,
+        apiKeys: keys.length,
+      },
     });
     return { kind: 'banned', sessionsEnded: ended.length, expiresAt: ban.expiresAt };
   });
