@@ -66,6 +66,7 @@ export function writeSection(name: string, markdown: string): void {
  */
 export class Workers {
   private readonly children: ChildProcess[] = [];
+  private readonly byRole = new Map<string, ChildProcess>();
 
   constructor(private readonly script: string) {}
 
@@ -75,6 +76,7 @@ export class Workers {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.children.push(child);
+    this.byRole.set(role, child);
     return new Promise((resolve, reject) => {
       let out = '';
       child.stdout.setEncoding('utf8');
@@ -85,6 +87,18 @@ export class Workers {
       });
       child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
     });
+  }
+
+  /** CPU time (user + system, ms) the worker of `role` has used so far, from /proc (Linux); NaN elsewhere. */
+  cpuMs(role: string): number {
+    const pid = this.byRole.get(role)?.pid;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100 on Linux)
+    } catch {
+      return NaN;
+    }
   }
 
   stopAll(): void {
