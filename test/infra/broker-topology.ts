@@ -5,7 +5,7 @@ import { ERASURE_QUEUE as ADMIN_ERASURE } from '../../admin-svc/src/events/erasu
 import { ERASURE_QUEUE as CREDITS_ERASURE } from '../../credits-svc/src/events/erasure';
 import { SIGNUP_QUEUE as CREDITS_SIGNUP } from '../../credits-svc/src/events/user-registered';
 import { ERASURE_QUEUE as VAULT_ERASURE } from '../../vault-svc/src/events/erasure';
-import { topologyQueues } from '../../shared/src/bus/amqp-topology';
+import { retryExchangeName, topologyQueues } from '../../shared/src/bus/amqp-topology';
 
 /**
  * What each service does on the broker, named as the code names it: its queues (a shared queue with its
@@ -64,4 +64,9 @@ export const BROKER_SERVICES: Record<string, ServiceTopology> = {
 /** Every queue name of a service: shared ones with their `.dlq` and `.retry.<n>`, and the per-instance ones. */
 export function queuesOf(t: ServiceTopology): string[] {
   return [...t.shared.flatMap((queue) => topologyQueues({ queue, retryDelaysMs: [1_000, 5_000, 30_000] })), ...t.perInstance];
+}
+
+/** The exchanges a service declares of its own: each shared queue's retry exchange. */
+export function exchangesOf(t: ServiceTopology): string[] {
+  return t.shared.map(retryExchangeName);
 }

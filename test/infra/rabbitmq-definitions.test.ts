@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '@mana/shared';
-import { BROKER_SERVICES, queuesOf } from './broker-topology';
+import { BROKER_SERVICES, exchangesOf, queuesOf } from './broker-topology';
 
 /**
  * infra/rabbitmq/definitions.json: one user per service, no committed password, each allowed to declare,
@@ -16,7 +16,10 @@ interface Definitions {
 const defs = JSON.parse(readFileSync(new URL('../../infra/rabbitmq/definitions.json', import.meta.url), 'utf8')) as Definitions;
 
 const SERVICES = Object.fromEntries(
-  Object.entries(BROKER_SERVICES).map(([name, t]) => [name, { queues: queuesOf(t), publishes: t.publishes, binds: t.binds }]),
+  Object.entries(BROKER_SERVICES).map(([name, t]) => [
+    name,
+    { queues: [...queuesOf(t), ...exchangesOf(t)], publishes: t.publishes, binds: t.binds },
+  ]),
 );
 const EXCHANGE = 'mana.events';
 const DLX = 'mana.events.dlx';
@@ -50,10 +53,14 @@ describe('RabbitMQ definitions: one user per service, least privilege', () => {
         true,
         true,
       ]);
-      // Only publishers write to the exchange (retries go through the default exchange to their own retry queue).
+      // Only publishers write to the exchange (retries go through each queue's own `.retry` exchange).
       expect({ user, write: re(p.write).test(EXCHANGE) }).toEqual({ user, write: svc.publishes.length > 0 });
       expect(re(p.write).test(DLX)).toBe(false);
-      expect(re(p.configure).test('amq.default') || re(p.read).test('amq.default')).toBe(false);
+      // No right on the default exchange: it would let a service drop a message into any queue by name.
+      expect({ user, amqDefault: ['configure', 'write', 'read'].some((k) => re(p[k as 'write']).test('amq.default')) }).toEqual({
+        user,
+        amqDefault: false,
+      });
     }
   });
 

@@ -7,6 +7,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '@mana/shared';
 import { TEST_AMQP_URL, uniqueName } from '@mana/shared/testing';
+import { retryExchangeName } from '../../shared/src/bus/amqp-topology';
 import { BROKER_SERVICES, queuesOf } from './broker-topology';
 
 /**
@@ -155,8 +156,13 @@ describe('RabbitMQ permissions of definitions.json, on the broker', () => {
         expect_(service, `bind ${q}.dlq to the DLX`, 'ok');
         await record(service, `consume ${q}`, conn, (ch) => ch.consume(q, () => undefined));
         expect_(service, `consume ${q}`, 'ok');
-        await record(service, `retry through the default exchange into ${q}.retry.1`, conn, (ch) => publish(ch, '', `${q}.retry.1`));
-        expect_(service, `retry through the default exchange into ${q}.retry.1`, 'ok');
+        // A retry is parked through the queue's own retry exchange, as AmqpBus does it.
+        await record(service, `retry into ${q}.retry.1 through ${q}.retry`, conn, async (ch) => {
+          await ch.assertExchange(retryExchangeName(q), 'direct', { durable: true });
+          await ch.bindQueue(`${q}.retry.1`, retryExchangeName(q), `${q}.retry.1`);
+          await publish(ch, retryExchangeName(q), `${q}.retry.1`);
+        });
+        expect_(service, `retry into ${q}.retry.1 through ${q}.retry`, 'ok');
       }
       const own = t.perInstance[0] ?? t.shared[0] ?? '';
       // A queue of its own, bound with each key its code binds; no other key, no wildcard.
@@ -175,6 +181,9 @@ describe('RabbitMQ permissions of definitions.json, on the broker', () => {
       }
       await record(service, 'publish to the DLX', conn, (ch) => publish(ch, DLX, 'x.dlq'));
       expect_(service, 'publish to the DLX', 403);
+      // The default exchange would deliver to any queue by name: no service may publish there.
+      await record(service, 'publish through the default exchange', conn, (ch) => publish(ch, '', own));
+      expect_(service, 'publish through the default exchange', 403);
     }
     // Another service's queues: neither declared, consumed, purged nor bound by anyone else.
     for (const [service] of Object.entries(BROKER_SERVICES)) {
@@ -188,6 +197,8 @@ describe('RabbitMQ permissions of definitions.json, on the broker', () => {
         expect_(service, `purge ${other}'s ${q}`, 403);
         await record(service, `bind ${other}'s ${q}`, conn, (ch) => ch.bindQueue(q, EXCHANGE, t.binds[0] ?? 'x'));
         expect_(service, `bind ${other}'s ${q}`, 403);
+        await record(service, `publish into ${other}'s retry exchange`, conn, (ch) => publish(ch, retryExchangeName(q), `${q}.retry.1`));
+        expect_(service, `publish into ${other}'s retry exchange`, 403);
       }
     }
     expect(results).toEqual(expected);

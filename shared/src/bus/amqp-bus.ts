@@ -4,7 +4,16 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { parseEnvelope, type EventEnvelope } from '../contracts/events';
-import { assertExchanges, assertQueueTopology, deadLetterQueueName, deleteTopology, retryQueueName, topologyQueues } from './amqp-topology';
+import {
+  assertExchanges,
+  assertQueueTopology,
+  deadLetterQueueName,
+  deleteTopology,
+  retryExchangeName,
+  retryExchangesOf,
+  retryQueueName,
+  topologyQueues,
+} from './amqp-topology';
 import { BusUnavailableError, type EventBus, type QueueDepth, type Subscription } from './types';
 
 export interface AmqpBusOptions {
@@ -244,7 +253,7 @@ export class AmqpBus extends EventEmitter implements EventBus {
         return;
       }
       try {
-        await this.publishRaw('', retryQueueName(queue, attempt), msg.content, {
+        await this.publishRaw(retryExchangeName(queue), retryQueueName(queue, attempt), msg.content, {
           ...this.propertiesOf(msg),
           headers: { ...(msg.properties.headers ?? {}), [RETRY_HEADER]: attempt + 1 },
         });
@@ -357,9 +366,9 @@ export class AmqpBus extends EventEmitter implements EventBus {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Deletes every queue and both exchanges this bus declared (test isolation). Best effort per object. */
+  /** Deletes every queue and exchange this bus declared (test isolation). Best effort per object. */
   async deleteTopology(): Promise<void> {
-    await deleteTopology(this.opts.url, [...this.declaredQueues], [this.exchange, this.dlx]);
+    await deleteTopology(this.opts.url, [...this.declaredQueues], [this.exchange, this.dlx, ...retryExchangesOf(this.declaredQueues)]);
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,17 @@ export interface QueueTopology {
 
 export const retryQueueName = (queue: string, index: number): string => `${queue}.retry.${index + 1}`;
 export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
+/**
+ * A shared queue's own retry exchange (direct): a failed message is parked in a retry queue through it, not
+ * through the default exchange, so a service's broker user needs no write permission on `amq.default`, which
+ * would let it drop a message into any queue by name (least privilege, infra/rabbitmq/definitions.json).
+ */
+export const retryExchangeName = (queue: string): string => `${queue}.retry`;
+
+/** The retry exchanges behind a list of queue names (those with `.retry.<n>` queues). */
+export function retryExchangesOf(queues: Iterable<string>): string[] {
+  return [...new Set([...queues].filter((q) => /\.retry\.\d+$/.test(q)).map((q) => q.replace(/\.\d+$/, '')))];
+}
 
 /** Every queue name a subscription's topology consists of (tests delete them afterwards). */
 export function topologyQueues(t: Pick<QueueTopology, 'queue' | 'perInstance' | 'retryDelaysMs'>): string[] {
@@ -60,9 +71,12 @@ export async function assertQueueTopology(ch: Channel, t: QueueTopology): Promis
         'x-dead-letter-routing-key': dlq,
       },
     });
-    // Retry queues hold a failed message for their TTL, then dead-letter it back to the main queue.
+    // Retry queues hold a failed message for their TTL, then dead-letter it back to the main queue. The
+    // consumer parks a message in one through the queue's own retry exchange (routing key = its name).
+    if (t.retryDelaysMs.length > 0) await ch.assertExchange(retryExchangeName(t.queue), 'direct', { durable: true });
     for (const [i, delay] of t.retryDelaysMs.entries()) {
-      await ch.assertQueue(retryQueueName(t.queue, i), {
+      const retryQueue = retryQueueName(t.queue, i);
+      await ch.assertQueue(retryQueue, {
         durable: true,
         arguments: {
           'x-message-ttl': delay,
@@ -70,6 +84,7 @@ export async function assertQueueTopology(ch: Channel, t: QueueTopology): Promis
           'x-dead-letter-routing-key': t.queue,
         },
       });
+      await ch.bindQueue(retryQueue, retryExchangeName(t.queue), retryQueue);
     }
   }
   for (const key of t.bindings) await ch.bindQueue(t.queue, t.exchange, key);

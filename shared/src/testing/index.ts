@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { declaredQueues, deleteTopology, topologyQueues } from '../bus/amqp-topology';
+import { declaredQueues, deleteTopology, retryExchangesOf, topologyQueues } from '../bus/amqp-topology';
 import { SERVICE_DATABASE_URL_VARS, SERVICE_SCHEMAS, provisionServiceRoles } from '../db/service-roles';
 
 /** The local PostgreSQL every developer and CI machine runs (trust auth). */
@@ -140,8 +140,8 @@ export * from './express-routes';
 
 /**
  * Deletes what services declared on the broker under a `testBusEnv()` prefix: the exchange and its
- * dead-letter exchange, and for each logical queue name (e.g. 'credits') the queue, its `.dlq` and its
- * `.retry.N` queues. Call in afterAll, after the services are closed.
+ * dead-letter exchange, and for each logical queue name (e.g. 'credits') the queue, its `.dlq`, its
+ * `.retry.N` queues and its `.retry` exchange. Call in afterAll, after the services are closed.
  */
 export async function deleteTestBus(
   env: { AMQP_URL: string; AMQP_EXCHANGE: string; AMQP_QUEUE_PREFIX: string },
@@ -153,7 +153,7 @@ export async function deleteTestBus(
   );
   // Plus every queue a bus of this process declared on the exchange, listed or not.
   const names = [...new Set([...listed, ...declaredQueues(env.AMQP_EXCHANGE)])];
-  await deleteTopology(env.AMQP_URL, names, [env.AMQP_EXCHANGE, `${env.AMQP_EXCHANGE}.dlx`]);
+  await deleteTopology(env.AMQP_URL, names, [env.AMQP_EXCHANGE, `${env.AMQP_EXCHANGE}.dlx`, ...retryExchangesOf(names)]);
 }
 
 /** Deletes queues and exchanges by name (the test run's leak sweep). */
