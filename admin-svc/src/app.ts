@@ -1,5 +1,13 @@
 import type { Express } from 'express';
-import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, requireRole, type Runtime } from '@mana/shared';
+import {
+  acceptedServiceKeys,
+  createServiceApp,
+  openApiHandler,
+  requireAuth,
+  requireRecentAuth,
+  requireRole,
+  type Runtime,
+} from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { AdminDeps } from './domain/context';
@@ -28,7 +36,7 @@ export function buildApp({ rt, config, deps }: AppDeps): Express {
   app.use('/api/v1/admin/users', ...admin, adminUserRoutes(deps, recentAuth));
   app.use('/api/v1/admin/audit', ...admin, adminAuditRoutes(deps));
   app.use('/api/v1/admin', ...admin);
-  app.use('/api/v1/internal/admin', internalRoutes({ ...deps, serviceKey: config.MANA_SERVICE_KEY }));
+  app.use('/api/v1/internal/admin', internalRoutes({ ...deps, serviceKey: acceptedServiceKeys(config) }));
   // This service's part of the API reference; the gateway merges every part into /openapi.json.
   app.get('/openapi.json', openApiHandler(adminOpenApi));
   return finish();

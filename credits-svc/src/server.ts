@@ -1,6 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
-import { createLogger, createRuntime, runServiceMain, serve, type ServiceHandle, type ServiceStartOptions } from '@mana/shared';
+import {
+  acceptedServiceKeys,
+  createLogger,
+  createRuntime,
+  runServiceMain,
+  serve,
+  type ServiceHandle,
+  type ServiceStartOptions,
+} from '@mana/shared';
 import { buildApp } from './app';
 import { loadServiceConfig, type Config } from './config';
 import * as tables from './db/schema';
@@ -72,7 +80,7 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
     stripe: stripeClient(config),
     webhookSecret: config.STRIPE_WEBHOOK_SECRET,
     returnUrl: config.BASE_URL.replace(/\/+$/, ''),
-    serviceKey: config.MANA_SERVICE_KEY,
+    serviceKey: acceptedServiceKeys(config),
   };
   return serve(rt, buildApp({ rt, config, ctx }), config.CREDITS_SVC_PORT, [
     { name: 'stop sweeper', run: () => sweeper.stop() },

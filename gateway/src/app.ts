@@ -41,6 +41,8 @@ export interface GatewayDeps {
   /** The merged OpenAPI document behind /openapi.json and /docs. */
   reference: ApiReference;
   serviceKey: string;
+  /** Keys `service` routes accept (MANA_SERVICE_KEY and, during a rotation, MANA_SERVICE_KEYS_ACCEPTED). */
+  acceptedServiceKeys?: readonly string[];
   corsOrigins: readonly string[];
   bodyLimit: number;
   upstreamTimeoutMs: number;
@@ -134,7 +136,7 @@ export function buildApp(deps: GatewayDeps, begin: Begin): Express {
 
 /** Who may pass, per access level of the route table. Throws the AppError to answer with. */
 function accessGuards(deps: GatewayDeps): (route: Route, req: Request, res: Response) => Promise<void> {
-  const serviceKey = requireServiceKey(deps.serviceKey);
+  const serviceKey = requireServiceKey(deps.acceptedServiceKeys ?? deps.serviceKey);
   const verifier = deps.verifier;
   // The same checks as the shared requireAuth middleware, inlined: on a cache hit a proxied request
   // pays no promise hops for its token (see docs/BENCHMARKS.md).

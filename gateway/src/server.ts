@@ -1,4 +1,5 @@
 import {
+  acceptedServiceKeys,
   createBusFromConfig,
   createJwtVerifier,
   createLogger,
@@ -95,6 +96,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
     },
     reference: createApiReference({ pools, baseUrl: config.BASE_URL, logger: logger.child({ component: 'reference' }) }),
     serviceKey: config.MANA_SERVICE_KEY,
+    acceptedServiceKeys: acceptedServiceKeys(config),
     corsOrigins: config.CORS_ORIGINS,
     bodyLimit: parseByteSize(config.BODY_LIMIT),
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,

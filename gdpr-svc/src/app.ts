@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
+import { acceptedServiceKeys, createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
 import type { Config } from './config';
 import type * as tables from './db/schema';
 import type { GdprService } from './domain/gdpr';
@@ -25,7 +25,7 @@ export function buildApp({ rt, config, gdpr }: AppDeps): Express {
   });
   app.use('/api/v1/me', requireAuth(rt.verifier), meRoutes({ gdpr, recentAuth }));
   app.use('/api/v1/gdpr', gdprPublicRoutes({ gdpr }));
-  app.use('/api/v1/internal/gdpr', internalRoutes({ gdpr, serviceKey: config.MANA_SERVICE_KEY }));
+  app.use('/api/v1/internal/gdpr', internalRoutes({ gdpr, serviceKey: acceptedServiceKeys(config) }));
   // This service's part of the API reference; the gateway merges every part into /openapi.json.
   app.get('/openapi.json', openApiHandler(gdprOpenApi));
   return finish();

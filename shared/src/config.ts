@@ -99,6 +99,21 @@ export const commonEnv = z.object({
   AUTH_JWKS_URL: z.url().default('http://127.0.0.1:3101/api/auth/jwks'),
   /** Shared secret for service-to-service calls (X-Service-Key). */
   MANA_SERVICE_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_SERVICE_KEY),
+  /**
+   * More service keys this process accepts (comma-separated, never sent): rotating MANA_SERVICE_KEY without
+   * downtime is three rollouts — accept the new key everywhere, send the new key (accepting the old), drop the
+   * old (docs/OPERATIONS.md).
+   */
+  MANA_SERVICE_KEYS_ACCEPTED: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().min(32, 'every key must be at least 32 characters'))),
   /** PostgreSQL URL hosting every schema (a per-service URL may override it). */
   DATABASE_URL: z.string().min(1).optional(),
   /** RabbitMQ URL; unset = in-process bus (development only). */

@@ -1,11 +1,24 @@
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, createJwtVerifier, requireAuth, requireRole, requireServiceKey, secretsEqual, type ServiceHandle } from '@mana/shared';
+import {
+  acceptedServiceKeys,
+  createApp,
+  createJwtVerifier,
+  loadConfig,
+  commonEnv,
+  requireAuth,
+  requireRole,
+  requireServiceKey,
+  secretsEqual,
+  type ServiceHandle,
+} from '@mana/shared';
 import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
 import { silent } from './helpers/bus';
 import { serveApp } from './helpers/http';
 
 const KEY = 'k'.repeat(48);
+/** The next key during a rotation (MANA_SERVICE_KEYS_ACCEPTED). */
+const NEXT = 'n'.repeat(48);
 
 describe('auth middleware over real HTTP', () => {
   let svc: ServiceHandle;
@@ -20,6 +33,11 @@ describe('auth middleware over real HTTP', () => {
     internal.use(requireServiceKey(KEY));
     internal.get('/ping', (_req, res) => void res.json({ ok: true }));
     app.use('/internal', internal);
+    const rotating = express.Router();
+    const cfg = loadConfig('test', commonEnv, { MANA_SERVICE_KEY: KEY, MANA_SERVICE_KEYS_ACCEPTED: ` ${NEXT} ,` });
+    rotating.use(requireServiceKey(acceptedServiceKeys(cfg)));
+    rotating.get('/ping', (_req, res) => void res.json({ ok: true }));
+    app.use('/rotating', rotating);
     app.get('/me', requireAuth(verifier, { isRevoked: (sid) => revoked.has(sid) }), (req, res) => {
       res.json({ sub: req.auth?.sub, token: req.bearerToken === undefined ? 'missing' : 'kept' });
     });
@@ -44,6 +62,15 @@ describe('auth middleware over real HTTP', () => {
         body: { error: 'SERVICE_KEY_INVALID' },
       });
     expect(await call('/internal/ping', { 'x-service-key': KEY })).toEqual({ status: 200, body: { ok: true } });
+  });
+
+  it('during a key rotation both the sent key and MANA_SERVICE_KEYS_ACCEPTED pass; nothing else does', async () => {
+    for (const key of [KEY, NEXT])
+      expect(await call('/rotating/ping', { 'x-service-key': key })).toEqual({ status: 200, body: { ok: true } });
+    expect(await call('/internal/ping', { 'x-service-key': NEXT })).toMatchObject({ status: 403, body: { error: 'SERVICE_KEY_INVALID' } });
+    for (const wrong of ['', 'n', `${NEXT},${KEY}`, 'N'.repeat(48)])
+      expect((await call('/rotating/ping', { 'x-service-key': wrong })).status).toBeGreaterThanOrEqual(401);
+    expect(() => loadConfig('test', commonEnv, { MANA_SERVICE_KEYS_ACCEPTED: 'short' })).toThrow(/MANA_SERVICE_KEYS_ACCEPTED/);
   });
 
   it('bearer JWT: missing, invalid, valid, revoked', async () => {

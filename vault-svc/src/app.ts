@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
+import { acceptedServiceKeys, createServiceApp, openApiHandler, requireAuth, requireRecentAuth, type Runtime } from '@mana/shared';
 import type * as tables from './db/schema';
 import type { Config } from './config';
 import type { FetchAuditBatcher } from './db/fetch-audit';
@@ -37,7 +37,7 @@ export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express 
       }),
     }),
   );
-  app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: config.MANA_SERVICE_KEY }));
+  app.use('/api/v1/internal/vault', internalRoutes({ db, serviceKey: acceptedServiceKeys(config) }));
   // This service's part of the API reference; the gateway merges every part into /openapi.json.
   app.get('/openapi.json', openApiHandler(vaultOpenApi));
   return finish();

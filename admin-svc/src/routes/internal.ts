@@ -6,7 +6,7 @@ import { adminSection, tierOf } from '../domain/users';
 import { userIdParams } from './schemas';
 
 /** `/api/v1/internal/admin/*` (X-Service-Key): tiers for other services, the GDPR section, the resync. */
-export function internalRoutes(deps: AdminDeps & { serviceKey: string }): Router {
+export function internalRoutes(deps: AdminDeps & { serviceKey: readonly string[] }): Router {
   const router = Router();
   router.use(requireServiceKey(deps.serviceKey));
 

@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { parseBody, parseParams, parseQuery, requireServiceKey } from '@mana/shared';
+import { parseBody, parseParams, parseQuery, acceptedServiceKeys, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { usersPage, setRoleById, userActivity } from '../domain/admin-users';
 import { banUser, endAllSessions, unbanUser } from '../domain/bans';
@@ -32,7 +32,7 @@ export const actorBody = z.object({ actorId: actor }).default({});
  */
 export function internalAdminRoutes(ctx: AuthContext): Router {
   const router = Router();
-  router.use('/users', requireServiceKey(ctx.config.MANA_SERVICE_KEY), express.json({ limit: ctx.config.BODY_LIMIT }));
+  router.use('/users', requireServiceKey(acceptedServiceKeys(ctx.config)), express.json({ limit: ctx.config.BODY_LIMIT }));
 
   router.get('/users', async (req, res) => {
     const q = parseQuery(pageQuery, req.query);

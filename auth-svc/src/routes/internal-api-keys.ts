@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { ERRORS, parseBody, requireServiceKey, type ApiKeyExchange, type ApiKeyScope } from '@mana/shared';
+import { ERRORS, parseBody, acceptedServiceKeys, requireServiceKey, type ApiKeyExchange, type ApiKeyScope } from '@mana/shared';
 import { mintApiKeyToken } from '../auth/api-key-tokens';
 import type { AuthContext } from '../context';
 import { exchangeApiKey } from '../domain/api-keys';
@@ -23,7 +23,7 @@ export function internalApiKeyRoutes(ctx: AuthContext): Router {
   const router = Router();
   router.post(
     '/api-keys/exchange',
-    requireServiceKey(ctx.config.MANA_SERVICE_KEY),
+    requireServiceKey(acceptedServiceKeys(ctx.config)),
     express.json({ limit: ctx.config.BODY_LIMIT }),
     async (req, res) => {
       const body = parseBody(exchangeBody, req.body);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseParams, requireServiceKey } from '@mana/shared';
+import { parseParams, acceptedServiceKeys, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
 import { sessionAuthTime } from '../domain/reauth';
@@ -13,7 +13,7 @@ export const sessionParams = z.object({ sid: z.string().min(1).max(128) });
  */
 export function internalAuthTimeRoutes(ctx: AuthContext): Router {
   const router = Router();
-  router.get('/sessions/:sid/auth-time', requireServiceKey(ctx.config.MANA_SERVICE_KEY), async (req, res) => {
+  router.get('/sessions/:sid/auth-time', requireServiceKey(acceptedServiceKeys(ctx.config)), async (req, res) => {
     const { sid } = parseParams(sessionParams, req.params);
     const found = await sessionAuthTime(ctx.db, sid);
     if (!found) throw AUTH_ERRORS.sessionNotFound('No such live session');

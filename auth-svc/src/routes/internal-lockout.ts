@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { parseBody, requireServiceKey } from '@mana/shared';
+import { parseBody, acceptedServiceKeys, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { unlock } from '../domain/lockout';
 import { recordSecurityEvent } from '../domain/security-events';
@@ -16,7 +16,7 @@ export const unlockBody = z.object({
 /** POST /api/v1/internal/lockout/unlock (service key): an admin lifts a sign-in lockout. */
 export function internalLockoutRoutes(ctx: AuthContext): Router {
   const router = Router();
-  router.use(requireServiceKey(ctx.config.MANA_SERVICE_KEY));
+  router.use(requireServiceKey(acceptedServiceKeys(ctx.config)));
   router.post('/lockout/unlock', express.json({ limit: ctx.config.BODY_LIMIT }), async (req, res) => {
     const body = parseBody(unlockBody, req.body);
     const wasLocked = await unlock(ctx.db, body.email);

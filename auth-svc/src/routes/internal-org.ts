@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseParams, requireServiceKey } from '@mana/shared';
+import { parseParams, acceptedServiceKeys, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { memberRole } from '../domain/organizations';
 
@@ -9,7 +9,7 @@ export const memberParams = z.object({ orgId: z.string().min(1).max(128), userId
 /** GET /api/v1/internal/org/:orgId/member/:userId (service key). */
 export function internalOrgRoutes(ctx: AuthContext): Router {
   const router = Router();
-  router.use(requireServiceKey(ctx.config.MANA_SERVICE_KEY));
+  router.use(requireServiceKey(acceptedServiceKeys(ctx.config)));
   // credits-svc asks whether a user may act for an organization.
   router.get('/org/:orgId/member/:userId', async (req, res) => {
     const { orgId, userId } = parseParams(memberParams, req.params);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseParams, requireServiceKey } from '@mana/shared';
+import { parseParams, acceptedServiceKeys, requireServiceKey } from '@mana/shared';
 import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
 import { liveRevocations } from '../domain/revocations';
@@ -11,7 +11,7 @@ export const userParams = z.object({ id: z.string().min(1).max(128) });
 /** /api/v1/internal (X-Service-Key): what other services may ask auth-svc. */
 export function internalRoutes(ctx: AuthContext): Router {
   const router = Router();
-  router.use(requireServiceKey(ctx.config.MANA_SERVICE_KEY));
+  router.use(requireServiceKey(acceptedServiceKeys(ctx.config)));
 
   // The gateway's denylist: revocations whose last access token has not expired yet.
   router.get('/sessions/revoked', async (_req, res) => {

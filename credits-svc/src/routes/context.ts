@@ -19,7 +19,8 @@ export interface CreditsContext {
   webhookSecret: string | undefined;
   /** Public URL Stripe sends buyers back to. */
   returnUrl: string;
-  serviceKey: string;
+  /** The service keys internal routes accept. */
+  serviceKey: readonly string[];
 }
 
 /** The user is the verified token's subject; nothing else in the request can name a user. */

@@ -4,7 +4,7 @@ import type { GdprService } from '../domain/gdpr';
 import { adminErasureBody, userIdParams } from './schemas';
 
 /** `/api/v1/internal/gdpr/*` (X-Service-Key): admin-svc starts erasures and reads the summary. */
-export function internalRoutes({ gdpr, serviceKey }: { gdpr: GdprService; serviceKey: string }): Router {
+export function internalRoutes({ gdpr, serviceKey }: { gdpr: GdprService; serviceKey: readonly string[] }): Router {
   const router = Router();
   router.use(requireServiceKey(serviceKey));
 

@@ -36,13 +36,24 @@ export function secretsEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-/** Internal routes: `X-Service-Key` must equal MANA_SERVICE_KEY (compared in constant time). */
-export function requireServiceKey(expected: string): RequestHandler {
-  const expectedDigest = digest(expected);
+/** The service keys a process accepts: the one it sends, then MANA_SERVICE_KEYS_ACCEPTED (key rotation). */
+export function acceptedServiceKeys(cfg: { MANA_SERVICE_KEY: string; MANA_SERVICE_KEYS_ACCEPTED?: readonly string[] }): string[] {
+  return [cfg.MANA_SERVICE_KEY, ...(cfg.MANA_SERVICE_KEYS_ACCEPTED ?? [])];
+}
+
+/**
+ * Internal routes: `X-Service-Key` must equal one of the accepted keys (MANA_SERVICE_KEY, and during a rotation
+ * MANA_SERVICE_KEYS_ACCEPTED). Every key is compared in constant time, all of them every time.
+ */
+export function requireServiceKey(expected: string | readonly string[]): RequestHandler {
+  const expectedDigests = (typeof expected === 'string' ? [expected] : expected).map(digest);
   return (req, _res, next) => {
     const given = req.headers['x-service-key'];
     if (typeof given !== 'string' || given.length === 0) throw ERRORS.serviceKeyMissing();
-    if (!timingSafeEqual(digest(given), expectedDigest)) throw ERRORS.serviceKeyInvalid();
+    const givenDigest = digest(given);
+    let ok = false;
+    for (const d of expectedDigests) ok = timingSafeEqual(givenDigest, d) || ok;
+    if (!ok) throw ERRORS.serviceKeyInvalid();
     next();
   };
 }

@@ -5,7 +5,7 @@ import { vaultMetadata } from '../domain/vault';
 import { userIdParams } from './schemas';
 
 /** `/api/v1/internal/vault/*` (X-Service-Key): vault metadata for the GDPR view, never key material. */
-export function internalRoutes(deps: { db: VaultDb; serviceKey: string }): Router {
+export function internalRoutes(deps: { db: VaultDb; serviceKey: readonly string[] }): Router {
   const router = Router();
   router.use(requireServiceKey(deps.serviceKey));
   router.get('/users/:id', async (req, res) => {
