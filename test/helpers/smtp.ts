@@ -101,6 +101,9 @@ export async function startSmtpCatcher(): Promise<SmtpCatcher> {
       });
     },
   });
+  // A client that dies mid-session (a service SIGKILLed by a chaos test) resets its socket: smtp-server emits
+  // that on the server, and an 'error' without a listener would end the test process.
+  server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return {
