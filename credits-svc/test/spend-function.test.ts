@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, createLogger, runMigrations } from '@mana/shared';
-import { createTestDatabase, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, testPool, type TestDatabase } from '@mana/shared/testing';
 import * as tables from '../src/db/schema';
 import { creditsDb } from '../src/db/scope';
 import { spendAlone } from '../src/domain/spend';
@@ -26,7 +26,7 @@ describe('credits.spend: the spend in one statement', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('credits_spend_fn');
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool = testPool(db.url, 2);
     pool.on('error', () => undefined);
     await runMigrations(pool, { folder: MIGRATIONS, schema: 'credits', logger: createLogger('spend-fn-test', 'silent') });
   });

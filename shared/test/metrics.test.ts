@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { MetricSignal, createEvent, type AmqpBus, type ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, eventually, testBusEnv, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, type TestDatabase } from '@mana/shared/testing';
 import { startCreditsService } from '../../credits-svc/src/server';
 import { loadGatewayConfig } from '../../gateway/src/config';
 import { makeBus, withChannel } from './helpers/bus';
@@ -34,7 +34,7 @@ describe('every service serves /metrics from the shared runtime (credits-svc as 
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sql = new pg.Pool({ connectionString: db.url, max: 2 });
+    sql = testPool(db.url, 2);
     svc = await startCreditsService({
       env: {
         DATABASE_URL: db.url,

@@ -325,7 +325,16 @@ describe('auth-svc through the gateway (two auth-svc instances)', () => {
       twoFactorEnabled: false,
       organizations: [],
     });
-    expect(JSON.stringify(data.body)).not.toMatch(/scrypt|"password"|"token"/);
+    // No secret field, and none of the user's secret values (a security event's `"method":"password"` is fine).
+    const json = JSON.stringify(data.body);
+    expect(json).not.toMatch(/scrypt|"password"\s*:|"token"\s*:/);
+    const secrets = await s.sql.query<{ v: string }>(
+      `select password as v from auth.account where user_id = $1 and password is not null
+       union all select token from auth.session where user_id = $1`,
+      [userId],
+    );
+    expect(secrets.rows.length).toBeGreaterThan(1);
+    for (const { v } of secrets.rows) expect(json).not.toContain(v);
     expect(
       (await call(`${s.gatewayUrl}/api/v1/internal/users/nope/data`, { headers: { 'x-service-key': STACK_SERVICE_KEY } })).status,
     ).toBe(404);

@@ -1,6 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
 import { call } from '../helpers/http';
 import { startStack, STACK_SERVICE_KEY, type Stack } from '../helpers/stack';
 import { login, registerVerified } from '../helpers/users';
@@ -26,7 +26,7 @@ describe('gdpr-svc: GET /api/v1/me/data and /me/data/export', () => {
 
   beforeAll(async () => {
     sync = await createTestDatabase('mana_sync');
-    syncSql = new pg.Pool({ connectionString: sync.url, max: 1 });
+    syncSql = testPool(sync.url, 1);
     await syncSql.query('create table sync_changes (id serial primary key, app_id text not null, user_id text not null)');
     s = await startStack({
       services: ['vault', 'credits', 'admin', 'gdpr'],

@@ -2,7 +2,7 @@ import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { AmqpBus, createBus, createLogger, type EventBus, type EventEnvelope, type ServiceHandle } from '@mana/shared';
 import {
   TEST_AMQP_URL,
@@ -10,6 +10,7 @@ import {
   createTestDatabase,
   serviceDatabaseEnv,
   startTcpProxy,
+  testPool,
   testBusEnv,
   deleteTestBus,
   uniqueName,
@@ -154,7 +155,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     const db = await createTestDatabase('mana_e2e');
     cleanups.push(() => db.drop());
-    const sql = new pg.Pool({ connectionString: db.url, max: 3 });
+    const sql = testPool(db.url, 3);
     cleanups.push(() => sql.end());
     const smtp = await startSmtpCatcher();
     cleanups.push(() => smtp.close());

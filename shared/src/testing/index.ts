@@ -27,6 +27,17 @@ export interface TestDatabase {
   drop: () => Promise<void>;
 }
 
+/**
+ * A pool for a test's own queries. An idle client that the file's teardown kills (`DROP DATABASE … WITH (FORCE)`
+ * right after `pool.end()`, before its socket closed) makes pg-pool emit 'error' on the pool: without a
+ * listener that is an uncaught exception that fails the whole run.
+ */
+export function testPool(url: string, max = 2): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 /** A fresh database for one test file: every schema and migration table of its own. */
 export async function createTestDatabase(prefix = 'mana_test'): Promise<TestDatabase> {
   const name = uniqueName(prefix).toLowerCase();
