@@ -1,10 +1,10 @@
-import { and, eq, isNotNull, ne, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, ne, or, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
-import { createEvent, SERVICE_NAME_PATTERN } from '../contracts/events';
+import { createEvent, SERVICE_NAME_PATTERN, type EventEnvelope } from '../contracts/events';
 import type { EventBus } from './types';
-import { enqueueEvent, type OutboxRelay, type OutboxTable, type ProcessedMessagesTable } from './outbox';
+import { enqueueEvents, type OutboxRelay, type OutboxTable, type ProcessedMessagesTable } from './outbox';
 
 /** What one participant did with the user's rows, by table (or kind of record). */
 export interface ErasureCounts {
@@ -34,20 +34,59 @@ export interface ErasureParticipantOptions {
   erase: (tx: ErasureTx, userId: string, requestId: string) => Promise<Partial<ErasureCounts>>;
 }
 
+/** Requests taken from the queue at once, and so the most one transaction erases. */
+const PREFETCH = 20;
+
+interface Delivery {
+  eventId: string;
+  requestId: string;
+  userId: string;
+}
+
+export type ErasureOutcome = { counts: ErasureCounts; repeated: boolean } | undefined;
+
 /**
  * Joins the erasure saga: consumes `user.erasure.requested.v1` and, once per `requestId`, runs the
  * service's erase function and enqueues `user.erasure.completed.v1` in one transaction. A repeated
  * request (the coordinator asking again, a redelivery) changes nothing and gets the first answer again.
  * The user's relayed events still in this service's outbox go too: they carry the id or the email.
+ *
+ * Requests that arrive while a transaction erases (a burst of erasures) are handled together by the next one: one
+ * transaction, the markers, outbox cleanup and answers written once for all of them, each user's erase in turn.
+ * Every message is acknowledged after that commit; a batch that fails is retried one request at a time, so one
+ * failing erase fails (and is retried by the bus) alone.
  */
 export async function subscribeErasureParticipant(opts: ErasureParticipantOptions): Promise<void> {
   if (!SERVICE_NAME_PATTERN.test(opts.service)) throw new Error(`invalid erasure participant name: ${opts.service}`);
+  const waiting: Array<{ delivery: Delivery; resolve: () => void; reject: (err: unknown) => void }> = [];
+  let running = false;
+  const drain = async () => {
+    running = true;
+    while (waiting.length > 0) {
+      const batch = waiting.splice(0, PREFETCH);
+      try {
+        await handleErasureRequests(
+          opts,
+          batch.map((w) => w.delivery),
+        );
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        if (batch.length === 1) batch[0]?.reject(err);
+        else for (const w of batch) await handleErasureRequests(opts, [w.delivery]).then(() => w.resolve(), w.reject);
+      }
+    }
+    running = false;
+  };
   await opts.bus.subscribe({
     queue: opts.queue ?? opts.service,
     bindings: ['user.erasure.requested.v1'],
-    handler: async (event) => {
-      if (event.type !== 'user.erasure.requested.v1') return;
-      await handleErasureRequest(opts, event.id, event.data.requestId, event.data.userId);
+    prefetch: PREFETCH,
+    handler: (event) => {
+      if (event.type !== 'user.erasure.requested.v1') return Promise.resolve();
+      const delivery = { eventId: event.id, requestId: event.data.requestId, userId: event.data.userId };
+      const done = new Promise<void>((resolve, reject) => waiting.push({ delivery, resolve, reject }));
+      if (!running) void drain();
+      return done;
     },
   });
 }
@@ -62,51 +101,85 @@ export async function handleErasureRequest(
   eventId: string,
   requestId: string,
   userId: string,
-): Promise<{ counts: ErasureCounts; repeated: boolean } | undefined> {
+): Promise<ErasureOutcome> {
+  const [outcome] = await handleErasureRequests(opts, [{ eventId, requestId, userId }]);
+  return outcome;
+}
+
+/** `handleErasureRequest` for several deliveries in one transaction; one outcome per delivery, in order. */
+export async function handleErasureRequests(opts: ErasureParticipantOptions, deliveries: readonly Delivery[]): Promise<ErasureOutcome[]> {
   const { db, outbox, processedMessages: processed, service } = opts;
+  const queue = opts.queue ?? service;
   const consumer = `${service}.erasure-request`;
-  const outcome = await db.transaction(async (tx) => {
-    // The delivery's marker and the request's, in one statement: a known delivery is a redelivery (it committed
+  const outcomes = await db.transaction(async (tx) => {
+    // Every delivery's marker and every request's, in one statement: a known delivery is a redelivery (it committed
     // both), a new delivery of a known request the coordinator asking again, a new request the one to erase.
+    // Sorted, so two instances inserting overlapping batches take the rows' locks in one order (no deadlock).
+    const rows = deliveries
+      .flatMap((d) => [
+        { consumer: queue, messageId: d.eventId },
+        { consumer, messageId: d.requestId },
+      ])
+      .sort((a, b) => (a.consumer + a.messageId < b.consumer + b.messageId ? -1 : 1));
     const markers = await tx
       .insert(processed)
-      .values([
-        { consumer: opts.queue ?? service, messageId: eventId },
-        { consumer, messageId: requestId },
-      ])
+      .values(rows)
       .onConflictDoNothing()
-      .returning({ consumer: processed.consumer });
-    const fresh = markers.filter((m) => m.consumer === consumer);
-    if (fresh.length === 0 && markers.length === 0) return undefined;
-    let counts: ErasureCounts;
-    if (fresh.length === 0) {
-      const [row] = await tx
-        .select({ result: processed.result })
-        .from(processed)
-        .where(and(eq(processed.consumer, consumer), eq(processed.messageId, requestId)));
-      counts = normalize(row?.result as Partial<ErasureCounts> | undefined);
-    } else {
+      .returning({ consumer: processed.consumer, messageId: processed.messageId });
+    const newDeliveries = new Set(markers.filter((m) => m.consumer !== consumer).map((m) => m.messageId));
+    const newRequests = new Set(markers.filter((m) => m.consumer === consumer).map((m) => m.messageId));
+    const toErase = deliveries.filter((d) => newRequests.delete(d.requestId)); // the first delivery of each new request
+    if (toErase.length > 0) {
       // Before erase(): revocations its own writes enqueue (auth's session.revoked.v1) must still go out.
-      await tx
-        .delete(outbox)
-        .where(
-          and(
-            sql`${outbox.envelope}->'data'->>'userId' = ${userId}`,
-            or(isNotNull(outbox.publishedAt), ne(outbox.type, 'session.revoked.v1')),
+      await tx.delete(outbox).where(
+        and(
+          inArray(
+            sql`${outbox.envelope}->'data'->>'userId'`,
+            toErase.map((d) => d.userId),
           ),
-        );
-      counts = normalize(await opts.erase(tx, userId, requestId));
-      await tx
-        .update(processed)
-        .set({ result: counts })
-        .where(and(eq(processed.consumer, consumer), eq(processed.messageId, requestId)));
+          or(isNotNull(outbox.publishedAt), ne(outbox.type, 'session.revoked.v1')),
+        ),
+      );
     }
-    await enqueueEvent(tx, outbox, createEvent('user.erasure.completed.v1', { requestId, userId, service, ...counts }));
-    return { counts, repeated: fresh.length === 0 };
+    const counted = new Map<string, ErasureCounts>();
+    for (const d of toErase) counted.set(d.requestId, normalize(await opts.erase(tx, d.userId, d.requestId)));
+    if (counted.size > 0) {
+      const results = JSON.stringify([...counted].map(([id, counts]) => ({ id, counts })));
+      await tx.execute(sql`update ${processed} p set result = r.counts
+        from jsonb_to_recordset(${results}::jsonb) as r(id uuid, counts jsonb)
+        where p.consumer = ${consumer} and p.message_id = r.id`);
+    }
+    const erased = new Set(toErase);
+    const answers: ErasureOutcome[] = [];
+    const events: EventEnvelope[] = [];
+    for (const d of deliveries) {
+      if (!erased.has(d) && !newDeliveries.has(d.eventId)) {
+        answers.push(undefined); // a redelivery: it answered when it was first delivered
+        continue;
+      }
+      newDeliveries.delete(d.eventId);
+      let counts = counted.get(d.requestId);
+      if (!counts) {
+        const [row] = await tx
+          .select({ result: processed.result })
+          .from(processed)
+          .where(and(eq(processed.consumer, consumer), eq(processed.messageId, d.requestId)));
+        counts = normalize(row?.result as Partial<ErasureCounts> | undefined);
+      }
+      answers.push({ counts, repeated: !erased.has(d) });
+      events.push(createEvent('user.erasure.completed.v1', { requestId: d.requestId, userId: d.userId, service, ...counts }));
+    }
+    await enqueueEvents(tx, outbox, events);
+    return answers;
   });
-  if (outcome) opts.relay?.kick();
-  opts.logger.info({ requestId, service, repeated: outcome?.repeated, redelivered: !outcome }, 'erasure request handled');
-  return outcome;
+  if (outcomes.some((o) => o !== undefined)) opts.relay?.kick();
+  deliveries.forEach((d, i) =>
+    opts.logger.info(
+      { requestId: d.requestId, service, repeated: outcomes[i]?.repeated, redelivered: !outcomes[i] },
+      'erasure request handled',
+    ),
+  );
+  return outcomes;
 }
 
 function normalize(c: Partial<ErasureCounts> | undefined): ErasureCounts {

@@ -55,6 +55,17 @@ export async function enqueueEvent(tx: AnyDb, outbox: OutboxTable, event: EventE
   await tx.insert(outbox).values({ id: valid.id, type: valid.type, envelope: valid });
 }
 
+/** `enqueueEvent` for several events: one INSERT. */
+export async function enqueueEvents(tx: AnyDb, outbox: OutboxTable, events: readonly EventEnvelope[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(outbox).values(
+    events.map((event) => {
+      const valid = parseEnvelope(event);
+      return { id: valid.id, type: valid.type, envelope: valid };
+    }),
+  );
+}
+
 /**
  * Runs `fn` at most once per (consumer, message id): the marker row and the handler's writes commit
  * together, so a redelivered message changes nothing.
