@@ -231,6 +231,6 @@ export async function enterOwnerScope(tx: { execute: Tx['execute'] }, owner: Own
 
 /** Back to the connection's own role inside the same transaction. */
 export async function leaveOwnerScope(tx: { execute: Tx['execute'] }): Promise<void> {
-  await tx.execute(sql`reset role`);
-  await tx.execute(sql`select set_config('app.owner', '', true)`);
+  // Role `none` is RESET ROLE (the connection's own); one statement for both.
+  await tx.execute(sql`select set_config('role', 'none', true), set_config('app.owner', '', true)`);
 }
