@@ -14,18 +14,14 @@ const count = async (query: Promise<unknown[]>) => (await query).length;
  * verification rows that name the user, deleted with the others.
  */
 export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, number>> {
-  const [sessions] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(tables.session)
-    .where(eq(tables.session.userId, userId));
-  const [accounts] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(tables.account)
-    .where(eq(tables.account.userId, userId));
-  const [refresh] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(tables.refreshTokens)
-    .where(eq(tables.refreshTokens.userId, userId));
+  // What the cascade will take, the memberships and the email (for invitations): one round trip.
+  const { rows } = await tx.execute<{ sessions: number; accounts: number; refresh: number; email: string | null; org_ids: string[] }>(sql`
+    select (select count(*)::int from ${tables.session} where ${tables.session.userId} = ${userId}) as sessions,
+           (select count(*)::int from ${tables.account} where ${tables.account.userId} = ${userId}) as accounts,
+           (select count(*)::int from ${tables.refreshTokens} where ${tables.refreshTokens.userId} = ${userId}) as refresh,
+           (select ${tables.user.email} from ${tables.user} where ${tables.user.id} = ${userId}) as email,
+           array(select ${tables.member.organizationId} from ${tables.member} where ${tables.member.userId} = ${userId}) as org_ids`);
+  const facts = rows[0];
   // Cascades with the user too; deleted first so the receipt counts it.
   const matrixLinks = await count(
     tx.delete(tables.matrixLinks).where(eq(tables.matrixLinks.userId, userId)).returning({ id: tables.matrixLinks.userId }),
@@ -42,12 +38,10 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
       .where(or(eq(tables.verification.value, userId), sql`${tables.verification.value} like ${`%"${userId}"%`}`))
       .returning({ id: tables.verification.id }),
   );
-  const orgIds = (await tx.select({ id: tables.member.organizationId }).from(tables.member).where(eq(tables.member.userId, userId))).map(
-    (r) => r.id,
-  );
-  const [person] = await tx.select({ email: tables.user.email }).from(tables.user).where(eq(tables.user.id, userId));
-  const invitations = person
-    ? await count(tx.delete(tables.invitation).where(eq(tables.invitation.email, person.email)).returning({ id: tables.invitation.id }))
+  const orgIds = facts?.org_ids ?? [];
+  const email = facts?.email;
+  const invitations = email
+    ? await count(tx.delete(tables.invitation).where(eq(tables.invitation.email, email)).returning({ id: tables.invitation.id }))
     : 0;
   const users = await count(tx.delete(tables.user).where(eq(tables.user.id, userId)).returning({ id: tables.user.id }));
   // Memberships went with the user (FK); an organization of theirs nobody belongs to any more goes too.
@@ -67,9 +61,9 @@ export async function eraseUser(tx: Tx, userId: string): Promise<Record<string, 
         );
   return {
     users,
-    sessions: sessions?.n ?? 0,
-    accounts: accounts?.n ?? 0,
-    refreshTokens: refresh?.n ?? 0,
+    sessions: facts?.sessions ?? 0,
+    accounts: facts?.accounts ?? 0,
+    refreshTokens: facts?.refresh ?? 0,
     verifications,
     securityEvents,
     matrixLinks,
