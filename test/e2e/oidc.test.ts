@@ -243,7 +243,7 @@ describe('errors (RFC 6749 / OIDC)', () => {
 });
 
 describe('hosted login page', () => {
-  test('German by Accept-Language or lang, strict CSP, no script, links to sign-up and reset', async () => {
+  test('German by Accept-Language or lang, strict CSP, only the same-origin passkey script, links to sign-up and reset', async () => {
     const req = await start(synapse);
     const browser = newBrowser(s);
     const toLogin = await navigate(browser, req.url);
@@ -253,7 +253,10 @@ describe('hosted login page', () => {
     const html = await de.text();
     expect(html).toContain('<html lang="de">');
     expect(html).toContain('Bei Mana anmelden');
-    expect(html).not.toMatch(/<script/i);
+    // One same-origin script (passkey sign-in), no inline script and no handler attributes.
+    expect(html.match(/<script[^>]*>/gi)).toEqual(['<script src="/auth/passkey.js" defer>']);
+    expect(html).not.toMatch(/<script[^>]*>[^<]/i);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
     expect(html).toContain('https://app.mana.test/signup');
     expect(html).toContain('https://app.mana.test/forgot-password');
     const csp = de.headers.get('content-security-policy') ?? '';
