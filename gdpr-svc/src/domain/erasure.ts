@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { createEvent, enqueueEvent } from '@mana/shared';
 import * as tables from '../db/schema';
@@ -129,31 +129,49 @@ export async function recordAnswers(tx: Tx, answers: readonly ParticipantAnswer[
 }
 
 /**
- * Closes a request every participant answered: signs the receipt and forgets the user id (the keyed hash
+ * Closes the requests every participant answered: signs each receipt and forgets the user id (the keyed hash
  * stays; so do the counts, which name tables, not people).
  */
-export async function completeErasure(tx: Tx, requestId: string, key: ActiveKey, issuer: string): Promise<void> {
-  const [request] = await tx.select().from(tables.erasureRequests).where(eq(tables.erasureRequests.id, requestId)).for('update');
-  if (!request || request.status === 'completed') return;
+export async function completeErasures(tx: Tx, requestIds: readonly string[], key: ActiveKey, issuer: string): Promise<void> {
+  if (requestIds.length === 0) return;
+  const ids = [...requestIds];
+  const requests = await tx
+    .select()
+    .from(tables.erasureRequests)
+    .where(and(inArray(tables.erasureRequests.id, ids), ne(tables.erasureRequests.status, 'completed')))
+    .for('update');
+  if (requests.length === 0) return;
   const rows = await tx
     .select()
     .from(tables.erasureParticipants)
-    .where(eq(tables.erasureParticipants.requestId, requestId))
-    .orderBy(asc(tables.erasureParticipants.service));
+    .where(inArray(tables.erasureParticipants.requestId, ids))
+    .orderBy(asc(tables.erasureParticipants.requestId), asc(tables.erasureParticipants.service));
   const completedAt = new Date();
-  const services: Record<string, { deleted: Counts; pseudonymized: Counts; retained: Counts }> = {};
-  for (const r of rows)
-    services[r.service] = { deleted: r.deleted ?? {}, pseudonymized: r.pseudonymized ?? {}, retained: r.retained ?? {} };
-  const receipt = await signReceipt(
-    key,
-    { requestId, sub: request.subject, requestedAt: request.requestedAt.toISOString(), completedAt: completedAt.toISOString(), services },
-    issuer,
-  );
-  await tx
-    .update(tables.erasureRequests)
-    .set({ status: 'completed', completedAt, receipt, userId: null, reason: null })
-    .where(eq(tables.erasureRequests.id, requestId));
-  erasureCompleted.emit((completedAt.getTime() - request.requestedAt.getTime()) / 1000, request.status === 'partial');
+  const done: Array<{ id: string; receipt: string }> = [];
+  for (const request of requests) {
+    const services: Record<string, { deleted: Counts; pseudonymized: Counts; retained: Counts }> = {};
+    for (const r of rows.filter((row) => row.requestId === request.id))
+      services[r.service] = { deleted: r.deleted ?? {}, pseudonymized: r.pseudonymized ?? {}, retained: r.retained ?? {} };
+    const receipt = await signReceipt(
+      key,
+      {
+        requestId: request.id,
+        sub: request.subject,
+        requestedAt: request.requestedAt.toISOString(),
+        completedAt: completedAt.toISOString(),
+        services,
+      },
+      issuer,
+    );
+    done.push({ id: request.id, receipt });
+  }
+  // One statement for all of them; the user id and the reason are forgotten.
+  await tx.execute(sql`update gdpr.erasure_requests r
+       set status = 'completed', completed_at = ${completedAt.toISOString()}::timestamptz, receipt = x.receipt, user_id = null, reason = null
+      from jsonb_to_recordset(${JSON.stringify(done)}::jsonb) as x(id uuid, receipt text)
+     where r.id = x.id`);
+  for (const request of requests)
+    erasureCompleted.emit((completedAt.getTime() - request.requestedAt.getTime()) / 1000, request.status === 'partial');
 }
 
 export interface ErasureView {

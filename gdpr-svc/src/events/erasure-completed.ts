@@ -2,7 +2,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Logger } from 'pino';
 import type { EventBus, EventEnvelope } from '@mana/shared';
 import * as tables from '../db/schema';
-import { completeErasure, recordAnswers } from '../domain/erasure';
+import { completeErasures, recordAnswers } from '../domain/erasure';
 import { activeSigningKey } from '../domain/keys';
 
 export const CONSUMER = 'gdpr.erasure-completed';
@@ -90,7 +90,7 @@ async function recordBatch(deps: ErasureCompletedDeps, events: Answer[]): Promis
     const completed = await recordAnswers(tx, answers);
     if (completed.length > 0) {
       const key = await activeSigningKey(db, deps.sealKey);
-      for (const requestId of completed) await completeErasure(tx, requestId, key, deps.issuer);
+      await completeErasures(tx, completed, key, deps.issuer);
     }
     return { answers, completed };
   });
