@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
-import { createEvent, enqueueEvent } from '@mana/shared';
+import { createEvent } from '@mana/shared';
 import * as tables from '../db/schema';
 import { erasureCompleted } from '../metrics';
 import type { Counts, ErasureStatus } from '../db/schema';
@@ -59,20 +59,24 @@ export async function startErasure(db: Db, settings: ErasureSettings, userId: st
     if (open) return { requestId: open.id, status: open.status, statusUrl: statusUrl(settings.baseUrl, open.id, token), created: false };
     const requestId = randomUUID();
     const now = Date.now();
-    await tx.insert(tables.erasureRequests).values({
-      id: requestId,
-      userId,
-      subject,
-      origin: actor.origin,
-      actorSubject: actor.actorId ? settings.secrets.subject(actor.actorId) : null,
-      reason: actor.reason ?? null,
-      tokenHashes: [hash],
-      requestedAt: new Date(now),
-      deadlineAt: new Date(now + settings.deadlineHours * 3600_000),
-      nextAttemptAt: new Date(now + backoffMs(settings.retryMs, 1)),
-    });
-    await tx.insert(tables.erasureParticipants).values(settings.participants.map((service) => ({ requestId, service })));
-    await enqueueEvent(tx, tables.outbox, createEvent('user.erasure.requested.v1', { requestId, userId }));
+    const event = createEvent('user.erasure.requested.v1', { requestId, userId });
+    // The request, its participants and the event (outbox) in one statement.
+    await tx.execute(sql`
+      with request as (
+        insert into ${tables.erasureRequests}
+          (id, user_id, subject, origin, actor_subject, reason, token_hashes, requested_at, deadline_at, next_attempt_at)
+        values (${requestId}::uuid, ${userId}, ${subject}, ${actor.origin}, ${actor.actorId ? settings.secrets.subject(actor.actorId) : null},
+                ${actor.reason ?? null}, array[${hash}]::text[], ${new Date(now).toISOString()}::timestamptz,
+                ${new Date(now + settings.deadlineHours * 3600_000).toISOString()}::timestamptz,
+                ${new Date(now + backoffMs(settings.retryMs, 1)).toISOString()}::timestamptz)
+        returning id
+      ),
+      participants as (
+        insert into ${tables.erasureParticipants} (request_id, service)
+        select request.id, p.service from request, jsonb_array_elements_text(${JSON.stringify(settings.participants)}::jsonb) as p(service)
+      )
+      insert into ${tables.outbox} (id, type, envelope)
+      select ${event.id}::uuid, ${event.type}, ${JSON.stringify(event)}::jsonb from request`);
     return { requestId, status: 'in_progress' as const, statusUrl: statusUrl(settings.baseUrl, requestId, token), created: true };
   });
 }
