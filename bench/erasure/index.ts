@@ -133,7 +133,9 @@ gdpr-svc are recorded together, so a burst costs far fewer statements and commit
 
 The run before this work (2026-12-02, load 1.4 → 2.0) measured p50 2810 ms, p95 3015 ms, 202 p50 811 ms; the same
 bench then sent 5275 SQL statements during the burst (counted in one run by wrapping \`pg.Client#query\`; the bench's
-own polling included), about 105 per erasure; after the batching and the one-statement credits erasure 2420 (≈ 48).
+own polling included), about 105 per erasure; after the batching and the one-statement erasures 2059 (≈ 41). On this
+shared machine the wall-clock figures of two runs of the same code a minute apart differed by up to 60 % (p95 1.7 s
+and 2.7 s at load 5); the CPU per erasure below is the steadier figure.
 
 CPU time of the stack's one process during the burst: ${cpuPerErasure} ms per erasure (user + system; the
 wall-clock figures above depend on what else runs on the machine, this one much less).
