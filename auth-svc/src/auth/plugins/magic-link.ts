@@ -41,7 +41,7 @@ function callbackOrigins(config: Config): Set<string> {
   return new Set(origins.flatMap((o) => (URL.canParse(o) ? [new URL(o).origin] : [])));
 }
 
-/** Refuses magic-link requests and verifications whose redirect targets are not allowlisted. */
+/** Refuses magic-link requests, link verifications and email verifications whose redirect targets are not allowlisted. */
 function callbackGuard(allowed: ReadonlySet<string>) {
   return {
     id: 'mana-magic-link-callbacks',
@@ -49,7 +49,8 @@ function callbackGuard(allowed: ReadonlySet<string>) {
     hooks: {
       before: [
         {
-          matcher: (ctx) => ctx.path === '/sign-in/magic-link' || ctx.path === '/magic-link/verify',
+          // The verification link's callbackURL too: Better Auth's failure redirect parses it and throws (a 500) on a non-URL.
+          matcher: (ctx) => ctx.path === '/sign-in/magic-link' || ctx.path === '/magic-link/verify' || ctx.path === '/verify-email',
           handler: createAuthMiddleware(async (ctx) => {
             const source: unknown = ctx.path === '/sign-in/magic-link' ? ctx.body : ctx.query;
             if (typeof source !== 'object' || source === null) return;
