@@ -12,7 +12,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const PATH = '/api/v1/me/data';
-const workers = new Workers(fileURLToPath(new URL('./worker.ts', import.meta.url)));
+const workers = new Workers(fileURLToPath(new URL('../gateway/worker.ts', import.meta.url)));
 
 async function measure(name: string, url: string, headers: Record<string, string>): Promise<LoadResult> {
   const opts = { url: url + PATH, connections: CONNECTIONS, headers };

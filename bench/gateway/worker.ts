@@ -1,4 +1,4 @@
-// One process of the gateway benchmark: `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy>`.
+// One process of the gateway benchmarks (gateway, api-keys): `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy>`.
 // Prints `READY <url>` on stdout once listening; settings come from the environment.
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,6 +6,10 @@ import { startGateway } from '../../gateway/src/server';
 
 const role = process.argv[2];
 const BODY = Buffer.from(JSON.stringify({ ok: true, items: [1, 2, 3] }));
+// With EXCHANGE_ANSWER the upstream also plays auth-svc's API-key exchange (an answer the bench process signed)
+// and counts the exchanges at GET /exchanges.
+const EXCHANGE = process.env.EXCHANGE_ANSWER ? Buffer.from(process.env.EXCHANGE_ANSWER) : undefined;
+let exchanges = 0;
 
 async function listen(server: ReturnType<typeof createServer>): Promise<string> {
   server.keepAliveTimeout = 65_000;
@@ -17,9 +21,15 @@ async function main(): Promise<string> {
   if (role === 'upstream') {
     // The trivial upstream route: a small JSON answer, no work.
     return listen(
-      createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
-        res.end(BODY);
+      createServer((req, res) => {
+        let body = BODY;
+        if (EXCHANGE && req.method === 'POST' && req.url === '/api/v1/internal/api-keys/exchange') {
+          exchanges++;
+          body = EXCHANGE;
+        } else if (EXCHANGE && req.url === '/exchanges') body = Buffer.from(String(exchanges));
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
       }),
     );
   }
