@@ -324,3 +324,22 @@ test('regressions: a verification link with a callbackURL that is no URL, userin
       expect(await info.json(), method).toMatchObject({ error: 'invalid_token' });
     }
 });
+
+/** Found with FUZZ_SEED=1 FUZZ_RUNS=8000. */
+test('regressions: a NUL character in a Better Auth input, a date PostgreSQL cannot hold', async () => {
+  const setActive = await fetch(`${stack.gatewayUrl}/api/auth/organization/set-active`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: creds.cookie },
+    body: JSON.stringify({ organizationId: '\u0000', organizationSlug: '(.pbc' }),
+  });
+  expect(setActive.status).toBe(400);
+  expect(await setActive.json()).toMatchObject({ code: 'INVALID_CHARACTER' });
+  const consent = await fetch(`${stack.gatewayUrl}/api/auth/oauth2/get-consent?id=a%00b`, { headers: { cookie: creds.cookie } });
+  expect(consent.status).toBe(400);
+  expect(await consent.json()).toMatchObject({ code: 'INVALID_CHARACTER' });
+  for (const q of ['to=-257679-04-27T07%3A06%3A27.853Z', 'from=275000-01-01T00%3A00%3A00Z']) {
+    const usage = await fetch(`${stack.gatewayUrl}/api/v1/credits/usage?${q}`, { headers: { authorization: `Bearer ${creds.bearer}` } });
+    expect(usage.status, q).toBe(400);
+    expect(await usage.json(), q).toMatchObject({ error: 'VALIDATION_FAILED', requestId: expect.any(String) });
+  }
+});

@@ -18,6 +18,7 @@ import { banPlugin } from './plugins/ban';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
+import { nulGuard } from './plugins/nul-guard';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { stepUp } from './plugins/step-up';
@@ -170,6 +171,7 @@ export function createAuth(deps: AuthDeps) {
       session: { delete: { after: async () => deps.onOutboxWrite() } },
     },
     plugins: [
+      nulGuard(),
       jwt(jwtOptions(config)),
       passwordPolicy({ minLength: config.PASSWORD_MIN_LENGTH }),
       // TOTP per RFC 6238 (SHA-1, 30 s, 6 digits); 10 single-use backup codes stored hashed. Lockout
