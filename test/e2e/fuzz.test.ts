@@ -60,8 +60,22 @@ const CHANGED_BY_REJECTIONS: Record<string, string> = {
   'vault.encryption_vault_audit': 'a refused vault action is audited like any failed action (vault-svc README)',
 };
 
+/**
+ * A refused spend keeps the upkeep it did first (credits-svc, "daily free credit" and lot expiry: lazy, no cron):
+ * a wallet's first daily lot or an expired lot is booked, as a balance read would, and then the spend answers 402.
+ */
+const SPEND_UPKEEP = Object.fromEntries(
+  ['credits.wallets', 'credits.grants', 'credits.ledger_transactions', 'credits.ledger_postings'].map((t) => [
+    t,
+    'the daily refill and lot expiry done before a refused spend stay (credits-svc README)',
+  ]),
+);
+
 /** Writes one operation makes on purpose while refusing, per table. */
 const WRITES_WHEN_REFUSING: Record<string, Record<string, string>> = {
+  'POST /api/v1/internal/credits/use': SPEND_UPKEEP,
+  'POST /api/v1/credits/use': SPEND_UPKEEP,
+  'POST /api/v1/credits/reservations': SPEND_UPKEEP,
   'POST /api/auth/organization/set-active': {
     'auth.session':
       "Better Auth clears the session's active organization before refusing one the user is not a member of (403): a stale one must not stay",
@@ -210,8 +224,8 @@ function shapeProblem(op: Operation, a: Answer): string | undefined {
     // Better Auth: `{ code, message }`; its OAuth endpoints: RFC 6749 `{ error, error_description }`.
     if (isObject(body) && typeof body.message === 'string' && (body.code === undefined || typeof body.code === 'string')) return undefined;
     if (isObject(body) && typeof body.error === 'string' && /^[a-z_]+$/.test(body.error)) return undefined;
-    // Its router's unknown endpoint (an empty path parameter) and its bare `ctx.error(status)` (no session) send no body.
-    if (a.text === '' && (a.status === 401 || a.status === 404)) return undefined;
+    // Its router's unknown endpoint (here: an empty path parameter) sends no body.
+    if (a.text === '' && a.status === 404) return undefined;
     return 'neither Better Auth’s { code, message } nor an RFC 6749 { error }';
   }
   return 'not { error: UPPER_SNAKE, message, requestId }';
@@ -342,4 +356,22 @@ test('regressions: a NUL character in a Better Auth input, a date PostgreSQL can
     expect(usage.status, q).toBe(400);
     expect(await usage.json(), q).toMatchObject({ error: 'VALIDATION_FAILED', requestId: expect.any(String) });
   }
+});
+
+/** Found with FUZZ_SEED=2 FUZZ_RUNS=8000: Better Auth's bare refusals had no body. */
+test('regressions: a bare Better Auth refusal has the { code, message } shape', async () => {
+  const prelogin = await fetch(`${stack.gatewayUrl}/api/auth/oauth2/public-client-prelogin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: creds.cookie },
+    body: JSON.stringify({ client_id: 'ref', extra: 1 }),
+  });
+  expect(prelogin.status).toBe(400);
+  expect(await prelogin.json()).toEqual({ code: 'BAD_REQUEST', message: 'Bad request' });
+  const token = await fetch(`${stack.gatewayUrl}/api/auth/get-access-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json; charset=utf-7' },
+    body: JSON.stringify({ accountId: 'x', userId: 'S* "0{@' }),
+  });
+  expect(token.status).toBe(401);
+  expect(await token.json()).toEqual({ code: 'UNAUTHORIZED', message: 'Unauthorized' });
 });

@@ -18,6 +18,7 @@ import { banPlugin } from './plugins/ban';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
+import { bareErrors } from './plugins/bare-errors';
 import { nulGuard } from './plugins/nul-guard';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
@@ -172,6 +173,7 @@ export function createAuth(deps: AuthDeps) {
     },
     plugins: [
       nulGuard(),
+      bareErrors(),
       jwt(jwtOptions(config)),
       passwordPolicy({ minLength: config.PASSWORD_MIN_LENGTH }),
       // TOTP per RFC 6238 (SHA-1, 30 s, 6 digits); 10 single-use backup codes stored hashed. Lockout
