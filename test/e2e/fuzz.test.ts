@@ -375,3 +375,14 @@ test('regressions: a bare Better Auth refusal has the { code, message } shape', 
   expect(token.status).toBe(401);
   expect(await token.json()).toEqual({ code: 'UNAUTHORIZED', message: 'Unauthorized' });
 });
+
+/** Found with FUZZ_SEED=3 FUZZ_RUNS=10000. */
+test('regressions: an oauth_query that is no string', async () => {
+  const consent = await fetch(`${stack.gatewayUrl}/api/auth/oauth2/consent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: creds.cookie },
+    body: JSON.stringify({ accept: true, scope: 'Ufn#', claims: {}, oauth_query: [-30] }),
+  });
+  expect(consent.status).toBe(400);
+  expect(await consent.json()).toMatchObject({ code: 'INVALID_OAUTH_QUERY' });
+});

@@ -19,7 +19,7 @@ import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
 import { bareErrors } from './plugins/bare-errors';
-import { nulGuard } from './plugins/nul-guard';
+import { inputGuard } from './plugins/input-guard';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
 import { stepUp } from './plugins/step-up';
@@ -172,7 +172,7 @@ export function createAuth(deps: AuthDeps) {
       session: { delete: { after: async () => deps.onOutboxWrite() } },
     },
     plugins: [
-      nulGuard(),
+      inputGuard(),
       bareErrors(),
       jwt(jwtOptions(config)),
       passwordPolicy({ minLength: config.PASSWORD_MIN_LENGTH }),
