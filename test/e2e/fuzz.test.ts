@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { OpenApiDocument } from '@mana/shared';
+import { diff, pool, settled, shapeProblem, snapshot, type Answer } from '../helpers/fuzz-checks';
 import { requestsFor, type FuzzRequest, type JsonSchema, type Operation } from '../helpers/fuzz-requests';
 import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified } from '../helpers/users';
@@ -149,37 +150,6 @@ function operations(doc: OpenApiDocument): Operation[] {
   return out;
 }
 
-/** One row per table: its row count and a checksum of every row. */
-async function snapshot(): Promise<Map<string, string>> {
-  const sql = tables
-    .map(
-      (t) => `select '${t}' as t, count(*)::text || ':' || md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from ${t} x`,
-    )
-    .join(' union all ');
-  const res = await stack.sql.query<{ t: string; h: string }>(sql);
-  return new Map(res.rows.map((r) => [r.t, r.h]));
-}
-
-/** Waits until no table changes for a moment (outbox relays and consumers finish what a success started). */
-async function settled(): Promise<Map<string, string>> {
-  let last = await snapshot();
-  for (let i = 0; i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    const next = await snapshot();
-    if (diff(last, next).length === 0) return next;
-    last = next;
-  }
-  return last;
-}
-
-const diff = (a: Map<string, string>, b: Map<string, string>) => [...a.keys()].filter((k) => a.get(k) !== b.get(k));
-
-interface Answer {
-  status: number;
-  contentType: string;
-  text: string;
-}
-
 async function send(r: FuzzRequest, op: Operation): Promise<Answer> {
   const headers: Record<string, string> = { ...r.headers };
   if (r.auth === 'garbage') headers.authorization = 'Bearer eyJhbGciOiJub25lIn0.e30.x';
@@ -195,57 +165,9 @@ async function send(r: FuzzRequest, op: Operation): Promise<Answer> {
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text() };
 }
 
-const UPPER_SNAKE = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The documented error shape of the route, or why the answer is not it. */
-function shapeProblem(op: Operation, a: Answer): string | undefined {
-  if (a.status >= 500) return `${a.status}`;
-  if (a.status < 400) return undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(a.text);
-  } catch {
-    body = undefined;
-  }
-  const ours =
-    isObject(body) &&
-    typeof body.error === 'string' &&
-    UPPER_SNAKE.test(body.error) &&
-    typeof body.message === 'string' &&
-    typeof body.requestId === 'string' &&
-    body.requestId !== '';
-  // The gateway answers before any service (token, service key, size, unknown route): always our shape.
-  if (ours && a.contentType.includes('application/json')) return undefined;
-  if (op.path.startsWith('/auth/'))
-    // Hosted pages answer a bad form with the page again and the error on it.
-    return a.contentType.startsWith('text/html') && a.text.length > 0 ? undefined : 'not an HTML page';
-  if (op.path.startsWith('/api/auth/')) {
-    // Better Auth: `{ code, message }`; its OAuth endpoints: RFC 6749 `{ error, error_description }`.
-    if (isObject(body) && typeof body.message === 'string' && (body.code === undefined || typeof body.code === 'string')) return undefined;
-    if (isObject(body) && typeof body.error === 'string' && /^[a-z_]+$/.test(body.error)) return undefined;
-    // Its router's unknown endpoint (here: an empty path parameter) sends no body.
-    if (a.text === '' && a.status === 404) return undefined;
-    return 'neither Better Auth’s { code, message } nor an RFC 6749 { error }';
-  }
-  return 'not { error: UPPER_SNAKE, message, requestId }';
-}
-
 const describeRequest = (op: Operation, r: FuzzRequest, i: number) =>
   `${op.method} ${op.path} #${i} (${r.mutation}, auth ${r.auth}): ${r.method} ${r.url.slice(0, 300)} ` +
   `headers ${JSON.stringify(r.headers).slice(0, 200)} body ${JSON.stringify(r.body?.slice(0, 300))}`;
-
-async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i], i);
-      }
-    }),
-  );
-}
 
 interface Stats {
   sent: number;
@@ -285,7 +207,7 @@ test(`every route: no 5xx, the documented error shape, nothing written by a reje
   const perOp = Math.max(1, Math.ceil(RUNS / Math.max(1, ops.length)));
   const failures: string[] = [];
   const stats: Stats = { sent: 0, rejected: 0, replayed: 0, dbChecked: 0, unchecked: [] };
-  let before = await settled();
+  let before = await settled(stack.sql, tables);
 
   for (const [n, op] of ops.entries()) {
     const key = `${op.method} ${op.path}`;
@@ -294,15 +216,15 @@ test(`every route: no 5xx, the documented error shape, nothing written by a reje
     if (batch.accepted) {
       // Some request was accepted (and may have written): replay the refused ones alone, from a quiet database.
       stats.replayed++;
-      before = await settled();
+      before = await settled(stack.sql, tables);
       batch = await fire(op, batch.refused, failures, stats);
       if (batch.accepted) {
         stats.unchecked.push(key);
-        before = await settled();
+        before = await settled(stack.sql, tables);
         continue;
       }
     }
-    const after = await snapshot();
+    const after = await snapshot(stack.sql, tables);
     const changed = diff(before, after).filter((t) => !WRITES_WHEN_REFUSING[key]?.[t]);
     stats.dbChecked++;
     if (changed.length)
