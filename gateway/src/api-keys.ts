@@ -45,6 +45,16 @@ export function apiKeyOf(req: IncomingMessage): string | undefined {
 }
 
 /**
+ * Removes a personal API key from a request that is forwarded without being exchanged (public and
+ * service routes): the key never reaches a service, whichever header it came in. A JWT stays.
+ */
+export function dropApiKey(req: IncomingMessage): void {
+  delete req.headers['x-api-key'];
+  const auth = req.headers.authorization;
+  if (auth !== undefined && /^bearer\s+mana_/i.test(auth.trim())) delete req.headers.authorization;
+}
+
+/**
  * Trades personal API keys for short-lived access tokens at auth-svc's internal API and remembers them
  * (in-process LRU keyed by SHA-256 of the key) until shortly before their exp. Concurrent requests with
  * the same key share one exchange.

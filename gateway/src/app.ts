@@ -16,7 +16,7 @@ import {
 } from '@mana/shared';
 import type { RevokedSessions } from '@mana/shared';
 import { apiKeyAccess } from './api-key-access';
-import type { ApiKeyExchanger } from './api-keys';
+import { dropApiKey, type ApiKeyExchanger } from './api-keys';
 import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from './forwarding';
 import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';
@@ -87,6 +87,7 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
     // be exchanged); it then carries the exchanged access token and is checked like any bearer request.
     const keyed = (route.access === 'bearer' || route.access === 'admin') && (await withApiKey(req, route, ip));
     if (!keyed) {
+      dropApiKey(req);
       const tier = rateTierOf(path);
       const limited = await deps.rateLimiter.check(ip, tier);
       if (limited) {

@@ -114,6 +114,24 @@ describe('gateway: personal API keys', () => {
     expect(exchanges.filter((e) => e.key === key).map((e) => e.ipAddress)).toEqual(['127.0.0.1', '203.0.113.5']);
   });
 
+  it('never forwards a key to a route that does not take one (public routes): no X-API-Key, no Bearer mana_…', async () => {
+    const key = newKey('k-public');
+    const variants: Array<Record<string, string>> = [{ 'x-api-key': key }, { authorization: `Bearer ${key}` }];
+    for (const headers of variants) {
+      const before = gdpr.requests.length;
+      const res = await get('/api/v1/gdpr/erasures/status', headers);
+      expect(res.status).toBe(200);
+      const seen = gdpr.requests.slice(before);
+      expect(seen.map((r) => r.url)).toEqual(['/api/v1/gdpr/erasures/status']);
+      expect(JSON.stringify(seen[0]?.headers)).not.toContain(key);
+    }
+    // A JWT on a public route still goes through untouched.
+    const jwt = await issuer.sign({}, { expiresIn: '5m' });
+    const before = gdpr.requests.length;
+    expect((await get('/api/v1/gdpr/erasures/status', { authorization: `Bearer ${jwt}` })).status).toBe(200);
+    expect(gdpr.requests[before]?.headers.authorization).toBe(`Bearer ${jwt}`);
+  });
+
   it('refuses a wrong or malformed key with 401 TOKEN_INVALID (a malformed one without asking auth-svc)', async () => {
     const wrong = `mana_${randomBytes(32).toString('base64url')}`;
     const res = await get('/api/v1/me/data', { authorization: `Bearer ${wrong}` });
