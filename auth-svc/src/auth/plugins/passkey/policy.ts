@@ -15,6 +15,12 @@ import { checkRegistrationResponse } from './registration-check';
 /** Adding and removing a passkey change how the account signs in: step-up, as for turning two-factor off. */
 const STEP_UP = new Set(['/passkey/generate-register-options', '/passkey/verify-registration', '/passkey/delete-passkey']);
 
+/**
+ * A synced platform passkey's transports as browsers report them: unique and in lexicographical order
+ * (WebAuthn `[[transports]]`), so the decoy is a shape a registered passkey has.
+ */
+const DECOY_TRANSPORTS = ['hybrid', 'internal'];
+
 const emailQuery = z.object({ email: z.string().trim().min(3).max(254) });
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
@@ -44,9 +50,9 @@ export function passkeyPolicy(db: Db, config: Config) {
     if (query.success && !Array.isArray(returned.allowCredentials)) {
       const user = await findUserByEmail(db, query.data.email);
       const credentials = user ? await passkeyCredentials(db, user.id) : [];
-      options.allowCredentials = (
-        credentials.length ? credentials : [{ id: decoy(query.data.email), transports: ['internal', 'hybrid'] }]
-      ).map((c) => ({ id: c.id, type: 'public-key', ...(c.transports.length ? { transports: c.transports } : {}) }));
+      options.allowCredentials = (credentials.length ? credentials : [{ id: decoy(query.data.email), transports: DECOY_TRANSPORTS }]).map(
+        (c) => ({ id: c.id, type: 'public-key', ...(c.transports.length ? { transports: c.transports } : {}) }),
+      );
     }
     return ctx.json(options);
   };

@@ -1,0 +1,130 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, cookieFetch } from '../helpers/http';
+import { startStack, type Stack } from '../helpers/stack';
+import { login, registerVerified, type TokenPair } from '../helpers/users';
+
+/**
+ * Security review (2026-12-02) of passkey ownership, the email-first decoy and the refresh-token grace
+ * window, through the gateway. Passkey rows are written straight into the database: the checks here are
+ * about who may touch a row, not about the WebAuthn ceremony (test/e2e/passkeys.test.ts covers that).
+ */
+describe('security review: passkey ownership, email-first decoy, refresh grace bound', () => {
+  let s: Stack;
+  const auth = (path: string) => `${s.gatewayUrl}/api/auth${path}`;
+  const refresh = (refreshToken: string) =>
+    call<TokenPair & { error?: string }>(`${s.gatewayUrl}/api/v1/auth/refresh`, { body: { refreshToken } });
+  const sidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { sid: string }).sid;
+  const sessionExists = async (sid: string) => ((await s.sql.query('select 1 from auth.session where id = $1', [sid])).rowCount ?? 0) > 0;
+
+  /** A passkey row for the user, as the plugin stores one (transports as the browser reported them). */
+  const insertPasskey = async (userId: string, transports: string | null) => {
+    const id = randomUUID();
+    const credentialID = randomBytes(16).toString('base64url');
+    await s.sql.query(
+      `insert into auth.passkey (id, name, public_key, user_id, credential_id, counter, device_type, backed_up, transports)
+       values ($1, 'Laptop', 'cHVibGlj', $2, $3, 0, 'multiDevice', true, $4)`,
+      [id, userId, credentialID, transports],
+    );
+    return { id, credentialID };
+  };
+
+  beforeAll(async () => {
+    s = await startStack({ env: { REAUTH_MAX_AGE_SECONDS: '300' } });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it("a fresh session of one user can neither rename nor delete another user's passkey", async () => {
+    const owner = await registerVerified(s);
+    const other = await registerVerified(s);
+    const key = await insertPasskey(owner.userId, 'hybrid,internal');
+    const jar = cookieFetch(s.gatewayUrl);
+    expect((await call(auth('/sign-in/email'), { body: { email: other.email, password: other.password }, fetch: jar.fetch })).status).toBe(
+      200,
+    );
+
+    const rename = await call<{ code?: string }>(auth('/passkey/update-passkey'), {
+      body: { id: key.id, name: 'Mine now' },
+      fetch: jar.fetch,
+    });
+    const remove = await call<{ code?: string }>(auth('/passkey/delete-passkey'), { body: { id: key.id }, fetch: jar.fetch });
+    expect(rename.status).toBe(401);
+    expect(remove.status).toBe(401);
+    const row = await s.sql.query<{ name: string; user_id: string }>('select name, user_id from auth.passkey where id = $1', [key.id]);
+    expect(row.rows).toEqual([{ name: 'Laptop', user_id: owner.userId }]);
+    // The other user's own list does not show it.
+    const listed = await call<Array<{ id: string }>>(auth('/passkey/list-user-passkeys'), { fetch: jar.fetch });
+    expect(listed.status).toBe(200);
+    expect(listed.body.map((p) => p.id)).not.toContain(key.id);
+  });
+
+  it('email first: a known account without passkeys and an unknown email get the same shape (one stable decoy); an owner gets its credentials', async () => {
+    const withKey = await registerVerified(s);
+    const withoutKey = await registerVerified(s);
+    const key = await insertPasskey(withKey.userId, 'hybrid,internal');
+    type Options = {
+      challenge: string;
+      userVerification: string;
+      allowCredentials: Array<{ id: string; type: string; transports?: string[] }>;
+    };
+    const options = (email: string) => call<Options>(auth(`/passkey/generate-authenticate-options?email=${encodeURIComponent(email)}`));
+
+    const owner = await options(withKey.email);
+    expect(owner.status).toBe(200);
+    expect(owner.body.userVerification).toBe('required');
+    expect(owner.body.allowCredentials).toEqual([{ id: key.credentialID, type: 'public-key', transports: ['hybrid', 'internal'] }]);
+
+    const known = await options(withoutKey.email);
+    const knownAgain = await options(withoutKey.email.toUpperCase());
+    const unknown = await options(`nobody-${randomBytes(4).toString('hex')}@example.com`);
+    for (const r of [known, knownAgain, unknown]) {
+      expect(r.status).toBe(200);
+      expect(Object.keys(r.body).sort()).toEqual(Object.keys(owner.body).sort());
+      expect(r.body.allowCredentials).toHaveLength(1);
+      expect(Object.keys(r.body.allowCredentials[0] ?? {}).sort()).toEqual(['id', 'transports', 'type']);
+      // A browser reports a credential's transports without duplicates in lexicographical order (WebAuthn
+      // [[transports]]), so a decoy in any other order is one no registered passkey can have: a tell.
+      const transports = r.body.allowCredentials[0]?.transports ?? [];
+      expect(transports).toEqual([...new Set(transports)].sort());
+    }
+    // Stable per email (case-insensitive), different between emails, and never a registered credential.
+    expect(knownAgain.body.allowCredentials[0]?.id).toBe(known.body.allowCredentials[0]?.id);
+    expect(unknown.body.allowCredentials[0]?.id).not.toBe(known.body.allowCredentials[0]?.id);
+    const decoyIds = [known, unknown].map((r) => r.body.allowCredentials[0]?.id ?? '');
+    expect((await s.sql.query('select 1 from auth.passkey where credential_id = any($1)', [decoyIds])).rowCount).toBe(0);
+    // Every answer carries its own challenge.
+    expect(new Set([owner, known, knownAgain, unknown].map((r) => r.body.challenge)).size).toBe(4);
+  });
+
+  it('the grace window answers a spent token once: a third exchange inside the window ends the session', async () => {
+    const { email, password } = await registerVerified(s);
+    const pair = await login(s, email, password);
+    const sid = sidOf(pair.accessToken);
+    const first = await refresh(pair.refreshToken);
+    const second = await refresh(pair.refreshToken);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(second.body.refreshToken).toBe(first.body.refreshToken);
+
+    const third = await refresh(pair.refreshToken);
+    expect(third.status).toBe(401);
+    expect(third.body.error).toBe('REFRESH_TOKEN_REUSED');
+    expect(await sessionExists(sid)).toBe(false);
+    expect((await refresh(first.body.refreshToken)).body.error).toBe('INVALID_REFRESH_TOKEN');
+  });
+
+  it('three concurrent exchanges of one token: at most one extra answer, always the same successor, and the session ends', async () => {
+    const { email, password } = await registerVerified(s);
+    const pair = await login(s, email, password);
+    const sid = sidOf(pair.accessToken);
+    const answers = await Promise.all([1, 2, 3].map(() => refresh(pair.refreshToken)));
+    const ok = answers.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(2);
+    expect(new Set(ok.map((r) => r.body.refreshToken)).size).toBe(1);
+    expect(answers.filter((r) => r.status === 401).map((r) => r.body.error)).toEqual(['REFRESH_TOKEN_REUSED']);
+    expect(await sessionExists(sid)).toBe(false);
+    const chain = await s.sql.query('select 1 from auth.refresh_tokens where session_id = $1', [sid]);
+    expect(chain.rowCount).toBe(0);
+  });
+});
