@@ -60,6 +60,30 @@ describe('security review: passkey ownership, email-first decoy, refresh grace b
     expect(listed.body.map((p) => p.id)).not.toContain(key.id);
   });
 
+  it('Better Auth /update-session cannot rewrite a session: no fresher sign-in time, no longer expiry, no device fields', async () => {
+    const { email, password, userId } = await registerVerified(s);
+    const jar = cookieFetch(s.gatewayUrl);
+    expect((await call(auth('/sign-in/email'), { body: { email, password }, fetch: jar.fetch })).status).toBe(200);
+    // Signed in an hour ago: too old for step-up (REAUTH_MAX_AGE_SECONDS=300).
+    await s.sql.query(`update auth.session set created_at = now() - interval '1 hour' where user_id = $1`, [userId]);
+    const before = await s.sql.query('select * from auth.session where user_id = $1', [userId]);
+    const future = new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString();
+    const attempts = [
+      { createdAt: new Date().toISOString() },
+      { expiresAt: future },
+      { createdAt: new Date().toISOString(), expiresAt: future, deviceName: 'spoofed', deviceId: 'spoofed', userId: 'someone' },
+    ];
+    for (const body of attempts) {
+      const r = await call<{ code?: string }>(auth('/update-session'), { body, fetch: jar.fetch });
+      expect(r.status, JSON.stringify(r.body)).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+    }
+    const after = await s.sql.query('select * from auth.session where user_id = $1', [userId]);
+    expect(after.rows).toEqual(before.rows);
+    const stepUp = await call<{ code?: string }>(auth('/passkey/generate-register-options'), { fetch: jar.fetch });
+    expect(stepUp).toMatchObject({ status: 401, body: { code: 'REAUTH_REQUIRED' } });
+  });
+
   it('email first: a known account without passkeys and an unknown email get the same shape (one stable decoy); an owner gets its credentials', async () => {
     const withKey = await registerVerified(s);
     const withoutKey = await registerVerified(s);

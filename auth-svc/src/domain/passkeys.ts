@@ -1,6 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
+import { normalizeEmail } from './users';
 
 /** A user's passkeys as the user may see them anywhere outside Better Auth's own endpoints (no key material). */
 export interface PasskeySummary {
@@ -20,10 +21,18 @@ export async function passkeySummaries(conn: Conn, userId: string): Promise<Pass
     .orderBy(asc(p.createdAt), asc(p.id));
 }
 
-/** Credential IDs and transports of a user's passkeys (WebAuthn `allowCredentials`). */
-export async function passkeyCredentials(conn: Conn, userId: string): Promise<Array<{ id: string; transports: string[] }>> {
+/**
+ * Credential IDs and transports of the passkeys of the account with this email (none for an unknown
+ * email), in one round trip whether or not the account exists: the email-first sign-in answers an unknown
+ * email with a decoy, and a second query only for known accounts made them measurably slower.
+ */
+export async function passkeyCredentialsByEmail(conn: Conn, email: string): Promise<Array<{ id: string; transports: string[] }>> {
   const p = tables.passkey;
-  const rows = await conn.select({ id: p.credentialID, transports: p.transports }).from(p).where(eq(p.userId, userId));
+  const rows = await conn
+    .select({ id: p.credentialID, transports: p.transports })
+    .from(p)
+    .innerJoin(tables.user, eq(tables.user.id, p.userId))
+    .where(eq(tables.user.email, normalizeEmail(email)));
   return rows.map((r) => ({ id: r.id, transports: r.transports ? r.transports.split(',').filter(Boolean) : [] }));
 }
 

@@ -4,9 +4,9 @@ import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/a
 import { z } from 'zod';
 import type { Config } from '../../../config';
 import type { Db } from '../../../db/types';
-import { passkeyCredentials } from '../../../domain/passkeys';
+import { passkeyCredentialsByEmail } from '../../../domain/passkeys';
 import { isRecentlyAuthenticated } from '../../../domain/reauth';
-import { findUserByEmail, normalizeEmail } from '../../../domain/users';
+import { normalizeEmail } from '../../../domain/users';
 import type { HookCtx } from '../security-audit-meta';
 import { REAUTH_REQUIRED } from '../step-up';
 import { relyingParty } from './config';
@@ -48,8 +48,7 @@ export function passkeyPolicy(db: Db, config: Config) {
     const options: Record<string, unknown> = { ...returned, userVerification: 'required' };
     const query = emailQuery.safeParse(ctx.query);
     if (query.success && !Array.isArray(returned.allowCredentials)) {
-      const user = await findUserByEmail(db, query.data.email);
-      const credentials = user ? await passkeyCredentials(db, user.id) : [];
+      const credentials = await passkeyCredentialsByEmail(db, query.data.email);
       options.allowCredentials = (credentials.length ? credentials : [{ id: decoy(query.data.email), transports: DECOY_TRANSPORTS }]).map(
         (c) => ({ id: c.id, type: 'public-key', ...(c.transports.length ? { transports: c.transports } : {}) }),
       );
