@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, cookieFetch } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified, type TokenPair } from '../helpers/users';
+import { hiddenField, newBrowser, postForm } from './oidc-helpers';
 
 /**
  * Security review (2026-12-02) of passkey ownership, the email-first decoy and the refresh-token grace
@@ -120,6 +121,43 @@ describe('security review: passkey ownership, email-first decoy, refresh grace b
     expect((await s.sql.query('select 1 from auth.passkey where credential_id = any($1)', [decoyIds])).rowCount).toBe(0);
     // Every answer carries its own challenge.
     expect(new Set([owner, known, knownAgain, unknown].map((r) => r.body.challenge)).size).toBe(4);
+  });
+
+  it("the hosted passkey sign-in needs the page's CSRF pair and our origin, and a registered credential ID alone signs nobody in", async () => {
+    const owner = await registerVerified(s);
+    const key = await insertPasskey(owner.userId, 'hybrid,internal');
+    const browser = newBrowser(s);
+    const origin = new URL(s.gatewayUrl).origin;
+    const page = await browser.fetch(`${s.gatewayUrl}/auth/login`, { headers: { accept: 'text/html' } });
+    const csrf = hiddenField(await page.text(), 'csrf');
+    // A challenge for this browser, as passkey.js fetches it first.
+    expect(
+      (await call(auth(`/passkey/generate-authenticate-options?email=${encodeURIComponent(owner.email)}`), { fetch: browser.fetch }))
+        .status,
+    ).toBe(200);
+    const b64 = (v: string) => Buffer.from(v).toString('base64url');
+    const clientData = b64(JSON.stringify({ type: 'webauthn.get', challenge: 'AAAA', origin }));
+    const assertion = JSON.stringify({
+      id: key.credentialID,
+      rawId: key.credentialID,
+      type: 'public-key',
+      clientExtensionResults: {},
+      response: {
+        clientDataJSON: clientData,
+        authenticatorData: b64('x'.repeat(37)),
+        signature: b64('forged'),
+        userHandle: b64(owner.userId),
+      },
+    });
+    const post = (fields: Record<string, string>, from = origin) => postForm(browser, `${s.gatewayUrl}/auth/login/passkey`, fields, from);
+
+    expect((await post({ response: assertion, oauth_query: '' })).status).toBe(403);
+    expect((await post({ response: assertion, oauth_query: '', csrf: 'x'.repeat(43) })).status).toBe(403);
+    expect((await post({ response: assertion, oauth_query: '', csrf }, 'https://evil.test')).status).toBe(403);
+    const forged = await post({ response: assertion, oauth_query: '', csrf });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.getSetCookie().some((c) => c.includes('session_token=') && !/max-age=0/i.test(c))).toBe(false);
+    expect((await s.sql.query('select 1 from auth.session where user_id = $1', [owner.userId])).rowCount).toBe(0);
   });
 
   it('the grace window answers a spent token once: a third exchange inside the window ends the session', async () => {
