@@ -84,6 +84,23 @@ describe('personal API keys: no way around the scopes', () => {
     expect((await raw('HEAD', '/api/v1/credits/balance', { 'x-api-key': reader })).status).toBe(200);
   });
 
+  it('a user holds at most 50 keys (each key has its own rate limit): the 51st is 409 API_KEY_LIMIT', async () => {
+    const user = await registerVerified(s);
+    const { accessToken } = await login(s, user.email, user.password);
+    // 49 keys straight into the table (creating them through the API would only take longer).
+    await s.sql.query(
+      `insert into auth.api_keys (user_id, name, prefix, key_hash)
+       select $1, 'filler ' || i, 'mana_filler', encode(sha256(($1 || i)::bytea), 'hex') from generate_series(1, 49) i`,
+      [user.userId],
+    );
+    const create = (name: string) => call(`${s.gatewayUrl}/api/v1/auth/api-keys`, { body: { name }, token: accessToken });
+    expect((await create('fiftieth')).status).toBe(201);
+    const refused = await create('fifty-first');
+    expect({ status: refused.status, error: refused.body.error }).toEqual({ status: 409, error: 'API_KEY_LIMIT' });
+    const count = await s.sql.query('select count(*)::int as n from auth.api_keys where user_id = $1', [user.userId]);
+    expect(count.rows[0]).toEqual({ n: 50 });
+  });
+
   it('a read scope cannot write through HEAD or a method override header', async () => {
     const overrides = ['x-http-method-override', 'x-http-method', 'x-method-override'];
     for (const name of overrides) {

@@ -4,6 +4,7 @@ import { API_KEY_PREFIX, apiKeySessionId, isWellFormedApiKey, type ApiKeyScope }
 import * as tables from '../db/schema';
 import type { Conn, Db } from '../db/types';
 import { activeBan } from './bans';
+import { AUTH_ERRORS } from './errors';
 import { recordSecurityEvent, type RequestMeta } from './security-events';
 
 type ApiKeyRow = typeof tables.apiKeys.$inferSelect;
@@ -11,6 +12,11 @@ type UserRow = typeof tables.user.$inferSelect;
 
 /** Characters of the key kept in clear (`mana_` + 8) so lists can tell keys apart; the other 35 stay secret. */
 const SHOWN_PREFIX_LENGTH = API_KEY_PREFIX.length + 8;
+/**
+ * Keys one account may hold: each key has its own rate limit at the gateway, so unbounded keys would be an
+ * unbounded rate.
+ */
+export const MAX_API_KEYS_PER_USER = 50;
 /** Client IPs remembered per key for the "used from a new IP" event. */
 const KNOWN_IPS_KEPT = 20;
 
@@ -46,6 +52,13 @@ export async function createApiKey(
   const prefix = key.slice(0, SHOWN_PREFIX_LENGTH);
   const scopes = [...new Set(input.scopes)];
   return db.transaction(async (tx) => {
+    // One creation per user at a time, so concurrent ones cannot both pass the count.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`api_keys:${userId}`}, 0))`);
+    const [held] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(tables.apiKeys)
+      .where(eq(tables.apiKeys.userId, userId));
+    if ((held?.n ?? 0) >= MAX_API_KEYS_PER_USER) throw AUTH_ERRORS.apiKeyLimit(MAX_API_KEYS_PER_USER);
     const [row] = await tx
       .insert(tables.apiKeys)
       .values({

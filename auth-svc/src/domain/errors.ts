@@ -18,6 +18,7 @@ export const AUTH_ERRORS = {
   invalidTwoFactorCode: () => new AppError('INVALID_TWO_FACTOR_CODE', 401, 'The code is invalid'),
   sessionNotFound: (message = 'No such session') => new AppError('SESSION_NOT_FOUND', 404, message),
   apiKeyNotFound: () => new AppError('API_KEY_NOT_FOUND', 404, 'No such API key'),
+  apiKeyLimit: (max = 50) => new AppError('API_KEY_LIMIT', 409, `An account holds at most ${max} API keys: delete one first`),
   invalidCursor: () => new AppError('INVALID_CURSOR', 400, 'The cursor is not one this API returned'),
   userNotFound: () => new AppError('USER_NOT_FOUND', 404, 'No such user'),
   lastAdmin: () => new AppError('LAST_ADMIN', 409, 'The last admin cannot be demoted'),
