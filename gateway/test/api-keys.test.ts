@@ -171,6 +171,16 @@ describe('gateway: personal API keys', () => {
     expect(exchangesOf(key)).toBeGreaterThan(1);
   });
 
+  it('a revocation reaches every gateway instance: two gateways with the exchange cached both refuse the key', async () => {
+    const second = await startTestGateway(ctx, { AUTH_SVC_URL: authUrl, GDPR_SVC_URL: gdpr.url });
+    started.push(second);
+    const key = newKey('k-two-gateways');
+    for (const base of [gateway.url, second.url]) expect((await get('/api/v1/me/data', { 'x-api-key': key }, base)).status).toBe(200);
+    await publishRevocation(ctx, 'ak_k-two-gateways', new Date(Date.now() + 15 * 60_000)); // auth-svc still answers the exchange
+    for (const base of [gateway.url, second.url])
+      await eventually(async () => (await get('/api/v1/me/data', { 'x-api-key': key }, base)).status === 401, 1_000);
+  });
+
   it('counts each key against its own limit, not its IP: one key exhausted leaves other keys and JWTs alone', async () => {
     const busy = newKey('k-busy');
     const calm = newKey('k-calm');
