@@ -1,8 +1,11 @@
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@mana/shared/testing';
 import { call, cookieFetch } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified, type TokenPair } from '../helpers/users';
+import * as authTables from '../../auth-svc/src/db/schema';
+import { applySessionPolicy } from '../../auth-svc/src/domain/sessions';
 
 const DAY = 24 * 3600;
 /** Longer than the 7-day idle expiry, so both the slide and the cap can be seen. */
@@ -151,5 +154,20 @@ describe('refresh-token chain and absolute session lifetime', () => {
     // Past the lifetime the cookie is worth nothing.
     await signedInAgo(sid, MAX_LIFETIME + 1);
     expect((await getSession()).body).toBeNull();
+  });
+
+  it('a lifetime lowered at the next start caps the sessions that exist, not only their next write', async () => {
+    const { email, password } = await registerVerified(s);
+    const sid = sidOf((await login(s, email, password)).accessToken);
+    expect((await times(sid))?.lifetime).toBeGreaterThan(6 * DAY);
+    const db = drizzle(s.sql, { schema: authTables });
+    try {
+      await applySessionPolicy(db, DAY); // what auth-svc does at start with SESSION_MAX_LIFETIME_SECONDS=86400
+      expect((await times(sid))?.lifetime).toBeCloseTo(DAY, 0);
+    } finally {
+      await applySessionPolicy(db, MAX_LIFETIME);
+    }
+    // Raising it again does not lengthen a session (only a refresh writes a new expiry).
+    expect((await times(sid))?.lifetime).toBeCloseTo(DAY, 0);
   });
 });

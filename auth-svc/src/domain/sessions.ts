@@ -237,4 +237,10 @@ export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number)
     .insert(tables.sessionPolicy)
     .values({ id: true, maxLifetimeSeconds })
     .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } });
+  // A lifetime lowered since the last start applies to the sessions that exist too, not only from their next write.
+  const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
+  await conn
+    .update(tables.session)
+    .set({ expiresAt: cap })
+    .where(sql`${tables.session.expiresAt} > ${cap}`);
 }
