@@ -103,7 +103,7 @@ describe('personal API keys (/api/v1/auth/api-keys, the gateway exchange, scopes
 
     // Without scopes: read-only; without expiry: none.
     const plain = await create(u.token, { name: 'reader' });
-    expect(plain.body).toMatchObject({ scopes: ['me:read', 'vault:read', 'credits:read'], expiresAt: null });
+    expect(plain.body).toMatchObject({ scopes: ['me:read', 'credits:read'], expiresAt: null });
     expect(plain.body.key).not.toBe(res.body.key);
     expect(await events(u.userId, 'api_key_created')).toHaveLength(2);
 

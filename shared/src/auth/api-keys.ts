@@ -26,7 +26,8 @@ export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 export const apiKeyScope = z.enum(API_KEY_SCOPES);
 
 /** A key created without `scopes` may read, never change or administer. */
-export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['me:read', 'vault:read', 'credits:read'];
+// The vault's master key is never a default: a key that can read it must ask for `vault:read` by name.
+export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['me:read', 'credits:read'];
 
 /** The sid of the access tokens minted for a key: revoking it (session.revoked.v1) ends the key everywhere. */
 export const apiKeySessionId = (keyId: string) => `ak_${keyId}`;
