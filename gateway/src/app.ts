@@ -9,7 +9,7 @@ import {
   readinessHandler,
   bearerToken,
   requireServiceKey,
-  secretsEqual,
+  metricsHandler,
   type AppState,
   type JwtVerifier,
   type ReadinessCheck,
@@ -180,15 +180,14 @@ function mountOwnEndpoints(app: Express, deps: GatewayDeps): void {
     readinessHandler(deps.readiness, deps.state, (res) => setRoute(res, 'gateway')),
   );
 
-  app.get('/metrics', async (req, res) => {
-    setRoute(res, 'gateway');
-    if (deps.metricsToken) {
-      const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      if (!secretsEqual(given, deps.metricsToken)) throw ERRORS.tokenInvalid();
-    }
-    res.setHeader('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
+  app.get(
+    '/metrics',
+    (_req, res, next) => {
+      setRoute(res, 'gateway');
+      next();
+    },
+    metricsHandler(deps.metrics.registry, deps.metricsToken),
+  );
 
   mountReference(app, deps.reference);
 

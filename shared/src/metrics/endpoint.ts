@@ -1,13 +1,18 @@
 import type { RequestHandler } from 'express';
 import { secretsEqual } from '../auth/middleware';
 import { ERRORS } from '../errors';
-import type { ServiceMetrics } from './service-metrics';
+
+/** What /metrics exposes: a service's metrics or the gateway's prom-client registry. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 /**
- * GET /metrics. With a token, only `Authorization: Bearer <token>` gets the exposition (401 TOKEN_INVALID
- * otherwise, compared in constant time); production refuses to start without one (config).
+ * GET /metrics, for every service and the gateway. With a token, only `Authorization: Bearer <token>` gets the
+ * exposition (401 TOKEN_INVALID otherwise, compared in constant time); production refuses to start without one (config).
  */
-export function metricsHandler(metrics: ServiceMetrics, token: string | undefined): RequestHandler {
+export function metricsHandler(metrics: MetricsSource, token: string | undefined): RequestHandler {
   return async (req, res) => {
     if (token) {
       const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
