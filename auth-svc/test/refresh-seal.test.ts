@@ -19,9 +19,10 @@ describe('successorSeal', () => {
     const sealed = seal.seal('spent-token-a', 'successor-token-1');
     expect(seal.open('spent-token-b', sealed)).toBeUndefined();
     expect(successorSeal(`${SECRET}x`).open('spent-token-a', sealed)).toBeUndefined();
-    const raw = Buffer.from(sealed.slice(3), 'base64url');
+    const parts = sealed.split('.');
+    const raw = Buffer.from(parts[3] ?? '', 'base64url');
     raw[raw.length - 1] = (raw[raw.length - 1] ?? 0) ^ 1;
-    expect(seal.open('spent-token-a', `v1.${raw.toString('base64url')}`)).toBeUndefined();
+    expect(seal.open('spent-token-a', [...parts.slice(0, 3), raw.toString('base64url')].join('.'))).toBeUndefined();
     for (const bad of ['', 'v1.', 'v2.abc', 'v1.AAAA', 'no-dot']) expect(seal.open('spent-token-a', bad)).toBeUndefined();
   });
 });

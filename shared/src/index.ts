@@ -15,6 +15,7 @@ export * from './auth/middleware';
 export * from './auth/reauth';
 export * from './auth/revocations';
 export * from './auth/api-keys';
+export * from './crypto/seal';
 export * from './service';
 export * from './openapi';
 export * from './metrics';

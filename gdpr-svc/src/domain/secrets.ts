@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Keys derived from GDPR_SECRET, one per purpose, so neither use weakens the other. */
 export interface GdprSecrets {
@@ -16,21 +16,8 @@ export function deriveSecrets(secret: string): GdprSecrets {
   };
 }
 
-/** AES-256-GCM: `v1.<iv>.<tag>.<ciphertext>`, base64url parts. */
-export function seal(key: Buffer, plaintext: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return ['v1', iv, cipher.getAuthTag(), ct].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
-}
-
-export function unseal(key: Buffer, sealed: string): string {
-  const [version, iv, tag, ct] = sealed.split('.');
-  if (version !== 'v1' || !iv || !tag || ct === undefined) throw new Error('unknown sealed key format');
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-  return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
-}
+// The receipt key is sealed with the shared AES-256-GCM helper (`v1.<iv>.<tag>.<ciphertext>`).
+export { seal, unseal } from '@mana/shared';
 
 /** A capability token for the status URL and the hash that is stored instead of it. */
 export function newCapabilityToken(): { token: string; hash: string } {
