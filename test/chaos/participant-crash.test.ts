@@ -1,3 +1,4 @@
+import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@mana/shared/testing';
 import { call } from '../helpers/http';
@@ -5,10 +6,13 @@ import { startStack, type Stack } from '../helpers/stack';
 import { ALL_SERVICES, INSTANCES, newUser, spendOne, type ChaosUser } from './helpers';
 
 /**
- * An erasure participant dies while it works: both credits-svc instances (own processes) are SIGKILLed right
- * after three erasures were requested — while the requests are being consumed, before they are acknowledged —
- * and started again. The broker redelivers what was not acknowledged: every erasure completes, and each
- * wallet was closed in the ledger exactly once.
+ * An erasure participant dies between consuming an erasure request and acknowledging it: both credits-svc
+ * instances (own processes) run with the failpoint `erasure.before-ack`, which SIGKILLs the process right after
+ * the transaction that erased a user (and wrote its answer to the outbox) committed, before the broker hears the
+ * ack. Whichever instance takes a request dies; the broker hands the unacknowledged requests to the other, which
+ * dies the same way — so both end dead, every request back in the queue, some wallets already closed. Started
+ * again (without the failpoint), the instances get every request redelivered: each erasure completes, and each
+ * wallet was closed in the ledger exactly once (a redelivered request that had committed erases nothing more).
  */
 describe('chaos: an erasure participant killed (SIGKILL) between consuming and acknowledging', () => {
   let s: Stack;
@@ -17,7 +21,11 @@ describe('chaos: an erasure participant killed (SIGKILL) between consuming and a
       services: [...ALL_SERVICES],
       instances: INSTANCES,
       spawn: ['credits'],
-      serviceEnv: { gdpr: { ERASURE_RETRY_MS: '2000' } },
+      serviceEnv: {
+        credits: { MANA_FAILPOINT: 'erasure.before-ack' },
+        // No re-ask from the coordinator during the test: every request in the queue is one the broker kept.
+        gdpr: { ERASURE_RETRY_MS: '600000' },
+      },
     });
   });
   afterAll(async () => {
@@ -30,6 +38,7 @@ describe('chaos: an erasure participant killed (SIGKILL) between consuming and a
     for (const u of users) expect((await spendOne(s, u)).status).toBe(201);
     const [keep, ...erase] = users;
     const closesBefore = await closes(s);
+    const died = s.instances.credits.map((_, i) => s.exited('credits', i));
 
     const statusUrls = await Promise.all(
       erase.map(async (u) => {
@@ -42,9 +51,16 @@ describe('chaos: an erasure participant killed (SIGKILL) between consuming and a
         return res.body.statusUrl;
       }),
     );
-    await Promise.all(s.instances.credits.map((_, i) => s.crash('credits', i)));
-    for (let i = 0; i < INSTANCES; i++) await s.revive('credits', i);
+    const timeout = new Promise((r) => setTimeout(() => r('still running'), 30_000));
+    expect(await Promise.all(died.map((d) => Promise.race([d, timeout])))).toEqual(died.map(() => 'SIGKILL'));
+    // Each death came after a commit: at least one wallet is closed, and no request was acknowledged.
+    const closedWhileDead = (await closes(s)) - closesBefore;
+    expect(closedWhileDead).toBeGreaterThanOrEqual(1);
+    expect(closedWhileDead).toBeLessThanOrEqual(erase.length);
+    await eventually(async () => (await queued(s)) === erase.length, 30_000, 250);
+    console.info(`erasure.before-ack: both credits-svc died, ${closedWhileDead} of ${erase.length} wallets closed, every request requeued`);
 
+    await Promise.all(s.instances.credits.map((_, i) => s.revive('credits', i, { MANA_FAILPOINT: '' })));
     for (const url of statusUrls) {
       const done = await eventually(
         async () => {
@@ -68,6 +84,17 @@ describe('chaos: an erasure participant killed (SIGKILL) between consuming and a
     expect((await spendOne(s, keep)).status).toBe(201);
   });
 });
+
+/** Ready messages in credits-svc's erasure queue (none of them being handled: no consumer is up). */
+async function queued(s: Stack): Promise<number> {
+  const conn = await amqp.connect(s.env.AMQP_URL ?? '');
+  try {
+    const ch = await conn.createChannel();
+    return (await ch.checkQueue(`${s.env.AMQP_QUEUE_PREFIX}credits`)).messageCount;
+  } finally {
+    await conn.close();
+  }
+}
 
 async function closes(s: Stack): Promise<number> {
   const res = await s.sql.query<{ n: string }>(`select count(*) as n from credits.ledger_transactions where kind = 'close'`);

@@ -122,8 +122,13 @@ export interface Stack {
   redisProxy?: TcpProxy;
   /** SIGKILLs one instance of a spawned service (no shutdown of any kind) and waits until the process is gone. */
   crash: (name: StackService, index: number) => Promise<void>;
-  /** Starts a crashed instance again on its port; resolves when it answers /readyz. */
-  revive: (name: StackService, index: number) => Promise<ServiceHandle>;
+  /**
+   * Starts a crashed instance again on its port; resolves when it answers /readyz. `env` is added to the
+   * instance's first environment for this start only (e.g. `{ MANA_FAILPOINT: 'outbox.after-publish' }`).
+   */
+  revive: (name: StackService, index: number, env?: Record<string, string>) => Promise<ServiceHandle>;
+  /** Resolves with the signal (or exit code) once a spawned instance's process ended, whoever ended it. */
+  exited: (name: StackService, index: number) => Promise<NodeJS.Signals | number>;
   /** Every event published on this stack's exchange, in arrival order. */
   events: EventEnvelope[];
   waitForEvent: (type: string, match?: (e: EventEnvelope) => boolean, timeoutMs?: number) => Promise<EventEnvelope>;
@@ -253,13 +258,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (!h?.child) throw new Error(`${name}[${index}] is not a spawned instance`);
       await h.kill('SIGKILL');
     };
-    const revive = async (name: StackService, index: number) => {
+    const revive = async (name: StackService, index: number, extra: Record<string, string> = {}) => {
       const svc = SERVICES.find((x) => x.name === name);
       const port = ports.get(name)?.[index];
       const h = all[name][index] as SpawnedHandle | undefined;
       if (!svc || port === undefined || !h?.child) throw new Error(`${name}[${index}] is not a spawned instance`);
-      const env2 = { ...(h.env ?? {}) };
+      const env2 = { ...(h.firstEnv ?? h.env ?? {}), ...extra };
       const fresh = await spawnService(name, port, env2);
+      fresh.firstEnv = h.firstEnv ?? h.env;
       all[name][index] = fresh;
       if (index === 0 && name !== 'auth') running[name] = fresh;
       return fresh;
@@ -297,6 +303,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       redisProxy,
       crash,
       revive,
+      exited: (name, index) => {
+        const h = all[name][index] as SpawnedHandle | undefined;
+        if (!h?.child) throw new Error(`${name}[${index}] is not a spawned instance`);
+        return h.exited;
+      },
       events: observer.events,
       waitForEvent: observer.waitFor,
       publish: (...events) => publishAs(bus, events),
@@ -311,7 +322,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 interface SpawnedHandle extends ServiceHandle {
   child?: ChildProcess;
   env?: Record<string, string>;
+  /** The environment of the instance's first start (a revive with extra variables starts from it). */
+  firstEnv?: Record<string, string>;
   kill: (signal: NodeJS.Signals) => Promise<void>;
+  exited: Promise<NodeJS.Signals | number>;
 }
 
 const SERVICE_FOLDERS: Record<StackService, string> = {
@@ -332,7 +346,7 @@ async function spawnService(name: StackService, port: number, env: Record<string
   });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<NodeJS.Signals | number>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? 0)));
   const kill = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
@@ -358,7 +372,7 @@ async function spawnService(name: StackService, port: number, env: Record<string
     await kill('SIGTERM');
     clearTimeout(timer);
   };
-  return { url, port, server: undefined as unknown as Server, close, child, env, kill };
+  return { url, port, server: undefined as unknown as Server, close, child, env, kill, exited };
 }
 
 /** Subscribes a per-instance queue to every key of the stack's exchange. */

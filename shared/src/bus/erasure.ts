@@ -3,6 +3,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import { createEvent, SERVICE_NAME_PATTERN, type EventEnvelope } from '../contracts/events';
+import { failpoint } from './failpoint';
 import type { EventBus } from './types';
 import { enqueueEvents, type OutboxRelay, type OutboxTable, type ProcessedMessagesTable } from './outbox';
 
@@ -69,6 +70,7 @@ export async function subscribeErasureParticipant(opts: ErasureParticipantOption
           opts,
           batch.map((w) => w.delivery),
         );
+        failpoint('erasure.before-ack'); // chaos tests: committed, not yet acknowledged
         for (const w of batch) w.resolve();
       } catch (err) {
         if (batch.length === 1) batch[0]?.reject(err);

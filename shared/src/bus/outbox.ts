@@ -5,6 +5,7 @@ import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import type { EventEnvelope } from '../contracts/events';
 import { parseEnvelope } from '../contracts/events';
+import { failpoint } from './failpoint';
 import type { EventBus } from './types';
 
 /** The outbox and processed-message tables, declared inside the owning service's schema. */
@@ -176,6 +177,7 @@ export class OutboxRelay {
       // round trip per batch instead of one per row keeps a burst (50 erasures at once) from queueing.
       const results = await Promise.allSettled(rows.map((row) => bus.publish(row.envelope)));
       const done = rows.filter((_, i) => results[i]?.status === 'fulfilled').map((row) => row.id);
+      if (done.length > 0) failpoint('outbox.after-publish'); // chaos tests: confirmed by the broker, not yet marked
       const failed = rows.flatMap((row, i) => {
         const r = results[i];
         return r?.status === 'rejected' ? [{ id: row.id, reason: r.reason as unknown }] : [];
