@@ -5,7 +5,7 @@ import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import type { EventEnvelope } from '../contracts/events';
 import { parseEnvelope } from '../contracts/events';
-import { failpoint } from './failpoint';
+import { failpoint, ignoredFailpoint } from './failpoint';
 import type { EventBus } from './types';
 
 /** The outbox and processed-message tables, declared inside the owning service's schema. */
@@ -117,6 +117,8 @@ export class OutboxRelay {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    const ignored = ignoredFailpoint();
+    if (ignored) this.opts.logger.warn({ failpoint: ignored }, 'MANA_FAILPOINT ignored: failpoints are armed only with NODE_ENV=test');
     this.opts.bus.on('connected', this.onConnected);
     this.schedule();
     this.kick();
