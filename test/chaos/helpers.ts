@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { call } from '../helpers/http';
 import type { Stack } from '../helpers/stack';
-import { login, registerVerified } from '../helpers/users';
+import { login, registerVerified, strongPassword, uniqueEmail } from '../helpers/users';
 
 /** Every service of the system, two instances each (the chaos suite always runs "two of everything"). */
 export const ALL_SERVICES = ['vault', 'credits', 'admin', 'gdpr'] as const;
@@ -12,6 +12,20 @@ export interface ChaosUser {
   email: string;
   password: string;
   token: string;
+}
+
+/** A user as far as the registration went: the id the events carry. */
+export interface Registered {
+  userId: string;
+  email: string;
+}
+
+/** Registers through the gateway (one scrypt hash) and nothing more; throws unless 201. */
+export async function register(s: Stack): Promise<Registered> {
+  const email = uniqueEmail('chaos');
+  const res = await call<{ user: { id: string } }>(`${s.gatewayUrl}/api/v1/auth/register`, { body: { email, password: strongPassword() } });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { userId: res.body.user.id, email };
 }
 
 /** Registers (through the gateway), verifies the address and signs in. */
