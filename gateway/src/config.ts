@@ -47,6 +47,14 @@ export const configSchema = commonEnv
     /** Limit per personal API key (its requests count here, not against their IP). */
     RATE_LIMIT_API_KEY_POINTS: positiveInt(600),
     RATE_LIMIT_API_KEY_WINDOW_S: positiveInt(60),
+    /**
+     * With Redis: the share of each limit an instance may count on its own between two answers from Redis, so a
+     * request needs no round trip. The limit holds across instances to within instances × this share (0 = a round
+     * trip per request, exact; limits under 1 / share are always exact).
+     */
+    RATE_LIMIT_LOCAL_SHARE: z.coerce.number().min(0).max(0.1).default(0.01),
+    /** How often (ms) an instance sends its counts to Redis and learns the other instances'. */
+    RATE_LIMIT_SYNC_MS: positiveInt(50),
     /** Exchanged API keys remembered (in-process LRU keyed by the key's SHA-256; 0 = exchange every request). */
     API_KEY_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
     /** Largest request body the gateway forwards (413 above it); e.g. 100kb, 1mb. */

@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ERRORS, type AppError } from '@mana/shared';
 import type { RateTier } from './routes';
+import { SharedCounter, type Verdict } from './shared-counter';
 
 export interface RateLimitSettings {
   prefix: string;
@@ -11,6 +12,11 @@ export interface RateLimitSettings {
   auth: { points: number; windowS: number };
   /** Per personal API key (its requests count here instead of against their IP); defaults to `general`. */
   apiKey?: { points: number; windowS: number };
+  /**
+   * Redis only: the share of a bucket's limit each instance may count on its own between two answers from Redis
+   * (0 = one round trip per request), and how often it sends its counts (see SharedCounter).
+   */
+  sync?: { localShare: number; syncMs: number };
 }
 
 /** The buckets: the route tiers per client IP, plus one per API key. */
@@ -71,11 +77,27 @@ class InsuranceLimiter extends RateLimiterMemory {
 const SCHEMA = 'gateway';
 const TABLE = 'rate_limits';
 
-function limitedBy(res: RateLimiterRes): AppError {
-  return ERRORS.rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-}
+/** One bucket: resolves with the 429 to answer with, or undefined to go on. */
+type Consume = (key: string) => Promise<AppError | undefined>;
+
+const retryIn = (ms: number) => ERRORS.rateLimited(Math.max(1, Math.ceil(ms / 1000)));
 
 export async function createRateLimiter(settings: RateLimitSettings, store: RateLimitStoreConfig, logger: Logger): Promise<RateLimiter> {
+  const consume = async (limiter: RateLimiterAbstract, key: string): Promise<AppError | undefined> => {
+    try {
+      await limiter.consume(key);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return retryIn(err.msBeforeNext);
+      // The store and its insurance both failed: fail open, but say so.
+      logger.error({ err: (err as Error).message }, 'rate limiter failed');
+      return undefined;
+    }
+  };
+  const library =
+    (limiter: RateLimiterAbstract): Consume =>
+    (key) =>
+      consume(limiter, key);
   let lastFallbackAt = 0;
   const fellBack = () => {
     lastFallbackAt = Date.now();
@@ -100,7 +122,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     };
   };
 
-  let limiters: Record<Bucket, RateLimiterAbstract>;
+  let buckets: Record<Bucket, Consume>;
   let kind: RateLimiter['store'];
   let ping: () => Promise<void>;
   let storeUp: () => boolean = () => Date.now() - lastFallbackAt > DOWN_FOR_MS;
@@ -110,17 +132,37 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     const redis = new Redis(store.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
     await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet'));
-    limiters = {
-      general: new RateLimiterRedis({ storeClient: redis, ...options('general') }),
-      auth: new RateLimiterRedis({ storeClient: redis, ...options('auth') }),
-      apiKey: new RateLimiterRedis({ storeClient: redis, ...options('apiKey') }),
+    const sync = settings.sync ?? { localShare: 0, syncMs: 50 };
+    const syncFailed = (err: Error) => logger.warn({ err: err.message }, 'rate-limit counts not sent to Redis');
+    const shared = (tier: Bucket): Consume => {
+      const { keyPrefix, points, duration, insuranceLimiter } = options(tier);
+      const counter = new SharedCounter(
+        redis,
+        { keyPrefix, points, windowMs: duration * 1000, localHits: Math.floor(points * sync.localShare), syncMs: sync.syncMs },
+        syncFailed,
+      );
+      counters.push(counter);
+      return async (key) => {
+        // While Redis is away, count in memory at once rather than trying it on every request.
+        if (redis.status !== 'ready') return consume(insuranceLimiter, key);
+        let verdict: Verdict;
+        try {
+          verdict = await counter.hit(key);
+        } catch {
+          return consume(insuranceLimiter, key);
+        }
+        return verdict === undefined ? undefined : retryIn(verdict);
+      };
     };
+    const counters: SharedCounter[] = [];
+    buckets = { general: shared('general'), auth: shared('auth'), apiKey: shared('apiKey') };
     kind = 'redis';
     ping = async () => {
       await redis.ping();
     };
     storeUp = () => redis.status === 'ready';
     close = async () => {
+      await Promise.all(counters.map((c) => c.close()));
       redis.disconnect();
     };
   } else if (store.databaseUrl) {
@@ -142,12 +184,13 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     });
     // The first limiter creates the table (its callback says when); the second reuses it.
     await new Promise<void>((resolve, reject) => {
-      limiters = {
-        general: new RateLimiterPostgres({ ...pgOptions('general'), tableCreated: false }, (err?: unknown) =>
-          err ? reject(err instanceof Error ? err : new Error('rate-limit table setup failed', { cause: err })) : resolve(),
-        ),
-        auth: new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true }),
-        apiKey: new RateLimiterPostgres({ ...pgOptions('apiKey'), tableCreated: true }),
+      const general = new RateLimiterPostgres({ ...pgOptions('general'), tableCreated: false }, (err?: unknown) =>
+        err ? reject(err instanceof Error ? err : new Error('rate-limit table setup failed', { cause: err })) : resolve(),
+      );
+      buckets = {
+        general: (key) => consume(general, key),
+        auth: library(new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true })),
+        apiKey: library(new RateLimiterPostgres({ ...pgOptions('apiKey'), tableCreated: true })),
       };
     });
     kind = 'postgres';
@@ -159,36 +202,24 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
     logger.warn(
       'RATE LIMITS ARE COUNTED IN PROCESS MEMORY: every gateway instance counts on its own. Set REDIS_URL (or DATABASE_URL) for a shared store; production refuses this.',
     );
-    limiters = {
-      general: new RateLimiterMemory(options('general')),
-      auth: new RateLimiterMemory(options('auth')),
-      apiKey: new RateLimiterMemory(options('apiKey')),
+    buckets = {
+      general: library(new RateLimiterMemory(options('general'))),
+      auth: library(new RateLimiterMemory(options('auth'))),
+      apiKey: library(new RateLimiterMemory(options('apiKey'))),
     };
     kind = 'memory';
     ping = async () => undefined;
     close = async () => undefined;
   }
 
-  const consume = async (limiter: RateLimiterAbstract, ip: string): Promise<AppError | undefined> => {
-    try {
-      await limiter.consume(ip);
-      return undefined;
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return limitedBy(err);
-      // The store and its insurance both failed: fail open, but say so.
-      logger.error({ err: (err as Error).message }, 'rate limiter failed');
-      return undefined;
-    }
-  };
-
   return {
     store: kind,
     async check(ip, tier) {
-      if (tier === 'general') return consume(limiters.general, ip);
-      const [general, auth] = await Promise.all([consume(limiters.general, ip), consume(limiters.auth, ip)]);
+      if (tier === 'general') return buckets.general(ip);
+      const [general, auth] = await Promise.all([buckets.general(ip), buckets.auth(ip)]);
       return auth ?? general;
     },
-    checkKey: (keyId) => consume(limiters.apiKey, keyId),
+    checkKey: (keyId) => buckets.apiKey(keyId),
     async ping() {
       if (kind === 'memory') return;
       try {

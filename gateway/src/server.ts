@@ -48,6 +48,7 @@ export async function startGateway(opts: ServiceStartOptions = {}): Promise<Serv
       general: { points: config.RATE_LIMIT_POINTS, windowS: config.RATE_LIMIT_WINDOW_S },
       auth: { points: config.RATE_LIMIT_AUTH_POINTS, windowS: config.RATE_LIMIT_AUTH_WINDOW_S },
       apiKey: { points: config.RATE_LIMIT_API_KEY_POINTS, windowS: config.RATE_LIMIT_API_KEY_WINDOW_S },
+      sync: { localShare: config.RATE_LIMIT_LOCAL_SHARE, syncMs: config.RATE_LIMIT_SYNC_MS },
     },
     {
       redisUrl: config.REDIS_URL,
