@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { eq } from 'drizzle-orm';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSignature, symmetricDecrypt } from 'better-auth/crypto';
 import { AppError, createDatabase, createLogger, runMigrations, type Database } from '@mana/shared';
@@ -12,10 +14,12 @@ import {
   callEndpoint,
   cookiePair,
   cookieValue,
+  currentSigningKey,
   providerQuerySigned,
   sealJwkPrivateKey,
   sessionOfCookie,
   sessionTokenOf,
+  signJwtWithKey,
   signedSessionCookie,
   toV1Error,
 } from '../src/auth/better-auth-adapter';
@@ -124,5 +128,23 @@ describe('better-auth adapter', () => {
     const sealed = await sealJwkPrivateKey(auth, jwk);
     const c = await auth.$context;
     expect(JSON.parse(await symmetricDecrypt({ key: c.secretConfig, data: JSON.parse(sealed) }))).toEqual(jwk);
+  });
+
+  it("resolves the jwt plugin's current key once and signs with it like its signJWT endpoint", async () => {
+    const key = await currentSigningKey(auth);
+    const jwks = createLocalJWKSet(await auth.api.getJwks());
+    const payload = { sub: 'u1', email, role: 'user', sid: 's1', iat: Math.floor(Date.now() / 1000) };
+    const mine = await signJwtWithKey(auth, key, payload);
+    const theirs = (await auth.api.signJWT({ body: { payload } })).token;
+    expect(decodeProtectedHeader(mine)).toEqual(decodeProtectedHeader(theirs));
+    expect(decodeProtectedHeader(mine)).toMatchObject({ alg: 'EdDSA', kid: key.kid });
+    const verified = await jwtVerify(mine, jwks, { issuer: BASE_URL, audience: 'mana' });
+    expect(verified.payload).toEqual(decodeJwt(theirs));
+    // A rotation: the plugin signs with the newest live key, and so does the next resolution.
+    const [row] = await database.db.select().from(tables.jwks).where(eq(tables.jwks.id, key.kid));
+    if (!row) throw new Error('signing key row expected');
+    await database.db.insert(tables.jwks).values({ ...row, id: 'rotated-key', createdAt: new Date(Date.now() + 1000) });
+    expect((await currentSigningKey(auth)).kid).toBe('rotated-key');
+    expect(decodeProtectedHeader((await auth.api.signJWT({ body: { payload } })).token).kid).toBe('rotated-key');
   });
 });

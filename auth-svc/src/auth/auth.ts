@@ -81,6 +81,9 @@ export function createAuth(deps: AuthDeps) {
     secret: config.BETTER_AUTH_SECRET,
     trustedOrigins: [publicOrigin, ...config.CORS_ORIGINS],
     telemetry: { enabled: false },
+    // No OpenTelemetry SDK runs in Mana: Better Auth's spans (one per endpoint, hook and adapter call) would only
+    // cost CPU on every sign-in. Switch them back on together with an SDK.
+    experimental: { instrumentation: { enabled: false } },
     logger: {
       disabled: config.LOG_LEVEL === 'silent',
       level: 'warn',

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { APIError } from 'better-auth/api';
 import { constantTimeEqual, makeSignature, symmetricEncrypt } from 'better-auth/crypto';
+import { resolveSigningKey, signJWT, type JwtOptions } from 'better-auth/plugins/jwt';
 import { AppError, ERRORS } from '@mana/shared';
 import type { Auth } from './auth';
 
@@ -21,6 +22,38 @@ export async function authSecret(auth: Auth): Promise<string> {
 export async function sealJwkPrivateKey(auth: Auth, privateWebKey: unknown): Promise<string> {
   const c = await auth.$context;
   return JSON.stringify(await symmetricEncrypt({ key: c.secretConfig, data: JSON.stringify(privateWebKey) }));
+}
+
+/** A JWT signing key as the jwt plugin resolves it: read, decrypted and imported, with its `kid` and `alg`. */
+export type SigningKey = NonNullable<Awaited<ReturnType<typeof resolveSigningKey>>>;
+
+type JwtPayload = Parameters<typeof signJWT>[1]['payload'];
+
+/**
+ * The jwt plugin's own signing functions outside a request: they read only `ctx.context` (adapter, secret,
+ * options, logger), which is the instance's auth context.
+ */
+async function jwtPlugin(auth: Auth): Promise<{ ctx: Parameters<typeof signJWT>[0]; options: JwtOptions | undefined }> {
+  const context = await auth.$context;
+  const options: JwtOptions | undefined = context.getPlugin('jwt')?.options;
+  return { ctx: { context } as unknown as Parameters<typeof signJWT>[0], options };
+}
+
+/** The key the jwt plugin signs with now (its `resolveSigningKey`: the newest live key; the first one is minted). */
+export async function currentSigningKey(auth: Auth): Promise<SigningKey> {
+  const { ctx, options } = await jwtPlugin(auth);
+  const key = await resolveSigningKey(ctx, options);
+  if (!key) throw new Error('the jwt plugin signs through a custom callback: there is no key to resolve');
+  return key;
+}
+
+/**
+ * Signs like the plugin's `signJWT` endpoint (same header, `iss`, `aud`, `exp`), with a key resolved before:
+ * the plugin's documented way to skip the key's database read, decryption and import on every token.
+ */
+export async function signJwtWithKey(auth: Auth, key: SigningKey, payload: JwtPayload): Promise<string> {
+  const { ctx, options } = await jwtPlugin(auth);
+  return signJWT(ctx, { options, payload, resolvedKey: key });
 }
 
 /** Name of one of Better Auth's plugin cookies (prefix and `__Secure-` as configured). */

@@ -3,12 +3,25 @@ import { createJwtVerifier, jwtIssuer, type JwtVerifier } from '@mana/shared';
 import type { Config } from '../config';
 import { accessClaims, type AccessTokenSubject } from '../domain/tokens';
 import type { Auth } from './auth';
+import { currentSigningKey, signJwtWithKey, type SigningKey } from './better-auth-adapter';
 
-/** Signs an access token with the JWT plugin's current key (same claims as Better Auth's /token). */
-export async function mintAccessToken(auth: Auth, subject: AccessTokenSubject): Promise<string> {
+/** The signing key last used, decrypted and imported once (per Better Auth instance). */
+const signingKeys = new WeakMap<Auth, SigningKey>();
+
+/**
+ * Signs an access token with the JWT plugin's current key (same claims as Better Auth's /token).
+ * `currentKeyId` is the current key's id as the database named it in the caller's own read (see
+ * `tokenSubject`): while it is the key in memory, no key is read; any other value, or none, resolves the
+ * key again, so a rotation takes effect with the next token.
+ */
+export async function mintAccessToken(auth: Auth, subject: AccessTokenSubject, currentKeyId?: string | null): Promise<string> {
   const payload = { ...accessClaims(subject), iat: Math.floor(Date.now() / 1000) };
-  const { token } = await auth.api.signJWT({ body: { payload } });
-  return token;
+  let key = signingKeys.get(auth);
+  if (!key || currentKeyId === undefined || currentKeyId !== key.kid) {
+    key = await currentSigningKey(auth);
+    signingKeys.set(auth, key);
+  }
+  return signJwtWithKey(auth, key, payload);
 }
 
 /** The public keys as served at /api/auth/jwks (creates the first key pair when there is none). */

@@ -1,6 +1,7 @@
-import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
-import type { Conn } from '../db/types';
+import { preparedStatement } from '../db/prepared';
+import type { Conn, Db } from '../db/types';
 import { normalizeEmail } from './users';
 
 export interface LockoutPolicy {
@@ -12,13 +13,30 @@ export interface LockoutPolicy {
 /** Counters are per normalized email, whether an account exists or not (no enumeration). */
 export const lockoutKey = normalizeEmail;
 
-export async function isLocked(conn: Conn, email: string): Promise<boolean> {
-  const rows = await conn
-    .select({ email: tables.signInLockouts.email })
+export async function isLocked(db: Db, email: string): Promise<boolean> {
+  return (await lockoutState(db, email)).locked;
+}
+
+export interface LockoutState {
+  /** The email is locked now. */
+  locked: boolean;
+  /** The email has a row: failures counting (or a lock); a successful sign-in has something to clear. */
+  counting: boolean;
+}
+
+const lockoutStateStatement = preparedStatement((db) =>
+  db
+    .select({ locked: sql<boolean>`coalesce(${tables.signInLockouts.lockedUntil} > now(), false)` })
     .from(tables.signInLockouts)
-    .where(and(eq(tables.signInLockouts.email, lockoutKey(email)), gt(tables.signInLockouts.lockedUntil, sql`now()`)))
-    .limit(1);
-  return rows.length > 0;
+    .where(eq(tables.signInLockouts.email, sql.placeholder('email')))
+    .limit(1)
+    .prepare('auth_lockout_state'),
+);
+
+/** Whether the email is locked, and whether there is anything a successful sign-in would clear — one read. */
+export async function lockoutState(db: Db, email: string): Promise<LockoutState> {
+  const [row] = await lockoutStateStatement(db).execute({ email: lockoutKey(email) });
+  return { locked: row?.locked === true, counting: row !== undefined };
 }
 
 /**

@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, lte, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
+import { preparedStatement } from '../db/prepared';
 import type { Conn, Db } from '../db/types';
 import type { SuccessorSeal } from './refresh-seal';
 import { recordSecurityEvent, type RequestMeta } from './security-events';
@@ -11,10 +12,8 @@ import { REFRESH_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashRefreshToken, new
 export type UserRow = typeof tables.user.$inferSelect;
 export type SessionRow = typeof tables.session.$inferSelect;
 
-const liveSessionStatements = new WeakMap<Db, ReturnType<typeof prepareLiveSession>>();
-
-function prepareLiveSession(db: Db) {
-  return db
+const liveSessionStatement = preparedStatement((db) =>
+  db
     .select({ session: tables.session, user: tables.user })
     .from(tables.session)
     .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
@@ -26,8 +25,8 @@ function prepareLiveSession(db: Db) {
       ),
     )
     .limit(1)
-    .prepare('auth_live_session');
-}
+    .prepare('auth_live_session'),
+);
 
 /**
  * The bearer check every authenticated request makes, as a prepared statement: PostgreSQL plans it
@@ -38,12 +37,7 @@ export async function findLiveSessionFast(
   sessionId: string,
   userId: string,
 ): Promise<{ session: SessionRow; user: UserRow } | undefined> {
-  let statement = liveSessionStatements.get(db);
-  if (!statement) {
-    statement = prepareLiveSession(db);
-    liveSessionStatements.set(db, statement);
-  }
-  const rows = await statement.execute({ sessionId, userId });
+  const rows = await liveSessionStatement(db).execute({ sessionId, userId });
   return rows[0];
 }
 
@@ -209,23 +203,85 @@ async function slideSession(conn: Conn, sessionId: string): Promise<void> {
 }
 
 /**
- * A session Better Auth just created (password sign-in or its second factor) gets its device fields
- * and a refresh-token family; undefined when no session has that token.
+ * The id of the key the JWT plugin signs with at this instant, as its `resolveSigningKey` picks it: the newest
+ * live EdDSA key, else the newest live key. Read along with the session a token is minted for, so the signer's
+ * in-memory key is checked against the database on every mint without a round trip of its own (a rotation takes
+ * effect with the next token).
  */
+function currentSigningKeyId(conn: Conn) {
+  const k = tables.jwks;
+  const current = conn
+    .select({ id: k.id })
+    .from(k)
+    .where(or(isNull(k.expiresAt), gt(k.expiresAt, sql`now()`)))
+    .orderBy(sql`(${k.alg} = 'EdDSA' or ${k.alg} is null) desc`, desc(k.createdAt))
+    .limit(1);
+  return sql<string | null>`(${current})`;
+}
+
+export interface TokenSubject {
+  sessionId: string;
+  user: UserRow;
+  /** The JWT plugin's current signing key (null when there is none yet). */
+  signingKeyId: string | null;
+}
+
+const tokenSubjectStatement = preparedStatement((db) =>
+  db
+    .select({ sessionId: tables.session.id, user: tables.user, signingKeyId: currentSigningKeyId(db) })
+    .from(tables.session)
+    .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
+    .where(and(eq(tables.session.id, sql.placeholder('sessionId')), gt(tables.session.expiresAt, sql`now()`)))
+    .limit(1)
+    .prepare('auth_token_subject'),
+);
+
+/** A live session's user and the current signing key: what an access token for it is made of. */
+export async function tokenSubject(db: Db, sessionId: string): Promise<TokenSubject | undefined> {
+  const [row] = await tokenSubjectStatement(db).execute({ sessionId });
+  return row;
+}
+
+/**
+ * A session Better Auth just created (password sign-in or its second factor) gets its device fields and a
+ * refresh-token family, and the answer has what its access token is made of — one statement (the update and
+ * the insert are data-modifying CTEs, atomic as one), where it used to be a transaction and a second read.
+ * Undefined when no live session has that token.
+ */
+const startSessionFamilyStatement = preparedStatement((db) => {
+  const started = db.$with('started').as(
+    db
+      .update(tables.session)
+      .set({ deviceId: sql`${sql.placeholder('deviceId')}`, deviceName: sql`${sql.placeholder('deviceName')}` })
+      .where(and(eq(tables.session.token, sql.placeholder('sessionToken')), gt(tables.session.expiresAt, sql`now()`)))
+      .returning({ id: tables.session.id, userId: tables.session.userId }),
+  );
+  const family = db.$with('family', { id: sql<string>`id` }).as(
+    sql`insert into ${tables.refreshTokens} (token_hash, session_id, user_id, expires_at)
+        select ${sql.placeholder('tokenHash')}, ${started.id}, ${started.userId}, now() + make_interval(secs => ${REFRESH_TOKEN_TTL_SECONDS})
+        from ${started} returning id`,
+  );
+  return db
+    .with(started, family)
+    .select({ sessionId: started.id, user: tables.user, signingKeyId: currentSigningKeyId(db) })
+    .from(started)
+    .innerJoin(tables.user, eq(tables.user.id, started.userId))
+    .prepare('auth_start_session_family');
+});
+
 export async function startSessionFamily(
   db: Db,
   sessionToken: string,
   device: { deviceId?: string | null; deviceName?: string | null },
-): Promise<{ sessionId: string; refreshToken: string } | undefined> {
-  return db.transaction(async (tx) => {
-    const [s] = await tx
-      .update(tables.session)
-      .set({ deviceId: device.deviceId ?? null, deviceName: device.deviceName ?? null })
-      .where(eq(tables.session.token, sessionToken))
-      .returning({ id: tables.session.id, userId: tables.session.userId });
-    if (!s) return undefined;
-    return { sessionId: s.id, refreshToken: await issueRefreshToken(tx, s.id, s.userId) };
+): Promise<(TokenSubject & { refreshToken: string }) | undefined> {
+  const refreshToken = newRefreshToken();
+  const [row] = await startSessionFamilyStatement(db).execute({
+    sessionToken,
+    deviceId: device.deviceId ?? null,
+    deviceName: device.deviceName ?? null,
+    tokenHash: hashRefreshToken(refreshToken),
   });
+  return row ? { ...row, refreshToken } : undefined;
 }
 
 /**

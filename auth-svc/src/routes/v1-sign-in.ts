@@ -3,16 +3,21 @@ import { authCookieName, cookieValue } from '../auth/better-auth-adapter';
 import { mintAccessToken } from '../auth/tokens';
 import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
-import { findLiveSession, startSessionFamily } from '../domain/sessions';
+import { startSessionFamily, tokenSubject, type TokenSubject } from '../domain/sessions';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
 import type { Device } from '../domain/two-factor-challenges';
 import { publicUser } from '../domain/views';
 
+async function pairFor(ctx: AuthContext, subject: TokenSubject, refreshToken: string) {
+  const { user, sessionId, signingKeyId } = subject;
+  const accessToken = await mintAccessToken(ctx.auth, { user, session: { id: sessionId } }, signingKeyId);
+  return { user: publicUser(user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
+}
+
 export async function tokenPair(ctx: AuthContext, sessionId: string, refreshToken: string) {
-  const live = await findLiveSession(ctx.db, sessionId);
-  if (!live) throw AUTH_ERRORS.invalidRefreshToken();
-  const accessToken = await mintAccessToken(ctx.auth, live);
-  return { user: publicUser(live.user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
+  const subject = await tokenSubject(ctx.db, sessionId);
+  if (!subject) throw AUTH_ERRORS.invalidRefreshToken();
+  return pairFor(ctx, subject, refreshToken);
 }
 
 /**
@@ -22,7 +27,7 @@ export async function tokenPair(ctx: AuthContext, sessionId: string, refreshToke
 export async function completeSignIn(ctx: AuthContext, res: Response, sessionToken: string, device: Device, setCookies: string[]) {
   const started = await startSessionFamily(ctx.db, sessionToken, device);
   if (!started) throw AUTH_ERRORS.sessionNotCreated();
-  const pair = await tokenPair(ctx, started.sessionId, started.refreshToken);
+  const pair = await pairFor(ctx, started, started.refreshToken);
   for (const cookie of setCookies) res.append('Set-Cookie', cookie);
   // Clients without a cookie jar keep "trust this device" as a token and send it with the next login.
   const trusted = cookieValue(setCookies, await authCookieName(ctx.auth, 'trust_device'));

@@ -1,9 +1,7 @@
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError } from 'better-auth/api';
-import { eq } from 'drizzle-orm';
-import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
-import { activeBan } from '../../domain/bans';
+import { endSessionIfBanned, isBanned } from '../../domain/bans';
 
 export const ACCOUNT_BANNED = { code: 'ACCOUNT_BANNED', message: 'This account is banned' };
 
@@ -21,8 +19,9 @@ export const ACCOUNT_BANNED = { code: 'ACCOUNT_BANNED', message: 'This account i
  *   statement) sees the ban and deletes the new session (its trigger publishes the revocation) and refuses;
  * - the check holds the lock first: `banUser` waits, and its session DELETE starts after the new session
  *   committed, so it sees and ends it.
- * Either way no session of a banned user survives. The session was already visible for that instant;
- * any token minted from it dies with the row (session.revoked.v1).
+ * Either way no session of a banned user survives. The session was already visible for that instant; any
+ * token minted from it dies with the row (session.revoked.v1). The lock and the check are one statement, the
+ * function `auth.end_session_if_banned` (each statement in it takes a fresh snapshot, so the order above holds).
  */
 export function banPlugin(db: Db) {
   return {
@@ -34,17 +33,11 @@ export function banPlugin(db: Db) {
             session: {
               create: {
                 async before(session: { userId: string }) {
-                  if (await activeBan(db, session.userId)) throw APIError.from('FORBIDDEN', ACCOUNT_BANNED);
+                  if (await isBanned(db, session.userId)) throw APIError.from('FORBIDDEN', ACCOUNT_BANNED);
                 },
                 async after(session: { id: string; userId: string } | null) {
                   if (!session) return;
-                  const banned = await db.transaction(async (tx) => {
-                    await tx.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.id, session.userId)).for('share');
-                    if (!(await activeBan(tx, session.userId))) return false;
-                    await tx.delete(tables.session).where(eq(tables.session.id, session.id));
-                    return true;
-                  });
-                  if (banned) throw APIError.from('FORBIDDEN', ACCOUNT_BANNED);
+                  if (await endSessionIfBanned(db, session.id, session.userId)) throw APIError.from('FORBIDDEN', ACCOUNT_BANNED);
                 },
               },
             },

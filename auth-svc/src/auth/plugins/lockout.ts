@@ -1,7 +1,7 @@
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
 import type { Db } from '../../db/types';
-import { clearFailures, isLocked, recordFailure, type LockoutPolicy } from '../../domain/lockout';
+import { clearFailures, isLocked, lockoutState, recordFailure, type LockoutPolicy } from '../../domain/lockout';
 import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
@@ -33,6 +33,13 @@ export interface LockoutOptions {
   /** The email just got locked (called once per lock, whether or not an account exists). */
   onLocked: (email: string, meta: RequestMeta) => Promise<void>;
 }
+
+/**
+ * Password sign-ins whose email had no lockout row when they started (the before hook's read): their success
+ * has no failures to clear, so it skips the DELETE. A failure recorded by a concurrent request in between then
+ * stays counted — stricter, never looser.
+ */
+const nothingToClear = new WeakSet<object>();
 
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const userId = await pendingTwoFactorUserId(ctx);
@@ -70,7 +77,10 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path === SIGN_IN,
           handler: createAuthMiddleware(async (ctx) => {
             const email = bodyString(ctx.body, 'email');
-            if (!email || !(await isLocked(db, email))) return;
+            if (!email) return;
+            const state = await lockoutState(db, email);
+            if (!state.counting) nothingToClear.add(ctx.context);
+            if (!state.locked) return;
             // The same work as a wrong password, so timing does not tell a lock either.
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
             const user = await findUserByEmail(db, email);
@@ -125,6 +135,7 @@ export function lockout(opts: LockoutOptions) {
             const returned: unknown = ctx.context.returned;
             // Password right, second factor pending: the sign-in is not complete yet.
             if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return;
+            if (nothingToClear.has(ctx.context)) return;
             await clearFailures(db, email);
           }),
         },

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { BetterAuthPlugin } from 'better-auth';
 import { createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { decodeJwt, type JWTPayload } from 'jose';
 import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
 import { passkeyById, passkeyOwner } from '../../domain/passkeys';
+import { recordSignIn } from '../../domain/sign-ins';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
 
@@ -52,21 +52,8 @@ export function securityAudit(opts: SecurityAuditOptions) {
   const userById = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
 
   const signedIn = async (userId: string, method: string, meta: RequestMeta) => {
-    await record(userId, 'sign_in_success', meta, { method });
-    const fingerprint = createHash('sha256')
-      .update(meta.userAgent ?? '')
-      .digest('base64url');
-    const [seen] = await db
-      .insert(tables.knownDevices)
-      .values({ userId, fingerprint })
-      .onConflictDoUpdate({ target: [tables.knownDevices.userId, tables.knownDevices.fingerprint], set: { lastSeenAt: sql`now()` } })
-      .returning({ inserted: sql<boolean>`(xmax = 0)` });
-    if (!seen?.inserted) return;
-    const others = await db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(tables.knownDevices)
-      .where(and(eq(tables.knownDevices.userId, userId), ne(tables.knownDevices.fingerprint, fingerprint)));
-    if ((others[0]?.n ?? 0) === 0) return; // the first device of an account is not news
+    const { newDevice } = await recordSignIn(db, { userId, method, meta });
+    if (!newDevice) return;
     const user = await userById(userId);
     if (!user) return;
     await record(userId, 'new_device_sign_in', meta, { userAgent: meta.userAgent?.slice(0, 256) ?? null });

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceHandle } from '@mana/shared';
+import { createTestDatabase, deleteTestBus, testBusEnv, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import { startAuthService } from '../src/server';
+import { recordQueries, statementLabel, type QueryRecorder } from './helpers/query-log';
+
+/**
+ * The number of SQL statements one `POST /api/v1/auth/login` and one bearer `GET /api/v1/auth/session` make,
+ * counted (not timed): a change that adds a round trip to the sign-in hot path fails here and has to say why
+ * (docs/BENCHMARKS.md, "Login", lists each statement and its purpose).
+ */
+describe('auth-svc: statements per sign-in', () => {
+  let db: TestDatabase;
+  let bus: ReturnType<typeof testBusEnv>;
+  let svc: ServiceHandle;
+  let queries: QueryRecorder;
+  const email = 'query-count@example.com';
+  const password = 'Counted Statements Passphrase 7';
+  const headers = { 'content-type': 'application/json', 'user-agent': 'query-count/1.0' };
+  const login = (body: Record<string, unknown>) =>
+    fetch(`${svc.url}/api/v1/auth/login`, { method: 'POST', headers, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mana_auth_queries');
+    bus = testBusEnv(uniqueName('authq'));
+    svc = await startAuthService({
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: db.url,
+        ...bus,
+        BASE_URL: 'http://127.0.0.1:3001',
+        AUTH_SVC_PORT: '0',
+        REQUIRE_EMAIL_VERIFICATION: 'false',
+      },
+    });
+    queries = recordQueries(svc.server);
+    const reg = await fetch(`${svc.url}/api/v1/auth/register`, { method: 'POST', headers, body: JSON.stringify({ email, password }) });
+    expect(reg.status).toBe(201);
+    // The first sign-in of the account from this client records the device (and loads the signing key).
+    expect((await login({ email, password })).status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await svc?.close();
+    await deleteTestBus(bus, ['auth']);
+    await db?.drop();
+  });
+
+  /** One login's statements, by label (the full SQL is the assertion's message). */
+  const loginStatements = async (body: Record<string, unknown>, expectedStatus = 200) => {
+    let status = 0;
+    const statements = await queries.record(async () => {
+      const res = await login(body);
+      status = res.status;
+      await res.text();
+    });
+    expect(status).toBe(expectedStatus);
+    return { labels: statements.map(statementLabel), sql: statements.join('\n') };
+  };
+
+  // Was 18 (issue 16): a second lockout read, a four-statement ban transaction, the device count, a
+  // four-statement refresh-token transaction, a re-read of session and user, and the signing key's row.
+  const SIGN_IN = [
+    'select auth.sign_in_lockouts', // lockout: locked? anything to clear later? (before the password is checked)
+    'select auth.user', // Better Auth: the user by email
+    'select auth.account', // Better Auth: the credential account (password hash)
+    'select auth.user_bans', // ban plugin: no session for a banned user
+    'insert auth.session', // Better Auth: the session
+    'select auth.end_session_if_banned', // ban plugin: a ban that committed meanwhile ends it again
+    'with auth.security_events', // audit: sign_in_success + known device (+ whether it is a new one)
+    'with auth.session', // /api/v1: device fields, refresh token, user and current signing key
+  ];
+
+  it('a password sign-in makes 8 statements', async () => {
+    const { labels, sql } = await loginStatements({ email, password, deviceId: 'dev-1', deviceName: 'Counting phone' });
+    expect(labels, sql).toEqual(SIGN_IN);
+  });
+
+  it('after a failed attempt, the next sign-in clears the failure count (one statement more)', async () => {
+    expect((await login({ email, password: 'Not The Password 000' })).status).toBe(401);
+    const { labels, sql } = await loginStatements({ email, password });
+    expect(labels, sql).toEqual([...SIGN_IN.slice(0, 6), 'delete auth.sign_in_lockouts', ...SIGN_IN.slice(6)]);
+    // Nothing left to clear: back to the plain count.
+    expect((await loginStatements({ email, password })).labels).toEqual(SIGN_IN);
+  });
+
+  it('a bearer session check', async () => {
+    const res = await login({ email, password });
+    const { accessToken } = (await res.json()) as { accessToken: string };
+    const check = () => fetch(`${svc.url}/api/v1/auth/session`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect((await check()).status).toBe(200);
+    let status = 0;
+    const statements = await queries.record(async () => {
+      const r = await check();
+      status = r.status;
+      await r.text();
+    });
+    expect(status).toBe(200);
+    expect(statements.map(statementLabel), statements.join('\n')).toEqual(['select auth.session']);
+  });
+});
