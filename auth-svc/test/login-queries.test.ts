@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServiceHandle } from '@mana/shared';
+import { decodeJwt } from 'jose';
+import { createDatabase, type Database, type ServiceHandle } from '@mana/shared';
 import { createTestDatabase, deleteTestBus, testBusEnv, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import * as tables from '../src/db/schema';
+import { findLiveSessionFast } from '../src/domain/sessions';
 import { startAuthService } from '../src/server';
-import { recordQueries, statementLabel, type QueryRecorder } from './helpers/query-log';
+import { recordQueries, recordStatements, statementLabel, type QueryRecorder } from './helpers/query-log';
 
 /**
  * The number of SQL statements one `POST /api/v1/auth/login` and one bearer `GET /api/v1/auth/session` make,
  * counted (not timed): a change that adds a round trip to the sign-in hot path fails here and has to say why
  * (docs/BENCHMARKS.md, "Login", lists each statement and its purpose).
  */
-describe('auth-svc: statements per sign-in', () => {
+describe('auth-svc: SQL statements of the sign-in and session-check paths', () => {
   let db: TestDatabase;
   let bus: ReturnType<typeof testBusEnv>;
   let svc: ServiceHandle;
@@ -98,5 +101,33 @@ describe('auth-svc: statements per sign-in', () => {
     });
     expect(status).toBe(200);
     expect(statements.map(statementLabel), statements.join('\n')).toEqual(['select auth.session']);
+  });
+
+  it('session checks that arrive together share one statement, and each gets its own answer', async () => {
+    const signIn = async () => {
+      const { accessToken } = (await (await login({ email, password })).json()) as { accessToken: string };
+      const { sid, sub } = decodeJwt(accessToken) as { sid: string; sub: string };
+      return { accessToken, sid, sub };
+    };
+    const [a, b, ended] = [await signIn(), await signIn(), await signIn()];
+    const out = await fetch(`${svc.url}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${ended.accessToken}` } });
+    expect(out.status).toBe(200);
+    const database: Database<typeof tables> = createDatabase({ url: db.url, schema: tables, max: 2 });
+    try {
+      const { result, statements } = await recordStatements(() =>
+        Promise.all([
+          findLiveSessionFast(database.db, a.sid, a.sub),
+          findLiveSessionFast(database.db, b.sid, b.sub),
+          findLiveSessionFast(database.db, ended.sid, ended.sub),
+          findLiveSessionFast(database.db, a.sid, 'someone-else'),
+          findLiveSessionFast(database.db, a.sid, a.sub),
+        ]),
+      );
+      expect(statements.map(statementLabel)).toEqual(['select auth.session']);
+      expect(result.map((r) => r?.session.id)).toEqual([a.sid, b.sid, undefined, undefined, a.sid]);
+      expect(result[0]?.user.email).toBe(email);
+    } finally {
+      await database.close();
+    }
   });
 });

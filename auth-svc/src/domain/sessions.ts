@@ -12,33 +12,67 @@ import { REFRESH_GRACE_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashRefreshToken, new
 export type UserRow = typeof tables.user.$inferSelect;
 export type SessionRow = typeof tables.session.$inferSelect;
 
-const liveSessionStatement = preparedStatement((db) =>
+const liveSessionsStatement = preparedStatement((db) =>
   db
     .select({ session: tables.session, user: tables.user })
     .from(tables.session)
     .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
-    .where(
-      and(
-        eq(tables.session.id, sql.placeholder('sessionId')),
-        gt(tables.session.expiresAt, sql`now()`),
-        eq(tables.session.userId, sql.placeholder('userId')),
-      ),
-    )
-    .limit(1)
-    .prepare('auth_live_session'),
+    .where(and(sql`${tables.session.id} = any(${sql.placeholder('sessionIds')}::text[])`, gt(tables.session.expiresAt, sql`now()`)))
+    .prepare('auth_live_sessions'),
 );
 
+type LiveSession = { session: SessionRow; user: UserRow };
+type Waiter = { userId: string; resolve: (found: LiveSession | undefined) => void; reject: (err: unknown) => void };
+
 /**
- * The bearer check every authenticated request makes, as a prepared statement: PostgreSQL plans it
- * once per connection and the query is not rebuilt per request.
+ * Bearer checks that arrive together share one statement: every check queued while the event loop handles
+ * one round of I/O is answered by a single `session.id = any($1)` read, sent once that round is over
+ * (setImmediate). The read starts after each of its requests arrived, so each still sees every session ended
+ * before it arrived — the same guarantee as a read of its own, one round trip instead of many under load.
  */
-export async function findLiveSessionFast(
-  db: Db,
-  sessionId: string,
-  userId: string,
-): Promise<{ session: SessionRow; user: UserRow } | undefined> {
-  const rows = await liveSessionStatement(db).execute({ sessionId, userId });
-  return rows[0];
+function liveSessionBatcher(db: Db) {
+  let queued: Map<string, Waiter[]> | undefined;
+  const flush = async (batch: Map<string, Waiter[]>) => {
+    try {
+      const rows = await liveSessionsStatement(db).execute({ sessionIds: [...batch.keys()] });
+      const byId = new Map(rows.map((r) => [r.session.id, r]));
+      for (const [sessionId, waiters] of batch) {
+        const found = byId.get(sessionId);
+        for (const w of waiters) w.resolve(found?.session.userId === w.userId ? found : undefined);
+      }
+    } catch (err) {
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+    }
+  };
+  return (sessionId: string, userId: string) =>
+    new Promise<LiveSession | undefined>((resolve, reject) => {
+      if (!queued) {
+        const batch = new Map<string, Waiter[]>();
+        queued = batch;
+        setImmediate(() => {
+          queued = undefined;
+          void flush(batch);
+        });
+      }
+      const waiters = queued.get(sessionId);
+      if (waiters) waiters.push({ userId, resolve, reject });
+      else queued.set(sessionId, [{ userId, resolve, reject }]);
+    });
+}
+
+const liveSessionBatchers = new WeakMap<Db, ReturnType<typeof liveSessionBatcher>>();
+
+/**
+ * The bearer check every authenticated request makes: the live session of that id and user, with the user.
+ * A prepared statement (planned once per connection), shared by the checks that arrive together.
+ */
+export async function findLiveSessionFast(db: Db, sessionId: string, userId: string): Promise<LiveSession | undefined> {
+  let batcher = liveSessionBatchers.get(db);
+  if (!batcher) {
+    batcher = liveSessionBatcher(db);
+    liveSessionBatchers.set(db, batcher);
+  }
+  return batcher(sessionId, userId);
 }
 
 /** The session and its user, when the session has not ended (deleted or expired). */

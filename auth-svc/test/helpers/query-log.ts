@@ -28,6 +28,14 @@ function wrapPg(): void {
   };
 }
 
+/** The statements `fn` itself makes (called directly, not through the server). */
+export async function recordStatements<T>(fn: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  wrapPg();
+  const statements: string[] = [];
+  const result = await current.run(statements, fn);
+  return { result, statements };
+}
+
 export interface QueryRecorder {
   /** Runs `fn` (which sends requests to the server) and returns the statements those requests made, in order. */
   record: (fn: () => Promise<unknown>, settleMs?: number) => Promise<string[]>;
