@@ -1,14 +1,20 @@
 // npm run bench -- gateway
 // Authenticated GET through the gateway vs the same route called directly, vs the gateway with
-// verification off, vs a bare node:http proxy — one run, same machine, each server in its own process.
+// verification off, vs a bare node:http proxy, vs nginx's proxy_pass, and the gateway's own proxy vs
+// http-proxy-middleware — one run, same machine, each server in its own process.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { TEST_REDIS_URL, startTestIssuer, uniqueName, deleteRedisKeys } from '../../shared/src/testing';
 import { Workers, load, loadTable, machine, writeSection, type LoadResult } from '../lib';
+import { NGINX_MISSING, startNginx, type Nginx } from './nginx';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const HPM_VERSION = (
+  JSON.parse(readFileSync(new URL('../../node_modules/http-proxy-middleware/package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 const CONNECTIONS = 50;
 const PATH = '/api/v1/me/data';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -17,14 +23,34 @@ const startWorker = (role: string, env: Record<string, string>) => workers.start
 
 type Row = LoadResult;
 
-async function measure(name: string, url: string, token: string, connections: number, duration: number): Promise<Row> {
-  const opts = { url: url + PATH, connections, headers: { authorization: `Bearer ${token}` } };
+/** CPU time per request (µs) of the measured server process, by row name: steadier than req/s on a busy machine. */
+const cpuPerRequest = new Map<string, number>();
+
+async function measure(name: string, url: string, token: string, cpuMs?: () => number): Promise<Row> {
+  const opts = { url: url + PATH, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}` } };
   await autocannon({ ...opts, duration: 2 }); // warm-up: JIT, keep-alive sockets, caches
-  const row = await load(name, { ...opts, duration });
+  const cpuBefore = cpuMs?.() ?? NaN;
+  const row = await load(name, { ...opts, duration: DURATION });
+  const cpuUs = (((cpuMs?.() ?? NaN) - cpuBefore) * 1000) / (row.rps * DURATION);
+  cpuPerRequest.set(name, cpuUs);
   process.stdout.write(
-    `${name} (${connections} conn): ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`,
+    `${name} (${CONNECTIONS} conn): ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, mean ${row.mean.toFixed(2)} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}, CPU ${cpuUs.toFixed(0)} µs/request\n`,
   );
   return row;
+}
+
+/** The rows' req/s and CPU per request, each also as a share of `base`. */
+function cpuTable(rows: Row[], base: string): string {
+  const b = rows.find((r) => r.name === base)!;
+  const bCpu = cpuPerRequest.get(base) ?? NaN;
+  return [
+    `| target | req/s | req/s vs ${base} | CPU µs/request | CPU vs ${base} |`,
+    '|---|---:|---:|---:|---:|',
+    ...rows.map((r) => {
+      const cpu = cpuPerRequest.get(r.name) ?? NaN;
+      return `| ${r.name} | ${r.rps.toFixed(0)} | ${((r.rps / b.rps) * 100).toFixed(0)}% | ${cpu.toFixed(0)} | ${((cpu / bCpu) * 100).toFixed(0)}% |`;
+    }),
+  ].join('\n');
 }
 
 /**
@@ -84,8 +110,9 @@ const loadBefore = loadavg()
   .join(' / ');
 const issuer = await startTestIssuer();
 const prefix = uniqueName('gwbench');
+let nginx: Nginx | undefined;
 try {
-  const upstream = await startWorker('upstream', {});
+  const [upstream, upstream2] = await Promise.all([startWorker('upstream:1', {}), startWorker('upstream:2', {})]);
   const gatewayEnv = (extra: Record<string, string>) => ({
     PORT: '0',
     AUTH_JWKS_URL: issuer.jwksUrl,
@@ -100,20 +127,37 @@ try {
     DATABASE_URL: '',
     ...extra,
   });
-  const [gateway, noVerify, noCache, bare] = await Promise.all([
-    startWorker('gateway', gatewayEnv({})),
-    startWorker('gateway', gatewayEnv({ GATEWAY_VERIFY_JWT: 'false' })),
-    startWorker('gateway', gatewayEnv({ JWT_CACHE_SIZE: '0' })),
+  const both = { UPSTREAM_URLS: `${upstream},${upstream2}` };
+  const [gateway, noVerify, noCache, perRequest, bare, own, hpm, hpmEjected] = await Promise.all([
+    startWorker('gateway:full', gatewayEnv({})),
+    startWorker('gateway:no-verify', gatewayEnv({ GATEWAY_VERIFY_JWT: 'false' })),
+    startWorker('gateway:no-cache', gatewayEnv({ JWT_CACHE_SIZE: '0' })),
+    // The rate limiter as it was: one Redis round trip per request.
+    startWorker('gateway:per-request', gatewayEnv({ RATE_LIMIT_LOCAL_SHARE: '0' })),
     startWorker('bare-proxy', { UPSTREAM_URL: upstream }),
+    startWorker('own-proxy', both),
+    startWorker('hpm-proxy', both),
+    startWorker('hpm-proxy-ejected', both),
   ]);
+  nginx = await startNginx(upstream);
+  if (!nginx) process.stdout.write(`${NGINX_MISSING}\n`);
   const token = await issuer.sign({}, { expiresIn: '1h' });
 
+  const cpu = (role: string) => () => workers.cpuMs(role);
   const loaded: Row[] = [];
-  loaded.push(await measure('direct (no proxy)', upstream, token, CONNECTIONS, DURATION));
-  loaded.push(await measure('bare node:http proxy', bare, token, CONNECTIONS, DURATION));
-  loaded.push(await measure('gateway, verification off', noVerify, token, CONNECTIONS, DURATION));
-  loaded.push(await measure('gateway, JWT verified', gateway, token, CONNECTIONS, DURATION));
-  loaded.push(await measure('gateway, JWT verified, token cache off', noCache, token, CONNECTIONS, DURATION));
+  loaded.push(await measure('direct (no proxy)', upstream, token, cpu('upstream:1')));
+  if (nginx) loaded.push(await measure('nginx proxy_pass', nginx.url, token, nginx.cpuMs));
+  loaded.push(await measure('bare node:http proxy', bare, token, cpu('bare-proxy')));
+  loaded.push(await measure('gateway, verification off', noVerify, token, cpu('gateway:no-verify')));
+  loaded.push(await measure('gateway, JWT verified', gateway, token, cpu('gateway:full')));
+  loaded.push(await measure('gateway, JWT verified, Redis round trip per request', perRequest, token, cpu('gateway:per-request')));
+  loaded.push(await measure('gateway, JWT verified, token cache off', noCache, token, cpu('gateway:no-cache')));
+
+  // The proxy step alone, two upstream instances, round robin with failover: the gateway's own vs the library.
+  const proxies: Row[] = [];
+  proxies.push(await measure('own proxy (gateway/src/proxy.ts)', own, token, cpu('own-proxy')));
+  proxies.push(await measure('http-proxy-middleware', hpm, token, cpu('hpm-proxy')));
+  proxies.push(await measure('http-proxy-middleware, plugins ejected', hpmEjected, token, cpu('hpm-proxy-ejected')));
 
   const single: Row[] = [];
   const count = Number(process.env.BENCH_SEQUENTIAL ?? 5000);
@@ -127,23 +171,55 @@ try {
   const addedP50 = by(loaded, 'gateway, JWT verified').p50 - by(loaded, 'direct (no proxy)').p50;
   const addedP50Single = by(single, 'gateway, JWT verified').p50 - by(single, 'direct (no proxy)').p50;
   const yes = (ok: boolean) => (ok ? '**met**' : '**missed**');
+  const vsNginx = nginx ? by(loaded, 'gateway, JWT verified').rps / by(loaded, 'nginx proxy_pass').rps : NaN;
+  const bareVsNginx = nginx ? by(loaded, 'bare node:http proxy').rps / by(loaded, 'nginx proxy_pass').rps : NaN;
+  const batchedGain = by(loaded, 'gateway, JWT verified').rps / by(loaded, 'gateway, JWT verified, Redis round trip per request').rps;
+  const ownRps = by(proxies, 'own proxy (gateway/src/proxy.ts)').rps;
+  const hpmBest = Math.max(by(proxies, 'http-proxy-middleware').rps, by(proxies, 'http-proxy-middleware, plugins ejected').rps);
+  const hpmRatio = hpmBest / ownRps;
 
+  const loadAfter = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  const cpuOf = (name: string) => cpuPerRequest.get(name) ?? NaN;
+  const hpmCpu = Math.min(cpuOf('http-proxy-middleware'), cpuOf('http-proxy-middleware, plugins ejected'));
   writeSection(
     'gateway',
     `## Gateway
 
 \`npm run bench -- gateway\` — ${machine()}. autocannon, ${CONNECTIONS} connections, ${DURATION} s per target after a 2 s warm-up,
 \`GET ${PATH}\` with a valid EdDSA bearer JWT to a trivial upstream (a node:http server answering a small JSON).
-Every server runs in its own process (upstream, three gateways, bare proxy); autocannon runs in the bench process,
-so on this machine the load generator, the proxy and the upstream share the same two cores. The gateways run
-their full pipeline: request id, helmet's security headers, CORS, metrics, route table, rate limit counted in Redis
-(one round trip per request), JWT check, denylist check, streaming proxy with keep-alive agents.
-Load average when the run started: ${loadBefore} (other test suites share this machine; read ratios as ±20%). "Token cache off" verifies the Ed25519
-signature on every request (\`JWT_CACHE_SIZE=0\`); the default caches verified tokens until their \`exp\`.
+Every server runs in its own process (two upstreams, four gateways, three proxies, nginx); autocannon runs in the bench
+process, so on this machine the load generator, the proxy and the upstream share the same two cores. The gateways run
+their full pipeline: request id, helmet's security headers, CORS, metrics, route table, rate limit shared through Redis
+(counted locally, sent in batches; one row with the old round trip per request), JWT check, denylist check, streaming
+proxy with keep-alive agents. nginx runs \`proxy_pass\` to the same upstream with a keepalive pool, \`access_log off\`
+and **\`worker_processes ${nginx?.workers ?? 1}\`**: the gateway is one Node process (one event loop), so one nginx worker
+is the like-for-like comparison. "CPU µs/request" is the CPU time (user + system, from \`/proc\`) the measured server
+process (for nginx: master and workers) spent during its run, divided by the requests it answered — steadier than
+req/s when other work shares the machine.
+Load average at the start and end of the run: ${loadBefore} → ${loadAfter} (other test suites share this machine: read
+ratios as ±20%, the lead reruns on a quiet machine). "Token cache off" verifies the Ed25519 signature on every request
+(\`JWT_CACHE_SIZE=0\`); the default caches verified tokens until their \`exp\`.
 
 ### Under load (${CONNECTIONS} connections)
 
 ${loadTable(loaded, 'direct (no proxy)')}
+
+CPU per request, against nginx:
+
+${cpuTable(loaded, nginx ? 'nginx proxy_pass' : 'direct (no proxy)')}
+
+### The proxy step alone: own proxy vs http-proxy-middleware
+
+A plain \`node:http\` server (no Express, no pipeline) in front of **two** upstream instances, round robin, failover to
+the next instance on a refused connection: the gateway's \`proxyRequest\` against http-proxy-middleware ${HPM_VERSION}
+configured for the same job (keep-alive agent, X-Forwarded-*, upstream timeout, request id, upstream
+\`Access-Control-*\` dropped, failover in its error hook), once with its default plugins and once with them ejected
+(\`bench/gateway/proxies.ts\`).
+
+${cpuTable(proxies, 'own proxy (gateway/src/proxy.ts)')}
 
 ### One request at a time (no queueing: what one request pays)
 
@@ -155,29 +231,42 @@ ${latencyTable(single, 'direct (no proxy)')}
 
 | target | measured | result |
 |---|---|---|
-| JWT-verified throughput ≥ 90% of verification off | ${(ratio * 100).toFixed(0)}% | ${yes(ratio >= 0.9)} |
+| JWT-verified throughput ≥ 90% of verification off | ${pct(ratio)} | ${yes(ratio >= 0.9)} |
 | added median latency vs direct < 2 ms, ${CONNECTIONS} connections | +${addedP50.toFixed(2)} ms | ${yes(addedP50 < 2)} |
 | added median latency vs direct < 2 ms, one request at a time | +${addedP50Single.toFixed(3)} ms | ${yes(addedP50Single < 2)} |
+| gateway, full pipeline (JWT verified, rate limit) ≥ 50% of nginx \`proxy_pass\` req/s | ${nginx ? `${pct(vsNginx)} (bare node:http proxy: ${pct(bareVsNginx)})` : 'nginx not installed'} | ${nginx ? yes(vsNginx >= 0.5) : '—'} |
+| rate limit in batches vs a Redis round trip per request (req/s) | ${pct(batchedGain)} | — |
+| http-proxy-middleware (better variant) within 10% of the own proxy's req/s | ${pct(hpmRatio)} (CPU per request: ${pct(hpmCpu / cpuOf('own proxy (gateway/src/proxy.ts)'))} of the own proxy's) | ${hpmRatio >= 0.9 ? '**within**' : '**not within**'} |
 
 ### Reading it
 
+- nginx is the floor a Node proxy cannot reach on this machine: even the bare \`node:http\` proxy (nothing checked,
+  nothing rewritten) gets ${nginx ? pct(bareVsNginx) : 'n/a'} of nginx's req/s, and its CPU per request is several times nginx's. The
+  gateway's own work on top of that floor is what remains to cut; a CPU profile of the gateway under this load
+  (\`--cpu-prof\`) puts ~75% of its time in Node's HTTP server and client (header parsing and writing, sockets,
+  streams), ~15% in the gateway's code (route table, request id, metrics, proxy set-up) and ~1–2% in the rate limiter
+  since it stopped doing a Redis round trip per request (its batches included).
+- The Redis round trip per request was the first suspect and it was one: the row with it costs the most CPU per
+  request of the cached-token gateways. See gateway/README.md (*Rate limits*) for the batching and its error bound.
 - Verification is nearly free once a token is cached (the verified-token cache is keyed by the token, bounded, never
   past \`exp\`; the revoked-\`sid\` check still runs on every request). Without the cache every request pays an
   Ed25519 verification, which is the "token cache off" row.
 - At ${CONNECTIONS} connections a closed-loop load generator measures queueing: median latency ≈ connections ÷ throughput.
   Even the bare \`node:http\` proxy adds more than 2 ms there on two shared cores, so that row of the target is bounded
-  by CPU, not by verification. One request at a time, the gateway adds well under 2 ms (its Redis round trip included).
-- Profiling (\`--cpu-prof\`, CPU time per request read from \`/proc\`) found Express 5's per-request work to cost more
-  CPU than the proxying itself (~90 µs of ~220 µs per request, with helmet's 13 nested middlewares and a pino child
-  logger per request next). Proxied routes now run on a lean \`node:http\` path (helmet's headers computed once and
-  replayed, loggers created only when something logs, metric children cached); Express 5 still serves the gateway's
-  own endpoints and refusals. That took the gateway from ~220 to ~130 µs of CPU per request (bare proxy: ~55 µs).
+  by CPU, not by verification. One request at a time, the gateway adds well under 2 ms.
+- Earlier profiling found Express 5's per-request work to cost more CPU than the proxying itself; proxied routes run on
+  a lean \`node:http\` path since (helmet's headers computed once and replayed, loggers created only when something
+  logs, metric children cached); Express 5 still serves the gateway's own endpoints and refusals.
+- http-proxy-middleware: gateway/README.md (*Why not http-proxy-middleware*) records the figures and the decision.
 `,
   );
   process.stdout.write(
-    `\nthroughput ratio ${(ratio * 100).toFixed(1)}%, added p50 ${addedP50} ms (50 conn), ${addedP50Single.toFixed(3)} ms (sequential)\n`,
+    `\nthroughput ratio ${(ratio * 100).toFixed(1)}%, added p50 ${addedP50} ms (50 conn), ${addedP50Single.toFixed(3)} ms (sequential), gateway/nginx ${(vsNginx * 100).toFixed(1)}%, bare/nginx ${(bareVsNginx * 100).toFixed(1)}%, batched/per-request ${(batchedGain * 100).toFixed(1)}%, hpm/own ${(hpmRatio * 100).toFixed(1)}%, load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')}\n`,
   );
 } finally {
+  nginx?.stop();
   workers.stopAll();
   await issuer.close();
   await deleteRedisKeys(prefix);

@@ -1,10 +1,13 @@
-// One process of the gateway benchmarks (gateway, api-keys): `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy>`.
+// One process of the gateway benchmarks (gateway, api-keys):
+// `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy|own-proxy|hpm-proxy|hpm-proxy-ejected>`.
 // Prints `READY <url>` on stdout once listening; settings come from the environment.
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startGateway } from '../../gateway/src/server';
+import { hpmProxy, ownProxy } from './proxies';
 
-const role = process.argv[2];
+// `<role>:<label>` runs <role>; the label only tells several workers of one role apart (their CPU time).
+const role = (process.argv[2] ?? '').split(':')[0];
 const BODY = Buffer.from(JSON.stringify({ ok: true, items: [1, 2, 3] }));
 // With EXCHANGE_ANSWER the upstream also plays auth-svc's API-key exchange (an answer the bench process signed)
 // and counts the exchanges at GET /exchanges.
@@ -54,6 +57,12 @@ async function main(): Promise<string> {
       }),
     );
   }
+  // The gateway's proxy step alone and http-proxy-middleware in its place, each round robin over UPSTREAM_URLS with
+  // failover to the next instance on a refused connection.
+  const upstreams = (process.env.UPSTREAM_URLS ?? '').split(',').filter(Boolean);
+  if (role === 'own-proxy') return listen(createServer(ownProxy(upstreams)));
+  if (role === 'hpm-proxy') return listen(createServer(hpmProxy(upstreams, { ejectPlugins: false })));
+  if (role === 'hpm-proxy-ejected') return listen(createServer(hpmProxy(upstreams, { ejectPlugins: true })));
   if (role === 'gateway') {
     const handle = await startGateway({ env: process.env });
     return handle.url;

@@ -41,7 +41,8 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 const BODYLESS_RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
-  if (!value) return undefined;
+  // The common case, on every request of a kept-alive client: nothing listed.
+  if (!value || value === 'keep-alive' || value === 'close') return undefined;
   const tokens = (Array.isArray(value) ? value.join(',') : value)
     .split(',')
     .map((t) => t.trim().toLowerCase())
