@@ -142,14 +142,15 @@ describe('chaos: broker outage under load', () => {
         [survivors.map((u) => `signup:${u.userId}`), survivors.map((u) => `user:${u.userId}`), survivors.map((u) => u.userId)],
       );
       expect(twice.rows).toEqual([]);
-      // Every acknowledged spend is in the ledger once; replaying it changes nothing.
+      // Every acknowledged spend is in the ledger once, a refused one not at all; replaying one changes nothing.
       const ledger = await s.sql.query<{ owner: string; idempotency_key: string; n: string }>(
         `select owner, idempotency_key, count(*) as n from credits.ledger_transactions
         where kind = 'spend' and idempotency_key = any($1) group by owner, idempotency_key`,
-        [acknowledged.map((x) => x.key)],
+        [spends.map((x) => x.key)],
       );
       const found = new Map(ledger.rows.map((r) => [`${r.owner}|${r.idempotency_key}`, Number(r.n)]));
       for (const x of acknowledged) expect(found.get(`user:${x.user.userId}|${x.key}`), x.key).toBe(1);
+      expect(ledger.rows).toHaveLength(acknowledged.length);
       for (const x of acknowledged.slice(0, 20)) {
         const again = await call(`${s.gatewayUrl}/api/v1/credits/use`, {
           token: x.user.token,
