@@ -1,0 +1,123 @@
+import type { LoadResult } from '../lib';
+import { machine } from '../lib';
+import type { CpuPerOp } from './cpu';
+import { BEFORE, PURPOSE, type Statements } from './statements';
+
+export interface LoginRun {
+  durationS: number;
+  concurrency: number;
+  cores: number;
+  load: { before: number; after: number };
+  raw: { before: number; after: number; hash: number };
+  inProcess: number;
+  gatewayLogin: LoadResult;
+  loginCpu: CpuPerOp;
+  sessionCheck: LoadResult;
+  sessionDirect: LoadResult;
+  checkCpu: CpuPerOp;
+  directCpu: CpuPerOp;
+  statements: Statements;
+}
+
+const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const met = (ok: boolean) => (ok ? '**met**' : '**not met**');
+
+/** The "Login (auth-svc)" section of docs/BENCHMARKS.md. */
+export function report(r: LoginRun): string {
+  const rawVerify = (r.raw.before + r.raw.after) / 2;
+  const pct = (x: number) => `${((x / rawVerify) * 100).toFixed(0)}%`;
+  const loginRatio = r.gatewayLogin.rps / rawVerify;
+  const perCore = r.sessionCheck.rps / r.cores;
+  const loginStatements = r.statements.login.length;
+  const statementRows = r.statements.login.map(
+    (label, i) => `| ${i + 1} | \`${label}\` | ${PURPOSE[label] ?? '(new: say what it is for)'} |`,
+  );
+  const beforeRows = BEFORE.map(([label, purpose], i) => `| ${i + 1} | \`${label}\` | ${purpose} |`);
+  const cpuRow = (name: string, c: CpuPerOp) =>
+    `| ${name} | ${ms(c.authLoop)} | ${ms(c.authTotal)} | ${ms(c.gateway)} | ${ms(c.postgres)} |`;
+
+  return `## Login (auth-svc)
+
+\`npm run bench -- login\` — ${machine()}; ${r.durationS} s per run, ${r.concurrency} concurrent logins, auth-svc and the
+gateway each in their own process (\`tsx\`), the load generator in a third; PostgreSQL and RabbitMQ local. Better Auth's
+scrypt (N=16384, r=16, p=1) runs on libuv's thread pool (${process.env.UV_THREADPOOL_SIZE ?? 4} threads). 1-minute load
+average before / after: ${r.load.before.toFixed(1)} / ${r.load.after.toFixed(1)} (above ~2, other work shared the two cores:
+absolute rates are noisy, the ratios of one run and the CPU per request much less so).
+
+| what | per second | vs raw scrypt verify |
+|---|---:|---:|
+| raw scrypt verify (Better Auth \`verifyPassword\`), mean of a run before and after the logins (${r.raw.before.toFixed(1)} / ${r.raw.after.toFixed(1)}) | ${rawVerify.toFixed(1)} | 100% |
+| raw scrypt hash (Better Auth \`hashPassword\`) | ${r.raw.hash.toFixed(1)} | ${pct(r.raw.hash)} |
+| Better Auth in-process \`auth.api.signInEmail\` (every plugin hook) | ${r.inProcess.toFixed(1)} | ${pct(r.inProcess)} |
+| \`POST /api/v1/auth/login\` through the gateway | ${r.gatewayLogin.rps.toFixed(1)} | ${pct(r.gatewayLogin.rps)} |
+
+Login through the gateway: p50 ${r.gatewayLogin.p50} ms, p99 ${r.gatewayLogin.p99} ms, errors ${r.gatewayLogin.errors},
+non-2xx ${r.gatewayLogin.non2xx}.
+
+CPU per request (ms, from \`/proc\`; auth-svc's event loop is its main thread, "all threads" adds scrypt on the
+thread pool; PostgreSQL = the backends of the bench database):
+
+| request | auth-svc event loop | auth-svc all threads | gateway | PostgreSQL |
+|---|---:|---:|---:|---:|
+${cpuRow('POST /api/v1/auth/login (gateway)', r.loginCpu)}
+${cpuRow('GET /api/v1/auth/session (gateway)', r.checkCpu)}
+${cpuRow('GET /api/v1/auth/session (auth-svc direct)', r.directCpu)}
+
+Scrypt and everything else share the two cores, so a login reaches the raw rate only as far as the rest of its CPU
+(auth-svc's event loop, the gateway, PostgreSQL, the load generator) stays small next to the hash.
+
+| session checks (bearer JWT, 50 connections) | req/s | per core (${r.cores}) | p50 ms | p99 ms | errors | non-2xx |
+|---|---:|---:|---:|---:|---:|---:|
+${[r.sessionCheck, r.sessionDirect]
+  .map((x) => `| ${x.name} | ${x.rps.toFixed(0)} | ${(x.rps / r.cores).toFixed(0)} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.non2xx} |`)
+  .join('\n')}
+
+### Statements of one login
+
+One \`POST /api/v1/auth/login\` (no second factor, a known device, no failure count) makes **${loginStatements}** SQL
+statements, counted by wrapping pg's \`Client.prototype.query\` for that request only
+(\`auth-svc/test/login-queries.test.ts\` pins the list, so one more fails there; a bearer session check makes
+${r.statements.sessionCheck.length}: \`${r.statements.sessionCheck.join('`, `')}\`):
+
+| # | statement | what for |
+|---:|---|---|
+${statementRows.join('\n')}
+
+Before issue 16's work (93338ad) the same login made ${BEFORE.length}:
+
+| # | statement | what for |
+|---:|---|---|
+${beforeRows.join('\n')}
+
+What went, and why it is safe:
+- The ban re-check is one call of \`auth.end_session_if_banned\` (drizzle/0014): the user row \`FOR SHARE\`, then the ban
+  read by a statement with a fresh snapshot (a VOLATILE function), the order of the transaction it replaces, so a ban
+  committed while the sign-in waited still ends the session (\`test/e2e/admin-actions.test.ts\` races one).
+- The failure count is only deleted when the lockout's before hook saw a row (a concurrent failure in between stays
+  counted: stricter, never looser); locked, wrong-password and unknown-email answers are unchanged.
+- \`sign_in_success\` and the known device are one statement; so are the device fields, the refresh token, the user
+  and the current signing-key id of /api/v1. The access token is signed with the jwt plugin's \`signJWT\` and a key it
+  resolved once (its documented \`resolvedKey\`); whenever that statement names another current key (a rotation), the key
+  is resolved again, so the next token carries the new \`kid\`.
+- The statements of this path are prepared (built by drizzle once, planned once per connection), and Better Auth's
+  OpenTelemetry spans are off (no SDK runs in Mana). What stays: Better Auth's own user, account and session statements,
+  the ban check before the insert (no session for a banned user), the lockout read before the password check (a
+  locked email gets the answer of a wrong password after the same hash work).
+
+Session checks: each verifies the EdDSA signature (cached per token until \`exp\`) and reads the session and user rows, so a
+revoked session is refused by auth-svc itself, at once, in every instance. Checks that arrive together (one round of the
+event loop) share one prepared read (\`session.id = any($1)\`) sent after all of them arrived, so each still sees every
+revocation committed before it arrived. There is deliberately no in-process session cache: another instance would serve
+a revoked session until the session.revoked.v1 event reached it (milliseconds, unbounded while the broker is away),
+which the end-to-end suite with two instances of everything would see as failures.
+
+### Targets
+
+| target | measured | result |
+|---|---|---|
+| logins through the gateway ≥ 90% of the raw scrypt rate | ${pct(r.gatewayLogin.rps)} | ${met(loginRatio >= 0.9)} |
+| session checks through the gateway ≥ 1,000/s per core | ${perCore.toFixed(0)}/s per core | ${met(perCore >= 1000)} |
+| statements per login | ${loginStatements} (was ${BEFORE.length}) | pinned by test |
+| no errors or non-2xx | ${r.gatewayLogin.errors + r.gatewayLogin.non2xx + r.sessionCheck.errors + r.sessionCheck.non2xx} | ${met(r.gatewayLogin.errors + r.gatewayLogin.non2xx + r.sessionCheck.errors + r.sessionCheck.non2xx === 0)} |
+`;
+}
