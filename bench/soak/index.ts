@@ -192,7 +192,7 @@ Errors in the soak: ${errorList(soakRec)}. In the capacity run: ${errorList(capR
 - Users in auth-svc: ${check.users} (${traffic.confirmed.registrations} registered during the load); directory rows in
   admin-svc: ${check.directoryRows}; signup bonuses in credits-svc: ${check.signupBonuses}${check.eventsSettled ? '' : ' (did not settle within 60 s)'};
   messages in the run's dead-letter queues: ${check.deadLetters ?? 'not checked (rabbitmqctl not allowed)'}; mails sent: ${system.mailsSent()}.
-- Log lines at level error in the processes' logs: ${logErrors}${logErrors ? ` (first: \`${logs.find((l) => l.firstError)?.firstError?.replace(/`/g, "'")}\`)` : ''}; at warn: ${logs.reduce((s, l) => s + l.warn, 0)}.
+- Log lines at level error in the processes' logs: ${logErrors}${logErrors ? ` — ${logSummary(logs)}` : ''}; at warn: ${logs.reduce((s, l) => s + l.warn, 0)}.
 - Processes that ended during the run: ${exited.length ? exited.join(', ') : 'none'}.
 
 ### Targets
@@ -224,7 +224,7 @@ ${reading({ rows, verdicts, worst, worstHeap, p99Ratio, soakLoad, achieved, rate
   // What the processes logged at level error tells more than the status the client saw.
   for (const p of system.procs) {
     const l = logLevels(p);
-    if (l.error) process.stderr.write(`${p.name}: ${l.error} error line(s), first: ${l.firstError}\n`);
+    for (const [what, n] of l.errors) process.stderr.write(`${p.name}: ${n} × ${what}\n`);
   }
   throw err;
 } finally {
@@ -270,4 +270,14 @@ function reading(r: {
       `registrations: scrypt on libuv's four threads; GDPR summaries: four services asked), see the table per operation.`,
   );
   return out.join('\n');
+}
+
+/** The log lines at level error by process and what they say, most frequent first. */
+function logSummary(logs: Array<{ name: string; errors: Map<string, number> }>): string {
+  return logs
+    .flatMap((l) => [...l.errors].map(([what, n]) => ({ text: `${l.name}: \`${what.replace(/`/g, "'")}\``, n })))
+    .sort((a, b) => b.n - a.n)
+    .slice(0, 6)
+    .map((e) => `${e.text} × ${e.n}`)
+    .join('; ');
 }

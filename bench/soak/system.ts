@@ -250,18 +250,31 @@ export async function startSystem(opts: { instances: number; onStep?: (msg: stri
   }
 }
 
-/** Lines a process logged at level warn (40) and error or worse (≥ 50), from its pino JSON log. */
-export function logLevels(p: Proc): { warn: number; error: number; firstError?: string } {
+/** What a log line at level error says, short: a failed query's cause (the end of its message), else the message. */
+function gist(line: string): string {
+  try {
+    const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    const message = entry.err?.message ?? entry.msg ?? line;
+    const cause = message.startsWith('Failed query') ? message.slice(message.lastIndexOf(': ') + 2) : message;
+    return cause.replace(/\s+/g, ' ').slice(0, 160);
+  } catch {
+    return line.slice(0, 160);
+  }
+}
+
+/** Lines a process logged at level warn (40) and error or worse (≥ 50, counted by what they say). */
+export function logLevels(p: Proc): { warn: number; error: number; errors: Map<string, number> } {
   let warn = 0;
   let error = 0;
-  let firstError: string | undefined;
+  const errors = new Map<string, number>();
   for (const line of readFileSync(p.log, 'utf8').split('\n')) {
     const level = Number(/"level":(\d+)/.exec(line)?.[1] ?? 0);
     if (level === 40) warn++;
     if (level >= 50) {
       error++;
-      firstError ??= line.slice(0, 1500);
+      const key = gist(line);
+      errors.set(key, (errors.get(key) ?? 0) + 1);
     }
   }
-  return { warn, error, firstError };
+  return { warn, error, errors };
 }

@@ -55,9 +55,19 @@ export interface Outcome {
   error?: string;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: string;
+}
+
+/** The `error` code of an error answer (`TOKEN_REVOKED`), if it has one. */
+function errorCode(body: string): string {
+  try {
+    const code = (JSON.parse(body) as { error?: unknown }).error;
+    return typeof code === 'string' ? code : '';
+  } catch {
+    return '';
+  }
 }
 
 /** A seeded generator (mulberry32): the same sequence of operations in every run. */
@@ -78,6 +88,7 @@ export class Traffic {
   private readonly random = prng(16);
   private deck: OpName[] = [];
   private refreshCursor = 0;
+  private readonly retryRefresh: Actor[] = [];
   private registered = 0;
   private readonly tag = randomBytes(3).toString('hex');
   /** 2xx answers to spends and key fetches (the consistency check compares them with the ledger and the audit). */
@@ -110,9 +121,9 @@ export class Traffic {
 
   async run(op: OpName): Promise<Outcome> {
     try {
-      const status = await this.perform(op);
+      const { status, body } = await this.perform(op);
       const ok = status === EXPECTED[op];
-      return { op, status, ok, error: ok ? undefined : `${op} ${status}` };
+      return { op, status, ok, error: ok ? undefined : `${op} ${status} ${errorCode(body)}`.trim() };
     } catch (err) {
       return { op, status: 0, ok: false, error: `${op} ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
     }
@@ -122,62 +133,70 @@ export class Traffic {
     return this.users[Math.floor(this.random() * this.users.length)];
   }
 
-  private async perform(op: OpName): Promise<number> {
+  private async perform(op: OpName): Promise<Answer> {
     const u = this.user();
     switch (op) {
       case 'session':
-        return (await this.call('GET', '/api/v1/auth/session', u.access)).status;
+        return this.call('GET', '/api/v1/auth/session', u.access);
       case 'balance':
-        return (await this.call('GET', '/api/v1/credits/balance', u.access)).status;
+        return this.call('GET', '/api/v1/credits/balance', u.access);
       case 'spend': {
         const body = { amount: 1, appId: 'soak', description: 'one unit', idempotencyKey: randomUUID() };
         const res = await this.call('POST', '/api/v1/credits/use', u.access, body);
         if (res.status === 201) this.confirmed.spends++;
-        return res.status;
+        return res;
       }
       case 'vault-key': {
         const res = await this.call('GET', '/api/v1/me/encryption-vault/key', u.access);
         if (res.status === 200) this.confirmed.keyFetches++;
-        return res.status;
+        return res;
       }
       case 'gdpr-summary':
-        return (await this.call('GET', '/api/v1/me/data', u.access)).status;
+        return this.call('GET', '/api/v1/me/data', u.access);
       case 'admin-directory': {
         // Alternately a page of the newest users and a search, as an operator's directory view does.
         const page = Math.floor(this.random() * 3) + 1;
         const path = this.random() < 0.5 ? `/api/v1/admin/users?page=${page}&limit=20` : `/api/v1/admin/users?search=soak&limit=20`;
-        return (await this.call('GET', path, this.admin?.access)).status;
+        return this.call('GET', path, this.admin?.access);
       }
       case 'refresh':
         return this.refresh();
       case 'login': {
         const res = await this.call('POST', '/api/v1/auth/login', undefined, { email: u.email, password: u.password });
         if (res.status === 200) this.adopt(u, res.body);
-        return res.status;
+        return res;
       }
       case 'register': {
         const email = `soak-${this.tag}-${++this.registered}@example.com`;
         const res = await this.call('POST', '/api/v1/auth/register', undefined, { email, password: `Tangerine ${randomUUID()} Orbit` });
         if (res.status === 201) this.confirmed.registrations++;
-        return res.status;
+        return res;
       }
     }
   }
 
   /** Refreshes the actors in turn (the admin among them), so every access token is renewed long before it expires. */
-  private async refresh(): Promise<number> {
+  private async refresh(): Promise<Answer> {
     const actors = this.admin ? [...this.users, this.admin] : this.users;
-    let a: Actor | undefined;
+    // A refresh that got no answer or a 5xx is retried first, as a client retries at once: auth-svc may have rotated
+    // the token without the answer arriving, and only within its grace window is the old one not a reuse.
+    let a: Actor | undefined = this.retryRefresh.find((x) => !x.refreshing);
+    if (a) this.retryRefresh.splice(this.retryRefresh.indexOf(a), 1);
     for (let i = 0; i < actors.length && !a; i++) {
       const candidate = actors[this.refreshCursor++ % actors.length];
       if (!candidate.refreshing) a = candidate;
     }
-    if (!a) return (await this.call('GET', '/api/v1/auth/session', this.user().access)).status;
+    if (!a) return this.call('GET', '/api/v1/auth/session', this.user().access);
     a.refreshing = true;
+    const retry = () => this.retryRefresh.push(a);
     try {
-      const res = await this.call('POST', '/api/v1/auth/refresh', undefined, { refreshToken: a.refresh });
+      const res = await this.call('POST', '/api/v1/auth/refresh', undefined, { refreshToken: a.refresh }).catch((err: unknown) => {
+        retry();
+        throw err;
+      });
       if (res.status === 200) this.adopt(a, res.body);
-      return res.status;
+      if (res.status >= 500) retry();
+      return res;
     } finally {
       a.refreshing = false;
     }
