@@ -60,7 +60,7 @@ interface Entry {
  * the limit is refused without asking and without being counted (within a window counts only grow).
  *
  * The error: an instance decides at most `localHits` hits without Redis having confirmed them, so the hits allowed per
- * key and window exceed the limit by less than instances × `localHits` (and never when `localHits` is 0).
+ * key and window exceed the limit by at most instances × `localHits` (and never when `localHits` is 0).
  */
 export class SharedCounter {
   private readonly entries = new Map<string, Entry>();
