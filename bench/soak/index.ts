@@ -50,13 +50,6 @@ say(`load average ${loadBefore.join(' / ')}; starting ${INSTANCES} instance(s) o
 const system = await startSystem({ instances: INSTANCES, onStep: say });
 const sql = testPool(system.db.url, 2);
 const traffic = new Traffic(system.gatewayUrl);
-// Ctrl-C or a kill: the processes, the database and the queues go all the same.
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    traffic.close();
-    void system.stop().finally(() => process.exit(130));
-  });
 try {
   const started = performance.now();
   say(`system ready (${system.procs.length} processes); creating ${USERS} users and an admin`);

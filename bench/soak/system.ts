@@ -88,6 +88,9 @@ async function startSmtpSink() {
   return { port, count: () => count, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/** Every process this run started, ready or not (a signal during the start must not leave one behind). */
+const spawned = new Set<ChildProcess>();
+
 /** One process; resolves once it answers /readyz. Its stdout and stderr (pino JSON lines) go to `log`. */
 async function startProcess(name: string, script: string, port: number, env: Record<string, string>, logDir: string): Promise<Proc> {
   const log = join(logDir, `${name.replace('#', '-')}.log`);
@@ -97,6 +100,7 @@ async function startProcess(name: string, script: string, port: number, env: Rec
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.add(child);
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   const url = `http://127.0.0.1:${port}`;
@@ -164,10 +168,13 @@ export async function startSystem(opts: { instances: number; onStep?: (msg: stri
   const bus = testBusEnv(busPrefix);
   const rateLimitPrefix = uniqueName('soak-rl');
   let mails = () => 0;
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopAll());
+  const stopAll = async () => {
     const gateway = procs.filter((p) => p.name === 'gateway');
     // Gateway first (no new traffic), then the services in reverse start order, as `npm start` stops.
     for (const p of [...gateway, ...procs.filter((x) => x.name !== 'gateway').reverse()]) await stopProcess(p);
+    for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => step(`clean-up failed: ${String(err)}`));
     cleanups.length = 0;
     // Whatever this run declared on the broker (retry queues, dead-letter queues, exchanges): none may be left.
@@ -175,6 +182,12 @@ export async function startSystem(opts: { instances: number; onStep?: (msg: stri
     if (left && (left.queues.length || left.exchanges.length)) await deleteBrokerObjects(left.queues, left.exchanges);
     rmSync(logDir, { recursive: true, force: true });
   };
+  // Ctrl-C or a kill, also while starting: the processes, the database and the queues go all the same.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      step(`${signal}: stopping`);
+      void stop().finally(() => process.exit(130));
+    });
   try {
     const db = await createTestDatabase('mana_soak');
     cleanups.push(() => db.drop());
