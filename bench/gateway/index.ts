@@ -369,7 +369,7 @@ ${latencyTable(single, 'direct (no proxy)')}
       .join(' / ')}\n`,
   );
 } finally {
-  nginx?.stop();
+  await nginx?.stop();
   workers.stopAll();
   await issuer.close();
   await deleteRedisKeys(prefix);

@@ -17,7 +17,8 @@ export interface Nginx {
   workers: number;
   /** CPU time (user + system, ms) of the master and its workers so far, from /proc (Linux); NaN elsewhere. */
   cpuMs: () => number;
-  stop: () => void;
+  /** Stops nginx and removes its directory. */
+  stop: () => Promise<void>;
 }
 
 /** CPU time of a process and its children (ms), from /proc. */
@@ -109,10 +110,12 @@ export async function startNginx(upstreamUrl: string, workers = 1): Promise<Ngin
     url,
     workers,
     cpuMs: () => (child.pid ? treeCpuMs(child.pid) : NaN),
-    stop: () => {
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
       // SIGQUIT: graceful stop of the master and its workers.
-      child.kill('SIGQUIT');
-      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 1000).unref();
+      if (child.exitCode === null) child.kill('SIGQUIT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
