@@ -153,7 +153,7 @@ are the small part they are in real traffic; at 6% the summaries alone took abou
    connections on the run's database.
 
 Load average (1 / 5 / 15 min) before the run: ${loadBefore.join(' / ')}; at the start of the soak: ${loadAtSoak.toFixed(1)}; after: ${loadAfter.join(' / ')}.
-Creating the ${USERS + 1} users (once every process was ready): ${setupSeconds.toFixed(0)} s; the whole run, start to clean-up: ${(total / 60).toFixed(1)} min.
+Creating the ${USERS + 1} users (once every process was ready): ${setupSeconds.toFixed(0)} s; the run from its start to the end of the checks (the clean-up adds ~10 s): ${(total / 60).toFixed(1)} min.
 
 ### Per minute
 
