@@ -81,9 +81,25 @@ export interface ErrorBody {
  * terminated by an operator, refused, pool exhausted), not a bug: connection exception (class 08), admin or
  * crash shutdown, cannot connect now, too many connections.
  */
-const DB_UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const DB_UNAVAILABLE_CODES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+/**
+ * The same outages by their text, for errors that lost their code on the way (a library that re-threw the
+ * message only): pg's own connection errors and PostgreSQL's refusals when its connection slots are used up.
+ */
 const DB_UNAVAILABLE_MESSAGES =
-  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|sorry, too many clients already|too many connections for (role|database)|remaining connection slots are reserved)/;
 
 /** Whether `err` (or one of its causes: drizzle wraps the driver's error) says the database is unreachable. */
 export function isDatabaseUnavailable(err: unknown): boolean {
@@ -97,11 +113,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * An opaque 500 built around a database outage: a route's own catch or an adapter that wrapped whatever it
+ * caught into `ERRORS.internal(err)` (vault's audited actions, auth-svc's Better Auth translation). The outage
+ * is still a 503 there; an AppError the code chose deliberately (any other code or status) stays as it is.
+ */
+const wrapsDatabaseOutage = (err: AppError): boolean =>
+  err.status === 500 && !err.expose && err.code === 'INTERNAL_ERROR' && isDatabaseUnavailable(err.cause);
+
+/**
  * Normalises anything thrown into an AppError; a database outage becomes 503 SERVICE_UNAVAILABLE (the
  * client may retry; the pool reconnects by itself), anything else unknown an opaque 500.
  */
 export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+  if (err instanceof AppError && !wrapsDatabaseOutage(err)) return err;
   if (isDatabaseUnavailable(err))
     return new AppError('SERVICE_UNAVAILABLE', 503, 'Service unavailable, try again shortly', {
       expose: true,

@@ -172,8 +172,10 @@ describe('a database outage is a 503, not a 500', () => {
       await killer.query('select pg_terminate_backend($1)', [pid]);
       const err = await running;
       expect(isDatabaseUnavailable(err)).toBe(true);
-      // drizzle wraps the driver's error ("Failed query: …", the original as `cause`)
-      for (const thrown of [err, new Error('Failed query: select 1', { cause: err })]) {
+      // drizzle wraps the driver's error ("Failed query: …", the original as `cause`); a route's own catch or
+      // an adapter wraps it into an opaque 500 (vault's audited actions, auth-svc's Better Auth translation)
+      const drizzled = new Error('Failed query: select 1', { cause: err });
+      for (const thrown of [err, drizzled, ERRORS.internal(err), ERRORS.internal(drizzled)]) {
         const mapped = toAppError(thrown);
         expect(mapped).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, headers: { 'retry-after': '1' } });
         expect(errorBody(mapped, 'r')).toEqual({
@@ -185,6 +187,25 @@ describe('a database outage is a 503, not a 500', () => {
     } finally {
       await Promise.all([victim.end().catch(() => undefined), killer.end()]);
     }
+  });
+
+  it('knows the refusals of a server out of connection slots by their text when the code got lost', () => {
+    for (const message of [
+      'sorry, too many clients already',
+      'too many connections for role "vault_svc"',
+      'remaining connection slots are reserved for roles with the SUPERUSER attribute',
+    ]) {
+      expect(isDatabaseUnavailable(new Error(message)), message).toBe(true);
+      expect(toAppError(ERRORS.internal(new Error(message)))).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    }
+  });
+
+  it('keeps an AppError the code chose, and an opaque 500 around anything but an outage', () => {
+    const outage = Object.assign(new Error('too many connections for role "x"'), { code: '53300' });
+    const chosen = new AppError('VAULT_CONFLICT', 409, 'conflict', { cause: outage });
+    expect(toAppError(chosen)).toBe(chosen);
+    const bug = ERRORS.internal(new TypeError('x is undefined'));
+    expect(toAppError(bug)).toBe(bug);
   });
 
   it('leaves query errors (a constraint, a syntax error) as they are', async () => {

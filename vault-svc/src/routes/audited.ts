@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
-import { AppError, ERRORS } from '@mana/shared';
+import { AppError, ERRORS, toAppError } from '@mana/shared';
 import { appendAudit } from '../db/audit';
 import type { AuditAction } from '../db/schema';
 import { isUserId, withUserScope, type Tx, type VaultDb } from '../db/scope';
@@ -42,7 +42,8 @@ function asAppError(err: unknown, logger: Logger): AppError {
     logger.error({ code: err.code, err: err.message }, 'vault crypto failure');
     return new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause: err });
   }
-  return ERRORS.internal(err);
+  // A database outage is a 503 (toAppError), anything else unknown an opaque 500.
+  return toAppError(err);
 }
 
 /**
@@ -68,6 +69,8 @@ export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditA
 export async function auditFailure(deps: AuditedDeps, req: Request, action: AuditAction, err: unknown): Promise<AppError> {
   const failure = asAppError(err, req.log ?? deps.logger);
   const userId = callerId(req);
+  // The database is not there: the row cannot be written, and trying would only make the 503 slower.
+  if (failure.code === 'SERVICE_UNAVAILABLE') return failure;
   try {
     await withUserScope(deps.db, userId, (tx) =>
       appendAudit(tx, { userId, action, status: failure.status, ...requestMeta(req), context: { error: failure.code } }),
