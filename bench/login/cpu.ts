@@ -41,21 +41,50 @@ export interface CpuPerOp {
   postgres: number;
 }
 
-/** Starts a measurement; the returned function gives CPU ms per operation for `ops` operations since then. */
-export async function cpuMeter(src: CpuSources): Promise<(ops: number) => Promise<CpuPerOp>> {
-  const authLoop = procCpuMs(src.authPid, src.authPid);
-  const authTotal = procCpuMs(src.authPid);
-  const gateway = procCpuMs(src.gatewayPid);
-  const pgBefore = await postgresCpuMs(src.pool, src.database);
+/** CPU so far of every source, and when it was read. */
+async function sample(
+  src: CpuSources,
+): Promise<{ at: number; authLoop: number; authTotal: number; gateway: number; pg: Map<number, number> }> {
+  return {
+    at: Date.now(),
+    authLoop: procCpuMs(src.authPid, src.authPid),
+    authTotal: procCpuMs(src.authPid),
+    gateway: procCpuMs(src.gatewayPid),
+    pg: await postgresCpuMs(src.pool, src.database),
+  };
+}
+
+/** CPU ms spent by each source between two samples. */
+function spent(a: Awaited<ReturnType<typeof sample>>, b: Awaited<ReturnType<typeof sample>>): CpuPerOp {
+  let postgres = 0;
+  for (const [pid, ms] of b.pg) postgres += ms - (a.pg.get(pid) ?? 0);
+  return { authLoop: b.authLoop - a.authLoop, authTotal: b.authTotal - a.authTotal, gateway: b.gateway - a.gateway, postgres };
+}
+
+/**
+ * What the processes spend per second when nothing is asked of them (outbox relay poll, metrics, timers): at a few
+ * logins per second that background would otherwise be counted as work of the logins.
+ */
+export async function idleCpuPerSecond(src: CpuSources, seconds = 3): Promise<CpuPerOp> {
+  const a = await sample(src);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const b = await sample(src);
+  const d = spent(a, b);
+  const s = (b.at - a.at) / 1000;
+  return { authLoop: d.authLoop / s, authTotal: d.authTotal / s, gateway: d.gateway / s, postgres: d.postgres / s };
+}
+
+/**
+ * Starts a measurement; the returned function gives the CPU ms per operation for `ops` operations since then, the
+ * idle background (`idle`, per second) taken out.
+ */
+export async function cpuMeter(src: CpuSources, idle: CpuPerOp): Promise<(ops: number) => Promise<CpuPerOp>> {
+  const a = await sample(src);
   return async (ops) => {
-    const pgAfter = await postgresCpuMs(src.pool, src.database);
-    let postgres = 0;
-    for (const [pid, ms] of pgAfter) postgres += ms - (pgBefore.get(pid) ?? 0);
-    return {
-      authLoop: (procCpuMs(src.authPid, src.authPid) - authLoop) / ops,
-      authTotal: (procCpuMs(src.authPid) - authTotal) / ops,
-      gateway: (procCpuMs(src.gatewayPid) - gateway) / ops,
-      postgres: postgres / ops,
-    };
+    const b = await sample(src);
+    const d = spent(a, b);
+    const s = (b.at - a.at) / 1000;
+    const per = (k: keyof CpuPerOp) => Math.max(0, d[k] - idle[k] * s) / ops;
+    return { authLoop: per('authLoop'), authTotal: per('authTotal'), gateway: per('gateway'), postgres: per('postgres') };
   };
 }
