@@ -67,6 +67,27 @@ describe('database unavailable (too many connections)', () => {
     ['GET /admin/users', () => call(api('/admin/users'), { token: adminToken }), [200]],
   ];
 
+  // Better Auth's own endpoints (hosted pages, browsers, the services' JWKS) answer in its shape, { code, message }.
+  const betterAuthRoutes: Array<[string, () => Promise<JsonResponse>]> = [
+    [
+      'POST /api/auth/sign-up/email',
+      () =>
+        call(`${s.gatewayUrl}/api/auth/sign-up/email`, {
+          body: { email: uniqueEmail('dbdown'), password: strongPassword(), name: 'Db Down' },
+          headers: { origin: s.gatewayUrl },
+        }),
+    ],
+    [
+      'POST /api/auth/sign-in/email',
+      () =>
+        call(`${s.gatewayUrl}/api/auth/sign-in/email`, {
+          body: { email: user.email, password: user.password },
+          headers: { origin: s.gatewayUrl },
+        }),
+    ],
+    ['GET /api/auth/jwks', () => call(`${s.gatewayUrl}/api/auth/jwks`)],
+  ];
+
   /** Every new connection to this database but a superuser's is refused with 53300; the open ones are ended. */
   const refuseConnections = async () => {
     await admin.query(`ALTER DATABASE ${admin.escapeIdentifier(s.db.name)} CONNECTION LIMIT 0`);
@@ -88,6 +109,16 @@ describe('database unavailable (too many connections)', () => {
         res.headers.get('retry-after') !== null &&
         // Nothing of the cause: no SQLSTATE, driver text, role or database name.
         !/53300|connection|postgres|role|database|mana_e2e|_svc|stack/i.test(body);
+      if (!ok) failures[name] = { status: res.status, retryAfter: res.headers.get('retry-after'), body: res.body };
+    }
+    for (const [name, request] of betterAuthRoutes) {
+      const res = await request();
+      const ok =
+        res.status === 503 &&
+        // Better Auth's shape where its adapter met the outage, ours where a plugin's own query did.
+        [(res.body as { code?: unknown } | null)?.code, (res.body as { error?: unknown } | null)?.error].includes('SERVICE_UNAVAILABLE') &&
+        res.headers.get('retry-after') !== null &&
+        !/53300|connection|postgres|role|database|mana_e2e|_svc|stack/i.test(JSON.stringify(res.body));
       if (!ok) failures[name] = { status: res.status, retryAfter: res.headers.get('retry-after'), body: res.body };
     }
     expect(failures).toEqual({});
@@ -116,6 +147,7 @@ describe('database unavailable (too many connections)', () => {
         throw new Error(`${name} did not recover`);
       });
     }
+    for (const [name, request] of betterAuthRoutes) expect((await request()).status, name).toBe(200);
     await eventually(
       async () => {
         const res = await call<{ sources: Record<string, string> }>(api('/me/data'), { token: user.token });

@@ -19,6 +19,7 @@ import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
 import { bareErrors } from './plugins/bare-errors';
+import { withDatabaseOutage } from './database-outage';
 import { inputGuard } from './plugins/input-guard';
 import { guardProfile } from './plugins/profile-guard';
 import { securityAuditPlugin } from './plugins/security-audit-notify';
@@ -81,6 +82,11 @@ export function createAuth(deps: AuthDeps) {
     secret: config.BETTER_AUTH_SECRET,
     trustedOrigins: [publicOrigin, ...config.CORS_ORIGINS],
     telemetry: { enabled: false },
+    // An error that is not Better Auth's own APIError (a database outage in a plugin's query, a bug) leaves
+    // auth.handler instead of becoming better-call's empty 500: Express's error handler answers it like every
+    // other route (toAppError: an outage is 503 SERVICE_UNAVAILABLE with Retry-After) and logs it. APIErrors
+    // and redirects are answered by Better Auth as before.
+    onAPIError: { throw: true },
     // No OpenTelemetry SDK runs in Mana: Better Auth's spans (one per endpoint, hook and adapter call) would only
     // cost CPU on every sign-in. Switch them back on together with an SDK.
     experimental: { instrumentation: { enabled: false } },
@@ -89,7 +95,8 @@ export function createAuth(deps: AuthDeps) {
       level: 'warn',
       log: (level, message) => log[level]({ source: 'better-auth' }, message),
     },
-    database: drizzleAdapter(db, { provider: 'pg', schema: AUTH_MODELS, transaction: true }),
+    // A database outage leaves the adapter as a 503 APIError, which Better Auth passes through (database-outage.ts).
+    database: withDatabaseOutage(drizzleAdapter(db, { provider: 'pg', schema: AUTH_MODELS, transaction: true })),
     emailAndPassword: {
       enabled: true,
       requireEmailVerification: config.REQUIRE_EMAIL_VERIFICATION,
