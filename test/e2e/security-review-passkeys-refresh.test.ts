@@ -176,6 +176,44 @@ describe('security review: passkey ownership, email-first decoy, refresh grace b
     expect((await refresh(first.body.refreshToken)).body.error).toBe('INVALID_REFRESH_TOKEN');
   });
 
+  it('a refresh that fails before its answer is ready leaves the token unspent: the retry rotates it normally', async () => {
+    const { email, password } = await registerVerified(s);
+    const pair = await login(s, email, password);
+    const sid = sidOf(pair.accessToken);
+    const spent = async () =>
+      (await s.sql.query<{ used: boolean }>('select used_at is not null as used from auth.refresh_tokens where session_id = $1', [sid]))
+        .rows[0]?.used;
+    // The last statement of an exchange fails as if the connection dropped (SQLSTATE 08006), for this session only.
+    await s.sql.query(`create function auth.test_fail_refresh() returns trigger language plpgsql as $$
+      begin
+        if new.type = 'token_refreshed' and new.context->>'sessionId' = '${sid}' then
+          raise exception 'connection lost' using errcode = '08006';
+        end if;
+        return new;
+      end $$`);
+    await s.sql.query(
+      'create trigger test_fail_refresh before insert on auth.security_events for each row execute function auth.test_fail_refresh()',
+    );
+    try {
+      const failed = await refresh(pair.refreshToken);
+      expect(failed.status).toBe(503);
+      expect(failed.body.error).toBe('SERVICE_UNAVAILABLE');
+      expect(await spent()).toBe(false);
+    } finally {
+      await s.sql.query('drop trigger test_fail_refresh on auth.security_events');
+      await s.sql.query('drop function auth.test_fail_refresh()');
+    }
+    const retried = await refresh(pair.refreshToken);
+    expect(retried.status).toBe(200);
+    const grace = await s.sql.query<{ n: number }>(
+      'select grace_exchanges as n from auth.refresh_tokens where session_id = $1 and used_at is not null',
+      [sid],
+    );
+    expect(grace.rows.map((r) => r.n)).toEqual([0]);
+    expect((await refresh(retried.body.refreshToken)).status).toBe(200);
+    expect(await sessionExists(sid)).toBe(true);
+  });
+
   it('three concurrent exchanges of one token: at most one extra answer, always the same successor, and the session ends', async () => {
     const { email, password } = await registerVerified(s);
     const pair = await login(s, email, password);

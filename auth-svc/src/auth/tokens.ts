@@ -11,7 +11,7 @@ const signingKeys = new WeakMap<Auth, SigningKey>();
 /**
  * Signs an access token with the JWT plugin's current key (same claims as Better Auth's /token).
  * `currentKeyId` is the current key's id as the database named it in the caller's own read (see
- * `tokenSubject`): while it is the key in memory, no key is read; any other value, or none, resolves the
+ * `TokenSubject`): while it is the key in memory, no key is read; any other value, or none, resolves the
  * key again, so a rotation takes effect with the next token.
  */
 export async function mintAccessToken(auth: Auth, subject: AccessTokenSubject, currentKeyId?: string | null): Promise<string> {

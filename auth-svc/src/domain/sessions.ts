@@ -149,7 +149,7 @@ export async function issueRefreshToken(conn: Conn, sessionId: string, userId: s
 }
 
 export type RotateResult =
-  | { kind: 'rotated'; sessionId: string; refreshToken: string }
+  | { kind: 'rotated'; sessionId: string; refreshToken: string; subject: TokenSubject }
   | { kind: 'invalid' }
   | { kind: 'ended'; sessionId: string }
   | { kind: 'reused'; sessionId: string; userId: string };
@@ -194,7 +194,7 @@ export async function rotateRefreshToken(db: Db, seal: SuccessorSeal, token: str
         .set({ usedAt: sql`now()`, successorSealed: seal.seal(token, refreshToken) })
         .where(eq(tables.refreshTokens.id, row.id));
       await slideSession(tx, row.sessionId);
-      return { kind: 'rotated', sessionId: row.sessionId, refreshToken };
+      return rotated(tx, row.sessionId, refreshToken, meta);
     }
     // A spent token: the single concurrent double-submit of the grace window gets the successor already
     // issued. More than that, or later, is a stolen copy: without the bound, a token stolen in the
@@ -221,8 +221,26 @@ export async function rotateRefreshToken(db: Db, seal: SuccessorSeal, token: str
       context: { sessionId: row.sessionId, usedSecondsAgo: Math.round(usedSecondsAgo * 10) / 10 },
     });
     await slideSession(tx, row.sessionId);
-    return { kind: 'rotated', sessionId: row.sessionId, refreshToken: successor };
+    return rotated(tx, row.sessionId, successor, meta);
   });
+}
+
+/**
+ * The rest of a successful exchange, inside its transaction: what the access token is made of and the
+ * `token_refreshed` event. Read before the commit, so a database failure here rolls the rotation back and the
+ * client can simply retry with the same token; read after it (as it was), a 503 could reach a client whose token
+ * was already spent, and its retry after the grace window looked like a stolen copy and ended the session.
+ */
+async function rotated(conn: Conn, sessionId: string, refreshToken: string, meta: RequestMeta): Promise<RotateResult> {
+  const [subject] = await conn
+    .select({ sessionId: tables.session.id, user: tables.user, signingKeyId: currentSigningKeyId(conn) })
+    .from(tables.session)
+    .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
+    .where(and(eq(tables.session.id, sessionId), gt(tables.session.expiresAt, sql`now()`)))
+    .limit(1);
+  if (!subject) return { kind: 'invalid' };
+  await recordSecurityEvent(conn, { userId: subject.user.id, type: 'token_refreshed', meta, context: { sessionId } });
+  return { kind: 'rotated', sessionId, refreshToken, subject };
 }
 
 /**
@@ -258,22 +276,6 @@ export interface TokenSubject {
   user: UserRow;
   /** The JWT plugin's current signing key (null when there is none yet). */
   signingKeyId: string | null;
-}
-
-const tokenSubjectStatement = preparedStatement((db) =>
-  db
-    .select({ sessionId: tables.session.id, user: tables.user, signingKeyId: currentSigningKeyId(db) })
-    .from(tables.session)
-    .innerJoin(tables.user, eq(tables.user.id, tables.session.userId))
-    .where(and(eq(tables.session.id, sql.placeholder('sessionId')), gt(tables.session.expiresAt, sql`now()`)))
-    .limit(1)
-    .prepare('auth_token_subject'),
-);
-
-/** A live session's user and the current signing key: what an access token for it is made of. */
-export async function tokenSubject(db: Db, sessionId: string): Promise<TokenSubject | undefined> {
-  const [row] = await tokenSubjectStatement(db).execute({ sessionId });
-  return row;
 }
 
 /**

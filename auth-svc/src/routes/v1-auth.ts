@@ -6,13 +6,12 @@ import type { AuthContext } from '../context';
 import { PASSWORD_MAX_LENGTH, checkPassword } from '../domain/passwords';
 import { successorSeal } from '../domain/refresh-seal';
 import { findLiveSessionFast, rotateRefreshToken } from '../domain/sessions';
-import { recordSecurityEvent } from '../domain/security-events';
 import { CHALLENGE_TTL_SECONDS, startChallenge } from '../domain/two-factor-challenges';
 import { findUserById, findUserByEmail } from '../domain/users';
 import { registeredUser } from '../domain/views';
 import { AUTH_ERRORS } from '../domain/errors';
 import { forwardedHeaders, requestMeta } from './request-meta';
-import { completeSignIn, tokenPair } from './v1-sign-in';
+import { completeSignIn, pairFor } from './v1-sign-in';
 
 const email = z
   .email()
@@ -125,14 +124,7 @@ export function v1AuthRoutes(ctx: AuthContext): Router {
       ctx.kickOutbox();
       throw AUTH_ERRORS.refreshTokenReused();
     }
-    const pair = await tokenPair(ctx, result.sessionId, result.refreshToken);
-    await recordSecurityEvent(ctx.db, {
-      userId: pair.user.id,
-      type: 'token_refreshed',
-      meta: requestMeta(req),
-      context: { sessionId: result.sessionId },
-    });
-    res.json(pair);
+    res.json(await pairFor(ctx, result.subject, result.refreshToken));
   });
 
   router.post('/validate', async (req, res) => {

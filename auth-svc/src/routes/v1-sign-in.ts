@@ -3,21 +3,15 @@ import { authCookieName, cookieValue } from '../auth/better-auth-adapter';
 import { mintAccessToken } from '../auth/tokens';
 import type { AuthContext } from '../context';
 import { AUTH_ERRORS } from '../domain/errors';
-import { startSessionFamily, tokenSubject, type TokenSubject } from '../domain/sessions';
+import { startSessionFamily, type TokenSubject } from '../domain/sessions';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../domain/tokens';
 import type { Device } from '../domain/two-factor-challenges';
 import { publicUser } from '../domain/views';
 
-async function pairFor(ctx: AuthContext, subject: TokenSubject, refreshToken: string) {
+export async function pairFor(ctx: AuthContext, subject: TokenSubject, refreshToken: string) {
   const { user, sessionId, signingKeyId } = subject;
   const accessToken = await mintAccessToken(ctx.auth, { user, session: { id: sessionId } }, signingKeyId);
   return { user: publicUser(user), accessToken, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
-}
-
-export async function tokenPair(ctx: AuthContext, sessionId: string, refreshToken: string) {
-  const subject = await tokenSubject(ctx.db, sessionId);
-  if (!subject) throw AUTH_ERRORS.invalidRefreshToken();
-  return pairFor(ctx, subject, refreshToken);
 }
 
 /**
