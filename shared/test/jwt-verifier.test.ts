@@ -106,6 +106,19 @@ describe('createJwtVerifier against a real JWKS endpoint', () => {
     expect(await codeOf(cached.verify(token))).toBe('TOKEN_EXPIRED');
   });
 
+  it('drops expired tokens from its cache as new ones arrive, and stays within its bound', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.now();
+    const v = createJwtVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, cacheSize: 3 });
+    for (let i = 0; i < 3; i++) await v.verify(await issuer.sign({ jti: `old-${i}` }, { expiresIn: '1m' }));
+    expect(v.cachedTokens?.()).toBe(3);
+    vi.setSystemTime(t0 + 61_000);
+    await v.verify(await issuer.sign({ jti: 'new-0' }, { expiresIn: '1m' }));
+    expect(v.cachedTokens?.()).toBe(1);
+    for (let i = 1; i < 5; i++) await v.verify(await issuer.sign({ jti: `new-${i}` }, { expiresIn: '1m' }));
+    expect(v.cachedTokens?.()).toBe(3);
+  });
+
   it('answers 503 AUTH_UNAVAILABLE (not 401) when the key set cannot be fetched', async () => {
     const down = createJwtVerifier({ jwksUrl: 'http://127.0.0.1:1/jwks', issuer: issuer.issuer, audience: issuer.audience });
     const err = await down.verify(await issuer.sign()).catch((e: unknown) => e);

@@ -39,6 +39,8 @@ export interface JwtVerifier {
   verify(token: string): Promise<AccessClaims>;
   /** The claims of a token verified before and not yet expired, without any async work (hot paths). */
   peek?(token: string): AccessClaims | undefined;
+  /** How many verified tokens the cache holds now (tests, diagnostics). */
+  cachedTokens?(): number;
   /** The reason code of an AppError thrown by verify (for metrics). */
   reasonOf(err: unknown): JwtFailureReason;
 }
@@ -89,6 +91,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   }
 
   return {
+    cachedTokens: () => cache.size,
     peek(token: string): AccessClaims | undefined {
       const hit = cache.get(token);
       return hit && unexpired(hit) ? hit : undefined;
@@ -102,9 +105,12 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       }
       const claims = await verifyUncached(token);
       if (cacheSize > 0) {
-        if (cache.size >= cacheSize) {
-          const oldest = cache.keys().next().value;
-          if (oldest !== undefined) cache.delete(oldest);
+        // The oldest entries go first: the expired ones (tokens of one lifetime expire about in the order they were
+        // first seen), so a steady stream of refreshed tokens keeps the cache at the live ones instead of filling it
+        // to its bound with dead ones (the soak saw that as heap growth), and one more when the cache is full.
+        for (const [oldToken, old] of cache) {
+          if (unexpired(old) && cache.size < cacheSize) break;
+          cache.delete(oldToken);
         }
         cache.set(token, Object.freeze(claims));
       }
