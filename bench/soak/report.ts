@@ -76,20 +76,40 @@ export function comparedMinutes(rows: MinuteRow[]): { first: MinuteRow; last: Mi
   return { first, last: rows[rows.length - 1] };
 }
 
+/**
+ * The minutes memory is compared over: the first ones after the warm-up against the last ones, up to three each
+ * (minutes 2–4 against 8–10 in a 10-minute soak). One minute each was too short: a minute's mean can sit in a trough
+ * or on a peak of the collector's sawtooth (a credits-svc instance measured 130 MB in minute 2 and 136–152 MB in
+ * every minute after it).
+ */
+export function memoryWindows(rows: MinuteRow[]): { first: MinuteRow[]; last: MinuteRow[]; label: string } {
+  const after = rows.slice(Math.min(1, rows.length - 1));
+  const k = Math.max(1, Math.min(3, Math.floor(after.length / 2)));
+  const first = after.slice(0, k);
+  const last = after.slice(-k);
+  const span = (w: MinuteRow[]) => (w.length === 1 ? `minute ${w[0]?.minute}` : `minutes ${w[0]?.minute}–${w[w.length - 1]?.minute}`);
+  return { first, last, label: `mean of ${span(last)} ≤ ${MEMORY_FACTOR.toFixed(2)} × mean of ${span(first)}` };
+}
+
 export function procVerdicts(rows: MinuteRow[], samples: Sample[], names: string[]): ProcVerdict[] {
-  const { first, last } = comparedMinutes(rows);
+  const windows = memoryWindows(rows);
   const end = samples[samples.length - 1];
   const start = samples[0];
+  const over = (w: MinuteRow[], f: (r: MinuteRow) => number | undefined) => mean(w.map((r) => f(r) ?? NaN));
   return names.map((name) => {
-    const ratio = (last.rss[name] ?? NaN) / (first.rss[name] ?? NaN);
-    const heapRatio = (last.heap[name] ?? NaN) / (first.heap[name] ?? NaN);
+    const first = over(windows.first, (r) => r.rss[name]);
+    const last = over(windows.last, (r) => r.rss[name]);
+    const heapFirst = over(windows.first, (r) => r.heap[name]);
+    const heapLast = over(windows.last, (r) => r.heap[name]);
+    const ratio = last / first;
+    const heapRatio = heapLast / heapFirst;
     return {
       name,
-      first: first.rss[name] ?? NaN,
-      last: last.rss[name] ?? NaN,
+      first,
+      last,
       ratio,
-      heapFirst: first.heap[name] ?? NaN,
-      heapLast: last.heap[name] ?? NaN,
+      heapFirst,
+      heapLast,
       heapRatio,
       cpuSeconds: ((end?.procs[name]?.cpuMs ?? NaN) - (start?.procs[name]?.cpuMs ?? NaN)) / 1000,
       ok: name === CLIENT || ratio <= MEMORY_FACTOR,
@@ -138,7 +158,7 @@ export function minuteTable(rows: MinuteRow[], names: string[]): string {
 export function processTable(rows: MinuteRow[], verdicts: ProcVerdict[]): string {
   const minutes = rows.map((r) => `m${r.minute}`);
   return [
-    `| process | ${minutes.join(' | ')} | first → last | ratio | heap in use, MB, first → last | heap ratio | CPU s | flat (≤ ${MEMORY_FACTOR.toFixed(2)}) |`,
+    `| process | ${minutes.join(' | ')} | compared: first → last | ratio | heap in use, MB, first → last | heap ratio | CPU s | flat (≤ ${MEMORY_FACTOR.toFixed(2)}) |`,
     `|---|${minutes.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---|`,
     ...verdicts.map((v) => {
       const per = rows.map((r) => f0(r.rss[v.name] ?? NaN)).join(' | ');
