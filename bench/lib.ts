@@ -105,3 +105,19 @@ export class Workers {
     for (const c of this.children) c.kill('SIGTERM');
   }
 }
+
+/**
+ * The three sums of every wallet (cached balance, ledger, lots) and the ledger's balance per transaction, as
+ * columns `owners`, `disagree`, `unbalanced` and `spends`: a bench that ran credits traffic selects these (and
+ * may add columns after them) to show that nothing was lost or counted twice.
+ */
+export const WALLET_SUMS_SQL = `
+    with w as (
+      select w.owner, w.available,
+        (select coalesce(sum(amount), 0) from credits.ledger_postings p where p.owner = w.owner and p.account = 'available') as ledger,
+        (select coalesce(sum(remaining), 0) from credits.grants g where g.owner = w.owner) as lots
+      from credits.wallets w)
+    select (select count(*)::int from w) as owners,
+      (select count(*)::int from w where available <> ledger or available <> lots) as disagree,
+      (select count(*)::int from (select transaction_id from credits.ledger_postings group by 1 having sum(amount) <> 0) x) as unbalanced,
+      (select count(*)::int from credits.ledger_transactions where kind = 'spend') as spends`;

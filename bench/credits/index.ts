@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { TEST_REDIS_URL, createTestDatabase, deleteRedisKeys, startTestIssuer, uniqueName } from '../../shared/src/testing';
-import { Workers, machine, writeSection } from '../lib';
+import { WALLET_SUMS_SQL, Workers, machine, writeSection } from '../lib';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = 50;
@@ -127,16 +127,7 @@ try {
   // The three sums per wallet, and the spends the ledger recorded against the 2xx answers.
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
-  const { rows } = await admin.query<{ owners: number; disagree: number; unbalanced: number; spends: number }>(`
-    with w as (
-      select w.owner, w.available,
-        (select coalesce(sum(amount), 0) from credits.ledger_postings p where p.owner = w.owner and p.account = 'available') as ledger,
-        (select coalesce(sum(remaining), 0) from credits.grants g where g.owner = w.owner) as lots
-      from credits.wallets w)
-    select (select count(*)::int from w) as owners,
-      (select count(*)::int from w where available <> ledger or available <> lots) as disagree,
-      (select count(*)::int from (select transaction_id from credits.ledger_postings group by 1 having sum(amount) <> 0) x) as unbalanced,
-      (select count(*)::int from credits.ledger_transactions where kind = 'spend') as spends`);
+  const { rows } = await admin.query<{ owners: number; disagree: number; unbalanced: number; spends: number }>(WALLET_SUMS_SQL);
   await admin.end();
   const check = rows[0];
   const rowsAll = [balance, spread, hotRow];

@@ -3,12 +3,19 @@
 // checks per second, the SQL statements of one login and the CPU each process spends per request; written to
 // docs/BENCHMARKS.md (section "login").
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, createLogger } from '@mana/shared';
-import { TEST_REDIS_URL, createTestDatabase, deleteRedisKeys, deleteTestBus, testBusEnv, testPool, uniqueName } from '@mana/shared/testing';
+import {
+  TEST_REDIS_URL,
+  createTestDatabase,
+  deleteRedisKeys,
+  freePort,
+  deleteTestBus,
+  testBusEnv,
+  testPool,
+  uniqueName,
+} from '@mana/shared/testing';
 import { createAuth } from '../../auth-svc/src/auth/auth';
 import { hashPassword, verifyPassword } from '../../auth-svc/src/auth/password-hash';
 import { loadServiceConfig } from '../../auth-svc/src/config';
@@ -44,14 +51,6 @@ function weighted(parts: Array<{ cpu: CpuPerOp; ops: number }>): CpuPerOp {
   const ops = parts.reduce((a, p) => a + p.ops, 0);
   const sum = (k: keyof CpuPerOp) => parts.reduce((a, p) => a + p.cpu[k] * p.ops, 0) / ops;
   return { authLoop: sum('authLoop'), authTotal: sum('authTotal'), gateway: sum('gateway'), postgres: sum('postgres') };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function startProcess(script: string, env: Record<string, string>): ChildProcess {

@@ -1,6 +1,7 @@
 // After the soak: what the services hold must agree with what the clients were told, and with each other.
 import type pg from 'pg';
 import { eventually } from '../../shared/src/testing';
+import { WALLET_SUMS_SQL } from '../lib';
 import { deadLetters } from './system';
 
 export interface Consistency {
@@ -36,17 +37,10 @@ export async function checkConsistency(sql: pg.Pool, busPrefix: string): Promise
     500,
   ).catch(() => false);
   const c = await counts();
-  const { rows } = await sql.query<{ owners: number; disagree: number; unbalanced: number; spends: number; fetches: number }>(`
-    with w as (
-      select w.owner, w.available,
-        (select coalesce(sum(amount), 0) from credits.ledger_postings p where p.owner = w.owner and p.account = 'available') as ledger,
-        (select coalesce(sum(remaining), 0) from credits.grants g where g.owner = w.owner) as lots
-      from credits.wallets w)
-    select (select count(*)::int from w) as owners,
-      (select count(*)::int from w where available <> ledger or available <> lots) as disagree,
-      (select count(*)::int from (select transaction_id from credits.ledger_postings group by 1 having sum(amount) <> 0) x) as unbalanced,
-      (select count(*)::int from credits.ledger_transactions where kind = 'spend') as spends,
-      (select count(*)::int from vault.encryption_vault_audit where action = 'fetch' and status = 200) as fetches`);
+  const { rows } = await sql.query<{ owners: number; disagree: number; unbalanced: number; spends: number; fetches: number }>(
+    `${WALLET_SUMS_SQL},
+      (select count(*)::int from vault.encryption_vault_audit where action = 'fetch' and status = 200) as fetches`,
+  );
   const r = rows[0];
   return {
     wallets: r.owners,

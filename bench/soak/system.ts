@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -16,6 +16,7 @@ import {
   deleteBrokerObjects,
   deleteRedisKeys,
   deleteTestBus,
+  freePort,
   serviceDatabaseEnv,
   testBusEnv,
   uniqueName,
@@ -57,14 +58,6 @@ export interface System {
   busPrefix: string;
   mailsSent: () => number;
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** An SMTP server that accepts and drops every mail (auth-svc sends verification mails on registration). */

@@ -1,5 +1,4 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 
@@ -9,13 +8,8 @@ export const CHROMIUM_LAUNCH = {
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 };
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+/** Re-exported for the passkey tests (the one helper lives in `@mana/shared/testing`). */
+export { freePort } from '@mana/shared/testing';
 
 /** A plain page on another origin of the same host (same RP ID, foreign origin). */
 export async function startForeignOrigin() {

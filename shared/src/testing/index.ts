@@ -129,6 +129,15 @@ export async function startTestIssuer(opts: { issuer?: string; audience?: string
 }
 
 /** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
+/** A TCP port free on 127.0.0.1 right now (the OS picks it; a server started just after gets it in practice). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
 export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
