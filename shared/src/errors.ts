@@ -66,7 +66,9 @@ export const ERRORS = {
     }),
   conflict: (code: string, message: string) => new AppError(code, 409, message),
   unavailable: (message = 'Service unavailable') => new AppError('SERVICE_UNAVAILABLE', 503, message, { expose: true }),
-  internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
+  /** An unexpected failure: an opaque 500 — or the 503 of a database outage when that is what `cause` is. */
+  internal: (cause?: unknown) =>
+    isDatabaseUnavailable(cause) ? databaseUnavailable(cause) : new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
 } as const;
 
 export interface ErrorBody {
@@ -113,25 +115,25 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
- * An opaque 500 built around a database outage: a route's own catch or an adapter that wrapped whatever it
- * caught into `ERRORS.internal(err)` (vault's audited actions, auth-svc's Better Auth translation). The outage
- * is still a 503 there; an AppError the code chose deliberately (any other code or status) stays as it is.
+ * A database outage as the client sees it: 503, retry shortly (the pool reconnects by itself). `ERRORS.internal`
+ * gives it for an outage too, so a route's own catch or an adapter that wraps whatever it caught (vault's audited
+ * actions, auth-svc's Better Auth translation) still answers an outage with a 503.
  */
-const wrapsDatabaseOutage = (err: AppError): boolean =>
-  err.status === 500 && !err.expose && err.code === 'INTERNAL_ERROR' && isDatabaseUnavailable(err.cause);
+function databaseUnavailable(cause: unknown): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', 503, 'Service unavailable, try again shortly', {
+    expose: true,
+    cause,
+    headers: { 'retry-after': '1' },
+  });
+}
 
 /**
  * Normalises anything thrown into an AppError; a database outage becomes 503 SERVICE_UNAVAILABLE (the
  * client may retry; the pool reconnects by itself), anything else unknown an opaque 500.
  */
 export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError && !wrapsDatabaseOutage(err)) return err;
-  if (isDatabaseUnavailable(err))
-    return new AppError('SERVICE_UNAVAILABLE', 503, 'Service unavailable, try again shortly', {
-      expose: true,
-      cause: err,
-      headers: { 'retry-after': '1' },
-    });
+  if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err)) return databaseUnavailable(err);
   const e = err as { type?: string; status?: number; statusCode?: number } | undefined;
   // body-parser / raw-body errors carry a `type`
   if (e?.type === 'entity.parse.failed') return ERRORS.invalidJson();
