@@ -188,7 +188,7 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
         err ? reject(err instanceof Error ? err : new Error('rate-limit table setup failed', { cause: err })) : resolve(),
       );
       buckets = {
-        general: (key) => consume(general, key),
+        general: library(general),
         auth: library(new RateLimiterPostgres({ ...pgOptions('auth'), tableCreated: true })),
         apiKey: library(new RateLimiterPostgres({ ...pgOptions('apiKey'), tableCreated: true })),
       };
