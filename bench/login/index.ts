@@ -2,7 +2,7 @@
 // Logins per second through the gateway vs Better Auth's in-process sign-in vs the raw scrypt rate, bearer session
 // checks per second, the SQL statements of one login and the CPU each process spends per request; written to
 // docs/BENCHMARKS.md (section "login").
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, createLogger } from '@mana/shared';
@@ -11,6 +11,7 @@ import {
   createTestDatabase,
   deleteRedisKeys,
   freePort,
+  startServiceProcess,
   deleteTestBus,
   testBusEnv,
   testPool,
@@ -51,27 +52,6 @@ function weighted(parts: Array<{ cpu: CpuPerOp; ops: number }>): CpuPerOp {
   const ops = parts.reduce((a, p) => a + p.ops, 0);
   const sum = (k: keyof CpuPerOp) => parts.reduce((a, p) => a + p.cpu[k] * p.ops, 0) / ops;
   return { authLoop: sum('authLoop'), authTotal: sum('authTotal'), gateway: sum('gateway'), postgres: sum('postgres') };
-}
-
-function startProcess(script: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
-
-async function ready(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not become ready`);
 }
 
 /**
@@ -138,21 +118,20 @@ try {
     BASE_URL: gatewayUrl,
     REQUIRE_EMAIL_VERIFICATION: 'false',
   };
-  const auth = startProcess('auth-svc/src/server.ts', { ...env, AUTH_SVC_PORT: String(authPort) });
-  children.push(auth);
-  await ready(`http://127.0.0.1:${authPort}`);
-  const gateway = startProcess('gateway/src/server.ts', {
-    ...env,
-    PORT: String(gatewayPort),
-    AUTH_SVC_URL: `http://127.0.0.1:${authPort}`,
-    AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/api/auth/jwks`,
-    REDIS_URL: TEST_REDIS_URL,
-    RATE_LIMIT_PREFIX: rateLimitPrefix,
-    RATE_LIMIT_POINTS: '100000000',
-    RATE_LIMIT_AUTH_POINTS: '100000000',
-  });
-  children.push(gateway);
-  await ready(gatewayUrl);
+  const start = (name: string, script: string, port: number, extra: Record<string, string>) =>
+    startServiceProcess({ name, script, cwd: ROOT, port, env: { ...env, ...extra }, onSpawn: (c) => children.push(c) });
+  const auth = (await start('auth-svc', 'auth-svc/src/server.ts', authPort, { AUTH_SVC_PORT: String(authPort) })).child;
+  const gateway = (
+    await start('gateway', 'gateway/src/server.ts', gatewayPort, {
+      PORT: String(gatewayPort),
+      AUTH_SVC_URL: `http://127.0.0.1:${authPort}`,
+      AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/api/auth/jwks`,
+      REDIS_URL: TEST_REDIS_URL,
+      RATE_LIMIT_PREFIX: rateLimitPrefix,
+      RATE_LIMIT_POINTS: '100000000',
+      RATE_LIMIT_AUTH_POINTS: '100000000',
+    })
+  ).child;
   const sources = { authPid: auth.pid, gatewayPid: gateway.pid, pool: sql, database: db.name };
 
   const email = 'bench@example.com';

@@ -1,13 +1,12 @@
 // The whole system for the soak: every service (`instances` of each) and the gateway, each in its own process
 // (`node --import tsx <svc>/src/server.ts`, as in production), on a fresh database and own bus names, with an SMTP
 // sink for the mails. stop() ends the processes and removes the database, the queues and the Redis keys.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SMTPServer } from 'smtp-server';
 import {
@@ -18,6 +17,7 @@ import {
   deleteTestBus,
   freePort,
   serviceDatabaseEnv,
+  startServiceProcess,
   testBusEnv,
   uniqueName,
   type TestDatabase,
@@ -47,6 +47,8 @@ export interface Proc {
   url: string;
   child: ChildProcess;
   log: string;
+  /** SIGTERM, then SIGKILL after 20 s. */
+  stop: () => Promise<void>;
 }
 
 export interface System {
@@ -87,39 +89,17 @@ const spawned = new Set<ChildProcess>();
 /** One process; resolves once it answers /readyz. Its stdout and stderr (pino JSON lines) go to `log`. */
 async function startProcess(name: string, script: string, port: number, env: Record<string, string>, logDir: string): Promise<Proc> {
   const log = join(logDir, `${name.replace('#', '-')}.log`);
-  const out = createWriteStream(log);
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const p = await startServiceProcess({
+    name,
+    script,
     cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    port,
+    env,
+    readyTimeoutMs: 120_000,
+    logFile: log,
+    onSpawn: (child) => spawned.add(child),
   });
-  spawned.add(child);
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${readFileSync(log, 'utf8').slice(-2000)}`);
-    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return { name, url, child, log };
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${name} not ready within 120 s`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function stopProcess(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
-  p.child.kill('SIGTERM');
-  await exited;
-  clearTimeout(timer);
+  return { name, url: p.url, child: p.child, log, stop: () => p.stop(20_000) };
 }
 
 /** Queues and exchanges on the broker whose name starts with `prefix` (via rabbitmqctl; undefined if not allowed). */
@@ -166,7 +146,7 @@ export async function startSystem(opts: { instances: number; onStep?: (msg: stri
   const stopAll = async () => {
     const gateway = procs.filter((p) => p.name === 'gateway');
     // Gateway first (no new traffic), then the services in reverse start order, as `npm start` stops.
-    for (const p of [...gateway, ...procs.filter((x) => x.name !== 'gateway').reverse()]) await stopProcess(p);
+    for (const p of [...gateway, ...procs.filter((x) => x.name !== 'gateway').reverse()]) await p.stop();
     for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => step(`clean-up failed: ${String(err)}`));
     cleanups.length = 0;

@@ -1,4 +1,4 @@
-import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import {
   TEST_REDIS_URL,
   createTestDatabase,
   serviceDatabaseEnv,
+  startServiceProcess,
   startTcpProxy,
   testPool,
   testBusEnv,
@@ -338,41 +339,23 @@ const SERVICE_FOLDERS: Record<StackService, string> = {
 
 /** One service instance as its own process, the way it runs in production; resolves once it answers /readyz. */
 async function spawnService(name: StackService, port: number, env: Record<string, string>): Promise<SpawnedHandle> {
-  const root = new URL('../../', import.meta.url).pathname;
-  const child = spawnProcess(process.execPath, ['--import', 'tsx', `${SERVICE_FOLDERS[name]}/src/server.ts`], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const p = await startServiceProcess({
+    name,
+    script: `${SERVICE_FOLDERS[name]}/src/server.ts`,
+    cwd: new URL('../../', import.meta.url).pathname,
+    port,
+    env,
   });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<NodeJS.Signals | number>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? 0)));
-  const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
+  return {
+    url: p.url,
+    port,
+    server: undefined as unknown as Server,
+    close: () => p.stop(),
+    child: p.child,
+    env,
+    kill: p.kill,
+    exited: p.exited,
   };
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
-    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await kill('SIGKILL');
-      throw new Error(`${name} on port ${port} not ready within 90 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  // A graceful close is SIGTERM (the service's own ordered shutdown), then SIGKILL if it hangs.
-  const close = async () => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await kill('SIGTERM');
-    clearTimeout(timer);
-  };
-  return { url, port, server: undefined as unknown as Server, close, child, env, kill, exited };
 }
 
 /** Subscribes a per-instance queue to every key of the stack's exchange. */

@@ -157,6 +157,7 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
 }
 export * from './tcp-proxy';
 export * from './express-routes';
+export * from './service-process';
 
 /**
  * Deletes what services declared on the broker under a `testBusEnv()` prefix: the exchange and its
