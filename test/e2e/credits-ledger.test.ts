@@ -42,6 +42,19 @@ describe('credits-svc: ledger, spending and holds', () => {
     (await call<{ available: number; held: number; balance: number }>(v1(`/balance${query}`), { token: p.token })).body;
   const use = (p: Person, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     call<Record<string, unknown>>(v1('/use'), { token: p.token, body: { appId: 'chat', description: 'a reply', ...body }, headers });
+  /** The wallet, its lots and ledger with the database's and this process's clocks, for an assertion message. */
+  const walletState = async (owner: string) => {
+    const lots = await s.sql.query(
+      `select id, remaining, expires_at, now() as db_now from credits.grants where owner = $1 order by created_at`,
+      [owner],
+    );
+    const wallet = await s.sql.query(`select available, held, version from credits.wallets where owner = $1`, [owner]);
+    const ledger = await s.sql.query(
+      `select kind, amount, created_at from credits.ledger_transactions where owner = $1 order by created_at`,
+      [owner],
+    );
+    return JSON.stringify({ lots: lots.rows, wallet: wallet.rows, ledger: ledger.rows, now: new Date().toISOString() });
+  };
   /** Ledger sum == lot remainders == cached balance, for available and held. */
   const reconcile = async (owner: string) => {
     const r = await s.sql.query<
@@ -235,7 +248,9 @@ describe('credits-svc: ledger, spending and holds', () => {
     expect((await use(p, { amount: 5 })).status).toBe(201); // burns the expiring lot first: 25 left on it
     await s.sql.query(`update credits.grants set expires_at = now() - interval '1 second' where id = $1`, [lot.id]);
     const b = await balanceOf(p);
-    expect(b.available).toBe(20);
+    // Failed once (45: the lot not expired, two instances of every service, not reproduced in 13 runs since); if it
+    // fails again, the message holds what the database held.
+    expect(b.available, b.available === 20 ? '' : await walletState(owner)).toBe(20);
     const breakage = await s.sql.query(
       `select p.amount from credits.ledger_postings p join credits.ledger_transactions t on t.id = p.transaction_id
        where t.owner = $1 and t.kind = 'expire' and p.account = 'system:breakage'`,

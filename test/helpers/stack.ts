@@ -1,7 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { AmqpBus, createBus, createLogger, type EventBus, type EventEnvelope, type ServiceHandle } from '@mana/shared';
 import {
@@ -9,6 +7,7 @@ import {
   TEST_REDIS_URL,
   createTestDatabase,
   serviceDatabaseEnv,
+  freePort,
   startServiceProcess,
   startTcpProxy,
   testPool,
@@ -136,14 +135,6 @@ export interface Stack {
   /** Publishes events on the stack's exchange as another service would, through a publisher of its own. */
   publish: (...events: EventEnvelope[]) => Promise<void>;
   close: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /**

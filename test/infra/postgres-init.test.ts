@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '@mana/shared/testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,16 +23,6 @@ const MIGRATED: ReadonlyArray<[ServiceSchema, string]> = [
   ['credits', 'credits-svc'],
 ];
 const passwordOf = (schema: ServiceSchema) => `pw-${schema}-'quoted'`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function psql(url: string, env: Record<string, string>): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
@@ -129,13 +130,52 @@ export async function startTestIssuer(opts: { issuer?: string; audience?: string
 }
 
 /** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
-/** A TCP port free on 127.0.0.1 right now (the OS picks it; a server started just after gets it in practice). */
-export async function freePort(): Promise<number> {
+/** Ports handed out by this process (never twice). */
+let portCursor = -1;
+
+/**
+ * The first port of the kernel's ephemeral range (Linux `ip_local_port_range`, 32768 by default): the ports it
+ * gives to `listen(0)` and to every outgoing connection's local end.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 12_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+async function bindable(port: number): Promise<boolean> {
   const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  // Every address, as the services listen: a port taken on any of them is not free.
+  const ok = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, () => resolve(true));
+  });
+  if (ok) await new Promise<void>((r) => srv.close(() => r()));
+  return ok;
+}
+
+/**
+ * A TCP port to start a server on later (a service whose URL others must know before it runs). Not one the OS picks:
+ * a port from the ephemeral range, released and taken again a moment later, can meanwhile become the local end of
+ * any outgoing connection (a database or broker connection of a test running beside), and the server then fails
+ * with EADDRINUSE. So it comes from below that range, from a block of its own per vitest worker
+ * (`VITEST_POOL_ID`; other processes by pid), never twice in one process, and only if it binds now.
+ */
+export async function freePort(): Promise<number> {
+  const low = 10_000;
+  const blockSize = 400;
+  const blocks = Math.floor((ephemeralLow() - low) / blockSize);
+  const pool = Number(process.env.VITEST_POOL_ID);
+  const block = Number.isInteger(pool) && pool > 0 ? pool % blocks : process.pid % blocks;
+  if (portCursor < 0) portCursor = process.pid % blockSize;
+  for (let tries = 0; tries < blockSize; tries++) {
+    const port = low + block * blockSize + (portCursor++ % blockSize);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${low + block * blockSize}–${low + (block + 1) * blockSize - 1}`);
 }
 
 export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
