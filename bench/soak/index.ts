@@ -245,8 +245,8 @@ function reading(r: {
   out.push(
     quiet
       ? `- The machine was quiet during the soak (1-minute load ≤ ${maxLoad.toFixed(1)}): the latencies are the system's own.`
-      : `- The machine was shared during the soak (1-minute load up to ${maxLoad.toFixed(1)} on ${cpus().length} cores): latency and its ` +
-          `p99 follow the other work (compare the load column); memory and the counts are not moved by it.`,
+      : `- The 1-minute load reached ${maxLoad.toFixed(1)} on ${cpus().length} cores (the soak's own processes count in it, and any other ` +
+          `work): latency and its p99 follow the load column; memory and the counts are not moved by it.`,
   );
   out.push(
     `- The open loop kept its schedule: ${r.achieved.toFixed(1)} of ${r.rate.toFixed(1)} req/s` +
