@@ -16,7 +16,7 @@ import {
 } from '@mana/shared';
 import type { RevokedSessions } from '@mana/shared';
 import { apiKeyAccess } from './api-key-access';
-import { dropApiKey, type ApiKeyExchanger } from './api-keys';
+import { apiKeyOf, dropApiKey, type ApiKeyExchanger } from './api-keys';
 import { clientIp, forwardedHost, forwardedProto, sendError, type TrustFn } from './forwarding';
 import { createBegin, frontMiddleware, setRoute, type Begin, type Exchange } from './front';
 import type { GatewayMetrics } from './metrics';
@@ -85,7 +85,8 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
     const ip = clientIp(req, trust);
     // A request with a personal API key counts against the key's own limit (and its IP's when the key must
     // be exchanged); it then carries the exchanged access token and is checked like any bearer request.
-    const keyed = (route.access === 'bearer' || route.access === 'admin') && (await withApiKey(req, route, ip));
+    const keyed =
+      (route.access === 'bearer' || route.access === 'admin') && apiKeyOf(req) !== undefined && (await withApiKey(req, route, ip));
     if (!keyed) {
       dropApiKey(req);
       const tier = rateTierOf(path);

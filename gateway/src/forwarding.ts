@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { AppError, errorBody, toAppError } from '@mana/shared';
 import type { Logger } from 'pino';
@@ -13,11 +14,23 @@ function first(value: string | string[] | undefined): string | undefined {
   return (comma === -1 ? v : v.slice(0, comma)).trim() || undefined;
 }
 
+const PEER_TRUSTED = Symbol('peer trusted');
+
+/**
+ * Whether the direct peer may tell us the client chain (`trust(peer, 0)`): the same for every request of a
+ * connection, so it is decided once per connection (parsing the address on each request was a visible share of the
+ * gateway's allocations, docs/BENCHMARKS.md).
+ */
+export function peerTrusted(req: IncomingMessage, trust: TrustFn): boolean {
+  const socket = req.socket as Socket & { [PEER_TRUSTED]?: boolean };
+  return (socket[PEER_TRUSTED] ??= trust(socket.remoteAddress ?? '', 0));
+}
+
 /** The client address, walking X-Forwarded-For outward only through trusted proxies (as Express's req.ip). */
 export function clientIp(req: IncomingMessage, trust: TrustFn): string {
   const peer = req.socket.remoteAddress ?? '';
   const xff = req.headers['x-forwarded-for'];
-  if (!xff || !trust(peer, 0)) return peer;
+  if (!xff || !peerTrusted(req, trust)) return peer;
   const chain = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
   let ip = peer;
   for (let i = chain.length - 1, hop = 1; i >= 0; i--, hop++) {
@@ -32,13 +45,13 @@ export function clientIp(req: IncomingMessage, trust: TrustFn): string {
 /** The scheme the client used (as Express's req.protocol). */
 export function forwardedProto(req: IncomingMessage, trust: TrustFn): string {
   const own = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-  if (!trust(req.socket.remoteAddress ?? '', 0)) return own;
+  if (!peerTrusted(req, trust)) return own;
   return first(req.headers['x-forwarded-proto']) ?? own;
 }
 
 /** The host the client asked for (as Express's req.host). */
 export function forwardedHost(req: IncomingMessage, trust: TrustFn): string {
-  const fwd = trust(req.socket.remoteAddress ?? '', 0) ? first(req.headers['x-forwarded-host']) : undefined;
+  const fwd = peerTrusted(req, trust) ? first(req.headers['x-forwarded-host']) : undefined;
   return fwd ?? req.headers.host ?? '';
 }
 
