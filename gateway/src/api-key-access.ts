@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { ERRORS } from '@mana/shared';
 import { assertScope, keyReachable, scopeDenied } from './api-key-scopes';
-import { ApiKeyExchanger, apiKeyOf } from './api-keys';
+import { ApiKeyExchanger } from './api-keys';
 import type { GatewayDeps } from './app';
 import type { Route } from './routes';
 
 /**
- * Personal API keys on bearer routes. Resolves false when the request carries no key (the caller goes
- * on with the per-IP limit and the JWT check). With a key: the route must be one a key can reach, the key
+ * Personal API keys on bearer routes, for a request that carries one (`apiKeyOf`; without a key the caller goes
+ * on with the per-IP limit and the JWT check). The route must be one a key can reach, the key
  * is exchanged (or its cached exchange reused), refused once its sid is revoked (401 TOKEN_INVALID, the
  * cached exchange dropped), counted against its own rate limit, checked against its scopes (403
  * SCOPE_DENIED), and the request then carries the exchanged access token instead of the key — which the
@@ -15,10 +15,8 @@ import type { Route } from './routes';
  */
 export function apiKeyAccess(
   deps: Pick<GatewayDeps, 'apiKeys' | 'rateLimiter' | 'denylist' | 'metrics'>,
-): (req: IncomingMessage, route: Route, ip: string) => Promise<boolean> {
-  return async (req, route, ip) => {
-    const key = apiKeyOf(req);
-    if (key === undefined) return false;
+): (req: IncomingMessage, route: Route, ip: string, key: string) => Promise<void> {
+  return async (req, route, ip, key) => {
     if (!keyReachable(route.name)) throw scopeDenied(route.name, undefined);
     const digest = ApiKeyExchanger.digest(key);
     let entry = deps.apiKeys.cached(digest, ip);
@@ -44,6 +42,5 @@ export function apiKeyAccess(
     assertScope(entry.scopes, route.name, req.method);
     req.headers.authorization = `Bearer ${entry.token}`;
     delete req.headers['x-api-key'];
-    return true;
   };
 }

@@ -85,9 +85,9 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
     const ip = clientIp(req, trust);
     // A request with a personal API key counts against the key's own limit (and its IP's when the key must
     // be exchanged); it then carries the exchanged access token and is checked like any bearer request.
-    const keyed =
-      (route.access === 'bearer' || route.access === 'admin') && apiKeyOf(req) !== undefined && (await withApiKey(req, route, ip));
-    if (!keyed) {
+    const key = route.access === 'bearer' || route.access === 'admin' ? apiKeyOf(req) : undefined;
+    if (key !== undefined) await withApiKey(req, route, ip, key);
+    else {
       dropApiKey(req);
       const tier = rateTierOf(path);
       const limited = await deps.rateLimiter.check(ip, tier);

@@ -129,8 +129,7 @@ export async function startTestIssuer(opts: { issuer?: string; audience?: string
   };
 }
 
-/** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
-/** Ports handed out by this process (never twice). */
+/** Where this process's next port comes from in its block (a port is handed out again only after the block wrapped). */
 let portCursor = -1;
 
 /**
@@ -162,7 +161,8 @@ async function bindable(port: number): Promise<boolean> {
  * a port from the ephemeral range, released and taken again a moment later, can meanwhile become the local end of
  * any outgoing connection (a database or broker connection of a test running beside), and the server then fails
  * with EADDRINUSE. So it comes from below that range, from a block of its own per vitest worker
- * (`VITEST_POOL_ID`; other processes by pid), never twice in one process, and only if it binds now.
+ * (`VITEST_POOL_ID`; other processes by pid), not twice in one process until its block wrapped, and only if it
+ * binds now.
  */
 export async function freePort(): Promise<number> {
   const low = 10_000;
@@ -178,6 +178,7 @@ export async function freePort(): Promise<number> {
   throw new Error(`freePort: no free port in ${low + block * blockSize}–${low + (block + 1) * blockSize - 1}`);
 }
 
+/** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
 export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
