@@ -62,20 +62,19 @@ describe('auth-svc: SQL statements of the sign-in and session-check paths', () =
     return { labels: statements.map(statementLabel), sql: statements.join('\n') };
   };
 
-  // Was 18 (issue 16): a second lockout read, a four-statement ban transaction, the device count, a
-  // four-statement refresh-token transaction, a re-read of session and user, and the signing key's row.
+  // Was 18 (issue 16): a second lockout read, a ban read and a four-statement ban transaction (now the session
+  // insert's trigger), the device count, a four-statement refresh-token transaction, a re-read of session and user,
+  // and the signing key's row.
   const SIGN_IN = [
     'select auth.sign_in_lockouts', // lockout: locked? anything to clear later? (before the password is checked)
     'select auth.user', // Better Auth: the user by email
     'select auth.account', // Better Auth: the credential account (password hash)
-    'select auth.user_bans', // ban plugin: no session for a banned user
-    'insert auth.session', // Better Auth: the session
-    'select auth.end_session_if_banned', // ban plugin: a ban that committed meanwhile ends it again
+    'insert auth.session', // Better Auth: the session (its trigger refuses a banned user: no round trip of its own)
     'with auth.security_events', // audit: sign_in_success + known device (+ whether it is a new one)
     'with auth.session', // /api/v1: device fields, refresh token, user and current signing key
   ];
 
-  it('a password sign-in makes 8 statements', async () => {
+  it('a password sign-in makes 6 statements', async () => {
     const { labels, sql } = await loginStatements({ email, password, deviceId: 'dev-1', deviceName: 'Counting phone' });
     expect(labels, sql).toEqual(SIGN_IN);
   });
@@ -83,7 +82,7 @@ describe('auth-svc: SQL statements of the sign-in and session-check paths', () =
   it('after a failed attempt, the next sign-in clears the failure count (one statement more)', async () => {
     expect((await login({ email, password: 'Not The Password 000' })).status).toBe(401);
     const { labels, sql } = await loginStatements({ email, password });
-    expect(labels, sql).toEqual([...SIGN_IN.slice(0, 6), 'delete auth.sign_in_lockouts', ...SIGN_IN.slice(6)]);
+    expect(labels, sql).toEqual([...SIGN_IN.slice(0, 4), 'delete auth.sign_in_lockouts', ...SIGN_IN.slice(4)]);
     // Nothing left to clear: back to the plain count.
     expect((await loginStatements({ email, password })).labels).toEqual(SIGN_IN);
   });

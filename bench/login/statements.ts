@@ -6,9 +6,8 @@ export const PURPOSE: Record<string, string> = {
   'select auth.sign_in_lockouts': 'lockout plugin: is the email locked, is there a failure count to clear later',
   'select auth.user': 'Better Auth: the user by email',
   'select auth.account': 'Better Auth: the credential account (password hash)',
-  'select auth.user_bans': 'ban plugin: no session for a banned user',
-  'insert auth.session': 'Better Auth: the session row',
-  'select auth.end_session_if_banned': 'ban plugin: user row FOR SHARE, then a ban that committed meanwhile ends the session again',
+  'insert auth.session':
+    'Better Auth: the session row; its trigger `session_user_not_banned` takes the user row FOR SHARE and refuses a banned user',
   'with auth.security_events': 'audit: `sign_in_success` + known-device upsert (+ is it a new device) — one statement',
   'with auth.session': '/api/v1: device fields, refresh token, user and current signing-key id — one statement',
   'delete auth.sign_in_lockouts': 'lockout plugin: clear the failure count (only when the before hook saw one)',

@@ -113,7 +113,7 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
     expect(past.body.details.map((d) => d.path)).toEqual(['expiresAt']);
   });
 
-  it('a ban committing while a sign-in sits between its ban check and its session insert still refuses it (no session survives)', async () => {
+  it("a ban committing while a sign-in's session insert waits on the user row still refuses it (no session survives)", async () => {
     const user = await registerVerified(s);
     const client = await s.sql.connect();
     let pending: ReturnType<typeof signIn> | undefined;
@@ -122,7 +122,7 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
       // banUser's first step: the user row FOR UPDATE, held until its commit.
       await client.query('select id from auth."user" where id = $1 for update', [user.userId]);
       pending = signIn(user.email, user.password);
-      // The sign-in passed the ban check (no ban yet) and its session insert waits on the row (foreign key).
+      // The sign-in's password check passed and its session insert waits on the row (its trigger's FOR SHARE).
       await eventually(async () => {
         const waiting = await s.sql.query(
           `select 1 from pg_stat_activity

@@ -14,7 +14,6 @@ import type { Mailer, MailRequest } from '../mail/mailer';
 import { OIDC_MODELS } from '../oidc/models';
 import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
-import { banPlugin } from './plugins/ban';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
@@ -95,7 +94,8 @@ export function createAuth(deps: AuthDeps) {
       level: 'warn',
       log: (level, message) => log[level]({ source: 'better-auth' }, message),
     },
-    // A database outage leaves the adapter as a 503 APIError, which Better Auth passes through (database-outage.ts).
+    // A database outage leaves the adapter as a 503 APIError, which Better Auth passes through (database-outage.ts);
+    // so does the session insert's refusal of a banned user (403 ACCOUNT_BANNED, plugins/ban.ts).
     database: withDatabaseOutage(drizzleAdapter(db, { provider: 'pg', schema: AUTH_MODELS, transaction: true })),
     emailAndPassword: {
       enabled: true,
@@ -200,7 +200,6 @@ export function createAuth(deps: AuthDeps) {
       totpOnce(db),
       stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
       emailChangeEndsSessions(db, deps.onOutboxWrite),
-      banPlugin(db),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),
       organizationPlugin(config, db, sendMail),

@@ -1,6 +1,5 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
-import { preparedStatement } from '../db/prepared';
 import type { Conn, Db } from '../db/types';
 import { recordSecurityEvent } from './security-events';
 
@@ -17,35 +16,6 @@ export async function activeBan(conn: Conn, userId: string): Promise<Ban | undef
     .where(and(eq(tables.userBans.userId, userId), or(isNull(tables.userBans.expiresAt), gt(tables.userBans.expiresAt, sql`now()`))))
     .limit(1);
   return row;
-}
-
-const activeBanStatement = preparedStatement((db) =>
-  db
-    .select({ reason: tables.userBans.reason })
-    .from(tables.userBans)
-    .where(
-      and(
-        eq(tables.userBans.userId, sql.placeholder('userId')),
-        or(isNull(tables.userBans.expiresAt), gt(tables.userBans.expiresAt, sql`now()`)),
-      ),
-    )
-    .limit(1)
-    .prepare('auth_active_ban'),
-);
-
-/** `activeBan` as the statement every session creation runs (the ban plugin's `before` hook). */
-export async function isBanned(db: Db, userId: string): Promise<boolean> {
-  return (await activeBanStatement(db).execute({ userId })).length > 0;
-}
-
-/**
- * The check after a session was created (the ban plugin's `after` hook): with the user row locked FOR SHARE, a
- * live ban — also one committed while the lock was awaited — deletes the session again. One statement
- * (`auth.end_session_if_banned`, drizzle/0014_sign_in_round_trips.sql); true when the session was ended.
- */
-export async function endSessionIfBanned(db: Db, sessionId: string, userId: string): Promise<boolean> {
-  const { rows } = await db.execute<{ banned: boolean }>(sql`select auth.end_session_if_banned(${sessionId}, ${userId}) as banned`);
-  return rows[0]?.banned === true;
 }
 
 export type BanResult = { kind: 'not-found' } | { kind: 'banned'; sessionsEnded: number; expiresAt: Date | null };
