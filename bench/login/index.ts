@@ -3,6 +3,7 @@
 // checks per second, the SQL statements of one login and the CPU each process spends per request; written to
 // docs/BENCHMARKS.md (section "login").
 import type { ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, createLogger } from '@mana/shared';
@@ -29,10 +30,19 @@ import { countStatements } from './statements';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const PASSWORD = 'Bench Marked Passphrase 2024';
-/** Turns of raw verify / in-process sign-in / gateway login. */
-const SLICES = 3;
+/** Turns of raw verify / in-process sign-in / gateway login, and the seconds of each. */
+const SLICES = Number(process.env.BENCH_TURNS ?? 5);
+const TURN_S = Number(process.env.BENCH_TURN ?? 3);
+/**
+ * Seconds of logins (and of in-process sign-ins) before anything is measured. A cold auth-svc keeps compiling its
+ * login path with TurboFan for most of a minute (V8's compiler threads: ~2.4 ms per login over the first 40 s, ~1.5
+ * after a minute), and a process that has just started is not what a login meets in service.
+ */
+const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 45);
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** CPU ms per operation over several measurements. */
+const perOp = (parts: Array<{ ms: number; ops: number }>) => parts.reduce((a, p) => a + p.ms, 0) / parts.reduce((a, p) => a + p.ops, 0);
 
 /** One result of the login turns: mean rate, mean p50 and mean, worst p99, errors summed. */
 function combine(turns: LoadResult[]): LoadResult {
@@ -80,25 +90,43 @@ async function timed(seconds: number, concurrency: number, op: () => Promise<unk
 
 /**
  * Logins through the gateway from `concurrency` loops, counted like `rate` (autocannon drops the requests still in
- * flight at the end: with logins of a second or more and turns of a few seconds that would undercount them).
+ * flight at the end: with logins of a second or more and turns of a few seconds that would undercount them). The
+ * client is node:http with a keep-alive agent, not fetch: it shares the two cores with what it measures, and fetch
+ * spent ~2.5 ms of CPU per login here against well under 1 ms for node:http.
  */
 async function loginTurn(seconds: number, concurrency: number, url: string, body: string): Promise<LoadResult & { ops: number }> {
   let errors = 0;
   let non2xx = 0;
-  const { rps, latencies } = await timed(seconds, concurrency, async () => {
-    try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      if (res.status < 200 || res.status > 299) non2xx += 1;
-      await res.arrayBuffer();
-    } catch {
-      errors += 1;
-    }
-  });
+  const target = new URL(url);
+  const payload = Buffer.from(body);
+  const post = () =>
+    new Promise<void>((resolve) => {
+      const req = request(
+        {
+          agent: loginAgent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        },
+        (res) => {
+          if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) non2xx += 1;
+          res.resume();
+          res.on('end', resolve);
+          res.on('error', () => ((errors += 1), resolve()));
+        },
+      );
+      req.on('error', () => ((errors += 1), resolve()));
+      req.end(payload);
+    });
+  const { rps, latencies } = await timed(seconds, concurrency, post);
   const sorted = [...latencies].sort((a, b) => a - b);
   const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
   const name = 'POST /api/v1/auth/login (gateway)';
   return { name, rps, p50: at(0.5), p99: at(0.99), mean: mean(latencies), errors, non2xx, ops: latencies.length };
 }
+const loginAgent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 const loadBefore = loadavg()[0] ?? NaN;
 const db = await createTestDatabase('mana_bench');
@@ -149,7 +177,7 @@ try {
   // 1–3 run in turns — raw scrypt verify, Better Auth's sign-in in this process, the login through the gateway, and
   // again — so that load from elsewhere drifting during the run weighs on all three alike (same concurrency).
   const concurrency = 8;
-  const slice = Math.max(2, DURATION_S / SLICES);
+  const slice = TURN_S;
   const hash = await hashPassword(PASSWORD);
   const rawHash = await rate(slice, concurrency, () => hashPassword(PASSWORD));
   const config = loadServiceConfig(env);
@@ -162,7 +190,9 @@ try {
     onOutboxWrite: () => undefined,
   });
   const loginUrl = `${gatewayUrl}/api/v1/auth/login`;
-  await loginTurn(2, concurrency, loginUrl, loginBody); // warm-up
+  // Warm-up to the steady state (see WARMUP_S); the in-process sign-in warms this process's own JIT.
+  await loginTurn(WARMUP_S, concurrency, loginUrl, loginBody);
+  await rate(Math.max(2, WARMUP_S / 5), concurrency, () => inProcessAuth.api.signInEmail({ body: { email, password: PASSWORD } }));
   // What the processes spend when idle (relay poll, metrics), taken out of the CPU per request below.
   const idle = await idleCpuPerSecond(sources);
   const meter = () => cpuMeter(sources, idle);
@@ -171,6 +201,7 @@ try {
   const inProcess: number[] = [];
   const logins: LoadResult[] = [];
   const loginCpus: Array<{ cpu: CpuPerOp; ops: number }> = [];
+  const clientCpu: Array<{ ms: number; ops: number }> = [];
   for (let i = 0; i < SLICES; i++) {
     // This process does nothing else meanwhile: its CPU per verify is what scrypt itself costs.
     const before = process.cpuUsage();
@@ -180,7 +211,10 @@ try {
     rawCpu.push({ ms: (used.user + used.system) / 1000, ops: verifies.latencies.length });
     inProcess.push(await rate(slice, concurrency, () => inProcessAuth.api.signInEmail({ body: { email, password: PASSWORD } })));
     const cpu = await meter();
+    const client = process.cpuUsage();
     const turn = await loginTurn(slice, concurrency, loginUrl, loginBody);
+    const clientUsed = process.cpuUsage(client);
+    clientCpu.push({ ms: (clientUsed.user + clientUsed.system) / 1000, ops: turn.ops });
     loginCpus.push({ cpu: await cpu(turn.ops), ops: turn.ops });
     logins.push(turn);
   }
@@ -209,12 +243,16 @@ try {
 
   const md = report({
     durationS: DURATION_S,
+    turnS: TURN_S,
+    warmupS: WARMUP_S,
+    clientCpu: perOp(clientCpu),
     concurrency,
     cores: cpus().length,
     load: { before: loadBefore, after: loadavg()[0] ?? NaN },
     raw: { slices: raw, hash: rawHash },
-    scryptCpu: rawCpu.reduce((a, c) => a + c.ms, 0) / rawCpu.reduce((a, c) => a + c.ops, 0),
-    inProcess: mean(inProcess),
+    scryptCpu: perOp(rawCpu),
+    inProcess,
+    loginTurns: logins.map((t) => t.rps),
     gatewayLogin,
     loginCpu: loginCpuPerOp,
     sessionCheck,
@@ -226,6 +264,7 @@ try {
   writeSection('login', md);
   process.stdout.write(md);
 } finally {
+  loginAgent.destroy();
   for (const c of children) c.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 1500));
   await sql.end();
