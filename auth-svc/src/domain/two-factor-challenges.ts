@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { eq, lt, sql } from 'drizzle-orm';
+import { seal, unseal } from '@mana/shared';
 import * as tables from '../db/schema';
 import type { Conn } from '../db/types';
 
@@ -16,20 +17,17 @@ export interface Device {
 const challengeId = (challenge: string) => createHash('sha256').update(`id:${challenge}`).digest('base64url');
 const challengeKey = (challenge: string) => createHash('sha256').update(`key:${challenge}`).digest();
 
-function seal(challenge: string, plain: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', challengeKey(challenge), iv);
-  const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return [iv, ct, cipher.getAuthTag()].map((b) => b.toString('base64url')).join('.');
-}
+/** Better Auth's pending two-factor cookie, sealed under a key only the challenge gives. */
+export const sealCookie = (challenge: string, plain: string) => seal(challengeKey(challenge), plain);
 
-function unseal(challenge: string, sealed: string): string | undefined {
-  const [iv, ct, tag] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
-  if (!iv || !ct || !tag) return undefined;
+/** The cookie `sealCookie` sealed, or undefined for another challenge or a tampered value. */
+export function unsealCookie(challenge: string, sealed: string): string | undefined {
+  // Sealed before the shared format (`iv.ct.tag`, no version; at most CHALLENGE_TTL_SECONDS old during an upgrade):
+  // the same AES-256-GCM parts in another order. Remove once no instance of the previous release runs.
+  const parts = sealed.split('.');
+  const value = parts.length === 3 ? ['v1', parts[0], parts[2], parts[1]].join('.') : sealed;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', challengeKey(challenge), iv);
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
+    return unseal(challengeKey(challenge), value);
   } catch {
     return undefined;
   }
@@ -51,7 +49,7 @@ export async function startChallenge(conn: Conn, start: ChallengeStart): Promise
   await conn.insert(tables.twoFactorChallenges).values({
     challengeHash: challengeId(challenge),
     userId: start.userId,
-    sealed: seal(challenge, start.twoFactorCookie),
+    sealed: sealCookie(challenge, start.twoFactorCookie),
     deviceId: start.device.deviceId ?? null,
     deviceName: start.device.deviceName ?? null,
     userAgent: start.userAgent,
@@ -81,7 +79,7 @@ export async function openChallenge(conn: Conn, challenge: string, userAgent: st
     .limit(1);
   if (!row || row.expiresAt.getTime() <= Date.now()) return undefined;
   if ((row.userAgent ?? '') !== (userAgent ?? '')) return undefined;
-  const cookie = unseal(challenge, row.sealed);
+  const cookie = unsealCookie(challenge, row.sealed);
   if (!cookie) return undefined;
   return { challengeHash: row.challengeHash, userId: row.userId, cookie, device: { deviceId: row.deviceId, deviceName: row.deviceName } };
 }
