@@ -187,13 +187,14 @@ try {
     ...extra,
   });
   const both = { UPSTREAM_URLS: `${upstream},${upstream2}` };
-  const [gateway, noVerify, noCache, perRequest, bare, own, hpm, hpmEjected] = await Promise.all([
+  const [gateway, noVerify, noCache, perRequest, bare, bareUndici, own, hpm, hpmEjected] = await Promise.all([
     startWorker('gateway:full', gatewayEnv({})),
     startWorker('gateway:no-verify', gatewayEnv({ GATEWAY_VERIFY_JWT: 'false' })),
     startWorker('gateway:no-cache', gatewayEnv({ JWT_CACHE_SIZE: '0' })),
     // The rate limiter as it was: one Redis round trip per request.
     startWorker('gateway:per-request', gatewayEnv({ RATE_LIMIT_LOCAL_SHARE: '0' })),
     startWorker('bare-proxy', { UPSTREAM_URL: upstream }),
+    startWorker('bare-undici', { UPSTREAM_URL: upstream }),
     startWorker('own-proxy', both),
     startWorker('hpm-proxy', both),
     startWorker('hpm-proxy-ejected', both),
@@ -207,6 +208,7 @@ try {
   loaded.push(await measure('direct (no proxy)', upstream, token, cpu('upstream:1')));
   if (nginx) loaded.push(await measure('nginx proxy_pass', nginx.url, token, nginx.cpuMs));
   loaded.push(await measure('bare node:http proxy', bare, token, cpu('bare-proxy')));
+  loaded.push(await measure('bare undici proxy', bareUndici, token, cpu('bare-undici')));
   loaded.push(await measure('gateway, verification off', noVerify, token, cpu('gateway:no-verify')));
   loaded.push(await measure('gateway, JWT verified', gateway, token, cpu('gateway:full')));
   loaded.push(await measure('gateway, JWT verified, Redis round trip per request', perRequest, token, cpu('gateway:per-request')));
@@ -231,6 +233,15 @@ try {
       await ab(
         'bare node:http proxy vs nginx proxy_pass',
         target('bare', bare, 'bare-proxy'),
+        { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs },
+        token,
+      ),
+    );
+  if (nginx)
+    abRows.push(
+      await ab(
+        'bare undici proxy vs nginx proxy_pass',
+        target('bare-undici', bareUndici, 'bare-undici'),
         { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs },
         token,
       ),
@@ -271,6 +282,7 @@ try {
   };
   const vsNginx = medianOf('gateway (full pipeline) vs nginx');
   const bareVsNginx = medianOf('bare node:http proxy vs nginx');
+  const undiciVsNginx = medianOf('bare undici proxy vs nginx');
   const batchedGain = medianOf('gateway, rate limit in batches');
   const hpmRatio = medianOf('http-proxy-middleware');
   const hpmCpuRatio = median(abOf('http-proxy-middleware')?.cpu ?? [NaN]);
@@ -289,7 +301,8 @@ Every server runs in its own process (two upstreams, four gateways, three proxie
 process, so on this machine the load generator, the proxy and the upstream share the same two cores. The gateways run
 their full pipeline: request id, helmet's security headers, CORS, metrics, route table, rate limit shared through Redis
 (counted locally, sent in batches; one row with the old round trip per request), JWT check, denylist check, streaming
-proxy with keep-alive agents. nginx runs \`proxy_pass\` to the same upstream with a keepalive pool, \`access_log off\`
+proxy on undici's client (a keep-alive pool per upstream instance). The two bare proxies check and rewrite nothing: one on
+\`node:http\`'s client, one on undici's. nginx runs \`proxy_pass\` to the same upstream with a keepalive pool, \`access_log off\`
 and **\`worker_processes ${nginx?.workers ?? 1}\`**: the gateway is one Node process (one event loop), so one nginx worker
 is the like-for-like comparison. "CPU µs/request" is the CPU time (user + system, from \`/proc\`) the measured server
 process (for nginx: master and workers) spent during its run, divided by the requests it answered — steadier than
@@ -336,20 +349,21 @@ ${latencyTable(single, 'direct (no proxy)')}
 | JWT-verified throughput ≥ 90% of verification off | ${pct(ratio)} | ${yes(ratio >= 0.9)} |
 | added median latency vs direct < 2 ms, ${CONNECTIONS} connections | +${addedP50.toFixed(2)} ms | ${yes(addedP50 < 2)} |
 | added median latency vs direct < 2 ms, one request at a time | +${addedP50Single.toFixed(3)} ms | ${yes(addedP50Single < 2)} |
-| gateway, full pipeline (JWT verified, rate limit) ≥ 50% of nginx \`proxy_pass\` req/s (A/B median) | ${nginx ? `${pct(vsNginx)} (bare node:http proxy: ${pct(bareVsNginx)})` : 'nginx not installed'} | ${nginx ? yes(vsNginx >= 0.5) : '—'} |
+| gateway, full pipeline (JWT verified, rate limit) ≥ 50% of nginx \`proxy_pass\` req/s (A/B median) | ${nginx ? `${pct(vsNginx)} (bare proxies: node:http ${pct(bareVsNginx)}, undici ${pct(undiciVsNginx)})` : 'nginx not installed'} | ${nginx ? yes(vsNginx >= 0.5) : '—'} |
 | rate limit in batches vs a Redis round trip per request (req/s, A/B median) | ${pct(batchedGain)} | — |
 | http-proxy-middleware (plugins ejected, its best case) within 10% of the own proxy: req/s (A/B median) | ${pct(hpmRatio)} | ${hpmRatio >= 0.9 ? '**within**' : '**not within**'} |
 | http-proxy-middleware (plugins ejected) within 10% of the own proxy: CPU per request (A/B median) | ${pct(hpmCpuRatio)} | ${hpmCpuRatio <= 1.1 ? '**within**' : '**not within**'} (gateway/README.md: the decision) |
 
 ### Reading it
 
-- nginx is the floor a Node proxy cannot reach on this machine: even the bare \`node:http\` proxy (nothing checked,
-  nothing rewritten) gets ${nginx ? pct(bareVsNginx) : 'n/a'} of nginx's req/s, and its CPU per request is several times nginx's. The
-  gateway's own work on top of that floor is what remains to cut; a CPU profile of the gateway under this load
-  (\`--cpu-prof\`) puts most of its time in Node's HTTP server and client (header parsing and writing — helmet's
-  security headers included —, sockets, streams), a minority in the gateway's own code (route table, request id,
-  metrics, proxy set-up), and 3–4% in the rate limiter since it stopped doing a Redis round trip per request (its
-  batches and ioredis included). The 50% target is out of reach for any \`node:http\` proxy here, not only for this one.
+- nginx is the floor a Node proxy cannot reach on this machine: the bare \`node:http\` proxy (nothing checked, nothing
+  rewritten) gets ${nginx ? pct(bareVsNginx) : 'n/a'} of nginx's req/s and the bare undici proxy ${nginx ? pct(undiciVsNginx) : 'n/a'}. The gateway's
+  upstream client is undici since stop 21: side by side with the previous \`http.request\` client (alternating rounds,
+  2026-12-03) it answers 147% of the requests per second at 69% of the CPU per request, and it now runs its whole
+  pipeline at about the throughput of the bare \`node:http\` proxy. What it spends beyond the bare undici proxy is its own
+  work: a CPU profile of the gateway under this load (\`--cpu-prof\`) puts the largest shares in socket writes (two
+  sockets per request), header writing and validation (helmet's security headers included), garbage collection, undici
+  and the gateway's own code (route table, request id, JWT and revocation checks, metrics, rate limiter).
 - The Redis round trip per request was the first suspect and it was one: the row with it costs the most CPU per
   request of the cached-token gateways. See gateway/README.md (*Rate limits*) for the batching and its error bound.
 - Verification is nearly free once a token is cached (the verified-token cache is keyed by the token, bounded, never

@@ -1,8 +1,9 @@
 // One process of the gateway benchmarks (gateway, api-keys):
-// `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy|own-proxy|hpm-proxy|hpm-proxy-ejected>`.
+// `tsx bench/gateway/worker.ts <upstream|gateway|bare-proxy|bare-undici|own-proxy|hpm-proxy|hpm-proxy-ejected>`.
 // Prints `READY <url>` on stdout once listening; settings come from the environment.
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Pool, type Dispatcher } from 'undici';
 import { startGateway } from '../../gateway/src/server';
 import { hpmProxy, ownProxy } from './proxies';
 
@@ -54,6 +55,38 @@ async function main(): Promise<string> {
           res.end();
         });
         req.pipe(up);
+      }),
+    );
+  }
+  if (role === 'bare-undici') {
+    // The same floor on undici's client, the one the gateway uses: streamed back, nothing checked or rewritten.
+    const pool = new Pool(new URL(process.env.UPSTREAM_URL ?? '').origin, { connections: 256 });
+    return listen(
+      createServer((req, res) => {
+        const headers = { ...req.headers };
+        delete headers.connection;
+        pool.dispatch(
+          { method: (req.method ?? 'GET') as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: req.method === 'GET' ? null : req },
+          {
+            onConnect: () => undefined,
+            onHeaders: (status, raw, resume) => {
+              const out: string[] = [];
+              for (let i = 0; i + 1 < raw.length; i += 2) {
+                const key = raw[i].toString('latin1');
+                if (!/^(connection|keep-alive|transfer-encoding)$/i.test(key)) out.push(key, raw[i + 1].toString('latin1'));
+              }
+              res.writeHead(status, out);
+              res.on('drain', resume);
+              return true;
+            },
+            onData: (chunk) => res.write(chunk),
+            onComplete: () => res.end(),
+            onError: () => {
+              if (res.headersSent) res.destroy();
+              else res.writeHead(502).end();
+            },
+          },
+        );
       }),
     );
   }

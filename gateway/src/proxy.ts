@@ -1,5 +1,6 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { AppError, ERRORS } from '@mana/shared';
 import { sendError } from './forwarding';
 import type { UpstreamInstance, UpstreamPool } from './upstream';
@@ -50,13 +51,14 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return tokens.length ? new Set(tokens) : undefined;
 }
 
-function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: ProxyOptions, instance: UpstreamInstance): OutgoingHttpHeaders {
+function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: ProxyOptions, instance: UpstreamInstance): IncomingHttpHeaders {
   const listed = connectionListed(req.headers.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: IncomingHttpHeaders = {};
   const src = req.headers;
   for (const key in src) {
     if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
-    if (key === 'host' || key.startsWith('x-forwarded-')) continue;
+    // Expect: Node's server answered 100-continue to the client already (and undici does not send it).
+    if (key === 'host' || key === 'expect' || key.startsWith('x-forwarded-')) continue;
     out[key] = src[key];
   }
   const peer = req.socket.remoteAddress ?? '';
@@ -70,15 +72,28 @@ function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: Prox
   return out;
 }
 
-function copyResponseHeaders(from: IncomingMessage, res: ServerResponse): void {
-  const listed = connectionListed(from.headers.connection);
-  const headers = from.headers;
+/** The upstream's response headers (undici's raw pairs), repeated fields combined (Set-Cookie kept apart). */
+function responseHeaders(raw: Buffer[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i].toString('latin1').toLowerCase();
+    const value = raw[i + 1].toString('latin1');
+    const seen = headers[key];
+    if (seen === undefined) headers[key] = value;
+    else if (key === 'set-cookie') headers[key] = Array.isArray(seen) ? [...seen, value] : [seen, value];
+    else headers[key] = `${String(seen)}, ${value}`;
+  }
+  return headers;
+}
+
+function copyResponseHeaders(raw: Buffer[], res: ServerResponse): void {
+  const headers = responseHeaders(raw);
+  const listed = connectionListed(headers.connection);
   for (const key in headers) {
     if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
     // CORS is the gateway's decision, not the upstream's.
     if (key.startsWith('access-control-')) continue;
     const value = headers[key];
-    if (value === undefined) continue;
     if (key === 'vary') {
       const mine = res.getHeader('vary');
       res.setHeader('vary', mine ? `${String(mine)}, ${String(value)}` : value);
@@ -104,10 +119,20 @@ function hasBody(req: IncomingMessage): 'none' | 'sized' | 'chunked' {
   return 'sized';
 }
 
+/** A chunked body went past the limit while being sent upstream. */
+class BodyTooLarge extends Error {}
+
+/** Timeouts of undici: connecting, waiting for the response headers, an idle response body. */
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** The connection ended under a request: a kept-alive socket the upstream closed as we reused it, or a crash. */
+const RESETS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+const errorCode = (err: Error & { code?: string }) => err.code ?? (err.cause as { code?: string } | undefined)?.code ?? '';
+
 /**
- * Streams the request to one instance of `pool`, and the answer back. The body is only read once
- * the upstream socket is connected, so a refused connection can move on to the next instance with
- * the body still unread.
+ * Streams the request to one instance of `pool`, and the answer back (undici's dispatcher: the response streams
+ * with backpressure). The body is only read once the upstream connection is up (undici starts writing it then), so
+ * a refused connection can move on to the next instance with the body still unread.
  */
 export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: UpstreamPool, opts: ProxyOptions, fwd: Forwarded): void {
   const body = hasBody(req);
@@ -117,128 +142,118 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
     return;
   }
   const instances = pool.order();
-  let current: ClientRequest | undefined;
+  /** Cuts the running upstream exchange (undici's abort of the current attempt, once it is connected). */
+  let abort: ((err?: Error) => void) | undefined;
   /** Set once an answer (the upstream's or our error) is chosen. */
   let done = false;
   let streaming = false;
+  let clientGone = false;
   res.on('close', () => {
     // The client went away: stop the upstream work it asked for.
-    if (!res.writableFinished) current?.destroy();
+    if (res.writableFinished) return;
+    clientGone = true;
+    abort?.();
   });
 
   const fail = (err: AppError) => {
     if (done) return;
     done = true;
-    current?.destroy();
+    abort?.();
     sendError(res, err, fwd.requestId);
   };
 
   const attempt = (index: number, resetRetried: boolean) => {
     const instance = instances[index];
-    let bodyStarted = false;
-    let timedOut = false;
-    const send = instance.protocol === 'https:' ? httpsRequest : httpRequest;
-    const proxyReq = send({
-      hostname: instance.hostname,
-      port: instance.port,
-      method: req.method,
-      path: instance.basePath + req.url,
-      headers: upstreamRequestHeaders(req, fwd, opts, instance),
-      agent: instance.agent,
-    });
-    current = proxyReq;
-    proxyReq.setTimeout(opts.timeoutMs, () => {
-      timedOut = true;
-      proxyReq.destroy();
-    });
-
-    const startBody = () => {
-      if (bodyStarted) return;
-      bodyStarted = true;
-      if (body === 'chunked')
-        streamCounted(req, proxyReq, opts.bodyLimit, () => {
-          // The upstream answered before the body passed the limit: too late for a 413, so cut the upstream
-          // exchange instead of ending it with a truncated body.
-          if (done) proxyReq.destroy();
-          else {
+    let connected = false;
+    abort = undefined;
+    instance.pool.dispatch(
+      {
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        path: instance.basePath + (req.url ?? '/'),
+        headers: upstreamRequestHeaders(req, fwd, opts, instance),
+        // undici takes an async iterable as a body (its types name only streams and buffers).
+        body: body === 'none' ? null : body === 'chunked' ? (countedBody(req, opts.bodyLimit) as unknown as Readable) : req,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      },
+      {
+        onConnect(cut) {
+          connected = true;
+          abort = cut;
+          if (clientGone || done) cut();
+        },
+        onHeaders(status, raw, resume) {
+          if (done) {
+            abort?.();
+            return false;
+          }
+          done = true;
+          streaming = true;
+          copyResponseHeaders(raw, res);
+          res.writeHead(status);
+          res.on('drain', resume);
+          return true;
+        },
+        onData(chunk) {
+          return res.write(chunk);
+        },
+        onComplete() {
+          res.end();
+        },
+        onError(err: Error & { code?: string }) {
+          if (done) {
+            // The upstream died mid-answer: the client must see a broken response, not a short one.
+            if (streaming && !res.writableFinished) res.destroy();
+            return;
+          }
+          if (clientGone) {
+            done = true;
+            return;
+          }
+          if (err instanceof BodyTooLarge) {
             res.setHeader('connection', 'close');
             fail(ERRORS.payloadTooLarge());
+            return;
           }
-        });
-      else req.pipe(proxyReq);
-    };
-    if (body === 'none') proxyReq.end();
-    else
-      proxyReq.on('socket', (socket) => {
-        if (socket.connecting) socket.once('connect', startBody);
-        else startBody();
-      });
-
-    proxyReq.on('response', (proxyRes) => {
-      if (done) {
-        proxyRes.resume();
-        return;
-      }
-      done = true;
-      streaming = true;
-      copyResponseHeaders(proxyRes, res);
-      res.writeHead(proxyRes.statusCode ?? 502);
-      proxyRes.pipe(res);
-      proxyRes.on('error', () => res.destroy());
-    });
-
-    proxyReq.on('error', (err: NodeJS.ErrnoException) => {
-      if (done) {
-        // The upstream died mid-answer: the client must see a broken response, not a short one.
-        if (streaming && !res.writableFinished) res.destroy();
-        return;
-      }
-      if (timedOut) {
-        opts.onUpstreamError?.(pool, instance, 'timeout');
-        fail(upstreamTimeout());
-        return;
-      }
-      const unreachable = !bodyStarted && UNREACHABLE.has(err.code ?? '');
-      opts.onUpstreamError?.(pool, instance, unreachable ? 'refused' : 'reset');
-      if (unreachable) {
-        if (index + 1 < instances.length) attempt(index + 1, resetRetried);
-        else fail(upstreamUnavailable(503));
-        return;
-      }
-      // A kept-alive socket the upstream closed just as we reused it: nothing reached the service.
-      if (
-        proxyReq.reusedSocket &&
-        err.code === 'ECONNRESET' &&
-        !resetRetried &&
-        body === 'none' &&
-        BODYLESS_RETRYABLE.has(req.method ?? '')
-      ) {
-        attempt(index, true);
-        return;
-      }
-      fail(upstreamUnavailable(502));
-    });
+          const code = errorCode(err);
+          if (TIMEOUTS.has(code)) {
+            opts.onUpstreamError?.(pool, instance, 'timeout');
+            fail(upstreamTimeout());
+            return;
+          }
+          const unreachable = !connected && UNREACHABLE.has(code);
+          opts.onUpstreamError?.(pool, instance, unreachable ? 'refused' : 'reset');
+          if (unreachable) {
+            if (index + 1 < instances.length) attempt(index + 1, resetRetried);
+            else fail(upstreamUnavailable(503));
+            return;
+          }
+          // A kept-alive connection the upstream closed just as we reused it: a request without a body and with a
+          // safe method is sent once more (RFC 9110 §9.2.2), on a fresh connection.
+          if (RESETS.has(code) && !resetRetried && body === 'none' && BODYLESS_RETRYABLE.has(req.method ?? '')) {
+            attempt(index, true);
+            return;
+          }
+          fail(upstreamUnavailable(502));
+        },
+      },
+    );
   };
   attempt(0, false);
 }
 
-/** Pipes a body of unknown length, giving up once it passes `limit` bytes. */
-function streamCounted(req: IncomingMessage, to: ClientRequest, limit: number, onTooLarge: () => void): void {
+/**
+ * A body of unknown length as undici reads it, given up once it passes `limit` bytes: the rest of it is drained (not
+ * destroyed, so the client's connection stays to receive the 413) and the upstream exchange is cut.
+ */
+async function* countedBody(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   let seen = 0;
-  const onData = (chunk: Buffer) => {
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     seen += chunk.length;
     if (seen > limit) {
-      req.off('data', onData);
-      req.unpipe();
-      onTooLarge();
       req.resume();
-      return;
+      throw new BodyTooLarge('request body over the limit');
     }
-    if (!to.write(chunk)) req.pause();
-  };
-  to.on('drain', () => req.resume());
-  req.on('data', onData);
-  req.on('end', () => {
-    if (seen <= limit) to.end();
-  });
+    yield chunk;
+  }
 }
