@@ -224,28 +224,15 @@ try {
   const target = (name: string, url: string, role: string): Target => ({ name, url, cpuMs: cpu(role) });
   const full = target('gateway', gateway, 'gateway:full');
   const abRows: AB[] = [];
-  if (nginx)
-    abRows.push(
-      await ab('gateway (full pipeline) vs nginx proxy_pass', full, { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs }, token),
-    );
-  if (nginx)
-    abRows.push(
-      await ab(
-        'bare node:http proxy vs nginx proxy_pass',
-        target('bare', bare, 'bare-proxy'),
-        { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs },
-        token,
-      ),
-    );
-  if (nginx)
-    abRows.push(
-      await ab(
-        'bare undici proxy vs nginx proxy_pass',
-        target('bare-undici', bareUndici, 'bare-undici'),
-        { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs },
-        token,
-      ),
-    );
+  if (nginx) {
+    const vsNginx: Array<[string, Target]> = [
+      ['gateway (full pipeline)', full],
+      ['bare node:http proxy', target('bare', bare, 'bare-proxy')],
+      ['bare undici proxy', target('bare-undici', bareUndici, 'bare-undici')],
+    ];
+    for (const [label, t] of vsNginx)
+      abRows.push(await ab(`${label} vs nginx proxy_pass`, t, { name: 'nginx', url: nginx.url, cpuMs: nginx.cpuMs }, token));
+  }
   abRows.push(
     await ab(
       'gateway, rate limit in batches vs a Redis round trip per request',
