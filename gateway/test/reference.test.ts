@@ -72,7 +72,7 @@ describe('createApiReference', () => {
       await Promise.all([ref.document(), ref.document(), ref.document()]);
       expect(served - before).toBe(10);
     } finally {
-      destroyPools(pools);
+      await destroyPools(pools);
     }
   });
 
@@ -88,7 +88,7 @@ describe('createApiReference', () => {
       Object.assign(pools.auth, { instances: deadPools.auth.instances });
       const stale = await ref.document();
       expect(stale.paths['/api/v1/auth/session']).toBeDefined();
-      destroyPools(deadPools);
+      await destroyPools(deadPools);
 
       const neverPools = poolsFor(upstreamUrl, dead);
       const never = createApiReference({ pools: neverPools, baseUrl: 'http://localhost:3001', logger });
@@ -97,9 +97,9 @@ describe('createApiReference', () => {
         status: 503,
         message: expect.stringContaining('auth-svc'),
       });
-      destroyPools(neverPools);
+      await destroyPools(neverPools);
     } finally {
-      destroyPools(pools);
+      await destroyPools(pools);
     }
   });
 });
@@ -129,7 +129,7 @@ describe('mountReference', () => {
       expect((await js.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
     } finally {
       await new Promise((r) => server.close(r));
-      destroyPools(pools);
+      await destroyPools(pools);
     }
   });
 });
