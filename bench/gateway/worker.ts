@@ -66,7 +66,12 @@ async function main(): Promise<string> {
         const headers = { ...req.headers };
         delete headers.connection;
         pool.dispatch(
-          { method: (req.method ?? 'GET') as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: req.method === 'GET' ? null : req },
+          {
+            method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+            path: req.url ?? '/',
+            headers,
+            body: req.method === 'GET' ? null : req,
+          },
           {
             onConnect: () => undefined,
             onHeaders: (status, raw, resume) => {
