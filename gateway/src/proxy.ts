@@ -141,6 +141,8 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
     sendError(res, ERRORS.payloadTooLarge(), fwd.requestId);
     return;
   }
+  // The client left while the gateway checked its request (rate limit, token, API key): nothing to fetch.
+  if (res.destroyed) return;
   const instances = pool.order();
   /** Cuts the running upstream exchange (undici's abort of the current attempt, once it is connected). */
   let abort: ((err?: Error) => void) | undefined;
@@ -148,6 +150,16 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
   let done = false;
   let streaming = false;
   let clientGone = false;
+  /**
+   * A client that stops reading the answer: the exchange is cut once it made no progress for `timeoutMs` (undici's
+   * body timeout does not run while the answer is paused for backpressure), as node:http's socket timeout did.
+   */
+  let stalled: NodeJS.Timeout | undefined;
+  let onDrain: (() => void) | undefined;
+  const settle = () => {
+    clearTimeout(stalled);
+    if (onDrain) res.off('drain', onDrain);
+  };
   res.on('close', () => {
     // The client went away: stop the upstream work it asked for.
     if (res.writableFinished) return;
@@ -166,6 +178,13 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
     const instance = instances[index];
     let connected = false;
     abort = undefined;
+    // Waiting for a connection (all of the instance's connections busy) is bounded like the exchange itself; a request
+    // still queued then is cut when it gets one (onConnect sees `done`).
+    const waiting = setTimeout(() => {
+      if (connected || done) return;
+      opts.onUpstreamError?.(pool, instance, 'timeout');
+      fail(upstreamTimeout());
+    }, opts.timeoutMs);
     instance.pool.dispatch(
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
@@ -178,11 +197,14 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
       },
       {
         onConnect(cut) {
+          clearTimeout(waiting);
           connected = true;
           abort = cut;
           if (clientGone || done) cut();
         },
         onHeaders(status, raw, resume) {
+          // An interim answer (102, 103): the final one follows.
+          if (status < 200) return true;
           if (done) {
             abort?.();
             return false;
@@ -191,16 +213,33 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
           streaming = true;
           copyResponseHeaders(raw, res);
           res.writeHead(status);
-          res.on('drain', resume);
+          onDrain = () => {
+            clearTimeout(stalled);
+            stalled = undefined;
+            resume();
+          };
+          res.on('drain', onDrain);
           return true;
         },
         onData(chunk) {
-          return res.write(chunk);
+          if (res.destroyed) {
+            abort?.();
+            return false;
+          }
+          if (res.write(chunk)) return true;
+          stalled ??= setTimeout(() => {
+            abort?.();
+            res.destroy();
+          }, opts.timeoutMs);
+          return false;
         },
         onComplete() {
+          settle();
           res.end();
         },
         onError(err: Error & { code?: string }) {
+          clearTimeout(waiting);
+          settle();
           if (done) {
             // The upstream died mid-answer: the client must see a broken response, not a short one.
             if (streaming && !res.writableFinished) res.destroy();

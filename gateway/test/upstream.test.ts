@@ -1,3 +1,4 @@
+import { request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
 import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
@@ -102,6 +103,57 @@ describe('upstream instances', () => {
     } finally {
       await gw2.close();
       await teapot.close();
+    }
+  });
+
+  it('passes over an interim answer (103 Early Hints) and delivers the final one', async () => {
+    const hints = await startStub('hints', (_req, res) => {
+      res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+      res.setHeader('content-type', 'application/json');
+      res.end('{"final":true}');
+    });
+    const gw2 = await startTestGateway(ctx, { GDPR_SVC_URL: hints.url, GATEWAY_VERIFY_JWT: 'false' });
+    try {
+      const res = await fetch(`${gw2.url}/api/v1/me/data`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ final: true });
+    } finally {
+      await gw2.close();
+      await hints.close();
+    }
+  });
+
+  it('cuts the upstream exchange of a client that stops reading the answer (no progress for the upstream timeout)', async () => {
+    let upstreamClosed: ((finished: boolean) => void) | undefined;
+    const closed = new Promise<boolean>((resolve) => (upstreamClosed = resolve));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // 64 MB, written as fast as the gateway takes it: far more than the sockets between here and a paused client hold.
+    const big = await startStub('big', (_req, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      let left = 1024;
+      const pump = () => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => upstreamClosed?.(res.writableFinished));
+      pump();
+    });
+    const gw2 = await startTestGateway(ctx, { GDPR_SVC_URL: big.url, GATEWAY_VERIFY_JWT: 'false', UPSTREAM_TIMEOUT_MS: '300' });
+    const client = request(`${gw2.url}/api/v1/me/data`);
+    try {
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        client.on('response', resolve).on('error', reject).end();
+      });
+      expect(res.statusCode).toBe(200);
+      res.pause(); // and never read again
+      expect(await closed).toBe(false);
+    } finally {
+      client.destroy();
+      await gw2.close();
+      await big.close();
     }
   });
 });
