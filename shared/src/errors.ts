@@ -103,12 +103,20 @@ const DB_UNAVAILABLE_CODES = new Set([
 const DB_UNAVAILABLE_MESSAGES =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|sorry, too many clients already|too many connections for (role|database)|remaining connection slots are reserved)/;
 
+/**
+ * `err` and its causes, the first `depth` of them that are objects: drizzle wraps the driver's error, fetch the
+ * socket's, and the code that says what happened is on the wrapped one.
+ */
+export function* causeChain(err: unknown, depth = 5): Generator<{ code?: unknown; message?: unknown; constraint?: unknown }> {
+  for (let e: unknown = err, i = 0; e !== null && typeof e === 'object' && i < depth; e = (e as { cause?: unknown }).cause, i++) {
+    yield e;
+  }
+}
+
 /** Whether `err` (or one of its causes: drizzle wraps the driver's error) says the database is unreachable. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
+  for (const { code, message } of causeChain(err)) {
     if (typeof code === 'string' && (DB_UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    const message = (e as { message?: unknown }).message;
     if (typeof message === 'string' && DB_UNAVAILABLE_MESSAGES.test(message)) return true;
   }
   return false;

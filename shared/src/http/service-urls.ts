@@ -1,3 +1,4 @@
+import { causeChain } from '../errors';
 /**
  * Another service's instances, as `<NAME>_SVC_URL` names them: one base URL or a comma-separated list
  * (`http://10.0.0.5:3105,http://10.0.0.6:3105`). Every service-to-service call goes through one of these,
@@ -16,8 +17,7 @@ export function parseServiceUrls(value: string | readonly string[]): string[] {
  * a reset or a timeout may come after the instance acted on it.
  */
 export function isConnectionRefused(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
+  for (const { code } of causeChain(err, 4)) {
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return true;
   }
   return false;

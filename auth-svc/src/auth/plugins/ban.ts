@@ -1,4 +1,5 @@
 import { APIError } from 'better-auth/api';
+import { causeChain } from '@mana/shared';
 
 export const ACCOUNT_BANNED = { code: 'ACCOUNT_BANNED', message: 'This account is banned' };
 
@@ -24,8 +25,7 @@ const BAN_CONSTRAINT = 'session_user_not_banned';
  * Better Auth's answer, 403 ACCOUNT_BANNED; the adapter wrapper (database-outage.ts) calls it for every error.
  */
 export function banRefusal(err: unknown): APIError | undefined {
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, constraint } = e as { code?: unknown; constraint?: unknown };
+  for (const { code, constraint } of causeChain(err)) {
     if (code === 'P0001' && constraint === BAN_CONSTRAINT) return APIError.from('FORBIDDEN', ACCOUNT_BANNED);
   }
   return undefined;
