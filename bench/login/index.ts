@@ -44,6 +44,14 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** CPU ms per operation over several measurements. */
 const perOp = (parts: Array<{ ms: number; ops: number }>) => parts.reduce((a, p) => a + p.ms, 0) / parts.reduce((a, p) => a + p.ops, 0);
 
+/** Runs `work` and returns its result with the CPU ms this process spent meanwhile (all its threads). */
+async function withOwnCpu<T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> {
+  const before = process.cpuUsage();
+  const result = await work();
+  const used = process.cpuUsage(before);
+  return { result, ms: (used.user + used.system) / 1000 };
+}
+
 /** One result of the login turns: mean rate, mean p50 and mean, worst p99, errors summed. */
 function combine(turns: LoadResult[]): LoadResult {
   return {
@@ -204,17 +212,13 @@ try {
   const clientCpu: Array<{ ms: number; ops: number }> = [];
   for (let i = 0; i < SLICES; i++) {
     // This process does nothing else meanwhile: its CPU per verify is what scrypt itself costs.
-    const before = process.cpuUsage();
-    const verifies = await timed(slice, concurrency, () => verifyPassword({ hash, password: PASSWORD }));
-    const used = process.cpuUsage(before);
-    raw.push(verifies.rps);
-    rawCpu.push({ ms: (used.user + used.system) / 1000, ops: verifies.latencies.length });
+    const verifies = await withOwnCpu(() => timed(slice, concurrency, () => verifyPassword({ hash, password: PASSWORD })));
+    raw.push(verifies.result.rps);
+    rawCpu.push({ ms: verifies.ms, ops: verifies.result.latencies.length });
     inProcess.push(await rate(slice, concurrency, () => inProcessAuth.api.signInEmail({ body: { email, password: PASSWORD } })));
     const cpu = await meter();
-    const client = process.cpuUsage();
-    const turn = await loginTurn(slice, concurrency, loginUrl, loginBody);
-    const clientUsed = process.cpuUsage(client);
-    clientCpu.push({ ms: (clientUsed.user + clientUsed.system) / 1000, ops: turn.ops });
+    const { result: turn, ms: clientMs } = await withOwnCpu(() => loginTurn(slice, concurrency, loginUrl, loginBody));
+    clientCpu.push({ ms: clientMs, ops: turn.ops });
     loginCpus.push({ cpu: await cpu(turn.ops), ops: turn.ops });
     logins.push(turn);
   }
