@@ -10,6 +10,7 @@ import {
   bearerToken,
   requireServiceKey,
   metricsHandler,
+  type AccessClaims,
   type AppState,
   type JwtVerifier,
   type ReadinessCheck,
@@ -23,7 +24,7 @@ import type { GatewayMetrics } from './metrics';
 import { proxyRequest, type ProxyOptions } from './proxy';
 import { mountReference, type ApiReference } from './reference';
 import type { RateLimiter } from './rate-limit';
-import { isAmbiguousPath, matchRoute, rateTierOf, type Access, type Route, type UpstreamName } from './routes';
+import { isAmbiguousPath, matchRoute, rateTierOf, type Access, type RateTier, type Route, type UpstreamName } from './routes';
 import type { UpstreamPool } from './upstream';
 
 export interface GatewayDeps {
@@ -81,25 +82,37 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
   const guards = accessGuards(deps);
   const withApiKey = apiKeyAccess(deps);
 
-  const forward = async (req: IncomingMessage, res: ServerResponse, route: Route, path: string, ex: Exchange) => {
+  const proxy = (req: IncomingMessage, res: ServerResponse, route: Route, ex: Exchange) => {
+    const fwd = { requestId: ex.id, proto: forwardedProto(req, trust), host: forwardedHost(req, trust) };
+    proxyRequest(req, res, deps.pools[route.upstream], proxyOptions, fwd);
+  };
+  const guardThenProxy = (req: IncomingMessage, res: ServerResponse, route: Route, ex: Exchange): void | Promise<void> => {
+    const guarded = guards(route, req as Request, res as Response);
+    if (guarded) return guarded.then(() => proxy(req, res, route, ex));
+    proxy(req, res, route, ex);
+  };
+  const refuse = (res: ServerResponse, tier: RateTier, limited: AppError, ex: Exchange) => {
+    deps.metrics.rateLimited.labels(tier).inc();
+    sendError(res, limited, ex.id);
+  };
+
+  /**
+   * Rate limit, access check, proxy. Synchronous as long as every step can decide at once (the common case: a
+   * locally counted hit, a cached token), so such a request pays no promise; a step that must wait returns one.
+   */
+  const forward = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, ex: Exchange): void | Promise<void> => {
     const ip = clientIp(req, trust);
     // A request with a personal API key counts against the key's own limit (and its IP's when the key must
     // be exchanged); it then carries the exchanged access token and is checked like any bearer request.
     const key = route.access === 'bearer' || route.access === 'admin' ? apiKeyOf(req) : undefined;
-    if (key !== undefined) await withApiKey(req, route, ip, key);
-    else {
-      dropApiKey(req);
-      const tier = rateTierOf(path);
-      const limited = await deps.rateLimiter.check(ip, tier);
-      if (limited) {
-        deps.metrics.rateLimited.labels(tier).inc();
-        sendError(res, limited, ex.id);
-        return;
-      }
-    }
-    await guards(route, req as Request, res as Response);
-    const fwd = { requestId: ex.id, proto: forwardedProto(req, trust), host: forwardedHost(req, trust) };
-    proxyRequest(req, res, deps.pools[route.upstream], proxyOptions, fwd);
+    if (key !== undefined) return withApiKey(req, route, ip, key).then(() => guardThenProxy(req, res, route, ex));
+    dropApiKey(req);
+    const tier = rateTierOf(path);
+    const limited = deps.rateLimiter.check(ip, tier);
+    if (limited instanceof Promise)
+      return limited.then((refusal) => (refusal ? refuse(res, tier, refusal, ex) : guardThenProxy(req, res, route, ex)));
+    if (limited) return refuse(res, tier, limited, ex);
+    return guardThenProxy(req, res, route, ex);
   };
 
   return (req, res) => {
@@ -114,7 +127,12 @@ export function buildGateway(deps: GatewayDeps): RequestListener {
     setRoute(res, route.name);
     const ex = begin(req, res, path);
     if (!ex) return;
-    forward(req, res, route, path, ex).catch((err: unknown) => sendError(res, err, ex.id, ex.log));
+    const failed = (err: unknown) => sendError(res, err, ex.id, ex.log);
+    try {
+      forward(req, res, route, path, ex)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   };
 }
 
@@ -136,35 +154,45 @@ export function buildApp(deps: GatewayDeps, begin: Begin): Express {
   return app;
 }
 
-/** Who may pass, per access level of the route table. Throws the AppError to answer with. */
-function accessGuards(deps: GatewayDeps): (route: Route, req: Request, res: Response) => Promise<void> {
+/**
+ * Who may pass, per access level of the route table: throws (or rejects with) the AppError to answer with. A bearer
+ * token already verified (cached) is decided synchronously: no promise on the common path.
+ */
+function accessGuards(deps: GatewayDeps): (route: Route, req: Request, res: Response) => void | Promise<void> {
   const serviceKey = requireServiceKey(deps.acceptedServiceKeys ?? deps.serviceKey);
   const verifier = deps.verifier;
-  // The same checks as the shared requireAuth middleware, inlined: on a cache hit a proxied request
-  // pays no promise hops for its token (see docs/BENCHMARKS.md).
-  const authenticate = async (req: Request, v: JwtVerifier) => {
-    const token = bearerToken(req.headers.authorization);
-    if (!token) throw ERRORS.tokenMissing();
-    const claims = v.peek?.(token) ?? (await v.verify(token));
-    if (deps.denylist.has(claims.sid)) throw ERRORS.tokenRevoked();
+  // The same checks as the shared requireAuth middleware, inlined (see docs/BENCHMARKS.md).
+  const refused = (v: JwtVerifier, err: unknown): never => {
+    deps.metrics.jwtFailure(v.reasonOf(err));
+    throw err;
+  };
+  const accept = (req: Request, v: JwtVerifier, token: string, claims: AccessClaims) => {
+    if (deps.denylist.has(claims.sid)) refused(v, ERRORS.tokenRevoked());
     req.auth = claims;
     req.bearerToken = token;
   };
-  const checks: Record<Access, (req: Request, res: Response) => Promise<void>> = {
-    public: async () => undefined,
+  const bearer = (req: Request): void | Promise<void> => {
+    if (!verifier) return;
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return refused(verifier, ERRORS.tokenMissing());
+    const cached = verifier.peek?.(token);
+    if (cached) return accept(req, verifier, token, cached);
+    return verifier.verify(token).then(
+      (claims) => accept(req, verifier, token, claims),
+      (err: unknown) => refused(verifier, err),
+    );
+  };
+  const adminOnly = (req: Request) => {
+    if (verifier && req.auth?.role !== 'admin') throw ERRORS.forbidden('This route is for administrators');
+  };
+  const checks: Record<Access, (req: Request, res: Response) => void | Promise<void>> = {
+    public: () => undefined,
     service: (req, res) => run(serviceKey, req, res),
-    bearer: async (req) => {
-      if (!verifier) return;
-      try {
-        await authenticate(req, verifier);
-      } catch (err) {
-        deps.metrics.jwtFailure(verifier.reasonOf(err));
-        throw err;
-      }
-    },
-    admin: async (req, res) => {
-      await checks.bearer(req, res);
-      if (verifier && req.auth?.role !== 'admin') throw ERRORS.forbidden('This route is for administrators');
+    bearer,
+    admin: (req) => {
+      const pending = bearer(req);
+      if (pending) return pending.then(() => adminOnly(req));
+      adminOnly(req);
     },
   };
   return (route, req, res) => checks[route.access](req, res);

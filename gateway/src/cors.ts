@@ -9,23 +9,29 @@ const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|
 /**
  * CORS for the browser apps of CORS_ORIGINS (exact origin match, credentials allowed). Unknown
  * origins get no CORS headers at all, so the browser blocks them; preflights end here and never
- * reach an upstream. The returned function answers preflights itself and then returns true.
+ * reach an upstream. The returned function adds its headers to `headers` (name, value, name, value…: the answer's
+ * held headers), or answers a preflight itself, with those headers, and then returns true.
  */
-export function cors(origins: readonly string[]): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function cors(origins: readonly string[]): (req: IncomingMessage, res: ServerResponse, headers: string[]) => boolean {
   const allowed = new Set(origins);
-  return (req, res) => {
+  return (req, res, headers) => {
     const origin = req.headers.origin;
     const ok = origin !== undefined && allowed.has(origin);
     const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
     if (!preflight) {
-      res.setHeader('Vary', 'Origin');
-      if (ok) {
-        res.setHeader('Access-Control-Allow-Origin', origin);
-        res.setHeader('Access-Control-Allow-Credentials', 'true');
-        res.setHeader('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-      }
+      headers.push('Vary', 'Origin');
+      if (ok)
+        headers.push(
+          'Access-Control-Allow-Origin',
+          origin,
+          'Access-Control-Allow-Credentials',
+          'true',
+          'Access-Control-Expose-Headers',
+          EXPOSE_HEADERS,
+        );
       return false;
     }
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
     res.setHeader('Vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
     if (ok) {
       const requested = req.headers['access-control-request-headers'];

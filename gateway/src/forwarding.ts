@@ -55,6 +55,27 @@ export function forwardedHost(req: IncomingMessage, trust: TrustFn): string {
   return fwd ?? req.headers.host ?? '';
 }
 
+const HELD = Symbol('held headers');
+type Holding = ServerResponse & { [HELD]?: string[] };
+
+/** Keeps the headers every answer carries (name, value, name, value…) until the answer is written. */
+export function holdHeaders(res: ServerResponse, headers: string[]): void {
+  (res as Holding)[HELD] = headers;
+}
+
+/** The held headers, handed over once (to be written with the answer). */
+export function takeHeldHeaders(res: ServerResponse): string[] | undefined {
+  const held = (res as Holding)[HELD];
+  (res as Holding)[HELD] = undefined;
+  return held;
+}
+
+/** Sets the held headers on the response, for an answer written with setHeader. */
+export function applyHeldHeaders(res: ServerResponse): void {
+  const held = takeHeldHeaders(res);
+  if (held) for (let i = 0; i < held.length; i += 2) res.setHeader(held[i], held[i + 1]);
+}
+
 /** The JSON error body every answer of the project uses, without Express. */
 export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log?: () => Logger): void {
   const appError = toAppError(err);
@@ -63,6 +84,7 @@ export function sendError(res: ServerResponse, err: unknown, requestId: string |
     res.destroy();
     return;
   }
+  applyHeldHeaders(res);
   if (appError.headers) for (const [k, v] of Object.entries(appError.headers)) res.setHeader(k, v);
   const body = JSON.stringify(errorBody(appError, requestId));
   res.statusCode = appError.status;

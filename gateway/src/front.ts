@@ -4,12 +4,14 @@ import type { Express, Request, RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { cors } from './cors';
+import { applyHeldHeaders, holdHeaders } from './forwarding';
 import type { GatewayMetrics } from './metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 const ROUTE = Symbol('route');
 const EXCHANGE = Symbol('exchange');
+const REQUEST_EXCHANGE = Symbol('request exchange');
 
 /** One request as the gateway sees it: its id and a child logger made only when something logs. */
 export interface Exchange {
@@ -53,34 +55,57 @@ export function securityHeaders(): Array<[string, string]> {
 
 export type Begin = (req: IncomingMessage, res: ServerResponse, path: string) => Exchange | undefined;
 
+/** A request's id, its lazy child logger, and what its 'finish' hook needs. */
+class FrontExchange implements Exchange {
+  private child: Logger | undefined;
+  readonly started = performance.now();
+  constructor(
+    readonly id: string,
+    readonly path: string,
+    readonly method: string | undefined,
+    private readonly logger: Logger,
+  ) {}
+  readonly log = (): Logger => (this.child ??= this.logger.child({ requestId: this.id }));
+}
+
+type Finishing = ServerResponse & { [EXCHANGE]?: FrontExchange };
+
 /**
  * What every request goes through first, proxied or not: request id (taken when well-formed, else
  * made; echoed and forwarded), security headers, CORS, and one 'finish' hook for the metrics and
  * the access log. Returns undefined when it answered the request itself (a CORS preflight).
+ *
+ * The answer's own headers (request id, security headers, CORS) are held, not set (`holdHeaders`): a proxied answer
+ * writes them with the upstream's in one `writeHead` (setHeader per header was a measurable share of the gateway's
+ * cost, docs/BENCHMARKS.md); every other answer sets them first (`applyHeldHeaders`, sendError, the Express app).
  */
 export function createBegin(opts: { logger: Logger; metrics: GatewayMetrics; corsOrigins: readonly string[] }): Begin {
-  const headers = securityHeaders();
+  const security = securityHeaders().flat();
   const answerCors = cors(opts.corsOrigins);
   const accessLog = opts.logger.isLevelEnabled('info');
+  // One listener for every request (no closure per request): `this` is the response.
+  function onFinish(this: Finishing) {
+    const ex = this[EXCHANGE];
+    if (!ex) return;
+    const seconds = (performance.now() - ex.started) / 1000;
+    const route = (this as Tagged)[ROUTE] ?? 'unmatched';
+    opts.metrics.observe(route, this.statusCode, seconds);
+    if (accessLog && !QUIET.has(ex.path)) {
+      const level = this.statusCode >= 500 ? 'error' : 'info';
+      ex.log()[level]({ method: ex.method, path: ex.path, route, status: this.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+    }
+  }
   return (req, res, path) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     req.headers['x-request-id'] = id;
-    res.setHeader('X-Request-Id', id);
-    for (let i = 0; i < headers.length; i++) res.setHeader(headers[i][0], headers[i][1]);
-    let child: Logger | undefined;
-    const log = () => (child ??= opts.logger.child({ requestId: id }));
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = (res as Tagged)[ROUTE] ?? 'unmatched';
-      opts.metrics.observe(route, res.statusCode, seconds);
-      if (accessLog && !QUIET.has(path)) {
-        const level = res.statusCode >= 500 ? 'error' : 'info';
-        log()[level]({ method: req.method, path, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-      }
-    });
-    return answerCors(req, res) ? undefined : { id, log };
+    const ex = new FrontExchange(id, path, req.method, opts.logger);
+    (res as Finishing)[EXCHANGE] = ex;
+    res.on('finish', onFinish);
+    const headers = ['X-Request-Id', id, ...security];
+    if (answerCors(req, res, headers)) return undefined;
+    holdHeaders(res, headers);
+    return ex;
   };
 }
 
@@ -88,15 +113,16 @@ export function createBegin(opts: { logger: Logger; metrics: GatewayMetrics; cor
 export function frontMiddleware(app: Express, begin: Begin): RequestHandler {
   Object.defineProperty(app.request, 'log', {
     configurable: true,
-    get(this: Request & { [EXCHANGE]?: Exchange }) {
-      return this[EXCHANGE]?.log() ?? (app.get('gateway logger') as Logger);
+    get(this: Request & { [REQUEST_EXCHANGE]?: Exchange }) {
+      return this[REQUEST_EXCHANGE]?.log() ?? (app.get('gateway logger') as Logger);
     },
   });
   return (req, res, next) => {
     const ex = begin(req, res, req.path);
     if (!ex) return;
+    applyHeldHeaders(res);
     req.id = ex.id;
-    (req as Request & { [EXCHANGE]?: Exchange })[EXCHANGE] = ex;
+    (req as Request & { [REQUEST_EXCHANGE]?: Exchange })[REQUEST_EXCHANGE] = ex;
     next();
   };
 }

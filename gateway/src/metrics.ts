@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { JwtFailureReason } from '@mana/shared';
 import type { UpstreamFailure } from './proxy';
 
@@ -8,19 +8,15 @@ import type { UpstreamFailure } from './proxy';
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'gateway_requests_total',
-    help: 'Requests answered, by route of the route table and status code',
-    labelNames: ['route', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly latency = new Histogram({
-    name: 'gateway_request_duration_seconds',
-    help: 'Time from request to the end of the response, by route',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  private readonly requests = new RouteStatusCounter(
+    'gateway_requests_total',
+    'Requests answered, by route of the route table and status code',
+  );
+  private readonly latency = new RouteHistogram(
+    'gateway_request_duration_seconds',
+    'Time from request to the end of the response, by route',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
   readonly upstreamErrors = new Counter({
     name: 'gateway_upstream_errors_total',
     help: 'Failed attempts to reach an upstream, by service, instance and kind (refused, reset, timeout)',
@@ -65,27 +61,15 @@ export class GatewayMetrics {
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    this.registry.registerMetric(this.requests as unknown as Metric);
+    this.registry.registerMetric(this.latency as unknown as Metric);
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
   }
 
-  // Bound children per label set: labels() hashes its arguments on every call.
-  private readonly requestChildren = new Map<string, Counter.Internal>();
-  private readonly latencyChildren = new Map<string, Histogram.Internal<'route'>>();
-
+  /** One answered request (every request counts here: a few additions, no allocation once its labels were seen). */
   observe(route: string, status: number, seconds: number): void {
-    const key = `${route} ${status}`;
-    let counter = this.requestChildren.get(key);
-    if (!counter) {
-      counter = this.requests.labels(route, statusLabel(status));
-      this.requestChildren.set(key, counter);
-    }
-    counter.inc();
-    let histogram = this.latencyChildren.get(route);
-    if (!histogram) {
-      histogram = this.latency.labels(route);
-      this.latencyChildren.set(route, histogram);
-    }
-    histogram.observe(seconds);
+    this.requests.inc(route, status);
+    this.latency.observe(route, seconds);
   }
 
   upstreamError(upstream: string, instance: string, kind: UpstreamFailure): void {
@@ -97,12 +81,86 @@ export class GatewayMetrics {
   }
 }
 
-const STATUS_LABELS = new Map<number, string>();
-function statusLabel(status: number): string {
-  let label = STATUS_LABELS.get(status);
-  if (label === undefined) {
-    label = String(status);
-    STATUS_LABELS.set(status, label);
+/** What a prom-client registry reads from a metric (its `get()`), for the two metrics counted by hand below. */
+interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>;
+}
+
+/**
+ * Requests by route and status, counted in plain numbers and read by the registry at scrape time. prom-client's own
+ * counter checks and hashes its labels on every increment, even through a bound child: on the gateway's hot path that
+ * was a visible share of a request's cost (docs/BENCHMARKS.md).
+ */
+class RouteStatusCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly byRoute = new Map<string, Map<number, number>>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  inc(route: string, status: number): void {
+    let byStatus = this.byRoute.get(route);
+    if (!byStatus) this.byRoute.set(route, (byStatus = new Map<number, number>()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
   }
-  return label;
+
+  get(): Promise<MetricSnapshot> {
+    const values: MetricSnapshot['values'] = [];
+    for (const [route, byStatus] of this.byRoute)
+      for (const [status, value] of byStatus) values.push({ labels: { route, status: String(status) }, value });
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.byRoute.clear();
+  }
+}
+
+/** A latency histogram by route, in plain numbers (see RouteStatusCounter), exposed as prom-client exposes one. */
+class RouteHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  /** Per route: the count of each bucket (not cumulative; the last one is above every bound), the sum. */
+  private readonly byRoute = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  observe(route: string, value: number): void {
+    let h = this.byRoute.get(route);
+    if (!h) this.byRoute.set(route, (h = { buckets: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    h.buckets[i]++;
+    h.sum += value;
+    h.count++;
+  }
+
+  get(): Promise<MetricSnapshot> {
+    const values: MetricSnapshot['values'] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const [route, h] of this.byRoute) {
+      let acc = 0;
+      this.bounds.forEach((le, i) => {
+        acc += h.buckets[i];
+        values.push({ labels: { le, route }, value: acc, metricName: bucket });
+      });
+      values.push({ labels: { le: '+Inf', route }, value: h.count, metricName: bucket });
+      values.push({ labels: { route }, value: h.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { route }, value: h.count, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.byRoute.clear();
+  }
 }

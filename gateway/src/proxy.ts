@@ -1,8 +1,8 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AppError, ERRORS } from '@mana/shared';
-import { sendError } from './forwarding';
+import { sendError, takeHeldHeaders } from './forwarding';
 import type { UpstreamInstance, UpstreamPool } from './upstream';
 
 /** What the gateway tells the upstream about the original request. */
@@ -51,56 +51,82 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return tokens.length ? new Set(tokens) : undefined;
 }
 
-function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: ProxyOptions, instance: UpstreamInstance): IncomingHttpHeaders {
+/** The request's header lines for the upstream (name, value, name, value…). */
+function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: ProxyOptions, instance: UpstreamInstance): string[] {
   const listed = connectionListed(req.headers.connection);
-  const out: IncomingHttpHeaders = {};
+  const out: string[] = [];
   const src = req.headers;
   for (const key in src) {
     if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
     // Expect: Node's server answered 100-continue to the client already (and undici does not send it).
-    if (key === 'host' || key === 'expect' || key.startsWith('x-forwarded-')) continue;
-    out[key] = src[key];
+    if (
+      key === 'host' ||
+      key === 'expect' ||
+      (key.charCodeAt(0) === 120 /* x */ && (key === 'x-request-id' || key.startsWith('x-forwarded-')))
+    )
+      continue;
+    const value = src[key];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(key, value);
+    else for (const v of value) out.push(key, v);
   }
   const peer = req.socket.remoteAddress ?? '';
   const incoming = src['x-forwarded-for'];
   // A client's own X-Forwarded-For is kept only when it came through a proxy we trust.
-  out['x-forwarded-for'] = incoming && opts.trustPeer(peer) ? `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}` : peer;
-  out['x-forwarded-proto'] = fwd.proto;
-  out['x-forwarded-host'] = fwd.host;
-  out['x-request-id'] = fwd.requestId;
-  out.host = instance.port === 80 || instance.port === 443 ? instance.hostname : `${instance.hostname}:${instance.port}`;
+  out.push(
+    'x-forwarded-for',
+    incoming && opts.trustPeer(peer) ? `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}` : peer,
+    'x-forwarded-proto',
+    fwd.proto,
+    'x-forwarded-host',
+    fwd.host,
+    'x-request-id',
+    fwd.requestId,
+    'host',
+    instance.port === 80 || instance.port === 443 ? instance.hostname : `${instance.hostname}:${instance.port}`,
+  );
   return out;
 }
 
-/** The upstream's response headers (undici's raw pairs), repeated fields combined (Set-Cookie kept apart). */
-function responseHeaders(raw: Buffer[]): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const key = raw[i].toString('latin1').toLowerCase();
-    const value = raw[i + 1].toString('latin1');
-    const seen = headers[key];
-    if (seen === undefined) headers[key] = value;
-    else if (key === 'set-cookie') headers[key] = Array.isArray(seen) ? [...seen, value] : [seen, value];
-    else headers[key] = `${String(seen)}, ${value}`;
-  }
-  return headers;
-}
+const lowerCased = new Map<string, string>();
+const lower = (name: string) => {
+  let l = lowerCased.get(name);
+  if (l === undefined) lowerCased.set(name, (l = name.toLowerCase()));
+  return l;
+};
 
-function copyResponseHeaders(raw: Buffer[], res: ServerResponse): void {
-  const headers = responseHeaders(raw);
-  const listed = connectionListed(headers.connection);
-  for (const key in headers) {
-    if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
-    // CORS is the gateway's decision, not the upstream's.
-    if (key.startsWith('access-control-')) continue;
-    const value = headers[key];
-    if (key === 'vary') {
-      const mine = res.getHeader('vary');
-      res.setHeader('vary', mine ? `${String(mine)}, ${String(value)}` : value);
-      continue;
-    }
-    res.setHeader(key, value);
+/**
+ * The answer's header lines (name, value, name, value…): the gateway's held headers (request id, security headers,
+ * CORS) except those the upstream set itself — a service may choose its own (the hosted pages' CSP); `Vary` adds up —
+ * then the upstream's (undici's raw pairs, repeated fields kept as their own lines) without hop-by-hop fields or CORS.
+ */
+export function answerHeaders(raw: Buffer[], held: readonly string[] | undefined): string[] {
+  const n = raw.length >> 1;
+  const names = new Array<string>(n);
+  let connection: string | undefined;
+  for (let i = 0; i < n; i++) {
+    const name = raw[2 * i].toString('latin1').toLowerCase();
+    names[i] = name;
+    if (name === 'connection')
+      connection = connection === undefined ? raw[2 * i + 1].toString('latin1') : `${connection}, ${raw[2 * i + 1].toString('latin1')}`;
   }
+  const out: string[] = [];
+  if (held)
+    for (let i = 0; i < held.length; i += 2) {
+      const name = lower(held[i]);
+      // The upstream's CORS fields are dropped below: the gateway's always go out.
+      if (name !== 'vary' && !name.startsWith('access-control-') && names.includes(name)) continue;
+      out.push(held[i], held[i + 1]);
+    }
+  const listed = connectionListed(connection);
+  for (let i = 0; i < n; i++) {
+    const name = names[i];
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    // CORS is the gateway's decision, not the upstream's.
+    if (name.startsWith('access-control-')) continue;
+    out.push(name, raw[2 * i + 1].toString('latin1'));
+  }
+  return out;
 }
 
 const upstreamUnavailable = (status: 502 | 503) =>
@@ -143,142 +169,184 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, pool: Up
   }
   // The client left while the gateway checked its request (rate limit, token, API key): nothing to fetch.
   if (res.destroyed) return;
-  const instances = pool.order();
+  new ProxyExchange(req, res, pool, opts, fwd, body).attempt();
+}
+
+/**
+ * One proxied exchange, as undici's dispatch handler (its methods, not a closure per callback: a proxied request
+ * allocates a few objects, not a dozen functions).
+ */
+class ProxyExchange implements Dispatcher.DispatchHandlers {
+  private readonly instances: readonly UpstreamInstance[];
+  private index = 0;
+  private resetRetried = false;
+  private connected = false;
+  /** Bounds the wait for a connection (all of the instance's connections busy) like the exchange itself. */
+  private waiting: NodeJS.Timeout | undefined;
   /** Cuts the running upstream exchange (undici's abort of the current attempt, once it is connected). */
-  let abort: ((err?: Error) => void) | undefined;
+  private abort: ((err?: Error) => void) | undefined;
   /** Set once an answer (the upstream's or our error) is chosen. */
-  let done = false;
-  let streaming = false;
-  let clientGone = false;
+  private done = false;
+  private streaming = false;
+  private clientGone = false;
   /**
    * A client that stops reading the answer: the exchange is cut once it made no progress for `timeoutMs` (undici's
    * body timeout does not run while the answer is paused for backpressure), as node:http's socket timeout did.
    */
-  let stalled: NodeJS.Timeout | undefined;
-  let onDrain: (() => void) | undefined;
-  const settle = () => {
-    clearTimeout(stalled);
-    if (onDrain) res.off('drain', onDrain);
-  };
-  res.on('close', () => {
+  private stalled: NodeJS.Timeout | undefined;
+  private resume: (() => void) | undefined;
+  private draining = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly pool: UpstreamPool,
+    private readonly opts: ProxyOptions,
+    private readonly fwd: Forwarded,
+    private readonly body: 'none' | 'sized' | 'chunked',
+  ) {
+    this.instances = pool.order();
+    res.on('close', this.onClose);
+  }
+
+  private readonly onClose = () => {
     // The client went away: stop the upstream work it asked for.
-    if (res.writableFinished) return;
-    clientGone = true;
-    abort?.();
-  });
-
-  const fail = (err: AppError) => {
-    if (done) return;
-    done = true;
-    abort?.();
-    sendError(res, err, fwd.requestId);
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.abort?.();
   };
 
-  const attempt = (index: number, resetRetried: boolean) => {
-    const instance = instances[index];
-    let connected = false;
-    abort = undefined;
-    // Waiting for a connection (all of the instance's connections busy) is bounded like the exchange itself; a request
-    // still queued then is cut when it gets one (onConnect sees `done`).
-    const waiting = setTimeout(() => {
-      if (connected || done) return;
-      opts.onUpstreamError?.(pool, instance, 'timeout');
-      fail(upstreamTimeout());
+  private readonly onDrain = () => {
+    clearTimeout(this.stalled);
+    this.stalled = undefined;
+    this.resume?.();
+  };
+
+  private settle(): void {
+    clearTimeout(this.stalled);
+    if (this.draining) this.res.off('drain', this.onDrain);
+  }
+
+  private fail(err: AppError): void {
+    if (this.done) return;
+    this.done = true;
+    this.abort?.();
+    sendError(this.res, err, this.fwd.requestId);
+  }
+
+  attempt(): void {
+    const { req, opts } = this;
+    const instance = this.instances[this.index];
+    this.connected = false;
+    this.abort = undefined;
+    // A request still queued when the wait ends is cut when it gets a connection (onConnect sees `done`).
+    this.waiting = setTimeout(() => {
+      if (this.connected || this.done) return;
+      opts.onUpstreamError?.(this.pool, instance, 'timeout');
+      this.fail(upstreamTimeout());
     }, opts.timeoutMs);
+    const body = this.body;
     instance.pool.dispatch(
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         path: instance.basePath + (req.url ?? '/'),
-        headers: upstreamRequestHeaders(req, fwd, opts, instance),
+        headers: upstreamRequestHeaders(req, this.fwd, opts, instance),
         // undici takes an async iterable as a body (its types name only streams and buffers).
         body: body === 'none' ? null : body === 'chunked' ? (countedBody(req, opts.bodyLimit) as unknown as Readable) : req,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
       },
-      {
-        onConnect(cut) {
-          clearTimeout(waiting);
-          connected = true;
-          abort = cut;
-          if (clientGone || done) cut();
-        },
-        onHeaders(status, raw, resume) {
-          // An interim answer (102, 103): the final one follows.
-          if (status < 200) return true;
-          if (done) {
-            abort?.();
-            return false;
-          }
-          done = true;
-          streaming = true;
-          copyResponseHeaders(raw, res);
-          res.writeHead(status);
-          onDrain = () => {
-            clearTimeout(stalled);
-            stalled = undefined;
-            resume();
-          };
-          res.on('drain', onDrain);
-          return true;
-        },
-        onData(chunk) {
-          if (res.destroyed) {
-            abort?.();
-            return false;
-          }
-          if (res.write(chunk)) return true;
-          stalled ??= setTimeout(() => {
-            abort?.();
-            res.destroy();
-          }, opts.timeoutMs);
-          return false;
-        },
-        onComplete() {
-          settle();
-          res.end();
-        },
-        onError(err: Error & { code?: string }) {
-          clearTimeout(waiting);
-          settle();
-          if (done) {
-            // The upstream died mid-answer: the client must see a broken response, not a short one.
-            if (streaming && !res.writableFinished) res.destroy();
-            return;
-          }
-          if (clientGone) {
-            done = true;
-            return;
-          }
-          if (err instanceof BodyTooLarge) {
-            res.setHeader('connection', 'close');
-            fail(ERRORS.payloadTooLarge());
-            return;
-          }
-          const code = errorCode(err);
-          if (TIMEOUTS.has(code)) {
-            opts.onUpstreamError?.(pool, instance, 'timeout');
-            fail(upstreamTimeout());
-            return;
-          }
-          const unreachable = !connected && UNREACHABLE.has(code);
-          opts.onUpstreamError?.(pool, instance, unreachable ? 'refused' : 'reset');
-          if (unreachable) {
-            if (index + 1 < instances.length) attempt(index + 1, resetRetried);
-            else fail(upstreamUnavailable(503));
-            return;
-          }
-          // A kept-alive connection the upstream closed just as we reused it: a request without a body and with a
-          // safe method is sent once more (RFC 9110 §9.2.2), on a fresh connection.
-          if (RESETS.has(code) && !resetRetried && body === 'none' && BODYLESS_RETRYABLE.has(req.method ?? '')) {
-            attempt(index, true);
-            return;
-          }
-          fail(upstreamUnavailable(502));
-        },
-      },
+      this,
     );
-  };
-  attempt(0, false);
+  }
+
+  onConnect(cut: (err?: Error) => void): void {
+    clearTimeout(this.waiting);
+    this.connected = true;
+    this.abort = cut;
+    if (this.clientGone || this.done) cut();
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    // An interim answer (102, 103): the final one follows.
+    if (status < 200) return true;
+    if (this.done) {
+      this.abort?.();
+      return false;
+    }
+    this.done = true;
+    this.streaming = true;
+    this.res.writeHead(status, answerHeaders(raw, takeHeldHeaders(this.res)));
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.res;
+    if (res.destroyed) {
+      this.abort?.();
+      return false;
+    }
+    if (res.write(chunk)) return true;
+    if (!this.draining) {
+      this.draining = true;
+      res.on('drain', this.onDrain);
+    }
+    this.stalled ??= setTimeout(() => {
+      this.abort?.();
+      res.destroy();
+    }, this.opts.timeoutMs);
+    return false;
+  }
+
+  onComplete(): void {
+    this.settle();
+    this.res.end();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const { res, opts, pool } = this;
+    clearTimeout(this.waiting);
+    this.settle();
+    if (this.done) {
+      // The upstream died mid-answer: the client must see a broken response, not a short one.
+      if (this.streaming && !res.writableFinished) res.destroy();
+      return;
+    }
+    if (this.clientGone) {
+      this.done = true;
+      return;
+    }
+    if (err instanceof BodyTooLarge) {
+      res.setHeader('connection', 'close');
+      this.fail(ERRORS.payloadTooLarge());
+      return;
+    }
+    const instance = this.instances[this.index];
+    const code = errorCode(err);
+    if (TIMEOUTS.has(code)) {
+      opts.onUpstreamError?.(pool, instance, 'timeout');
+      this.fail(upstreamTimeout());
+      return;
+    }
+    const unreachable = !this.connected && UNREACHABLE.has(code);
+    opts.onUpstreamError?.(pool, instance, unreachable ? 'refused' : 'reset');
+    if (unreachable) {
+      if (this.index + 1 < this.instances.length) {
+        this.index++;
+        this.attempt();
+      } else this.fail(upstreamUnavailable(503));
+      return;
+    }
+    // A kept-alive connection the upstream closed just as we reused it: a request without a body and with a
+    // safe method is sent once more (RFC 9110 §9.2.2), on a fresh connection.
+    if (RESETS.has(code) && !this.resetRetried && this.body === 'none' && BODYLESS_RETRYABLE.has(this.req.method ?? '')) {
+      this.resetRetried = true;
+      this.attempt();
+      return;
+    }
+    this.fail(upstreamUnavailable(502));
+  }
 }
 
 /**

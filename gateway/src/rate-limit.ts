@@ -38,10 +38,13 @@ const DOWN_FOR_MS = 10_000;
  */
 export interface RateLimiter {
   readonly store: 'redis' | 'postgres' | 'memory';
-  /** Resolves with an AppError (429) to answer with, or undefined to go on. */
-  check(ip: string, tier: RateTier): Promise<AppError | undefined>;
+  /**
+   * An AppError (429) to answer with, or undefined to go on: at once when this instance can decide (the common case
+   * with Redis, see SharedCounter), else as a promise.
+   */
+  check(ip: string, tier: RateTier): MaybePromise<AppError | undefined>;
   /** The bucket of one API key (by key id). */
-  checkKey(keyId: string): Promise<AppError | undefined>;
+  checkKey(keyId: string): MaybePromise<AppError | undefined>;
   /**
    * The `/readyz` check: resolves `'degraded'` while the shared store is unreachable — the instance keeps
    * serving and counts in its own memory meanwhile (fail open to a local limiter, see the README), so a
@@ -77,8 +80,10 @@ class InsuranceLimiter extends RateLimiterMemory {
 const SCHEMA = 'gateway';
 const TABLE = 'rate_limits';
 
-/** One bucket: resolves with the 429 to answer with, or undefined to go on. */
-type Consume = (key: string) => Promise<AppError | undefined>;
+export type MaybePromise<T> = T | Promise<T>;
+
+/** One bucket: the 429 to answer with, or undefined to go on (a promise when the store must be asked). */
+type Consume = (key: string) => MaybePromise<AppError | undefined>;
 
 const retryIn = (ms: number) => ERRORS.rateLimited(Math.max(1, Math.ceil(ms / 1000)));
 
@@ -142,16 +147,14 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
         syncFailed,
       );
       counters.push(counter);
-      return async (key) => {
+      const answer = (verdict: Verdict) => (verdict === undefined ? undefined : retryIn(verdict));
+      return (key) => {
         // While Redis is away, count in memory at once rather than trying it on every request.
         if (redis.status !== 'ready') return consume(insuranceLimiter, key);
-        let verdict: Verdict;
-        try {
-          verdict = await counter.hit(key);
-        } catch {
-          return consume(insuranceLimiter, key);
-        }
-        return verdict === undefined ? undefined : retryIn(verdict);
+        // No promise when this instance decides alone: most requests pay no microtask here.
+        const verdict = counter.hit(key);
+        if (verdict instanceof Promise) return verdict.then(answer, () => consume(insuranceLimiter, key));
+        return answer(verdict);
       };
     };
     const counters: SharedCounter[] = [];
@@ -214,9 +217,11 @@ export async function createRateLimiter(settings: RateLimitSettings, store: Rate
 
   return {
     store: kind,
-    async check(ip, tier) {
+    check(ip, tier) {
       if (tier === 'general') return buckets.general(ip);
-      const [general, auth] = await Promise.all([buckets.general(ip), buckets.auth(ip)]);
+      const general = buckets.general(ip);
+      const auth = buckets.auth(ip);
+      if (general instanceof Promise || auth instanceof Promise) return Promise.all([general, auth]).then(([g, a]) => a ?? g);
       return auth ?? general;
     },
     checkKey: (keyId) => buckets.apiKey(keyId),

@@ -21,9 +21,9 @@ export class UpstreamPool {
   ) {}
 
   /** The instances in the order this request should try them. */
-  order(): UpstreamInstance[] {
+  order(): readonly UpstreamInstance[] {
     const n = this.instances.length;
-    if (n === 1) return [this.instances[0]];
+    if (n === 1) return this.instances;
     const start = this.next;
     this.next = (start + 1) % n;
     const out: UpstreamInstance[] = [];

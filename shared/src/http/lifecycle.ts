@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import type { AppState } from './app';
@@ -48,12 +48,16 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
   let draining = false;
   // Keep-alive clients (other services' connection pools) may send more requests on a connection that is
   // busy when the drain starts: every response from then on says `Connection: close`, so the drain ends
-  // with the last response instead of the timeout.
-  const open = new Set<ServerResponse>();
+  // with the last response instead of the timeout. The responses in flight are found through their connections
+  // (tracked per connection, not per request: a set every request passes through kept each response reachable
+  // from the old generation, and under load V8 promoted kilobytes per request into it, docs/BENCHMARKS.md).
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   server.prependListener('request', (_req, res) => {
     if (draining) res.setHeader('Connection', 'close');
-    open.add(res);
-    res.once('close', () => open.delete(res));
   });
   const runSteps = async () => {
     for (const step of opts.steps ?? []) {
@@ -86,7 +90,11 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
     closing ??= (async () => {
       if (opts.state) opts.state.shuttingDown = true;
       draining = true;
-      for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
+      for (const socket of connections) {
+        // The response a connection is busy with (node:http's own link, cleared when it is done).
+        const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+        if (res && !res.headersSent) res.setHeader('Connection', 'close');
+      }
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // connections that finish their current request in the meantime are idle now: close those too
