@@ -351,6 +351,36 @@ describe('own endpoints', () => {
     expect(text).toMatch(/gateway_requests_total\{route="me",status="401"\} \d+/);
     expect(text).toMatch(/gateway_requests_total\{route="unmatched",status="404"\} \d+/);
     expect(text).toMatch(/gateway_request_duration_seconds_bucket\{le="0.005",route="me"\} \d+/);
+    // The histogram is whole: cumulative buckets ending at +Inf = _count = every answer of the route counted.
+    const value = (line: RegExp) => Number(line.exec(text)?.[1] ?? NaN);
+    const buckets = [...text.matchAll(/gateway_request_duration_seconds_bucket\{le="([^"]+)",route="me"\} (\d+)/g)];
+    expect(buckets.map((b) => b[1])).toEqual([
+      '0.001',
+      '0.0025',
+      '0.005',
+      '0.01',
+      '0.025',
+      '0.05',
+      '0.1',
+      '0.25',
+      '0.5',
+      '1',
+      '2.5',
+      '5',
+      '10',
+      '+Inf',
+    ]);
+    const counts = buckets.map((b) => Number(b[2]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    const answered = [...text.matchAll(/gateway_requests_total\{route="me",status="\d+"\} (\d+)/g)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
+    expect(counts.at(-1)).toBe(answered);
+    expect(value(/gateway_request_duration_seconds_count\{route="me"\} (\d+)/)).toBe(answered);
+    expect(value(/gateway_request_duration_seconds_sum\{route="me"\} ([\d.e-]+)/)).toBeGreaterThan(0);
+    expect(text).toMatch(/# TYPE gateway_request_duration_seconds histogram/);
+    expect(text).toMatch(/# TYPE gateway_requests_total counter/);
     expect(text).toMatch(/gateway_jwt_failures_total\{reason="invalid"\} [1-9]/);
     expect(text).toMatch(/gateway_jwt_failures_total\{reason="missing"\} [1-9]/);
   });

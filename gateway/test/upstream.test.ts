@@ -106,6 +106,37 @@ describe('upstream instances', () => {
     }
   });
 
+  it("writes the gateway's headers with the upstream's: an upstream's own wins, repeated fields stay, hop-by-hop and CORS go", async () => {
+    const own = await startStub('own-headers', (_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('content-security-policy', "default-src 'self'");
+      res.setHeader('link', ['</a.css>; rel=preload', '</b.js>; rel=preload']);
+      res.setHeader('vary', 'Accept-Encoding');
+      res.setHeader('connection', 'x-hop');
+      res.setHeader('x-hop', 'secret');
+      res.setHeader('keep-alive', 'timeout=5');
+      res.setHeader('access-control-allow-origin', '*');
+      res.end('{}');
+    });
+    const gw2 = await startTestGateway(ctx, { GDPR_SVC_URL: own.url, GATEWAY_VERIFY_JWT: 'false' });
+    try {
+      const res = await fetch(`${gw2.url}/api/v1/me/data`, { headers: { 'x-request-id': 'r-own-headers' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'self'");
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-request-id')).toBe('r-own-headers');
+      expect(res.headers.get('link')).toBe('</a.css>; rel=preload, </b.js>; rel=preload');
+      expect(res.headers.get('vary')).toBe('Origin, Accept-Encoding');
+      expect(res.headers.get('x-hop')).toBeNull();
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(await res.json()).toEqual({});
+    } finally {
+      await gw2.close();
+      await own.close();
+    }
+  });
+
   it('passes over an interim answer (103 Early Hints) and delivers the final one', async () => {
     const hints = await startStub('hints', (_req, res) => {
       res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
