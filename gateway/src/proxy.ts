@@ -129,6 +129,19 @@ export function answerHeaders(raw: Buffer[], held: readonly string[] | undefined
   return out;
 }
 
+/** Header lines as one value per field: Set-Cookie as a list, any other repeated field joined by commas. */
+function combinedFields(lines: readonly string[]): Map<string, string | string[]> {
+  const fields = new Map<string, string | string[]>();
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lower(lines[i]);
+    const seen = fields.get(name);
+    if (seen === undefined) fields.set(name, lines[i + 1]);
+    else if (name === 'set-cookie') fields.set(name, [...(Array.isArray(seen) ? seen : [seen]), lines[i + 1]]);
+    else fields.set(name, `${String(seen)}, ${lines[i + 1]}`);
+  }
+  return fields;
+}
+
 const upstreamUnavailable = (status: 502 | 503) =>
   new AppError(
     'UPSTREAM_UNAVAILABLE',
@@ -276,7 +289,14 @@ class ProxyExchange implements Dispatcher.DispatchHandlers {
     }
     this.done = true;
     this.streaming = true;
-    this.res.writeHead(status, answerHeaders(raw, takeHeldHeaders(this.res)));
+    const lines = answerHeaders(raw, takeHeldHeaders(this.res));
+    if (this.res.getHeaderNames().length === 0) this.res.writeHead(status, lines);
+    else {
+      // A header set already (a drain's `Connection: close`): writeHead would set the lines one by one, the last of
+      // a repeated field replacing the others, so repeated fields are combined first.
+      for (const [name, value] of combinedFields(lines)) this.res.setHeader(name, value);
+      this.res.writeHead(status);
+    }
     this.resume = resume;
     return true;
   }

@@ -1,7 +1,10 @@
-import { request, type IncomingMessage } from 'node:http';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '@mana/shared';
 import { startTestIssuer, type TestIssuer } from '@mana/shared/testing';
+import { proxyRequest, type ProxyOptions } from '../src/proxy';
+import { createPools, destroyPools } from '../src/upstream';
 import { closedUrl, cleanup, json, newContext, startStub, startTestGateway, type Stub, type TestContext } from './helpers';
 
 let issuer: TestIssuer;
@@ -134,6 +137,38 @@ describe('upstream instances', () => {
     } finally {
       await gw2.close();
       await own.close();
+    }
+  });
+
+  it('keeps repeated upstream fields when the answer already carries a header of its own (a drain says Connection: close)', async () => {
+    const cookies = await startStub('cookies', (_req, res) => {
+      res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+      res.setHeader('link', ['</a.css>; rel=preload', '</b.js>; rel=preload']);
+      res.end('{}');
+    });
+    const pool = createPools({
+      auth: [cookies.url],
+      vault: [cookies.url],
+      gdpr: [cookies.url],
+      admin: [cookies.url],
+      credits: [cookies.url],
+    });
+    const opts: ProxyOptions = { timeoutMs: 5_000, bodyLimit: 1024, trustPeer: () => false };
+    const server = createServer((req, res) => {
+      res.setHeader('Connection', 'close');
+      proxyRequest(req, res, pool.auth, opts, { requestId: 'r-drain', proto: 'http', host: 'gw' });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('connection')).toBe('close');
+      expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+      expect(res.headers.get('link')).toBe('</a.css>; rel=preload, </b.js>; rel=preload');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await destroyPools(pool);
+      await cookies.close();
     }
   });
 
