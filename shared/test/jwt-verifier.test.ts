@@ -110,13 +110,32 @@ describe('createJwtVerifier against a real JWKS endpoint', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const t0 = Date.now();
     const v = createJwtVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, cacheSize: 3 });
-    for (let i = 0; i < 3; i++) await v.verify(await issuer.sign({ jti: `old-${i}` }, { expiresIn: '1m' }));
+    for (let i = 0; i < 3; i++) await v.verify(await issuer.sign({ jti: `old-${i}`, sid: `s-old-${i}` }, { expiresIn: '1m' }));
     expect(v.cachedTokens?.()).toBe(3);
     vi.setSystemTime(t0 + 61_000);
-    await v.verify(await issuer.sign({ jti: 'new-0' }, { expiresIn: '1m' }));
+    await v.verify(await issuer.sign({ jti: 'new-0', sid: 's-new-0' }, { expiresIn: '1m' }));
     expect(v.cachedTokens?.()).toBe(1);
-    for (let i = 1; i < 5; i++) await v.verify(await issuer.sign({ jti: `new-${i}` }, { expiresIn: '1m' }));
+    for (let i = 1; i < 5; i++) await v.verify(await issuer.sign({ jti: `new-${i}`, sid: `s-new-${i}` }, { expiresIn: '1m' }));
     expect(v.cachedTokens?.()).toBe(3);
+  });
+
+  it('keeps one token per session: a refreshed token replaces the one before it, which still verifies', async () => {
+    const v = createJwtVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience });
+    const first = await issuer.sign({ jti: 'first', sid: 's-1' });
+    const other = await issuer.sign({ jti: 'other', sid: 's-2' });
+    await v.verify(first);
+    await v.verify(other);
+    expect(v.cachedTokens?.()).toBe(2);
+    const refreshed = await issuer.sign({ jti: 'refreshed', sid: 's-1' });
+    expect((await v.verify(refreshed)).sid).toBe('s-1');
+    expect(v.cachedTokens?.()).toBe(2);
+    expect(v.peek?.(first)).toBeUndefined();
+    expect(v.peek?.(refreshed)?.sid).toBe('s-1');
+    expect(v.peek?.(other)?.sid).toBe('s-2');
+    // The older token is still valid until its exp: it is verified again (and is then the one cached).
+    expect((await v.verify(first)).sid).toBe('s-1');
+    expect(v.cachedTokens?.()).toBe(2);
+    expect(v.peek?.(refreshed)).toBeUndefined();
   });
 
   it('answers 503 AUTH_UNAVAILABLE (not 401) when the key set cannot be fetched', async () => {

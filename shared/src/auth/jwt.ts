@@ -65,6 +65,17 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     });
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, AccessClaims>();
+  /**
+   * The token cached last for each session: a refresh issues a new token for the same session, and the one it
+   * replaces is dropped from the cache then, so the cache holds about one token per active session rather than every
+   * token issued in a lifetime (a soak with refreshes saw that as heap growth). A client still sending the older token
+   * gets it verified again.
+   */
+  const latestOfSession = new Map<string, string>();
+  const forget = (token: string, claims: AccessClaims) => {
+    cache.delete(token);
+    if (latestOfSession.get(claims.sid) === token) latestOfSession.delete(claims.sid);
+  };
   const tolerance = opts.clockToleranceSec ?? 0;
   /** A cached token is used until its exp (with the same tolerance jwtVerify applied), never after. */
   const unexpired = (claims: AccessClaims) => claims.exp > Math.floor(Date.now() / 1000) - tolerance;
@@ -100,7 +111,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       const hit = cache.get(token);
       if (hit) {
         if (unexpired(hit)) return hit;
-        cache.delete(token);
+        forget(token, hit);
         throw ERRORS.tokenExpired();
       }
       const claims = await verifyUncached(token);
@@ -110,8 +121,11 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
         // to its bound with dead ones (the soak saw that as heap growth), and one more when the cache is full.
         for (const [oldToken, old] of cache) {
           if (unexpired(old) && cache.size < cacheSize) break;
-          cache.delete(oldToken);
+          forget(oldToken, old);
         }
+        const replaced = latestOfSession.get(claims.sid);
+        if (replaced !== undefined && replaced !== token) cache.delete(replaced);
+        latestOfSession.set(claims.sid, token);
         cache.set(token, Object.freeze(claims));
       }
       return claims;
