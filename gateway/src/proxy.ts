@@ -88,6 +88,7 @@ function upstreamRequestHeaders(req: IncomingMessage, fwd: Forwarded, opts: Prox
   return out;
 }
 
+/** The gateway's own header names (a fixed set), lower-cased once. */
 const lowerCased = new Map<string, string>();
 const lower = (name: string) => {
   let l = lowerCased.get(name);
@@ -110,22 +111,23 @@ export function answerHeaders(raw: Buffer[], held: readonly string[] | undefined
     if (name === 'connection')
       connection = connection === undefined ? raw[2 * i + 1].toString('latin1') : `${connection}, ${raw[2 * i + 1].toString('latin1')}`;
   }
+  const listed = connectionListed(connection);
+  // The upstream fields that go out: hop-by-hop ones never cross the proxy, CORS is the gateway's decision.
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const name = names[i];
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || name.startsWith('access-control-')) names[i] = '';
+    else kept++;
+  }
   const out: string[] = [];
   if (held)
     for (let i = 0; i < held.length; i += 2) {
       const name = lower(held[i]);
-      // The upstream's CORS fields are dropped below: the gateway's always go out.
-      if (name !== 'vary' && !name.startsWith('access-control-') && names.includes(name)) continue;
+      // An upstream field that goes out replaces the gateway's (not Vary, which adds up).
+      if (kept > 0 && name !== 'vary' && names.includes(name)) continue;
       out.push(held[i], held[i + 1]);
     }
-  const listed = connectionListed(connection);
-  for (let i = 0; i < n; i++) {
-    const name = names[i];
-    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    // CORS is the gateway's decision, not the upstream's.
-    if (name.startsWith('access-control-')) continue;
-    out.push(name, raw[2 * i + 1].toString('latin1'));
-  }
+  for (let i = 0; i < n; i++) if (names[i] !== '') out.push(names[i], raw[2 * i + 1].toString('latin1'));
   return out;
 }
 
@@ -133,7 +135,7 @@ export function answerHeaders(raw: Buffer[], held: readonly string[] | undefined
 function combinedFields(lines: readonly string[]): Map<string, string | string[]> {
   const fields = new Map<string, string | string[]>();
   for (let i = 0; i < lines.length; i += 2) {
-    const name = lower(lines[i]);
+    const name = lines[i].toLowerCase();
     const seen = fields.get(name);
     if (seen === undefined) fields.set(name, lines[i + 1]);
     else if (name === 'set-cookie') fields.set(name, [...(Array.isArray(seen) ? seen : [seen]), lines[i + 1]]);

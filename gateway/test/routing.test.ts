@@ -229,6 +229,21 @@ describe('security headers and CORS', () => {
     expect(res.headers.get('x-powered-by')).toBeNull();
   });
 
+  it("sets them on the gateway's own refusals of proxied routes too (401, 404), with the request id", async () => {
+    for (const res of [
+      await get('/api/v1/me/data', { 'x-request-id': 'r-refused' }),
+      await get('/api/v1/nope', { 'x-request-id': 'r-refused' }),
+    ]) {
+      expect([401, 404]).toContain(res.status);
+      expect(res.headers.get('x-request-id')).toBe('r-refused');
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/);
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('vary')).toBe('Origin');
+      expect(((await res.json()) as { requestId: string }).requestId).toBe('r-refused');
+    }
+  });
+
   it('answers a preflight from an allowed origin with 204 and the allowed methods and headers', async () => {
     const before = stubs.credits.requests.length;
     const res = await fetch(`${gw.url}/api/v1/credits/balance`, {

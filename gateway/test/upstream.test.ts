@@ -115,8 +115,11 @@ describe('upstream instances', () => {
       res.setHeader('content-security-policy', "default-src 'self'");
       res.setHeader('link', ['</a.css>; rel=preload', '</b.js>; rel=preload']);
       res.setHeader('vary', 'Accept-Encoding');
-      res.setHeader('connection', 'x-hop');
+      res.setHeader('connection', 'x-hop, x-frame-options');
       res.setHeader('x-hop', 'secret');
+      // Listed in Connection: a hop-by-hop field, so it neither goes out nor replaces the gateway's own.
+      res.setHeader('x-frame-options', 'SAMEORIGIN');
+      res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
       res.setHeader('keep-alive', 'timeout=5');
       res.setHeader('access-control-allow-origin', '*');
       res.end('{}');
@@ -132,6 +135,8 @@ describe('upstream instances', () => {
       expect(res.headers.get('link')).toBe('</a.css>; rel=preload, </b.js>; rel=preload');
       expect(res.headers.get('vary')).toBe('Origin, Accept-Encoding');
       expect(res.headers.get('x-hop')).toBeNull();
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
       expect(res.headers.get('access-control-allow-origin')).toBeNull();
       expect(await res.json()).toEqual({});
     } finally {

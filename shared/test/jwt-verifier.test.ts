@@ -119,23 +119,35 @@ describe('createJwtVerifier against a real JWKS endpoint', () => {
     expect(v.cachedTokens?.()).toBe(3);
   });
 
-  it('keeps one token per session: a refreshed token replaces the one before it, which still verifies', async () => {
-    const v = createJwtVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience });
+  it('keeps the newest token per session: a refresh replaces the token before it, an older one never evicts a newer', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.now();
+    const v = createJwtVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, cacheSize: 3 });
     const first = await issuer.sign({ jti: 'first', sid: 's-1' });
     const other = await issuer.sign({ jti: 'other', sid: 's-2' });
     await v.verify(first);
     await v.verify(other);
     expect(v.cachedTokens?.()).toBe(2);
+    vi.setSystemTime(t0 + 5_000);
     const refreshed = await issuer.sign({ jti: 'refreshed', sid: 's-1' });
     expect((await v.verify(refreshed)).sid).toBe('s-1');
     expect(v.cachedTokens?.()).toBe(2);
     expect(v.peek?.(first)).toBeUndefined();
     expect(v.peek?.(refreshed)?.sid).toBe('s-1');
     expect(v.peek?.(other)?.sid).toBe('s-2');
-    // The older token is still valid until its exp: it is verified again (and is then the one cached).
+    // The older token is valid until its exp (a second tab): verified again, then cached beside the newer one, so
+    // the two alternating do not evict each other.
     expect((await v.verify(first)).sid).toBe('s-1');
-    expect(v.cachedTokens?.()).toBe(2);
-    expect(v.peek?.(refreshed)).toBeUndefined();
+    expect(v.peek?.(refreshed)?.sid).toBe('s-1');
+    expect(v.peek?.(first)?.sid).toBe('s-1');
+    // A full cache: the refresh of s-2 makes room by replacing s-2's own token, not by evicting another session's.
+    vi.setSystemTime(t0 + 10_000);
+    const otherRefreshed = await issuer.sign({ jti: 'other-refreshed', sid: 's-2' });
+    await v.verify(otherRefreshed);
+    expect(v.peek?.(other)).toBeUndefined();
+    expect(v.peek?.(otherRefreshed)?.sid).toBe('s-2');
+    expect(v.peek?.(refreshed)?.sid).toBe('s-1');
+    expect(v.cachedTokens?.()).toBe(3);
   });
 
   it('answers 503 AUTH_UNAVAILABLE (not 401) when the key set cannot be fetched', async () => {

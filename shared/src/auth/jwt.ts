@@ -66,10 +66,10 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, AccessClaims>();
   /**
-   * The token cached last for each session: a refresh issues a new token for the same session, and the one it
-   * replaces is dropped from the cache then, so the cache holds about one token per active session rather than every
-   * token issued in a lifetime (a soak with refreshes saw that as heap growth). A client still sending the older token
-   * gets it verified again.
+   * The newest token cached for each session (by `iat`): a refresh issues a new token for the same session, and the
+   * one it replaces leaves the cache then, so the cache follows the active sessions rather than every token issued in
+   * a lifetime (a soak with refreshes saw that as heap growth). An older token of the session (a second tab inside
+   * the refresh grace, a late verify) never evicts a newer one: it is verified again and cached beside it.
    */
   const latestOfSession = new Map<string, string>();
   const forget = (token: string, claims: AccessClaims) => {
@@ -119,13 +119,16 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
         // The oldest entries go first: the expired ones (tokens of one lifetime expire about in the order they were
         // first seen), so a steady stream of refreshed tokens keeps the cache at the live ones instead of filling it
         // to its bound with dead ones (the soak saw that as heap growth), and one more when the cache is full.
+        const newest = latestOfSession.get(claims.sid);
+        const newestClaims = newest === undefined ? undefined : cache.get(newest);
+        if (!newestClaims || claims.iat > newestClaims.iat) {
+          if (newest !== undefined && newest !== token) cache.delete(newest);
+          latestOfSession.set(claims.sid, token);
+        }
         for (const [oldToken, old] of cache) {
           if (unexpired(old) && cache.size < cacheSize) break;
           forget(oldToken, old);
         }
-        const replaced = latestOfSession.get(claims.sid);
-        if (replaced !== undefined && replaced !== token) cache.delete(replaced);
-        latestOfSession.set(claims.sid, token);
         cache.set(token, Object.freeze(claims));
       }
       return claims;

@@ -91,7 +91,9 @@ export async function startHttp(opts: StartOptions): Promise<ServiceHandle> {
       if (opts.state) opts.state.shuttingDown = true;
       draining = true;
       for (const socket of connections) {
-        // The response a connection is busy with (node:http's own link, cleared when it is done).
+        // The response a connection is busy with: node:http's own link (a private field, there since Node 0.x, cleared
+        // when the response is done). Responses queued behind it on a pipelining connection are not marked (clients
+        // seldom pipeline; the services' own undici pools do not): the connection is closed once idle.
         const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
         if (res && !res.headersSent) res.setHeader('Connection', 'close');
       }
