@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { applyHeldHeaders } from './forwarding';
 
 const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 const DEFAULT_ALLOW_HEADERS = 'Authorization, Content-Type, X-Request-Id';
@@ -10,7 +11,7 @@ const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|
  * CORS for the browser apps of CORS_ORIGINS (exact origin match, credentials allowed). Unknown
  * origins get no CORS headers at all, so the browser blocks them; preflights end here and never
  * reach an upstream. The returned function adds its headers to `headers` (name, value, name, value…: the answer's
- * held headers), or answers a preflight itself, with those headers, and then returns true.
+ * held headers, see holdHeaders), or answers a preflight itself, with the held headers, and then returns true.
  */
 export function cors(origins: readonly string[]): (req: IncomingMessage, res: ServerResponse, headers: string[]) => boolean {
   const allowed = new Set(origins);
@@ -31,7 +32,7 @@ export function cors(origins: readonly string[]): (req: IncomingMessage, res: Se
         );
       return false;
     }
-    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
+    applyHeldHeaders(res);
     res.setHeader('Vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
     if (ok) {
       const requested = req.headers['access-control-request-headers'];

@@ -103,9 +103,8 @@ export function createBegin(opts: { logger: Logger; metrics: GatewayMetrics; cor
     (res as Finishing)[EXCHANGE] = ex;
     res.on('finish', onFinish);
     const headers = ['X-Request-Id', id, ...security];
-    if (answerCors(req, res, headers)) return undefined;
     holdHeaders(res, headers);
-    return ex;
+    return answerCors(req, res, headers) ? undefined : ex;
   };
 }
 

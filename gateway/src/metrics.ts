@@ -91,30 +91,23 @@ interface MetricSnapshot {
 }
 
 /**
- * Requests by route and status, counted in plain numbers and read by the registry at scrape time. prom-client's own
- * counter checks and hashes its labels on every increment, even through a bound child: on the gateway's hot path that
- * was a visible share of a request's cost (docs/BENCHMARKS.md).
+ * A metric counted in plain numbers and read by the registry at scrape time, in prom-client's own exposition. prom-client's
+ * counter and histogram check and hash their labels on every increment, even through a bound child: on the gateway's
+ * hot path that was a visible share of a request's cost (docs/BENCHMARKS.md).
  */
-class RouteStatusCounter {
-  readonly type = 'counter';
+abstract class HandCounted<K> {
   readonly aggregator = 'sum';
-  private readonly byRoute = new Map<string, Map<number, number>>();
+  protected readonly byRoute = new Map<string, K>();
   constructor(
     readonly name: string,
     readonly help: string,
+    readonly type: MetricSnapshot['type'],
   ) {}
 
-  inc(route: string, status: number): void {
-    let byStatus = this.byRoute.get(route);
-    if (!byStatus) this.byRoute.set(route, (byStatus = new Map<number, number>()));
-    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-  }
+  protected abstract values(): MetricSnapshot['values'];
 
   get(): Promise<MetricSnapshot> {
-    const values: MetricSnapshot['values'] = [];
-    for (const [route, byStatus] of this.byRoute)
-      for (const [status, value] of byStatus) values.push({ labels: { route, status: String(status) }, value });
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() });
   }
 
   reset(): void {
@@ -122,17 +115,38 @@ class RouteStatusCounter {
   }
 }
 
-/** A latency histogram by route, in plain numbers (see RouteStatusCounter), exposed as prom-client exposes one. */
-class RouteHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  /** Per route: the count of each bucket (not cumulative; the last one is above every bound), the sum. */
-  private readonly byRoute = new Map<string, { buckets: number[]; sum: number; count: number }>();
+/** Requests by route and status. */
+class RouteStatusCounter extends HandCounted<Map<number, number>> {
+  constructor(name: string, help: string) {
+    super(name, help, 'counter');
+  }
+
+  inc(route: string, status: number): void {
+    let byStatus = this.byRoute.get(route);
+    if (!byStatus) this.byRoute.set(route, (byStatus = new Map<number, number>()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+
+  protected values(): MetricSnapshot['values'] {
+    const values: MetricSnapshot['values'] = [];
+    for (const [route, byStatus] of this.byRoute)
+      for (const [status, value] of byStatus) values.push({ labels: { route, status: String(status) }, value });
+    return values;
+  }
+}
+
+/**
+ * A latency histogram by route. Per route: the count of each bucket (not cumulative; the last one is above every
+ * bound), the sum, the count.
+ */
+class RouteHistogram extends HandCounted<{ buckets: number[]; sum: number; count: number }> {
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     private readonly bounds: readonly number[],
-  ) {}
+  ) {
+    super(name, help, 'histogram');
+  }
 
   observe(route: string, value: number): void {
     let h = this.byRoute.get(route);
@@ -144,7 +158,7 @@ class RouteHistogram {
     h.count++;
   }
 
-  get(): Promise<MetricSnapshot> {
+  protected values(): MetricSnapshot['values'] {
     const values: MetricSnapshot['values'] = [];
     const bucket = `${this.name}_bucket`;
     for (const [route, h] of this.byRoute) {
@@ -157,10 +171,6 @@ class RouteHistogram {
       values.push({ labels: { route }, value: h.sum, metricName: `${this.name}_sum` });
       values.push({ labels: { route }, value: h.count, metricName: `${this.name}_count` });
     }
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
-  }
-
-  reset(): void {
-    this.byRoute.clear();
+    return values;
   }
 }

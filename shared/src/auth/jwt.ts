@@ -116,15 +116,16 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       }
       const claims = await verifyUncached(token);
       if (cacheSize > 0) {
-        // The oldest entries go first: the expired ones (tokens of one lifetime expire about in the order they were
-        // first seen), so a steady stream of refreshed tokens keeps the cache at the live ones instead of filling it
-        // to its bound with dead ones (the soak saw that as heap growth), and one more when the cache is full.
+        // The session's newest token replaces the one before it (latestOfSession).
         const newest = latestOfSession.get(claims.sid);
         const newestClaims = newest === undefined ? undefined : cache.get(newest);
         if (!newestClaims || claims.iat > newestClaims.iat) {
           if (newest !== undefined && newest !== token) cache.delete(newest);
           latestOfSession.set(claims.sid, token);
         }
+        // The oldest entries go first: the expired ones (tokens of one lifetime expire about in the order they were
+        // first seen), so a steady stream of refreshed tokens keeps the cache at the live ones instead of filling it
+        // to its bound with dead ones (the soak saw that as heap growth), and one more when the cache is full.
         for (const [oldToken, old] of cache) {
           if (unexpired(old) && cache.size < cacheSize) break;
           forget(oldToken, old);
