@@ -29,21 +29,21 @@ type WalletRow = { available: number; held: number; totalEarned: number; totalSp
 type Lot = { category: GrantCategory; remaining: number; expiresAt: Date | null };
 
 /**
- * The wallet's balance with its lots by category. Usually a plain read; when a lot expired or the
- * daily window passed, the wallet is locked and brought up to date first (lazy refill, no cron).
+ * The balance of a wallet that `balanceOf` found stale (a lot expired, the daily window passed): the wallet is
+ * locked and brought up to date first (lazy refill, no cron), then read. The lock comes before any read: every
+ * writer of the wallet and its lots holds it, and `snapshot` is two statements, each with its own snapshot under
+ * READ COMMITTED. Unlocked, a sweeper committing between them paired the wallet from before its expiry with the
+ * lots from after it: the expired lot no longer looked expired, and its credit was answered as available.
  */
-export async function readBalance(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
-  let { wallet, lots } = await snapshot(tx, owner);
-  if (stale(owner, wallet, lots, policy)) {
-    const w = await lockWallet(tx, owner);
-    if (await maintain(tx, w, policy)) await saveWallet(tx, w);
-    ({ wallet, lots } = await snapshot(tx, owner));
-  }
+async function readBalance(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
+  const w = await lockWallet(tx, owner);
+  if (await maintain(tx, w, policy)) await saveWallet(tx, w);
+  const { wallet, lots } = await snapshot(tx, owner);
   return view(owner, wallet, lots, policy);
 }
 
 /**
- * `readBalance` for a route: the wallet and its lots in one round trip (one statement in the owner's scope); only
+ * The balance for a route: the wallet and its lots in one round trip (one statement in the owner's scope); only
  * when they need `maintain` (a lot expired, the daily window passed) a transaction that locks and updates them.
  */
 export async function balanceOf(db: CreditsDb, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
