@@ -40,10 +40,11 @@ export function buildApp(ctx: AuthContext): Express {
   // OIDC discovery (/.well-known/openid-configuration, /.well-known/oauth-authorization-server).
   app.use(discoveryRoutes(ctx.auth));
 
+  // Express walks its routes in order: the session check, the most frequent request, is matched first.
+  app.use('/api/v1/auth', sessionRoutes(ctx));
   app.use('/api/v1/auth', v1AuthRoutes(ctx));
   app.use('/api/v1/auth', v1TwoFactorRoutes(ctx));
   app.use('/api/v1/auth', securityEventRoutes(ctx));
-  app.use('/api/v1/auth', sessionRoutes(ctx));
   app.use('/api/v1/auth', v1ReauthRoutes(ctx));
   app.use('/api/v1/auth', apiKeyRoutes(ctx));
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, Request, RequestHandler } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { helmetHeaders } from '@mana/shared';
 import { cors } from './cors';
 import { applyHeldHeaders, holdHeaders } from './forwarding';
 import type { GatewayMetrics } from './metrics';
@@ -33,12 +33,7 @@ export function setRoute(res: ServerResponse, name: string): void {
  * part of the gateway's cost (docs/BENCHMARKS.md). Upstream answers may override them.
  */
 export function securityHeaders(): Array<[string, string]> {
-  const headers: Array<[string, string]> = [];
-  const res = {
-    setHeader: (name: string, value: string) => void headers.push([name, String(value)]),
-    removeHeader: () => undefined,
-  };
-  const mw = helmet({
+  return helmetHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"], 'base-uri': ["'none'"], 'form-action': ["'self'"] },
@@ -47,10 +42,6 @@ export function securityHeaders(): Array<[string, string]> {
     referrerPolicy: { policy: 'no-referrer' },
     xFrameOptions: { action: 'deny' },
   });
-  let done = false;
-  mw({} as never, res as never, () => (done = true));
-  if (!done) throw new Error('helmet did not finish synchronously');
-  return headers;
 }
 
 export type Begin = (req: IncomingMessage, res: ServerResponse, path: string) => Exchange | undefined;

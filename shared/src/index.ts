@@ -7,6 +7,7 @@ export * from './http/types';
 export * from './http/app';
 export * from './http/lifecycle';
 export * from './http/request-context';
+export * from './http/security-headers';
 export * from './http/service-urls';
 export * from './db';
 export * from './bus';

@@ -1,9 +1,9 @@
 import express, { type Express, type RequestHandler, type Response } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { errorHandler, notFoundHandler } from '../errors';
 import { httpMetricsMiddleware, metricsHandler, trackRouteTemplates, type ServiceMetrics } from '../metrics';
 import { requestContext } from './request-context';
+import { securityHeaders } from './security-headers';
 import './types';
 
 /**
@@ -72,8 +72,8 @@ export function createApp(opts: CreateAppOptions): { app: Express; state: AppSta
     trackRouteTemplates(app);
     app.use(httpMetricsMiddleware(opts.metrics, PROBES));
   }
-  app.use(requestContext(opts.logger));
-  app.use(helmet());
+  app.use(requestContext(app, opts.logger));
+  app.use(securityHeaders());
   if (opts.json !== false) app.use(express.json({ limit: opts.bodyLimit ?? '100kb' }));
 
   app.get('/healthz', (_req, res) => {

@@ -1,25 +1,45 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const LOG = Symbol('log');
 
-/** Takes a well-formed X-Request-Id or makes one, echoes it, and gives the request a child logger. */
-export function requestContext(logger: Logger, opts: { quietPaths?: string[] } = {}): RequestHandler {
+type WithLog = { id: string; [LOG]?: Logger };
+
+/**
+ * Takes a well-formed X-Request-Id or makes one, echoes it, gives the request a child logger and writes one access
+ * log line when the answer is finished. The child logger (`req.log`, bound to the request id) is made on first use:
+ * most requests never log beyond the access line, which the app's logger writes itself with the id in it, and a
+ * pino child per request was a measurable share of a small request's cost (docs/BENCHMARKS.md).
+ */
+export function requestContext(app: Express, logger: Logger, opts: { quietPaths?: string[] } = {}): RequestHandler {
   const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz', '/metrics']);
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: WithLog) {
+      return (this[LOG] ??= logger.child({ requestId: this.id }));
+    },
+    set(this: WithLog, value: Logger) {
+      this[LOG] = value;
+    },
+  });
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     req.id = id;
     req.headers['x-request-id'] = id;
     res.setHeader('X-Request-Id', id);
-    req.log = logger.child({ requestId: id });
     if (!quiet.has(req.path)) {
       const started = process.hrtime.bigint();
       res.once('finish', () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
         const level = res.statusCode >= 500 ? 'error' : 'info';
-        req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+        if (!logger.isLevelEnabled(level)) return;
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        logger[level](
+          { requestId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 },
+          'request',
+        );
       });
     }
     next();
