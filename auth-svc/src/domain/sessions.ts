@@ -322,17 +322,30 @@ export async function startSessionFamily(
 
 /**
  * Writes the absolute session lifetime where the `session_cap_expiry` trigger reads it; every write of
- * a session's expiry from then on is capped at its sign-in + this many seconds.
+ * a session's expiry from then on is capped at its sign-in + this many seconds. A lifetime lower than the one
+ * stored (or the first one) caps the sessions that exist too, not only from their next write: that update reads
+ * the whole session table, so a start with the lifetime unchanged skips it. Both in one transaction, so a start
+ * that dies between them leaves the old lifetime stored and the next start caps again.
  */
 export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number): Promise<void> {
-  await conn
-    .insert(tables.sessionPolicy)
-    .values({ id: true, maxLifetimeSeconds })
-    .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } });
-  // A lifetime lowered since the last start applies to the sessions that exist too, not only from their next write.
-  const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
-  await conn
-    .update(tables.session)
-    .set({ expiresAt: cap })
-    .where(sql`${tables.session.expiresAt} > ${cap}`);
+  await conn.transaction(async (tx) => {
+    const previous = tx.$with('previous').as(
+      tx
+        .select({ seconds: tables.sessionPolicy.maxLifetimeSeconds })
+        .from(tables.sessionPolicy)
+        .where(sql`${tables.sessionPolicy.id}`),
+    );
+    const [row] = await tx
+      .with(previous)
+      .insert(tables.sessionPolicy)
+      .values({ id: true, maxLifetimeSeconds })
+      .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } })
+      .returning({ previous: sql<number | null>`(select ${previous.seconds} from ${previous})` });
+    if (row?.previous != null && row.previous <= maxLifetimeSeconds) return;
+    const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
+    await tx
+      .update(tables.session)
+      .set({ expiresAt: cap })
+      .where(sql`${tables.session.expiresAt} > ${cap}`);
+  });
 }
