@@ -108,7 +108,7 @@ export function checkoutCompleted(
 }
 
 /** A `charge.refunded` event: `amountRefunded` of `amount` cents of the purchase's payment. */
-export function chargeRefunded(eventId: string, c: { paymentIntent: string; amount: number; amountRefunded: number }) {
+export function chargeRefunded(eventId: string, c: { paymentIntent: string; amount: number; amountRefunded: number; purchaseId?: string }) {
   return {
     id: eventId,
     object: 'event',
@@ -123,7 +123,8 @@ export function chargeRefunded(eventId: string, c: { paymentIntent: string; amou
         amount: c.amount,
         amount_refunded: c.amountRefunded,
         refunded: c.amount === c.amountRefunded,
-        metadata: {},
+        // The PaymentIntent's metadata (startCheckout sets purchaseId there) when the test gives it.
+        metadata: c.purchaseId ? { purchaseId: c.purchaseId } : {},
       },
     },
   };

@@ -186,6 +186,28 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
     expect(history.body[0]).toMatchObject({ type: 'refund', amount: -40 });
   });
 
+  it('a refund delivered before its checkout completion is refused until the completion, then taken back', async () => {
+    const p = await withBonus(await person());
+    const { purchaseId, paymentIntent, event } = await buy(p);
+    const refund = stripe.sign(chargeRefunded(`evt_${randomUUID()}`, { paymentIntent, amount: 100, amountRefunded: 100, purchaseId }));
+    const early = await deliver(refund);
+    expect(early.status).toBe(409);
+    expect(await early.json()).toMatchObject({ error: 'PURCHASE_NOT_COMPLETED' });
+    // Nothing was recorded: not the event id, not the refund.
+    expect((await s.sql.query(`select status, refunded_credits from credits.purchases where id = $1`, [purchaseId])).rows).toEqual([
+      { status: 'pending', refunded_credits: '0' },
+    ]);
+    expect((await deliver(stripe.sign(event))).status).toBe(200);
+    expect((await balanceOf(p)).byCategory.paid).toBe(100);
+    // Stripe's retry of the same event now finds the completed purchase.
+    const retried = await deliver(refund);
+    expect(await retried.json()).toEqual({ received: true, outcome: 'handled' });
+    expect((await balanceOf(p)).byCategory.paid).toBe(0);
+    expect((await s.sql.query(`select status, refunded_credits from credits.purchases where id = $1`, [purchaseId])).rows).toEqual([
+      { status: 'refunded', refunded_credits: '100' },
+    ]);
+  });
+
   it('a refund takes back credits of the lot that were held: on capture or release they go to payments, not the wallet', async () => {
     const p = await withBonus(await person());
     const owner = `user:${p.userId}`;

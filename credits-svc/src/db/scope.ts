@@ -59,6 +59,15 @@ export async function withOwnerScope<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx
   return inTransaction(db, `BEGIN; ${scopeStatement(owner)}`, fn);
 }
 
+/**
+ * `withOwnerScope` for a read of several statements that must agree with each other (a GDPR export: the wallet, its
+ * lots and its ledger): one REPEATABLE READ snapshot for all of them, read-only. Under READ COMMITTED each statement
+ * would see the commits made since the one before, and a spend between two of them would tear the answer.
+ */
+export async function readOwnerSnapshot<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inTransaction(db, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${scopeStatement(owner)}`, fn);
+}
+
 interface QueuedWrite {
   fn: (tx: Tx) => Promise<unknown>;
   atomic: boolean;

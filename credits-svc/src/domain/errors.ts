@@ -15,6 +15,8 @@ export const CREDITS_ERRORS = {
   paymentsNotConfigured: () => new AppError('PAYMENTS_NOT_CONFIGURED', 503, 'Payments are not configured', { expose: true }),
   paymentProviderFailed: (cause?: unknown) =>
     new AppError('PAYMENT_PROVIDER_ERROR', 502, 'The payment provider did not answer', { expose: true, cause }),
+  refundBeforeCompletion: () =>
+    new AppError('PURCHASE_NOT_COMPLETED', 409, 'The refunded purchase is not completed yet: the delivery is retried after its checkout'),
   invalidSignature: () => new AppError('INVALID_SIGNATURE', 400, 'The webhook signature is missing, invalid or too old'),
   notAMember: () => new AppError('NOT_A_MEMBER', 403, 'You are not a member of this organization'),
   notAnOrgAdmin: () => new AppError('ORG_ROLE_REQUIRED', 403, 'Only an owner or admin of the organization may buy credits'),

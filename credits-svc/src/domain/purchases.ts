@@ -183,7 +183,11 @@ async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<v
   await enterOwnerScope(tx, owner);
   const w = await lockWallet(tx, owner);
   const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
-  if (!p || p.status === 'pending' || !p.grantId) return;
+  // Stripe does not order its events: a refund can arrive before the checkout's completion (a completion still being
+  // retried after an outage). Recorded as handled it would be lost and the completion would grant the refunded credits;
+  // refused, the transaction rolls back (the event id too) and Stripe delivers it again after the completion.
+  if (p?.status === 'pending') throw CREDITS_ERRORS.refundBeforeCompletion();
+  if (!p || !p.grantId) return;
   const fraction = charge.amount > 0 ? Math.min(1, charge.amount_refunded / charge.amount) : 1;
   const due = Math.round(p.credits * fraction) - p.refundedCredits - p.refundShortfall;
   if (due <= 0) return;

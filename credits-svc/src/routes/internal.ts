@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { parseBody, parseParams, requireServiceKey } from '@mana/shared';
-import { orgOwner, userOwner, withOwnerScope, withWalletWrite } from '../db/scope';
+import { orgOwner, readOwnerSnapshot, userOwner, withWalletWrite } from '../db/scope';
 import { userData } from '../domain/data';
 import { grantPromo } from '../domain/grants';
 import { orInsufficient, spend, spendAlone } from '../domain/spend';
@@ -46,7 +46,7 @@ export function internalRoutes(ctx: CreditsContext): Router {
   router.get('/users/:id/data', async (req, res) => {
     const { id } = parseParams(userIdParams, req.params);
     const owner = userOwner(id);
-    res.set('Cache-Control', 'no-store').json(await withOwnerScope(ctx.db, owner, (tx) => userData(tx, owner)));
+    res.set('Cache-Control', 'no-store').json(await readOwnerSnapshot(ctx.db, owner, (tx) => userData(tx, owner)));
   });
 
   return router;

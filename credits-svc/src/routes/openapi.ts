@@ -142,7 +142,7 @@ export const creditsApi: readonly ApiOperation[] = [
     bodyType: 'application/json',
     headers: { 'Stripe-Signature': { description: 'Stripe’s signature of the raw body', required: true } },
     responses: { 200: '`{ received: true, outcome }`' },
-    errors: { 400: ['INVALID_SIGNATURE'] },
+    errors: { 400: ['INVALID_SIGNATURE'], 409: ['PURCHASE_NOT_COMPLETED'] },
   },
   {
     method: 'post',
