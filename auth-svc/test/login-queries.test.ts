@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { createDatabase, type Database, type ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, testBusEnv, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, deleteTestBus, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
 import * as tables from '../src/db/schema';
 import { findLiveSessionFast } from '../src/domain/sessions';
 import { startAuthService } from '../src/server';
@@ -64,27 +64,36 @@ describe('auth-svc: SQL statements of the sign-in and session-check paths', () =
 
   // Was 18 (issue 16): a second lockout read, a ban read and a four-statement ban transaction (now the session
   // insert's trigger), the device count, a four-statement refresh-token transaction, a re-read of session and user,
-  // and the signing key's row.
+  // and the signing key's row. 6 until the lockout counted each attempt before its check (a read became the upsert
+  // that counts it, and a success takes the count back).
   const SIGN_IN = [
-    'select auth.sign_in_lockouts', // lockout: locked? anything to clear later? (before the password is checked)
+    'insert auth.sign_in_lockouts', // lockout: count this attempt before the password is checked; locked? beyond the limit?
     'select auth.user', // Better Auth: the user by email
     'select auth.account', // Better Auth: the credential account (password hash)
     'insert auth.session', // Better Auth: the session (its trigger refuses a banned user: no round trip of its own)
+    'delete auth.sign_in_lockouts', // lockout: the sign-in succeeded, the count goes
     'with auth.security_events', // audit: sign_in_success + known device (+ whether it is a new one)
     'with auth.session', // /api/v1: device fields, refresh token, user and current signing key
   ];
 
-  it('a password sign-in makes 6 statements', async () => {
+  it('a password sign-in makes 7 statements', async () => {
     const { labels, sql } = await loginStatements({ email, password, deviceId: 'dev-1', deviceName: 'Counting phone' });
     expect(labels, sql).toEqual(SIGN_IN);
   });
 
-  it('after a failed attempt, the next sign-in clears the failure count (one statement more)', async () => {
-    expect((await login({ email, password: 'Not The Password 000' })).status).toBe(401);
-    const { labels, sql } = await loginStatements({ email, password });
-    expect(labels, sql).toEqual([...SIGN_IN.slice(0, 4), 'delete auth.sign_in_lockouts', ...SIGN_IN.slice(4)]);
-    // Nothing left to clear: back to the plain count.
-    expect((await loginStatements({ email, password })).labels).toEqual(SIGN_IN);
+  it('a failed attempt stays counted; the next sign-in takes the count back in the same statements', async () => {
+    const pool = testPool(db.url, 1);
+    const failures = async () =>
+      (await pool.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [email])).rows[0]?.failures;
+    try {
+      expect((await login({ email, password: 'Not The Password 000' })).status).toBe(401);
+      expect(await failures()).toBe(1);
+      const { labels, sql } = await loginStatements({ email, password });
+      expect(labels, sql).toEqual(SIGN_IN);
+      expect(await failures()).toBeUndefined();
+    } finally {
+      await pool.end();
+    }
   });
 
   it('a bearer session check', async () => {

@@ -3,14 +3,15 @@ import { recordQueries, statementLabel } from '../../auth-svc/test/helpers/query
 
 /** What each statement of one `POST /api/v1/auth/login` is for (labels as `statementLabel` makes them). */
 export const PURPOSE: Record<string, string> = {
-  'select auth.sign_in_lockouts': 'lockout plugin: is the email locked, is there a failure count to clear later',
+  'insert auth.sign_in_lockouts':
+    'lockout plugin: count this attempt before the password is checked (upsert); is the email locked, is the attempt beyond the limit',
   'select auth.user': 'Better Auth: the user by email',
   'select auth.account': 'Better Auth: the credential account (password hash)',
   'insert auth.session':
     'Better Auth: the session row; its trigger `session_user_not_banned` takes the user row FOR SHARE and refuses a banned user',
   'with auth.security_events': 'audit: `sign_in_success` + known-device upsert (+ is it a new device) — one statement',
   'with auth.session': '/api/v1: device fields, refresh token, user and current signing-key id — one statement',
-  'delete auth.sign_in_lockouts': 'lockout plugin: clear the failure count (only when the before hook saw one)',
+  'delete auth.sign_in_lockouts': 'lockout plugin: the sign-in succeeded, the failure count goes',
 };
 
 /** The 18 statements of one login before issue 16's work (measured the same way on 93338ad). */

@@ -65,6 +65,19 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     await expect(runScript('auth-svc/scripts/unlock.ts', [], env)).rejects.toMatchObject({ code: 2 });
   });
 
+  it('a burst of parallel guesses gets no more password checks than the limit (each attempt counted before its check)', async () => {
+    const user = await registerVerified(s);
+    const burst = await Promise.all(Array.from({ length: 12 }, () => v1Login(user.email, WRONG)));
+    expect(burst.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 401));
+    // Every answer alike; the password was checked at most MAX times, the rest were refused unchecked as locked.
+    for (const r of burst) expect(strip(r.body)).toEqual(strip(burst[0]?.body ?? {}));
+    const failures = await events(user.userId, 'sign_in_failure');
+    expect(failures.filter((e) => e.context.reason !== 'locked').length).toBeLessThanOrEqual(MAX);
+    expect(failures.filter((e) => e.context.reason === 'locked').length).toBeGreaterThanOrEqual(12 - MAX);
+    expect((await events(user.userId, 'account_locked')).length).toBe(1);
+    expect((await v1Login(user.email, user.password)).status).toBe(401);
+  });
+
   it('an admin (through admin-svc, service key) can unlock', async () => {
     const user = await registerVerified(s);
     for (let i = 0; i < MAX; i++) await v1Login(user.email, WRONG);

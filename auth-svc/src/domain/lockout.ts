@@ -13,54 +13,56 @@ export interface LockoutPolicy {
 /** Counters are per normalized email, whether an account exists or not (no enumeration). */
 export const lockoutKey = normalizeEmail;
 
-export async function isLocked(db: Db, email: string): Promise<boolean> {
-  return (await lockoutState(db, email)).locked;
-}
-
-export interface LockoutState {
-  /** The email is locked now. */
+/** One attempt, counted before it is checked (`chargeAttempt`). */
+export interface Charge {
+  /** The email is locked now: refuse the attempt without checking it. */
   locked: boolean;
-  /** The email has a row: failures counting (or a lock); a successful sign-in has something to clear. */
-  counting: boolean;
+  /** The attempts of the current window, this one included (0 while locked). */
+  failures: number;
 }
 
-const lockoutStateStatement = preparedStatement((db) =>
+const t = tables.signInLockouts;
+const windowExpired = sql`${t.windowStartedAt} < now() - make_interval(mins => ${sql.placeholder('windowMinutes')}::int)`;
+const lockedNow = sql`coalesce(${t.lockedUntil} > now(), false)`;
+
+const chargeStatement = preparedStatement((db) =>
   db
-    .select({ locked: sql<boolean>`coalesce(${tables.signInLockouts.lockedUntil} > now(), false)` })
-    .from(tables.signInLockouts)
-    .where(eq(tables.signInLockouts.email, sql.placeholder('email')))
-    .limit(1)
-    .prepare('auth_lockout_state'),
-);
-
-/** Whether the email is locked, and whether there is anything a successful sign-in would clear — one read. */
-export async function lockoutState(db: Db, email: string): Promise<LockoutState> {
-  const [row] = await lockoutStateStatement(db).execute({ email: lockoutKey(email) });
-  return { locked: row?.locked === true, counting: row !== undefined };
-}
-
-/**
- * Counts one failure; returns true when this failure locked the email. A failure after the window
- * starts a new window. Only one of several concurrent failures reaching the limit takes the lock
- * (the update is guarded), so the user gets one mail.
- */
-export async function recordFailure(conn: Conn, email: string, policy: LockoutPolicy): Promise<boolean> {
-  const key = lockoutKey(email);
-  const t = tables.signInLockouts;
-  const windowExpired = sql`${t.windowStartedAt} < now() - make_interval(mins => ${policy.windowMinutes})`;
-  const [row] = await conn
     .insert(t)
-    .values({ email: key, failures: 1 })
+    .values({ email: sql.placeholder('email'), failures: 1 })
     .onConflictDoUpdate({
       target: t.email,
       set: {
-        failures: sql`case when ${windowExpired} then 1 else ${t.failures} + 1 end`,
-        windowStartedAt: sql`case when ${windowExpired} then now() else ${t.windowStartedAt} end`,
+        failures: sql`case when ${lockedNow} then ${t.failures} when ${windowExpired} then 1 else ${t.failures} + 1 end`,
+        windowStartedAt: sql`case when not ${lockedNow} and ${windowExpired} then now() else ${t.windowStartedAt} end`,
         updatedAt: sql`now()`,
       },
     })
-    .returning({ failures: t.failures });
-  if (!row || row.failures < policy.maxAttempts) return false;
+    .returning({ locked: lockedNow, failures: t.failures })
+    .prepare('auth_lockout_charge'),
+);
+
+/**
+ * Counts an attempt as a failure *before* its password or code is checked, in one statement: checking first and
+ * counting after let every attempt of a parallel burst pass the check before any of them was counted (the limit
+ * was then the limit plus the burst). A success takes the count back (`clearFailures`); a failure that reached
+ * the limit takes the lock (`lockAtLimit`). An attempt beyond the limit is refused unchecked.
+ */
+export async function chargeAttempt(db: Db, email: string, policy: LockoutPolicy): Promise<Charge> {
+  const [row] = await chargeStatement(db).execute({ email: lockoutKey(email), windowMinutes: policy.windowMinutes });
+  return { locked: row?.locked === true, failures: row?.failures ?? 0 };
+}
+
+/** Whether a charged attempt must be refused unchecked: the email is locked, or the attempt is beyond the limit. */
+export function refused(charge: Charge, policy: LockoutPolicy): boolean {
+  return charge.locked || charge.failures > policy.maxAttempts;
+}
+
+/**
+ * Takes the lock once the charged failures reached the limit; returns true when this call took it. Only one of
+ * several concurrent callers takes it (the update is guarded), so the user gets one mail.
+ */
+export async function lockAtLimit(conn: Conn, email: string, policy: LockoutPolicy): Promise<boolean> {
+  const key = lockoutKey(email);
   const locked = await conn
     .update(t)
     .set({
@@ -78,15 +80,25 @@ export async function recordFailure(conn: Conn, email: string, policy: LockoutPo
   return locked.length > 0;
 }
 
-/** A full sign-in succeeded: the failures so far no longer count (a running lock stays). */
+/**
+ * An attempt that ended without being a guess (refused before its password or code was checked: a malformed
+ * request, a policy error) gives its charge back; never below zero, never during a lock. Clearing instead would let
+ * a request that fails on purpose reset the count of the guesses before it.
+ */
+export async function unchargeAttempt(conn: Conn, email: string): Promise<void> {
+  await conn
+    .update(t)
+    .set({ failures: sql`greatest(${t.failures} - 1, 0)` })
+    .where(and(eq(t.email, lockoutKey(email)), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
+}
+
+/** A full sign-in (or a password re-check) succeeded: the failures so far no longer count (a running lock stays). */
 export async function clearFailures(conn: Conn, email: string): Promise<void> {
-  const t = tables.signInLockouts;
   await conn.delete(t).where(and(eq(t.email, lockoutKey(email)), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
 }
 
 /** Admin unlock: forgets the counter and any lock; true when the email was locked. */
 export async function unlock(conn: Conn, email: string): Promise<boolean> {
-  const t = tables.signInLockouts;
   const gone = await conn
     .delete(t)
     .where(eq(t.email, lockoutKey(email)))

@@ -1,7 +1,7 @@
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
 import type { Db } from '../../db/types';
-import { clearFailures, isLocked, lockoutState, recordFailure, type LockoutPolicy } from '../../domain/lockout';
+import { chargeAttempt, clearFailures, lockAtLimit, refused, unchargeAttempt, type Charge, type LockoutPolicy } from '../../domain/lockout';
 import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
@@ -26,6 +26,8 @@ const PASSWORD_RECHECK = new Set([
   '/two-factor/get-totp-uri',
 ]);
 const INVALID_PASSWORD = { code: 'INVALID_PASSWORD', message: 'Invalid password' };
+/** Sign-in answers that come only after the password was found right. */
+const PASSWORD_WAS_RIGHT = new Set(['EMAIL_NOT_VERIFIED', 'ACCOUNT_BANNED']);
 
 export interface LockoutOptions {
   db: Db;
@@ -34,12 +36,8 @@ export interface LockoutOptions {
   onLocked: (email: string, meta: RequestMeta) => Promise<void>;
 }
 
-/**
- * Password sign-ins whose email had no lockout row when they started (the before hook's read): their success
- * has no failures to clear, so it skips the DELETE. A failure recorded by a concurrent request in between then
- * stays counted — stricter, never looser.
- */
-const nothingToClear = new WeakSet<object>();
+/** The charge of a request's attempt (`chargeAttempt` in its before hook), for its after hook. */
+const charges = new WeakMap<object, Charge>();
 
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const userId = await pendingTwoFactorUserId(ctx);
@@ -61,13 +59,29 @@ async function secondFactorUser(ctx: HookCtx): Promise<{ id: string; email: stri
 
 /**
  * Per-email lockout across every sign-in path (Better Auth has none): native and /api/v1 password
- * sign-in, TOTP and backup codes. A locked email gets exactly the answer of a wrong password or code
- * (after the same password-hash work), and unknown emails are counted the same way.
+ * sign-in, TOTP and backup codes, password re-checks. Every attempt is counted before it is checked
+ * (`chargeAttempt`), so a burst of parallel attempts gets no more checks than the limit; a locked email, or an
+ * attempt beyond the limit, gets exactly the answer of a wrong password or code (after the same password-hash
+ * work), and unknown emails are counted the same way. A failure that reaches the limit takes the lock; a success
+ * takes the count back.
  */
 export function lockout(opts: LockoutOptions) {
   const { db, policy } = opts;
-  const fail = async (email: string, meta: RequestMeta) => {
-    if (await recordFailure(db, email, policy)) await opts.onLocked(email, meta);
+  /** Charges the attempt; true when it must be refused unchecked (locked, or beyond the limit: then it locks). */
+  const charge = async (ctx: HookCtx, email: string): Promise<boolean> => {
+    const c = await chargeAttempt(db, email, policy);
+    charges.set(ctx.context, c);
+    if (!refused(c, policy)) return false;
+    if (!c.locked) await lockNow(email, hookMeta(ctx.headers));
+    return true;
+  };
+  const lockNow = async (email: string, meta: RequestMeta) => {
+    if (await lockAtLimit(db, email, policy)) await opts.onLocked(email, meta);
+  };
+  /** A checked attempt failed: it was counted already; the one that reached the limit takes the lock. */
+  const failed = async (ctx: HookCtx, email: string) => {
+    const c = charges.get(ctx.context);
+    if (c && c.failures >= policy.maxAttempts) await lockNow(email, hookMeta(ctx.headers));
   };
   return {
     id: 'mana-lockout',
@@ -78,9 +92,7 @@ export function lockout(opts: LockoutOptions) {
           handler: createAuthMiddleware(async (ctx) => {
             const email = bodyString(ctx.body, 'email');
             if (!email) return;
-            const state = await lockoutState(db, email);
-            if (!state.counting) nothingToClear.add(ctx.context);
-            if (!state.locked) return;
+            if (!(await charge(ctx, email))) return;
             // The same work as a wrong password, so timing does not tell a lock either.
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
             const user = await findUserByEmail(db, email);
@@ -97,7 +109,7 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             const user = await secondFactorUser(ctx);
-            if (!user || !(await isLocked(db, user.email))) return;
+            if (!user || !(await charge(ctx, user.email))) return;
             await recordSecurityEvent(db, {
               userId: user.id,
               type: 'two_factor_failed',
@@ -111,7 +123,7 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             const user = await sessionUser(ctx);
-            if (!user || !(await isLocked(db, user.email))) return;
+            if (!user || !(await charge(ctx, user.email))) return;
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
             await recordSecurityEvent(db, {
               userId: user.id,
@@ -128,14 +140,15 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path === SIGN_IN,
           handler: createAuthMiddleware(async (ctx) => {
             const email = bodyString(ctx.body, 'email');
-            if (!email) return;
+            if (!email || !charges.has(ctx.context)) return;
             const err = returnedError(ctx.context.returned);
-            if (err?.status === 401) return fail(email, hookMeta(ctx.headers));
-            if (err) return;
+            if (err?.status === 401) return failed(ctx, email);
+            // Any other error came before the password was checked (a malformed request): not a guess.
+            if (err && !PASSWORD_WAS_RIGHT.has(err.code)) return unchargeAttempt(db, email);
             const returned: unknown = ctx.context.returned;
-            // Password right, second factor pending: the sign-in is not complete yet.
-            if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return;
-            if (nothingToClear.has(ctx.context)) return;
+            // Password right, second factor pending: the sign-in is not complete yet. The attempt is given back but the
+            // count is not cleared: a known password must not reset the count its code guesses are on.
+            if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return unchargeAttempt(db, email);
             await clearFailures(db, email);
           }),
         },
@@ -146,20 +159,29 @@ export function lockout(opts: LockoutOptions) {
             if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) {
               // Codes tried inside a session count too: a stolen session must not guess its way to disabling 2FA.
               const user = await secondFactorUser(ctx);
-              if (user) await fail(user.email, hookMeta(ctx.headers));
+              if (user) await failed(ctx, user.email);
               return;
             }
+            if (!charges.has(ctx.context)) return;
+            // A sign-in completed: the count goes. A right code inside a session, or an error that was not a guess,
+            // gives the attempt back and leaves the count as it was.
             const made = ctx.context.newSession;
-            if (!err && made) await clearFailures(db, made.user.email);
+            if (!err && made) return clearFailures(db, made.user.email);
+            const user = await secondFactorUser(ctx);
+            if (user) await unchargeAttempt(db, user.email);
           }),
         },
         {
           matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
+            if (!charges.has(ctx.context)) return;
             const err = returnedError(ctx.context.returned);
-            if (err?.code !== 'INVALID_PASSWORD') return;
             const user = await sessionUser(ctx);
-            if (user) await fail(user.email, hookMeta(ctx.headers));
+            if (!user) return;
+            if (err?.code === 'INVALID_PASSWORD') return failed(ctx, user.email);
+            // A right password (or an error that was not a guess) gives the attempt back without clearing the count:
+            // a stolen session that knows the password must not reset the count its code guesses are on.
+            await unchargeAttempt(db, user.email);
           }),
         },
       ],
