@@ -78,6 +78,25 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await v1Login(user.email, user.password)).status).toBe(401);
   });
 
+  it("another plugin's refusal before the check costs no attempt (step-up on a stale session)", async () => {
+    const user = await registerVerified(s);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    const sid = (await c.getSession()).data?.session.id ?? '';
+    await s.sql.query(`update auth.session set created_at = created_at - interval '1 hour' where id = $1`, [sid]);
+    await s.sql.query(`update auth.session_reauth set reauthenticated_at = reauthenticated_at - interval '1 hour' where session_id = $1`, [
+      sid,
+    ]);
+    for (let i = 0; i < MAX + 1; i++) {
+      const r = await c.twoFactor.disable({ password: user.password });
+      expect(r.error?.code).toBe('REAUTH_REQUIRED');
+    }
+    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
+    expect(rows.rows[0]?.failures ?? 0).toBe(0);
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
+  });
+
   it('an admin (through admin-svc, service key) can unlock', async () => {
     const user = await registerVerified(s);
     for (let i = 0; i < MAX; i++) await v1Login(user.email, WRONG);

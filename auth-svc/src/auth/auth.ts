@@ -196,9 +196,12 @@ export function createAuth(deps: AuthDeps) {
         accountLockout: { enabled: false },
       }),
       twoFactorCodes(backupCodes),
-      lockoutPlugin(config, db, sendMail),
-      totpOnce(db),
+      // Before the lockout: its refusal costs no attempt (the lockout's before hook counts one before the secret is
+      // checked, and an attempt refused by a later before hook is never given back).
       stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
+      lockoutPlugin(config, db, sendMail),
+      // After the lockout: a locked account's right code is refused before it is used up.
+      totpOnce(db),
       emailChangeEndsSessions(db, deps.onOutboxWrite),
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),

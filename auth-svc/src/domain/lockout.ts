@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import { preparedStatement } from '../db/prepared';
@@ -10,8 +11,15 @@ export interface LockoutPolicy {
   durationMinutes: number;
 }
 
-/** Counters are per normalized email, whether an account exists or not (no enumeration). */
-export const lockoutKey = normalizeEmail;
+/**
+ * Counters are per normalized email, whether an account exists or not (no enumeration). An "email" longer than any
+ * real one (a sign-in's body is counted before Better Auth validates it) is counted under its SHA-256, so a huge one
+ * cannot overflow the primary key's index.
+ */
+export function lockoutKey(email: string): string {
+  const key = normalizeEmail(email);
+  return key.length > 254 ? `sha256:${createHash('sha256').update(key).digest('hex')}` : key;
+}
 
 /** One attempt, counted before it is checked (`chargeAttempt`). */
 export interface Charge {

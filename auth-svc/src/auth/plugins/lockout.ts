@@ -26,8 +26,6 @@ const PASSWORD_RECHECK = new Set([
   '/two-factor/get-totp-uri',
 ]);
 const INVALID_PASSWORD = { code: 'INVALID_PASSWORD', message: 'Invalid password' };
-/** Sign-in answers that come only after the password was found right. */
-const PASSWORD_WAS_RIGHT = new Set(['EMAIL_NOT_VERIFIED', 'ACCOUNT_BANNED']);
 
 export interface LockoutOptions {
   db: Db;
@@ -50,11 +48,13 @@ async function sessionUser(ctx: HookCtx): Promise<{ id: string; email: string } 
   return session ? { id: session.user.id, email: session.user.email } : undefined;
 }
 
-/** The second factor's user: the pending sign-in's, else (a code checked inside a session) the session's. */
+/**
+ * The user whose second factor a code is checked against, in Better Auth's own order (`verifyTwoFactor`): the
+ * session's when there is one, else the pending sign-in's. The other order let a session of one account with a
+ * pending sign-in of another charge the guesses against the victim's factor to the other account.
+ */
 async function secondFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
-  const pending = await pendingTwoFactorUser(ctx);
-  if (pending) return pending;
-  return sessionUser(ctx);
+  return (await sessionUser(ctx)) ?? (await pendingTwoFactorUser(ctx));
 }
 
 /**
@@ -124,7 +124,8 @@ export function lockout(opts: LockoutOptions) {
           handler: createAuthMiddleware(async (ctx) => {
             const user = await sessionUser(ctx);
             if (!user || !(await charge(ctx, user.email))) return;
-            await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
+            // The same work as a wrong password (`/change-password` sends it as currentPassword).
+            await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? bodyString(ctx.body, 'currentPassword') ?? '');
             await recordSecurityEvent(db, {
               userId: user.id,
               type: 'sign_in_failure',
@@ -143,8 +144,9 @@ export function lockout(opts: LockoutOptions) {
             if (!email || !charges.has(ctx.context)) return;
             const err = returnedError(ctx.context.returned);
             if (err?.status === 401) return failed(ctx, email);
-            // Any other error came before the password was checked (a malformed request): not a guess.
-            if (err && !PASSWORD_WAS_RIGHT.has(err.code)) return unchargeAttempt(db, email);
+            // Any other error came before the password was checked (a malformed request) or after a right one without
+            // a completed sign-in (email not verified, banned): not a guess, and not a sign-in that clears the count.
+            if (err) return unchargeAttempt(db, email);
             const returned: unknown = ctx.context.returned;
             // Password right, second factor pending: the sign-in is not complete yet. The attempt is given back but the
             // count is not cleared: a known password must not reset the count its code guesses are on.
