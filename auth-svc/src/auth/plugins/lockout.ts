@@ -34,8 +34,12 @@ export interface LockoutOptions {
   onLocked: (email: string, meta: RequestMeta) => Promise<void>;
 }
 
-/** The charge of a request's attempt (`chargeAttempt` in its before hook), for its after hook. */
-const charges = new WeakMap<object, Charge>();
+/**
+ * The charge of a request's attempt (`chargeAttempt` in its before hook) and the email it was charged to, for its
+ * after hook: the after hook settles that same email without looking the user up again (a two-factor challenge a
+ * parallel request used up in between would otherwise leave the attempt charged).
+ */
+const charges = new WeakMap<object, Charge & { email: string }>();
 
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const userId = await pendingTwoFactorUserId(ctx);
@@ -70,7 +74,7 @@ export function lockout(opts: LockoutOptions) {
   /** Charges the attempt; true when it must be refused unchecked (locked, or beyond the limit: then it locks). */
   const charge = async (ctx: HookCtx, email: string): Promise<boolean> => {
     const c = await chargeAttempt(db, email, policy);
-    charges.set(ctx.context, c);
+    charges.set(ctx.context, { ...c, email });
     if (!refused(c, policy)) return false;
     if (!c.locked) await lockNow(email, hookMeta(ctx.headers));
     return true;
@@ -79,9 +83,8 @@ export function lockout(opts: LockoutOptions) {
     if (await lockAtLimit(db, email, policy)) await opts.onLocked(email, meta);
   };
   /** A checked attempt failed: it was counted already; the one that reached the limit takes the lock. */
-  const failed = async (ctx: HookCtx, email: string) => {
-    const c = charges.get(ctx.context);
-    if (c && c.failures >= policy.maxAttempts) await lockNow(email, hookMeta(ctx.headers));
+  const failed = async (ctx: HookCtx, c: Charge & { email: string }) => {
+    if (c.failures >= policy.maxAttempts) await lockNow(c.email, hookMeta(ctx.headers));
   };
   return {
     id: 'mana-lockout',
@@ -140,10 +143,11 @@ export function lockout(opts: LockoutOptions) {
         {
           matcher: (ctx) => ctx.path === SIGN_IN,
           handler: createAuthMiddleware(async (ctx) => {
-            const email = bodyString(ctx.body, 'email');
-            if (!email || !charges.has(ctx.context)) return;
+            const c = charges.get(ctx.context);
+            if (!c) return;
+            const { email } = c;
             const err = returnedError(ctx.context.returned);
-            if (err?.status === 401) return failed(ctx, email);
+            if (err?.status === 401) return failed(ctx, c);
             // Any other error came before the password was checked (a malformed request) or after a right one without
             // a completed sign-in (email not verified, banned): not a guess, and not a sign-in that clears the count.
             if (err) return unchargeAttempt(db, email);
@@ -157,33 +161,26 @@ export function lockout(opts: LockoutOptions) {
         {
           matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
+            const c = charges.get(ctx.context);
+            if (!c) return;
             const err = returnedError(ctx.context.returned);
-            if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) {
-              // Codes tried inside a session count too: a stolen session must not guess its way to disabling 2FA.
-              const user = await secondFactorUser(ctx);
-              if (user) await failed(ctx, user.email);
-              return;
-            }
-            if (!charges.has(ctx.context)) return;
+            // Codes tried inside a session count too: a stolen session must not guess its way to disabling 2FA.
+            if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) return failed(ctx, c);
             // A sign-in completed: the count goes. A right code inside a session, or an error that was not a guess,
             // gives the attempt back and leaves the count as it was.
-            const made = ctx.context.newSession;
-            if (!err && made) return clearFailures(db, made.user.email);
-            const user = await secondFactorUser(ctx);
-            if (user) await unchargeAttempt(db, user.email);
+            if (!err && ctx.context.newSession) return clearFailures(db, c.email);
+            await unchargeAttempt(db, c.email);
           }),
         },
         {
           matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
-            if (!charges.has(ctx.context)) return;
-            const err = returnedError(ctx.context.returned);
-            const user = await sessionUser(ctx);
-            if (!user) return;
-            if (err?.code === 'INVALID_PASSWORD') return failed(ctx, user.email);
+            const c = charges.get(ctx.context);
+            if (!c) return;
+            if (returnedError(ctx.context.returned)?.code === 'INVALID_PASSWORD') return failed(ctx, c);
             // A right password (or an error that was not a guess) gives the attempt back without clearing the count:
             // a stolen session that knows the password must not reset the count its code guesses are on.
-            await unchargeAttempt(db, user.email);
+            await unchargeAttempt(db, c.email);
           }),
         },
       ],
