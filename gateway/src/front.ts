@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { helmetHeaders } from '@mana/shared';
+import { helmetHeaders, requestIdOf } from '@mana/shared';
 import { cors } from './cors';
 import { applyHeldHeaders, holdHeaders } from './forwarding';
 import type { GatewayMetrics } from './metrics';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 const ROUTE = Symbol('route');
 const EXCHANGE = Symbol('exchange');
@@ -83,12 +81,15 @@ export function createBegin(opts: { logger: Logger; metrics: GatewayMetrics; cor
     opts.metrics.observe(route, this.statusCode, seconds);
     if (accessLog && !QUIET.has(ex.path)) {
       const level = this.statusCode >= 500 ? 'error' : 'info';
-      ex.log()[level]({ method: ex.method, path: ex.path, route, status: this.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      // The app's logger with the id in the line: no child logger per request (`ex.log()` is for what else logs).
+      opts.logger[level](
+        { requestId: ex.id, method: ex.method, path: ex.path, route, status: this.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        'request',
+      );
     }
   }
   return (req, res, path) => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     req.headers['x-request-id'] = id;
     const ex = new FrontExchange(id, path, req.method, opts.logger);
     (res as Finishing)[EXCHANGE] = ex;

@@ -3,6 +3,12 @@ import type { Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request's id: a well-formed incoming X-Request-Id, else a new one (services and the gateway alike). */
+export function requestIdOf(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 const LOG = Symbol('log');
 
 type WithLog = { id: string; [LOG]?: Logger };
@@ -25,8 +31,7 @@ export function requestContext(app: Express, logger: Logger, opts: { quietPaths?
     },
   });
   return (req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     req.id = id;
     req.headers['x-request-id'] = id;
     res.setHeader('X-Request-Id', id);

@@ -39,7 +39,8 @@ export interface LockoutOptions {
  * after hook: the after hook settles that same email without looking the user up again (a two-factor challenge a
  * parallel request used up in between would otherwise leave the attempt charged).
  */
-const charges = new WeakMap<object, Charge & { email: string }>();
+type Charged = Charge & { email: string };
+const charges = new WeakMap<object, Charged>();
 
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const userId = await pendingTwoFactorUserId(ctx);
@@ -83,7 +84,7 @@ export function lockout(opts: LockoutOptions) {
     if (await lockAtLimit(db, email, policy)) await opts.onLocked(email, meta);
   };
   /** A checked attempt failed: it was counted already; the one that reached the limit takes the lock. */
-  const failed = async (ctx: HookCtx, c: Charge & { email: string }) => {
+  const failed = async (ctx: HookCtx, c: Charged) => {
     if (c.failures >= policy.maxAttempts) await lockNow(c.email, hookMeta(ctx.headers));
   };
   return {
