@@ -16,7 +16,7 @@ import { creditsDb } from './db/scope';
 import type { LedgerPolicy } from './domain/ledger';
 import { MembershipClient } from './domain/membership';
 import { Sweeper } from './domain/sweeper';
-import { subscribeErasure } from './events/erasure';
+import { pseudonymFor, subscribeErasure } from './events/erasure';
 import { subscribeUserRegistered } from './events/user-registered';
 import { creditsMetrics } from './metrics';
 
@@ -61,8 +61,15 @@ export async function startCreditsService(opts: CreditsStartOptions = {}): Promi
   const db = creditsDb(rt.database);
   const stopMetrics = creditsMetrics(rt.metrics);
   const clock = opts.clock ?? (() => new Date());
-  const policy = (): LedgerPolicy => ({ now: clock(), dailyFree: config.CREDITS_DAILY_FREE });
-  await subscribeUserRegistered({ db, bus: rt.bus, logger: logger.child({ component: 'signup' }), bonus: config.CREDITS_SIGNUP_BONUS });
+  const pseudonymOf = (userId: string) => pseudonymFor(config.CREDITS_PSEUDONYM_SECRET, userId);
+  const policy = (): LedgerPolicy => ({ now: clock(), dailyFree: config.CREDITS_DAILY_FREE, pseudonymOf });
+  await subscribeUserRegistered({
+    db,
+    bus: rt.bus,
+    logger: logger.child({ component: 'signup' }),
+    bonus: config.CREDITS_SIGNUP_BONUS,
+    policy,
+  });
   await subscribeErasure({
     db,
     bus: rt.bus,

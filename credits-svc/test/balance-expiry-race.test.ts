@@ -8,8 +8,10 @@ import * as tables from '../src/db/schema';
 import { creditsDb, withOwnerScope, type CreditsDb, type Owner } from '../src/db/scope';
 import { balanceOf } from '../src/domain/balance';
 import { expireLots, lockWallet, saveWallet } from '../src/domain/ledger';
+import { pseudonymFor } from '../src/events/erasure';
 
 const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
+const pseudonymOf = (userId: string) => pseudonymFor('balance-race-test-secret-0123456789abcdef', userId);
 
 /**
  * A balance read that finds an expired lot while a sweeper expires it (the e2e test "expired lots go to breakage"
@@ -90,7 +92,7 @@ describe('balance read racing a sweeper', () => {
     let holding!: () => void;
     const locked = new Promise<void>((r) => (holding = r));
     const swept = withOwnerScope(sweeper, owner, async (tx) => {
-      const w = await lockWallet(tx, owner);
+      const w = await lockWallet(tx, owner, { now: new Date(), dailyFree: 0, pseudonymOf });
       const expired = await expireLots(tx, w, new Date());
       await saveWallet(tx, w);
       holding();
@@ -109,7 +111,7 @@ describe('balance read racing a sweeper', () => {
     // Nobody may wait (the statement hook lets the sweeper go first): then this gives up quietly.
     void someoneWaitsForALock().then(letGo, () => undefined);
     try {
-      const balance = await balanceOf(reader, owner, { now: new Date(), dailyFree: 0 });
+      const balance = await balanceOf(reader, owner, { now: new Date(), dailyFree: 0, pseudonymOf });
       expect(await swept).toBe(25);
       expect(balance.available).toBe(20);
       expect(balance.byCategory.promo).toBe(20);

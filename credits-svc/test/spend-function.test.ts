@@ -6,6 +6,7 @@ import { createTestDatabase, testPool, type TestDatabase } from '@mana/shared/te
 import * as tables from '../src/db/schema';
 import { creditsDb } from '../src/db/scope';
 import { spendAlone } from '../src/domain/spend';
+import { pseudonymFor } from '../src/events/erasure';
 
 const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 const DAY = 24 * 3600_000;
@@ -176,7 +177,7 @@ describe('credits.spend: the spend in one statement', () => {
         idempotencyKey: "key'1",
         metadata: { note: "a'b\\c", n: 1 },
       };
-      const policy = { now: new Date(), dailyFree: 0 };
+      const policy = { now: new Date(), dailyFree: 0, pseudonymOf: (id: string) => pseudonymFor('spend-test-secret-0123456789abcdef', id) };
       const first = await spendAlone(creditsDb(database), input, policy);
       expect(first).toMatchObject({ replayed: false, body: { balance: 3, transaction: { amount: -2, description: input.description } } });
       expect(await spendAlone(creditsDb(database), input, policy)).toMatchObject({ replayed: true, body: { balance: 3 } });

@@ -205,3 +205,16 @@ export const webhookEvents = creditsSchema.table('webhook_events', {
   type: text('type').notNull(),
   processedAt: ts('processed_at').notNull().defaultNow(),
 });
+
+/**
+ * Tombstones of erased users, by the keyed pseudonym the erasure puts in the ledger (`erased:<hmac>`, never the id):
+ * written in the erasure's transaction; a wallet is never created again for a user found here (`openWallet`).
+ */
+export const erasedUsers = creditsSchema.table(
+  'erased_users',
+  {
+    pseudonym: text('pseudonym').primaryKey(),
+    erasedAt: ts('erased_at').notNull().defaultNow(),
+  },
+  (t) => [check('erased_users_pseudonym', sql`${t.pseudonym} like 'erased:%'`)],
+);

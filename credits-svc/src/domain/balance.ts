@@ -2,7 +2,7 @@ import { and, eq, gt } from 'drizzle-orm';
 import pg from 'pg';
 import { grants, wallets, type GrantCategory } from '../db/schema';
 import { readInOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
-import { lockWallet, maintain, needsMaintenance, saveWallet, type LedgerPolicy } from './ledger';
+import { maintain, needsMaintenance, openWallet, saveWallet, type LedgerPolicy } from './ledger';
 
 export interface BalanceView {
   balance: number;
@@ -36,7 +36,9 @@ type Lot = { category: GrantCategory; remaining: number; expiresAt: Date | null 
  * lots from after it: the expired lot no longer looked expired, and its credit was answered as available.
  */
 async function readBalance(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<BalanceView> {
-  const w = await lockWallet(tx, owner);
+  const w = await openWallet(tx, owner, policy);
+  // An erased user reads what a user without a wallet reads, and no wallet (nor daily credit) is made for the read.
+  if (!w) return view(owner, undefined, [], policy);
   if (await maintain(tx, w, policy)) await saveWallet(tx, w);
   const { wallet, lots } = await snapshot(tx, owner);
   return view(owner, wallet, lots, policy);

@@ -22,5 +22,6 @@ export const CREDITS_ERRORS = {
   notAnOrgAdmin: () => new AppError('ORG_ROLE_REQUIRED', 403, 'Only an owner or admin of the organization may buy credits'),
   membershipUnavailable: (cause?: unknown) =>
     new AppError('MEMBERSHIP_UNAVAILABLE', 503, 'Organization membership could not be checked', { expose: true, cause }),
+  walletErased: () => new AppError('WALLET_ERASED', 410, 'The credits of this user were erased; a wallet is not opened for them again'),
   invalidCursor: () => new AppError('INVALID_CURSOR', 400, 'The cursor is not valid'),
 } as const;

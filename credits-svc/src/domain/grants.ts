@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { grants } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
-import { addGrant, lockWallet, maintain, saveWallet, type LedgerPolicy } from './ledger';
+import { addGrant, lockWallet, maintain, openWallet, saveWallet, type LedgerPolicy } from './ledger';
 
 export interface PromoGrantInput {
   owner: Owner;
@@ -32,7 +32,7 @@ export async function grantPromo(
   policy: LedgerPolicy,
 ): Promise<{ grant: ReturnType<typeof grantView>; created: boolean }> {
   const sourceKey = `grant:${input.owner}:${input.idempotencyKey}`;
-  const w = await lockWallet(tx, input.owner);
+  const w = await lockWallet(tx, input.owner, policy);
   const changed = await maintain(tx, w, policy);
   const added = await addGrant(tx, w, {
     category: 'promo',
@@ -50,10 +50,16 @@ export async function grantPromo(
   return { grant: grantView(row), created: added !== undefined };
 }
 
-/** The signup bonus: a promo lot keyed `signup:<userId>`, so however often the event comes, it is granted once. */
-export async function grantSignupBonus(tx: Tx, userId: string, owner: Owner, amount: number): Promise<boolean> {
-  if (amount <= 0) return false;
-  const w = await lockWallet(tx, owner);
+export type SignupOutcome = 'granted' | 'unchanged' | 'erased';
+
+/**
+ * The signup bonus: a promo lot keyed `signup:<userId>`, so however often the event comes, it is granted once. A
+ * user erased before the event is handled (a late or redelivered user.registered.v1) gets nothing: 'erased'.
+ */
+export async function grantSignupBonus(tx: Tx, userId: string, owner: Owner, amount: number, policy: LedgerPolicy): Promise<SignupOutcome> {
+  if (amount <= 0) return 'unchanged';
+  const w = await openWallet(tx, owner, policy);
+  if (!w) return 'erased';
   const added = await addGrant(tx, w, {
     category: 'promo',
     amount,
@@ -62,6 +68,7 @@ export async function grantSignupBonus(tx: Tx, userId: string, owner: Owner, amo
     reason: 'Signup bonus',
     from: 'system:issuance',
   });
-  if (added) await saveWallet(tx, w);
-  return added !== undefined;
+  if (!added) return 'unchanged';
+  await saveWallet(tx, w);
+  return 'granted';
 }

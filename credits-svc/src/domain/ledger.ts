@@ -3,12 +3,15 @@ import { and, eq, gt, sql } from 'drizzle-orm';
 import { grants, ledgerPostings, ledgerTransactions, wallets, type GrantCategory } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
 import { ledgerPosted } from '../metrics';
+import { CREDITS_ERRORS } from './errors';
 
-/** What every ledger operation needs besides the transaction: the time and the free-credit policy. */
+/** What every ledger operation needs besides the transaction: the time, the free-credit policy, the erasure pseudonym. */
 export interface LedgerPolicy {
   now: Date;
   /** Daily free credits for user wallets (0 = none). */
   dailyFree: number;
+  /** The keyed pseudonym erasure gives a user id (`erased:<hmac>`): the key of the user's tombstone. */
+  pseudonymOf: (userId: string) => string;
 }
 
 export type Account = 'available' | 'held' | 'system:issuance' | 'system:revenue' | 'system:breakage' | 'system:payments';
@@ -51,14 +54,39 @@ export type LedgerTransaction = typeof ledgerTransactions.$inferSelect;
 /**
  * Locks the owner's wallet for the rest of the transaction (creating it on first use). Every change of a
  * wallet's lots, holds or balance happens under this lock, so they serialize per wallet and never deadlock.
+ * An erased user's wallet is not created again: 410 WALLET_ERASED.
  */
-export async function lockWallet(tx: Tx, owner: Owner): Promise<Wallet> {
+export async function lockWallet(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<Wallet> {
+  const w = await openWallet(tx, owner, policy);
+  if (!w) throw CREDITS_ERRORS.walletErased();
+  return w;
+}
+
+/**
+ * `lockWallet` for the callers that drop an erased user's work instead of refusing it (events, the webhook, the
+ * sweeper): undefined when the user was erased, and nothing was created. A missing wallet is created only after
+ * `credits.claim_user` took the owner's lock — the one erasure takes before it looks for the wallet — and found no
+ * tombstone; a wallet that exists was not erased (erasure deletes it under its row lock, and a waiter then finds none).
+ */
+export async function openWallet(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<Wallet | undefined> {
   const found = await selectForUpdate(tx, owner);
   if (found) return found;
+  if (await isErased(tx, owner, policy)) return undefined;
   await tx.insert(wallets).values({ owner }).onConflictDoNothing();
   const created = await selectForUpdate(tx, owner);
   if (!created) throw new Error('wallet row not visible after insert');
   return created;
+}
+
+/**
+ * Whether the owner is an erased user, holding the owner's erasure lock (`credits.lock_owner`) from here to the end of
+ * the transaction, so no erasure commits between this answer and what the caller writes. Organizations are not erased.
+ */
+export async function isErased(tx: Tx, owner: Owner, policy: LedgerPolicy): Promise<boolean> {
+  if (!owner.startsWith('user:')) return false;
+  const pseudonym = policy.pseudonymOf(owner.slice('user:'.length));
+  const r = await tx.execute<{ erased: boolean }>(sql`select credits.claim_user(${pseudonym}) as erased`);
+  return r.rows[0]?.erased === true;
 }
 
 async function selectForUpdate(tx: Tx, owner: Owner): Promise<Wallet | undefined> {

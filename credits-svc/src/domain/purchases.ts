@@ -5,7 +5,7 @@ import { grants, purchases, webhookEvents } from '../db/schema';
 import { enterOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
 import type { CreditPackage } from '../config';
 import { CREDITS_ERRORS } from './errors';
-import { addGrant, adjustLots, lockWallet, post, saveWallet, type Wallet } from './ledger';
+import { addGrant, adjustLots, isErased, openWallet, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
 
 type Purchase = typeof purchases.$inferSelect;
 
@@ -31,6 +31,7 @@ export async function listPurchases(tx: Tx, owner: Owner) {
 
 export interface CheckoutDeps {
   db: CreditsDb;
+  policy: () => LedgerPolicy;
   stripe: Stripe | undefined;
   /** Where Stripe sends the buyer back (the gateway's public URL). */
   returnUrl: string;
@@ -38,7 +39,8 @@ export interface CheckoutDeps {
 
 /**
  * Creates the pending purchase, then the Stripe Checkout Session carrying its id (as
- * `client_reference_id` and in metadata, also on the payment intent so refunds find it).
+ * `client_reference_id` and in metadata, also on the payment intent so refunds find it). An erased user
+ * (a token still valid) buys nothing: 410 WALLET_ERASED, before any row names them again.
  */
 export async function startCheckout(
   deps: CheckoutDeps,
@@ -49,6 +51,7 @@ export async function startCheckout(
   if (!deps.stripe) throw CREDITS_ERRORS.paymentsNotConfigured();
   const purchaseId = randomUUID();
   await withOwnerScope(deps.db, owner, async (tx) => {
+    if (await isErased(tx, owner, deps.policy())) throw CREDITS_ERRORS.walletErased();
     await tx.insert(purchases).values({
       id: purchaseId,
       owner,
@@ -89,13 +92,19 @@ export async function startCheckout(
 const asOwner = (owner: unknown): Owner | undefined =>
   typeof owner === 'string' && /^(user|org):/.test(owner) ? (owner as Owner) : undefined;
 
+/** The purchase's owner was erased: its purchases carry the pseudonym, or the erasure committed while we waited. */
+const ERASED = 'erased' as const;
+const erasedOwner = (owner: unknown): owner is string => typeof owner === 'string' && owner.startsWith('erased:');
+
 /**
  * Handles one verified Stripe event exactly once: its id is recorded in the same transaction as its
- * effect, so parallel or repeated deliveries wait for the first and then change nothing.
+ * effect, so parallel or repeated deliveries wait for the first and then change nothing. 'erased': the
+ * purchase's user was erased, so nothing is granted or taken back and no wallet is made for them (the
+ * caller logs it and counts it: a payment to give back by hand).
  */
-export type StripeEventOutcome = 'handled' | 'duplicate' | 'ignored' | 'refused';
+export type StripeEventOutcome = 'handled' | 'duplicate' | 'ignored' | 'refused' | typeof ERASED;
 
-export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now: Date): Promise<StripeEventOutcome> {
+export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, policy: LedgerPolicy): Promise<StripeEventOutcome> {
   const paidCheckout =
     (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded') &&
     event.data.object.payment_status !== 'unpaid';
@@ -110,9 +119,9 @@ export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now:
     if (fresh.length === 0) return 'duplicate';
     await tx.execute(sql`select set_config('role', 'credits_app', true)`);
     const scoped = tx as unknown as Tx;
-    if (event.type === 'charge.refunded') await refundCharge(scoped, event.data.object, now);
-    else if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded')
-      return completeCheckout(scoped, event.data.object, now);
+    if (event.type === 'charge.refunded') return refundCharge(scoped, event.data.object, policy);
+    if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded')
+      return completeCheckout(scoped, event.data.object, policy);
     return 'handled';
   });
 }
@@ -122,14 +131,16 @@ export async function handleStripeEvent(db: CreditsDb, event: Stripe.Event, now:
  * charged the purchase's price in its currency. Anything else is refused: nothing granted, the event
  * recorded as handled (the caller answers 200 so Stripe stops retrying a delivery that will never fit).
  */
-async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: Date): Promise<StripeEventOutcome> {
+async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, policy: LedgerPolicy): Promise<StripeEventOutcome> {
   const purchaseId = session.metadata?.purchaseId ?? session.client_reference_id;
   if (!purchaseId || !/^[0-9a-f-]{36}$/i.test(purchaseId)) return 'ignored';
   const found = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
+  if (erasedOwner(found.rows[0]?.owner)) return ERASED;
   const owner = asOwner(found.rows[0]?.owner);
   if (!owner) return 'ignored';
   await enterOwnerScope(tx, owner);
-  const w = await lockWallet(tx, owner);
+  const w = await openWallet(tx, owner, policy);
+  if (!w) return ERASED;
   const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
   if (!p || p.status !== 'pending') return 'handled';
   if (
@@ -154,7 +165,13 @@ async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: D
   const paymentIntent = typeof session.payment_intent === 'string' ? session.payment_intent : (session.payment_intent?.id ?? null);
   await tx
     .update(purchases)
-    .set({ status: 'completed', completedAt: now, grantId: added.grantId, stripeSessionId: session.id, stripePaymentIntent: paymentIntent })
+    .set({
+      status: 'completed',
+      completedAt: policy.now,
+      grantId: added.grantId,
+      stripeSessionId: session.id,
+      stripePaymentIntent: paymentIntent,
+    })
     .where(eq(purchases.id, p.id));
   await saveWallet(tx, w);
   return 'handled';
@@ -165,32 +182,35 @@ async function completeCheckout(tx: Tx, session: Stripe.Checkout.Session, now: D
  * already is recorded as the purchase's shortfall (the balance never goes negative). Credits of the lot
  * that sat in an open hold count as shortfall too, until the hold gives them back (`reclaimRefunded`).
  */
-async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<void> {
+async function refundCharge(tx: Tx, charge: Stripe.Charge, policy: LedgerPolicy): Promise<StripeEventOutcome> {
   const paymentIntent = typeof charge.payment_intent === 'string' ? charge.payment_intent : (charge.payment_intent?.id ?? null);
   let purchaseId = charge.metadata?.purchaseId;
   let owner: Owner | undefined;
   if (purchaseId && /^[0-9a-f-]{36}$/i.test(purchaseId)) {
     const r = await tx.execute<{ owner: string | null }>(sql`select credits.purchase_owner(${purchaseId}::uuid) as owner`);
+    if (erasedOwner(r.rows[0]?.owner)) return ERASED;
     owner = asOwner(r.rows[0]?.owner);
   } else if (paymentIntent) {
     const r = await tx.execute<{ id: string; owner: string }>(
       sql`select id, owner from credits.purchase_by_payment_intent(${paymentIntent})`,
     );
+    if (erasedOwner(r.rows[0]?.owner)) return ERASED;
     purchaseId = r.rows[0]?.id;
     owner = asOwner(r.rows[0]?.owner);
   }
-  if (!owner || !purchaseId) return;
+  if (!owner || !purchaseId) return 'handled';
   await enterOwnerScope(tx, owner);
-  const w = await lockWallet(tx, owner);
+  const w = await openWallet(tx, owner, policy);
+  if (!w) return ERASED;
   const [p] = await tx.select().from(purchases).where(eq(purchases.id, purchaseId)).for('update');
   // Stripe does not order its events: a refund can arrive before the checkout's completion (a completion still being
   // retried after an outage). Recorded as handled it would be lost and the completion would grant the refunded credits;
   // refused, the transaction rolls back (the event id too) and Stripe delivers it again after the completion.
   if (p?.status === 'pending') throw CREDITS_ERRORS.refundBeforeCompletion();
-  if (!p || !p.grantId) return;
+  if (!p || !p.grantId) return 'handled';
   const fraction = charge.amount > 0 ? Math.min(1, charge.amount_refunded / charge.amount) : 1;
   const due = Math.round(p.credits * fraction) - p.refundedCredits - p.refundShortfall;
-  if (due <= 0) return;
+  if (due <= 0) return 'handled';
   const [lot] = await tx
     .select()
     .from(grants)
@@ -212,9 +232,10 @@ async function refundCharge(tx: Tx, charge: Stripe.Charge, now: Date): Promise<v
       refundedCredits: p.refundedCredits + take,
       refundShortfall: p.refundShortfall + (due - take),
       status: fraction >= 1 ? 'refunded' : p.status,
-      refundedAt: now,
+      refundedAt: policy.now,
     })
     .where(eq(purchases.id, p.id));
+  return 'handled';
 }
 
 /**

@@ -3,7 +3,7 @@ import { and, asc, eq } from 'drizzle-orm';
 import { reservationAllocations, reservations, type ReservationStatus } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
 import { CREDITS_ERRORS } from './errors';
-import { adjustLots, burn, expireLots, lockWallet, maintain, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
+import { adjustLots, burn, expireLots, lockWallet, maintain, openWallet, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
 import { reclaimRefunded } from './purchases';
 import { requestHash } from './request-hash';
 import type { Insufficient } from './spend';
@@ -62,7 +62,7 @@ export async function hold(
     ttlSeconds: input.ttlSeconds,
     owner: input.owner,
   });
-  const w = await lockWallet(tx, input.owner);
+  const w = await lockWallet(tx, input.owner, policy);
   const [prior] = await tx
     .select()
     .from(reservations)
@@ -201,21 +201,23 @@ export async function capture(
   amount: number,
   policy: LedgerPolicy,
 ): Promise<ReservationView> {
-  const w = await lockWallet(tx, owner);
+  const w = await lockWallet(tx, owner, policy);
   const r = assertHeld(await lockReservation(tx, owner, id), policy.now);
   if (amount > r.amount) throw CREDITS_ERRORS.captureExceedsHold(r.amount);
   return resolve(tx, w, r, amount, 'captured', actor, policy);
 }
 
 export async function release(tx: Tx, owner: Owner, actor: string, id: string, policy: LedgerPolicy): Promise<ReservationView> {
-  const w = await lockWallet(tx, owner);
+  const w = await lockWallet(tx, owner, policy);
   const r = assertHeld(await lockReservation(tx, owner, id), policy.now);
   return resolve(tx, w, r, 0, 'released', actor, policy);
 }
 
 /** The sweeper's step for one hold: released as `expired` if it is still held and past its expiry. */
 export async function expireHold(tx: Tx, owner: Owner, id: string, policy: LedgerPolicy): Promise<boolean> {
-  const w = await lockWallet(tx, owner);
+  // Erased since the sweeper listed it: the hold went with the wallet.
+  const w = await openWallet(tx, owner, policy);
+  if (!w) return false;
   const r = await lockReservation(tx, owner, id);
   if (!r || r.status !== 'held' || r.expiresAt > policy.now) return false;
   await resolve(tx, w, r, 0, 'expired', null, policy);

@@ -94,7 +94,7 @@ export async function spend(tx: Tx, input: SpendInput, policy: LedgerPolicy): Pr
 }
 
 async function spendInSteps(tx: Tx, input: SpendInput, hash: string | null, policy: LedgerPolicy): Promise<SpendResult | Insufficient> {
-  const w = await lockWallet(tx, input.owner);
+  const w = await lockWallet(tx, input.owner, policy);
   if (input.idempotencyKey) {
     const [prior] = await tx
       .select()

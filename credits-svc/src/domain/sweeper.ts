@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { withAppRole, withOwnerScope, type CreditsDb, type Owner } from '../db/scope';
-import { expireLots, lockWallet, saveWallet, type LedgerPolicy } from './ledger';
+import { expireLots, openWallet, saveWallet, type LedgerPolicy } from './ledger';
 import { expireHold } from './reservations';
 
 const isOwner = (o: string): o is Owner => /^(user|org):/.test(o);
@@ -52,7 +52,9 @@ export class Sweeper {
       for (const { owner } of stale.rows) {
         if (!isOwner(owner)) continue;
         const changed = await withOwnerScope(this.db, owner, async (tx) => {
-          const w = await lockWallet(tx, owner);
+          // Erased since it was listed: nothing left to expire, and no wallet is made for it.
+          const w = await openWallet(tx, owner, this.policy());
+          if (!w) return false;
           const n = await expireLots(tx, w, this.policy().now);
           if (n > 0) await saveWallet(tx, w);
           return n > 0;

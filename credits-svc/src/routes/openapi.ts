@@ -22,7 +22,15 @@ const idempotencyHeader = {
   },
 };
 const org = { 403: ['NOT_A_MEMBER'], 503: ['MEMBERSHIP_UNAVAILABLE'] };
-const spendErrors = { ...org, 400: ['IDEMPOTENCY_KEY_CONFLICT'], 402: ['INSUFFICIENT_CREDITS'], 409: ['IDEMPOTENCY_KEY_REUSED'] };
+/** The caller's (or charged user's) credits were erased: no wallet is opened for them again. */
+const erased = { 410: ['WALLET_ERASED'] };
+const spendErrors = {
+  ...org,
+  ...erased,
+  400: ['IDEMPOTENCY_KEY_CONFLICT'],
+  402: ['INSUFFICIENT_CREDITS'],
+  409: ['IDEMPOTENCY_KEY_REUSED'],
+};
 
 /** Every route of credits-svc, with the schemas the routes parse (`./schemas`). */
 export const creditsApi: readonly ApiOperation[] = [
@@ -90,6 +98,7 @@ export const creditsApi: readonly ApiOperation[] = [
       ...org,
       403: ['NOT_A_MEMBER', 'ORG_ROLE_REQUIRED'],
       404: ['PACKAGE_NOT_FOUND'],
+      ...erased,
       502: ['PAYMENT_PROVIDER_ERROR'],
       503: ['PAYMENTS_NOT_CONFIGURED', 'MEMBERSHIP_UNAVAILABLE'],
     },
@@ -122,7 +131,7 @@ export const creditsApi: readonly ApiOperation[] = [
     params: reservationParams,
     body: captureBody,
     responses: { 200: 'the captured reservation' },
-    errors: { ...org, 400: ['CAPTURE_EXCEEDS_HOLD'], 404: ['RESERVATION_NOT_FOUND'], 409: ['RESERVATION_NOT_HELD'] },
+    errors: { ...org, ...erased, 400: ['CAPTURE_EXCEEDS_HOLD'], 404: ['RESERVATION_NOT_FOUND'], 409: ['RESERVATION_NOT_HELD'] },
   },
   {
     method: 'post',
@@ -132,7 +141,7 @@ export const creditsApi: readonly ApiOperation[] = [
     params: reservationParams,
     body: releaseBody,
     responses: { 200: 'the released reservation' },
-    errors: { ...org, 404: ['RESERVATION_NOT_FOUND'], 409: ['RESERVATION_NOT_HELD'] },
+    errors: { ...org, ...erased, 404: ['RESERVATION_NOT_FOUND'], 409: ['RESERVATION_NOT_HELD'] },
   },
   {
     method: 'post',
@@ -141,7 +150,9 @@ export const creditsApi: readonly ApiOperation[] = [
     summary: 'Stripe webhook: grants a paid purchase (the signature over the raw body is the credential)',
     bodyType: 'application/json',
     headers: { 'Stripe-Signature': { description: 'Stripe’s signature of the raw body', required: true } },
-    responses: { 200: '`{ received: true, outcome }`' },
+    responses: {
+      200: '`{ received: true, outcome }`; `outcome` `erased`: the purchase’s user was erased, nothing granted or taken back (settle it in Stripe)',
+    },
     errors: { 400: ['INVALID_SIGNATURE'], 409: ['PURCHASE_NOT_COMPLETED'] },
   },
   {
@@ -151,7 +162,7 @@ export const creditsApi: readonly ApiOperation[] = [
     summary: 'A backend charges one of its users (idempotency key required)',
     body: internalUseBody,
     responses: { 201: 'the ledger entry and the new balance', 200: 'a replay of the first answer' },
-    errors: { 402: ['INSUFFICIENT_CREDITS'], 409: ['IDEMPOTENCY_KEY_REUSED'] },
+    errors: { 402: ['INSUFFICIENT_CREDITS'], 409: ['IDEMPOTENCY_KEY_REUSED'], ...erased },
   },
   {
     method: 'post',
@@ -160,7 +171,7 @@ export const creditsApi: readonly ApiOperation[] = [
     summary: 'Grant promo credits to a user or an organization (idempotent)',
     body: internalGrantBody,
     responses: { 201: 'the grant', 200: 'a replay of the first answer' },
-    errors: { 409: ['IDEMPOTENCY_KEY_REUSED'] },
+    errors: { 409: ['IDEMPOTENCY_KEY_REUSED'], ...erased },
   },
   {
     method: 'get',

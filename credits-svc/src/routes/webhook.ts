@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import Stripe from 'stripe';
 import { handleStripeEvent } from '../domain/purchases';
 import { CREDITS_ERRORS } from '../domain/errors';
+import { paymentForErased } from '../metrics';
 import type { CreditsContext } from './context';
 
 /** Stripe's signature tolerance: a delivery older than five minutes is refused (replay protection). */
@@ -24,8 +25,16 @@ export function webhookRoutes(ctx: CreditsContext, bodyLimit: string): Router {
     } catch {
       throw CREDITS_ERRORS.invalidSignature();
     }
-    const outcome = await handleStripeEvent(ctx.db, event, ctx.policy().now);
-    if (outcome === 'refused')
+    const outcome = await handleStripeEvent(ctx.db, event, ctx.policy());
+    if (outcome === 'erased') {
+      // Acknowledged (Stripe stops retrying) and counted; the event id is all an operator needs to find the payment in
+      // Stripe and refund it. No user id: the purchase and its ledger rows carry the erasure's pseudonym only.
+      paymentForErased.emit(event.type);
+      req.log.warn(
+        { eventId: event.id, type: event.type, outcome },
+        'stripe event for an erased user: nothing granted, settle it in Stripe',
+      );
+    } else if (outcome === 'refused')
       // A signed event that does not match its purchase (another session, amount or currency): nothing granted.
       req.log.warn(
         { eventId: event.id, type: event.type, outcome },
