@@ -209,4 +209,49 @@ describe('credits-svc: signup bonus and erasure over RabbitMQ', () => {
       s.sql.query(`update credits.ledger_transactions set amount = 0, description = null where owner = $1`, [pseudonym]),
     ).rejects.toThrow(/append-only/);
   });
+
+  it('after the erasure: a late user.registered.v1 is dropped, a backend’s spend or grant answers 410 WALLET_ERASED, nothing comes back', async () => {
+    const { userId, email } = await registerVerified(s);
+    await eventually(async () => ((await signupLots(userId)).length === 1 ? true : undefined));
+    const requestId = randomUUID();
+    await s.publish(createEvent('user.erasure.requested.v1', { requestId, userId }));
+    await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits',
+    );
+    const original = s.events.find((e) => e.type === 'user.registered.v1' && e.data.userId === userId);
+    if (!original) throw new Error('user.registered.v1 expected');
+    // The first event delivered again (its id was processed: nothing), and one with a new id (a late re-publish).
+    const late = createEvent('user.registered.v1', { userId, email });
+    await s.publish(original, late);
+    await eventually(async () => {
+      const r = await s.sql.query(
+        `select 1 from credits.processed_messages where consumer = 'credits.user-registered' and message_id = $1`,
+        [late.id],
+      );
+      return r.rowCount === 1 ? true : undefined;
+    });
+    // A backend charging the user and a promo grant (the user's own token is refused as revoked once auth-svc erased
+    // them; the domain test covers the routes' answer when it is not yet).
+    const internal = { 'x-service-key': STACK_SERVICE_KEY };
+    const charged = await call(`${s.gatewayUrl}/api/v1/internal/credits/use`, {
+      headers: internal,
+      body: { userId, amount: 1, appId: 'chat', description: 'late', idempotencyKey: 'late-1' },
+    });
+    expect(charged).toMatchObject({ status: 410, body: { error: 'WALLET_ERASED' } });
+    const granted = await call(`${s.gatewayUrl}/api/v1/internal/credits/grants`, {
+      headers: internal,
+      body: { userId, amount: 5, category: 'promo', reason: 'late promo', idempotencyKey: 'late-2' },
+    });
+    expect(granted).toMatchObject({ status: 410, body: { error: 'WALLET_ERASED' } });
+    const owner = `user:${userId}`;
+    const rows = await s.sql.query(
+      `select 'wallets' as t from credits.wallets where owner = $1
+       union all select 'grants' from credits.grants where owner = $1
+       union all select 'ledger' from credits.ledger_transactions where owner = $1 or actor = $2
+       union all select 'postings' from credits.ledger_postings where owner = $1`,
+      [owner, userId],
+    );
+    expect(rows.rows).toEqual([]);
+  });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
 import { chargeRefunded, checkoutCompleted, startFakeStripe, type FakeStripe } from '../../credits-svc/test/fake-stripe';
 import { call } from '../helpers/http';
@@ -314,5 +315,37 @@ describe('credits-svc: purchases, the Stripe webhook, daily credit and burn orde
       'expire:-5',
       'grant:5',
     ]);
+  });
+
+  it('a paid checkout or a refund of an erased user: 200 outcome "erased", nothing granted, no wallet made', async () => {
+    const p = await withBonus(await person());
+    const { purchaseId, paymentIntent, event } = await buy(p);
+    const requestId = randomUUID();
+    await s.publish(createEvent('user.erasure.requested.v1', { requestId, userId: p.userId }));
+    await s.waitForEvent(
+      'user.erasure.completed.v1',
+      (e) => e.type === 'user.erasure.completed.v1' && e.data.requestId === requestId && e.data.service === 'credits',
+    );
+    const completed = await deliver(stripe.sign(event));
+    expect(completed.status).toBe(200);
+    expect(await completed.json()).toEqual({ received: true, outcome: 'erased' });
+    const refunded = await deliver(
+      stripe.sign(chargeRefunded(`evt_${randomUUID()}`, { paymentIntent, amount: 100, amountRefunded: 100, purchaseId })),
+    );
+    expect(refunded.status).toBe(200);
+    expect(await refunded.json()).toEqual({ received: true, outcome: 'erased' });
+    // Recorded as handled: Stripe's next delivery of the same event is a duplicate, not a retry loop.
+    expect(await (await deliver(stripe.sign(event))).json()).toEqual({ received: true, outcome: 'duplicate' });
+    const owner = `user:${p.userId}`;
+    const rows = await s.sql.query(
+      `select 'wallets' as t from credits.wallets where owner = $1
+       union all select 'grants' from credits.grants where owner = $1
+       union all select 'ledger' from credits.ledger_transactions where owner = $1 or actor = $2
+       union all select 'purchases' from credits.purchases where owner = $1 or actor = $2`,
+      [owner, p.userId],
+    );
+    expect(rows.rows).toEqual([]);
+    const purchase = await s.sql.query(`select status, grant_id from credits.purchases where id = $1`, [purchaseId]);
+    expect(purchase.rows).toEqual([{ status: 'pending', grant_id: null }]);
   });
 });
