@@ -27,6 +27,7 @@ import { emailChangeEndsSessions } from './plugins/email-change-sessions';
 import { backupCodeHasher, twoFactorCodes } from './plugins/two-factor-codes';
 import { totpOnce } from './plugins/totp-once';
 import { passkeyPlugins } from './plugins/passkey';
+import { PASSWORD_VERSION_FIELD, withPasswordVersion } from './plugins/password-version';
 
 export interface AuthDeps {
   config: Config;
@@ -95,8 +96,9 @@ export function createAuth(deps: AuthDeps) {
       log: (level, message) => log[level]({ source: 'better-auth' }, message),
     },
     // A database outage leaves the adapter as a 503 APIError, which Better Auth passes through (database-outage.ts);
-    // so does the session insert's refusal of a banned user (403 ACCOUNT_BANNED, plugins/ban.ts).
-    database: withDatabaseOutage(drizzleAdapter(db, { provider: 'pg', schema: AUTH_MODELS, transaction: true })),
+    // so do the session insert's refusals (a banned user, plugins/ban.ts; a password changed since a sign-in checked
+    // it, plugins/password-version.ts, which also writes the version a sign-in read into its session).
+    database: withDatabaseOutage(withPasswordVersion(drizzleAdapter(db, { provider: 'pg', schema: AUTH_MODELS, transaction: true }))),
     emailAndPassword: {
       enabled: true,
       requireEmailVerification: config.REQUIRE_EMAIL_VERIFICATION,
@@ -151,8 +153,11 @@ export function createAuth(deps: AuthDeps) {
       additionalFields: {
         deviceId: { type: 'string', required: false, input: false },
         deviceName: { type: 'string', required: false, input: false },
+        passwordVersion: PASSWORD_VERSION_FIELD,
       },
     },
+    // The version of the password, bumped by a trigger when it changes (plugins/password-version.ts).
+    account: { additionalFields: { passwordVersion: PASSWORD_VERSION_FIELD } },
     // Shared storage only: no state lives in one process (see README, "Rate limiting").
     rateLimit: { enabled: config.AUTH_RATE_LIMIT, storage: 'database' },
     advanced: {

@@ -2,6 +2,7 @@ import type { BetterAuthOptions } from 'better-auth';
 import { APIError } from 'better-auth/api';
 import { isDatabaseUnavailable } from '@mana/shared';
 import { banRefusal } from './plugins/ban';
+import { passwordChangedRefusal } from './plugins/password-version';
 
 type AdapterFactory<A extends object> = (options: BetterAuthOptions) => A;
 
@@ -20,8 +21,9 @@ export function databaseOutageError(cause: unknown): APIError {
  * a 422 FAILED_TO_CREATE_USER without a cause. An APIError passes through both unchanged, so the adapter throws
  * a database outage (SQLSTATE 53300, class 08, a refused or cut connection) as a 503 APIError — the same
  * answer auth-svc's own routes give (shared toAppError). Every method is wrapped, and so is the adapter a
- * transaction hands its callback. The session insert's refusal of a banned user (a trigger, plugins/ban.ts) leaves
- * it the same way, as the 403 APIError ACCOUNT_BANNED.
+ * transaction hands its callback. The session insert's refusals leave it the same way: a banned user (a trigger,
+ * plugins/ban.ts) as the 403 APIError ACCOUNT_BANNED, a password changed since the sign-in checked it
+ * (plugins/password-version.ts) as the 401 of a wrong password.
  */
 export function withDatabaseOutage<A extends object>(factory: AdapterFactory<A>): AdapterFactory<A> {
   return (options) => guard(factory(options));
@@ -54,4 +56,5 @@ function guard<A extends object>(adapter: A): A {
   });
 }
 
-const translate = (err: unknown): unknown => (isDatabaseUnavailable(err) ? databaseOutageError(err) : (banRefusal(err) ?? err));
+const translate = (err: unknown): unknown =>
+  isDatabaseUnavailable(err) ? databaseOutageError(err) : (banRefusal(err) ?? passwordChangedRefusal(err) ?? err);

@@ -37,6 +37,11 @@ export const session = authSchema.table(
     deviceName: text('device_name'),
     /** Better Auth organization plugin: the organization this session acts for. */
     activeOrganizationId: text('active_organization_id'),
+    /**
+     * The credential account's `passwordVersion` a password sign-in checked (null for a session not made by a password
+     * check): the session INSERT refuses it once that password changed (drizzle/0016, plugins/password-version.ts).
+     */
+    passwordVersion: integer('password_version'),
   },
   (t) => [index('session_user_id_idx').on(t.userId)],
 );
@@ -57,6 +62,8 @@ export const account = authSchema.table(
     refreshTokenExpiresAt: ts('refresh_token_expires_at'),
     scope: text('scope'),
     password: text('password'),
+    /** Bumped by a trigger whenever `password` changes (drizzle/0016): which password a sign-in's check read. */
+    passwordVersion: integer('password_version').notNull().default(0),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
