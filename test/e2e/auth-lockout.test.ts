@@ -97,6 +97,43 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await v1Login(user.email, user.password)).status).toBe(200);
   });
 
+  it("the OAuth provider's refusal of a forged oauth_query costs no attempt", async () => {
+    const user = await registerVerified(s);
+    for (let i = 0; i < MAX + 1; i++) {
+      const r = await call<{ error?: string }>(`${s.gatewayUrl}/api/auth/sign-in/email`, {
+        body: { email: user.email, password: WRONG, oauth_query: 'client_id=x&sig=forged' },
+      });
+      expect(r).toMatchObject({ status: 400, body: { error: 'invalid_signature' } });
+    }
+    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
+    expect(rows.rows[0]?.failures ?? 0).toBe(0);
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
+  });
+
+  it('a replayed TOTP code counts like a wrong one: the replay that reaches the limit takes the lock', async () => {
+    const user = await registerVerified(s);
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    const enabled = await c.twoFactor.enable({ password: user.password });
+    const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
+    const used = totp.generate();
+    // The enrolment uses the code; from here on it is a replay (refused by totp-once before Better Auth checks it).
+    expect((await c.twoFactor.verifyTotp({ code: used })).error).toBeNull();
+    const challenge = (await call<{ challenge: string }>(v1('/login'), { body: { email: user.email, password: user.password } })).body
+      .challenge;
+    for (let i = 0; i < MAX; i++) {
+      const r = await call<{ error?: string }>(v1('/login/2fa'), { body: { challenge, code: used } });
+      expect(r.body.error).toBe('INVALID_TWO_FACTOR_CODE');
+    }
+    const row = await s.sql.query<{ locked: boolean }>(
+      'select locked_until > now() as locked from auth.sign_in_lockouts where email = $1',
+      [user.email],
+    );
+    expect(row.rows[0]?.locked).toBe(true);
+    expect((await events(user.userId, 'account_locked')).length).toBe(1);
+  });
+
   it('an admin (through admin-svc, service key) can unlock', async () => {
     const user = await registerVerified(s);
     for (let i = 0; i < MAX; i++) await v1Login(user.email, WRONG);

@@ -73,6 +73,7 @@ export function createAuth(deps: AuthDeps) {
   };
   const acceptLanguage = (request?: Request) => request?.headers.get('accept-language') ?? null;
   const backupCodes = backupCodeHasher(config.BETTER_AUTH_SECRET);
+  const oidc = oidcPlugins(config, db);
   const storedUser = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
 
   return betterAuth({
@@ -201,8 +202,10 @@ export function createAuth(deps: AuthDeps) {
         accountLockout: { enabled: false },
       }),
       twoFactorCodes(backupCodes),
-      // Before the lockout: its refusal costs no attempt (the lockout's before hook counts one before the secret is
-      // checked, and an attempt refused by a later before hook is never given back).
+      // Before the lockout: their refusals (a forged or expired oauth_query, a stale session) cost no attempt (the
+      // lockout's before hook counts one before the secret is checked, and an attempt refused by a later before hook
+      // is never given back).
+      ...oidc.beforeLockout,
       stepUp(db, config.REAUTH_MAX_AGE_SECONDS),
       lockoutPlugin(config, db, sendMail),
       // After the lockout: a locked account's right code is refused before it is used up.
@@ -211,7 +214,7 @@ export function createAuth(deps: AuthDeps) {
       securityAuditPlugin(config, db, sendMail),
       ...magicLinkPlugins(config, db, sendMail),
       organizationPlugin(config, db, sendMail),
-      ...oidcPlugins(config, db),
+      ...oidc.plugins,
       ...passkeyPlugins(config, db),
     ],
   });

@@ -64,5 +64,15 @@ export function oidcPlugins(config: Config, db: Db) {
     },
   } satisfies BetterAuthPlugin;
 
-  return [provider, seed, oauthRfcErrors(), oidcHardening(db)] as const;
+  const { before: queryCheck, ...providerHooks } = provider.hooks;
+  return {
+    /**
+     * The provider's one before hook (it refuses a request whose signed `oauth_query` is forged or expired), as a
+     * plugin of its own that auth.ts places before the lockout: a request it refuses costs no attempt. After the
+     * lockout it came after the attempt was charged, and a before hook's refusal skips every after hook, so the
+     * charge was never given back.
+     */
+    beforeLockout: [{ id: 'mana-oauth-query-check', hooks: { before: queryCheck } }] as const,
+    plugins: [{ ...provider, hooks: providerHooks }, seed, oauthRfcErrors(), oidcHardening(db)] as const,
+  };
 }

@@ -39,8 +39,17 @@ export interface LockoutOptions {
  * after hook: the after hook settles that same email without looking the user up again (a two-factor challenge a
  * parallel request used up in between would otherwise leave the attempt charged).
  */
-type Charged = Charge & { email: string };
+type Charged = Charge & { email: string; failed: () => Promise<void> };
 const charges = new WeakMap<object, Charged>();
+
+/**
+ * A before hook placed after the lockout (totp-once's replay refusal) refused a charged attempt as a wrong code:
+ * it goes the way of a wrong code, the one that reached the limit takes the lock. A before hook's refusal skips
+ * every after hook, so the lockout's own after hook never sees it.
+ */
+export async function chargedAttemptFailed(ctx: HookCtx): Promise<void> {
+  await charges.get(ctx.context)?.failed();
+}
 
 async function pendingTwoFactorUser(ctx: HookCtx): Promise<{ id: string; email: string } | undefined> {
   const userId = await pendingTwoFactorUserId(ctx);
@@ -75,7 +84,7 @@ export function lockout(opts: LockoutOptions) {
   /** Charges the attempt; true when it must be refused unchecked (locked, or beyond the limit: then it locks). */
   const charge = async (ctx: HookCtx, email: string): Promise<boolean> => {
     const c = await chargeAttempt(db, email, policy);
-    charges.set(ctx.context, { ...c, email });
+    charges.set(ctx.context, { ...c, email, failed: () => failed(ctx, c.failures, email) });
     if (!refused(c, policy)) return false;
     if (!c.locked) await lockNow(email, hookMeta(ctx.headers));
     return true;
@@ -84,8 +93,8 @@ export function lockout(opts: LockoutOptions) {
     if (await lockAtLimit(db, email, policy)) await opts.onLocked(email, meta);
   };
   /** A checked attempt failed: it was counted already; the one that reached the limit takes the lock. */
-  const failed = async (ctx: HookCtx, c: Charged) => {
-    if (c.failures >= policy.maxAttempts) await lockNow(c.email, hookMeta(ctx.headers));
+  const failed = async (ctx: HookCtx, failures: number, email: string) => {
+    if (failures >= policy.maxAttempts) await lockNow(email, hookMeta(ctx.headers));
   };
   return {
     id: 'mana-lockout',
@@ -148,7 +157,7 @@ export function lockout(opts: LockoutOptions) {
             if (!c) return;
             const { email } = c;
             const err = returnedError(ctx.context.returned);
-            if (err?.status === 401) return failed(ctx, c);
+            if (err?.status === 401) return c.failed();
             // Any other error came before the password was checked (a malformed request) or after a right one without
             // a completed sign-in (email not verified, banned): not a guess, and not a sign-in that clears the count.
             if (err) return unchargeAttempt(db, email);
@@ -166,7 +175,7 @@ export function lockout(opts: LockoutOptions) {
             if (!c) return;
             const err = returnedError(ctx.context.returned);
             // Codes tried inside a session count too: a stolen session must not guess its way to disabling 2FA.
-            if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) return failed(ctx, c);
+            if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) return c.failed();
             // A sign-in completed: the count goes. A right code inside a session, or an error that was not a guess,
             // gives the attempt back and leaves the count as it was.
             if (!err && ctx.context.newSession) return clearFailures(db, c.email);
@@ -178,7 +187,7 @@ export function lockout(opts: LockoutOptions) {
           handler: createAuthMiddleware(async (ctx) => {
             const c = charges.get(ctx.context);
             if (!c) return;
-            if (returnedError(ctx.context.returned)?.code === 'INVALID_PASSWORD') return failed(ctx, c);
+            if (returnedError(ctx.context.returned)?.code === 'INVALID_PASSWORD') return c.failed();
             // A right password (or an error that was not a guess) gives the attempt back without clearing the count:
             // a stolen session that knows the password must not reset the count its code guesses are on.
             await unchargeAttempt(db, c.email);

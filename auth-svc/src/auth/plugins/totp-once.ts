@@ -3,6 +3,7 @@ import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/a
 import { TWO_FACTOR_ERROR_CODES } from 'better-auth/plugins';
 import type { Db } from '../../db/types';
 import { claimTotpCode, releaseTotpCode } from '../../domain/totp-replay';
+import { chargedAttemptFailed } from './lockout';
 import { bodyString, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
 
 const VERIFY_TOTP = '/two-factor/verify-totp';
@@ -28,7 +29,10 @@ export function totpOnce(db: Db) {
             const code = bodyString(ctx.body, 'code');
             const userId = code ? await totpUserId(ctx) : undefined;
             if (!code || !userId) return;
-            if (!(await claimTotpCode(db, userId, code))) throw APIError.from('UNAUTHORIZED', TWO_FACTOR_ERROR_CODES.INVALID_CODE);
+            if (await claimTotpCode(db, userId, code)) return;
+            // A replayed code is a wrong code, for the lockout too: the attempt it charged stays and may take the lock.
+            await chargedAttemptFailed(ctx);
+            throw APIError.from('UNAUTHORIZED', TWO_FACTOR_ERROR_CODES.INVALID_CODE);
           }),
         },
       ],
