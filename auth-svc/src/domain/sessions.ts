@@ -342,6 +342,10 @@ export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number)
       .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } })
       .returning({ previous: sql<number | null>`(select ${previous.seconds} from ${previous})` });
     if (row?.previous != null && row.previous <= maxLifetimeSeconds) return;
+    // A session insert (or expiry update) in flight may have read the old lifetime in its cap trigger: the SHARE lock
+    // waits for those to commit, so the cap below sees them, and makes new ones wait for this commit, so their trigger
+    // reads the new lifetime. Only when the lifetime is lowered: the sign-in path takes no lock on the policy row.
+    await tx.execute(sql`lock table ${tables.session} in share mode`);
     const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
     await tx
       .update(tables.session)

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { createDatabase, type Database, type ServiceHandle } from '@mana/shared';
+import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import * as tables from '../src/db/schema';
+import { applySessionPolicy } from '../src/domain/sessions';
+import { startAuthService } from '../src/server';
+
+/**
+ * A sign-in racing a start that lowers SESSION_MAX_LIFETIME_SECONDS gets the new lifetime. The sign-in's session
+ * insert is held after its cap trigger read the old lifetime (the test locks the user row its ban trigger takes
+ * next), while the real applySessionPolicy lowers the lifetime: no sleeps, the waits are read from pg_stat_activity.
+ */
+describe('auth-svc: a sign-in racing a lower session lifetime', () => {
+  let db: TestDatabase;
+  let bus: ReturnType<typeof testBusEnv>;
+  let svc: ServiceHandle;
+  let sql: pg.Pool;
+  let database: Database<typeof tables>;
+  const headers = { 'content-type': 'application/json', 'user-agent': 'policy-race/1.0' };
+  const post = (path: string, body: Record<string, unknown>) =>
+    fetch(`${svc.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const email = 'policy-race@example.com';
+  const password = 'Policy Race Passphrase 7';
+  const waiting = async (pattern: string) => {
+    const { rowCount } = await sql.query(
+      `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`,
+      [pattern],
+    );
+    return (rowCount ?? 0) > 0;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mana_auth_policy');
+    bus = testBusEnv(uniqueName('authpol'));
+    svc = await startAuthService({
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: db.url,
+        ...bus,
+        BASE_URL: 'http://127.0.0.1:3001',
+        AUTH_SVC_PORT: '0',
+        REQUIRE_EMAIL_VERIFICATION: 'false',
+      },
+    });
+    sql = testPool(db.url, 3);
+    database = createDatabase({ url: db.url, schema: tables, max: 2 });
+    expect((await post('/api/v1/auth/register', { email, password })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await sql?.end();
+    await svc?.close();
+    await deleteTestBus(bus, ['auth']);
+    await db?.drop();
+  });
+
+  it('a session inserted while the lower lifetime is being applied gets the lower lifetime', async () => {
+    const holder = await sql.connect();
+    let signIn: Promise<Response> | undefined;
+    let lowering: Promise<void> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from auth."user" where email = $1 for update', [email]);
+      signIn = post('/api/v1/auth/login', { email, password });
+      // The insert's cap trigger has read the 7-day lifetime; its ban trigger waits for the user row.
+      await eventually(() => waiting('insert into %session%'));
+      lowering = applySessionPolicy(database.db, 3600);
+      // Lowering waits for the session insert in flight (or, on the old code, has already capped without it).
+      await eventually(async () => (await waiting('lock table%')) || (await Promise.race([lowering, 'pending'])) !== 'pending');
+      await holder.query('commit');
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      holder.release();
+    }
+    await lowering;
+    expect((await signIn).status).toBe(200);
+    const { rows } = await sql.query<{ capped: boolean; sessions: number }>(
+      `select bool_and(expires_at <= created_at + interval '3600 seconds') as capped, count(*)::int as sessions from auth.session`,
+    );
+    expect(rows[0]).toEqual({ capped: true, sessions: 1 });
+  });
+});
