@@ -19,7 +19,11 @@ void runMain(async () => {
   try {
     await runMigrations(database.pool, { folder: fileURLToPath(new URL('../drizzle', import.meta.url)), schema: 'admin', logger });
     const deps = adminDeps(config, database.db, logger);
-    const report = await resyncDirectory(database.db, deps.auth, { defaultTier: config.ACCESS_TIERS[0] ?? 'public', actorId: 'operator' });
+    const report = await resyncDirectory(database.db, deps.auth, {
+      defaultTier: config.ACCESS_TIERS[0] ?? 'public',
+      actorId: 'operator',
+      pseudonymSecret: deps.pseudonymSecret,
+    });
     process.stdout.write(
       `directory resync: ${report.added} added, ${report.changed} changed, ${report.removed} removed (${report.total} users in auth-svc)\n`,
     );

@@ -14,6 +14,7 @@ export function adminDeps(config: Config, db: AdminDb, logger: Logger, relay?: O
     auth: call('auth-svc', config.AUTH_SVC_URL),
     gdpr: call('gdpr-svc', config.GDPR_SVC_URL),
     tiers: config.ACCESS_TIERS,
+    pseudonymSecret: config.ADMIN_PSEUDONYM_SECRET,
     relay,
     logger,
   };

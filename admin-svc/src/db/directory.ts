@@ -48,9 +48,44 @@ export async function applyUserFacts(tx: Conn, f: UserFacts, defaultTier: string
       updated_at = now()`);
 }
 
-export async function isErased(tx: Conn, pseudonym: string): Promise<boolean> {
+async function isErased(tx: Conn, pseudonym: string): Promise<boolean> {
   const rows = await tx.select({ p: erasedUsers.pseudonym }).from(erasedUsers).where(eq(erasedUsers.pseudonym, pseudonym)).limit(1);
   return rows.length > 0;
+}
+
+/*
+ * Who may write an erased user's row. A tombstone check and the write after it are two statements (and a row
+ * that does not exist yet cannot be locked), so an erasure committing between them would leave the row behind;
+ * these transaction-scoped advisory locks order the writes with the erasure instead. Under READ COMMITTED
+ * every statement after the lock is granted sees what the other side committed:
+ *   - an event's write takes the user's lock, then checks the tombstone and writes;
+ *   - the erasure takes the directory's lock (shared) and the user's, then deletes the row and tombstones it;
+ *   - the resync takes the directory's lock (exclusive: one per user would be a million locks), then writes
+ *     every user it read from auth-svc except the tombstoned ones.
+ * Whichever comes second sees the first: the erasure deletes the row the write committed, or the write (the
+ * resync) sees the tombstone the erasure committed.
+ */
+const DIRECTORY_LOCK = sql`hashtextextended('admin.directory', 0)`;
+const userLock = (userId: string) => sql`hashtextextended(${`admin.directory:${userId}`}, 0)`;
+
+/** The erasure's locks: the resync waits for it (and it for the resync), the user's writes too. */
+export async function lockForErasure(tx: Conn, userId: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock_shared(${DIRECTORY_LOCK}), pg_advisory_xact_lock(${userLock(userId)})`);
+}
+
+/** The resync's lock: no erasure runs while it writes. Taken after it read auth-svc's pages, before it writes. */
+export async function lockDirectory(tx: Conn): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${DIRECTORY_LOCK})`);
+}
+
+/**
+ * An event's facts about a user, unless the user was erased (the tombstone, by keyed pseudonym): a late event
+ * cannot bring the row back, nor one that races the erasure (see the locks above).
+ */
+export async function applyUnlessErased(tx: Conn, f: UserFacts, defaultTier: string, pseudonym: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${userLock(f.userId)})`);
+  if (await isErased(tx, pseudonym)) return;
+  await applyUserFacts(tx, f, defaultTier);
 }
 
 /** A ban counts while it has not expired: an expired ban lifts itself, no job needed. */

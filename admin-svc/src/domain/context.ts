@@ -9,6 +9,8 @@ export interface AdminDeps {
   auth: UpstreamCall;
   gdpr: UpstreamCall;
   tiers: readonly string[];
+  /** Keys the erased users' tombstones (ADMIN_PSEUDONYM_SECRET): the resync skips them. */
+  pseudonymSecret: string;
   relay?: OutboxRelay;
   logger: Logger;
 }

@@ -1,5 +1,5 @@
 import { consumeOnce } from '@mana/shared';
-import { applyUserFacts, isErased } from '../db/directory';
+import { applyUnlessErased } from '../db/directory';
 import { processedMessages } from '../db/schema';
 import { enterAppRole } from '../db/scope';
 import { pseudonymOf } from '../domain/pseudonym';
@@ -17,8 +17,12 @@ export async function subscribeUserRegistered(deps: ConsumerDeps): Promise<void>
       const { userId, email, name } = event.data;
       await consumeOnce(deps.db, processedMessages, CONSUMER, event.id, async (tx) => {
         await enterAppRole(tx);
-        if (await isErased(tx, pseudonymOf(deps.pseudonymSecret, userId))) return;
-        await applyUserFacts(tx, { userId, at: new Date(event.occurredAt), email, name: name ?? null }, deps.defaultTier);
+        await applyUnlessErased(
+          tx,
+          { userId, at: new Date(event.occurredAt), email, name: name ?? null },
+          deps.defaultTier,
+          pseudonymOf(deps.pseudonymSecret, userId),
+        );
       });
     },
   });

@@ -22,7 +22,13 @@ export function internalRoutes(deps: AdminDeps & { serviceKey: readonly string[]
   });
 
   router.post('/resync', async (_req, res) => {
-    res.json(await resyncDirectory(deps.db, deps.auth, { defaultTier: deps.tiers[0] ?? 'public', actorId: 'service' }));
+    res.json(
+      await resyncDirectory(deps.db, deps.auth, {
+        defaultTier: deps.tiers[0] ?? 'public',
+        actorId: 'service',
+        pseudonymSecret: deps.pseudonymSecret,
+      }),
+    );
   });
   return router;
 }
