@@ -161,11 +161,37 @@ describe('vault tables: CHECK constraints, row-level security, append-only audit
     // The erasure path can only pseudonymize the user in scope, and only to an erased: pseudonym.
     expect(await asApp(client, 'user-a', () => outcome(client, "select vault.pseudonymize_audit('user-b', 'erased:x')"))).toBe('42501');
     expect(await asApp(client, 'user-a', () => outcome(client, "select vault.pseudonymize_audit('user-a', 'user-b')"))).toBe('22023');
-    // The group-commit path for fetch rows writes fetch rows only, never under an erased: pseudonym.
-    const fetchRow = (userId: string) => `select vault.append_fetch_audit('[{"user_id":"${userId}","status":200}]'::jsonb)`;
-    expect(await asApp(client, null, () => outcome(client, fetchRow('user-a')))).toBe('ok');
-    expect(await asApp(client, null, () => outcome(client, fetchRow('erased:x')))).toBe('42501');
-    expect(await asApp(client, null, () => outcome(client, fetchRow('')))).toBe('42501');
+    // The group-commit path for fetch rows writes fetch rows only, only for a user with a vault (an erased user
+    // has none), and never under an erased: pseudonym.
+    const fetchRow = (userId: string) => `select vault.append_fetch_audit('[{"user_id":"${userId}","status":200}]'::jsonb) as written`;
+    const written = (userId: string) =>
+      asApp(client, null, async () => (await client.query<{ written: string[] }>(fetchRow(userId))).rows[0]?.written);
+    expect(await written('user-a')).toEqual(['user-a']);
+    expect(await written('user-nobody')).toEqual([]);
+    // A vault row under a reserved id (only the owner could write one): the policy still refuses its fetch row.
+    const reserved = async (userId: string) => {
+      await client.query('begin');
+      try {
+        await client.query(
+          "insert into vault.encryption_vaults (user_id, recovery_wrapped_mk, recovery_iv) values ($1, '\\x00', '\\x00')",
+          [userId],
+        );
+        await client.query('set local role vault_app');
+        return await outcome(client, fetchRow(userId));
+      } finally {
+        await client.query('rollback');
+      }
+    };
+    expect(await reserved('erased:x')).toBe('42501');
+    expect(await reserved('')).toBe('42501');
+    // vault_maint may lock vault rows (to order fetch rows with the erasure), never change one.
+    await client.query('begin');
+    try {
+      await client.query('set local role vault_maint');
+      expect(await outcome(client, "update vault.encryption_vaults set user_id = user_id where user_id = 'user-a'")).toBe('42501');
+    } finally {
+      await client.query('rollback');
+    }
     // And the cross-user helper functions hand out ids and counts, never key material.
     const usage = await asApp(
       client,

@@ -12,7 +12,7 @@ export interface FetchAuditRow {
 
 interface Waiting {
   row: FetchAuditRow;
-  resolve: () => void;
+  resolve: (written: boolean) => void;
   reject: (err: unknown) => void;
 }
 
@@ -21,6 +21,10 @@ interface Waiting {
  * leaves, but the rows of all fetches that arrive while one INSERT is in flight share the next INSERT.
  * At low load every row is written alone (one round trip); under load batches grow by themselves and the
  * per-fetch cost of auditing shrinks. No timer, no extra latency beyond the in-flight write.
+ *
+ * A row is written only while the user's vault exists (`vault.append_fetch_audit` takes it FOR KEY SHARE, so an
+ * erasure's delete waits for the row or the row for the delete): `append` answers false when the vault was erased
+ * after the fetch read it, and that key must not be answered.
  */
 export class FetchAuditBatcher {
   private queue: Waiting[] = [];
@@ -32,9 +36,9 @@ export class FetchAuditBatcher {
     private readonly opts: { durable: boolean; maxBatch?: number; logger?: Logger },
   ) {}
 
-  append(row: FetchAuditRow): Promise<void> {
+  append(row: FetchAuditRow): Promise<boolean> {
     assertUserId(row.userId);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.schedule();
     });
@@ -65,10 +69,11 @@ export class FetchAuditBatcher {
     }));
     const commit = this.opts.durable ? '' : ", set_config('synchronous_commit', 'off', true)";
     // One simple query = one implicit transaction: the role switch and the insert commit together.
-    const text = `SELECT set_config('role', '${APP_ROLE}', true)${commit}; SELECT vault.append_fetch_audit(${pg.escapeLiteral(JSON.stringify(rows))}::jsonb)`;
+    const text = `SELECT set_config('role', '${APP_ROLE}', true)${commit}; SELECT vault.append_fetch_audit(${pg.escapeLiteral(JSON.stringify(rows))}::jsonb) AS written`;
     try {
-      await this.db.$client.query(text);
-      for (const w of batch) w.resolve();
+      const results = (await this.db.$client.query(text)) as unknown as pg.QueryResult<{ written: string[] }>[];
+      const written = new Set(results[1]?.rows[0]?.written);
+      for (const w of batch) w.resolve(written.has(w.row.userId));
     } catch (err) {
       this.opts.logger?.error({ err: (err as Error).message, rows: batch.length }, 'fetch audit batch failed');
       for (const w of batch) w.reject(err);

@@ -27,6 +27,8 @@ export interface ErasureDeps {
  * user encrypted with it is unreadable everywhere, backups included. The audit trail stays, with the user id
  * replaced by a random pseudonym (unlinkable to the user, but the rows stay grouped). The shared participant
  * helper runs it once per request and writes the completion event in the same transaction.
+ * The delete comes first: every audit insert holds the vault row FOR KEY SHARE (db/audit.ts, append_fetch_audit),
+ * so the delete waits for a pending row's commit and the pseudonymizing statement after it sees that row.
  */
 export async function eraseVault(tx: ErasureTx, userId: string): Promise<Partial<ErasureCounts>> {
   await enterUserScope(tx, userId);

@@ -4,6 +4,7 @@ import { AppError, ERRORS, toAppError } from '@mana/shared';
 import { appendAudit } from '../db/audit';
 import type { AuditAction } from '../db/schema';
 import { isUserId, withUserScope, type Tx, type VaultDb } from '../db/scope';
+import { VAULT_ERRORS } from '../domain/errors';
 import { VaultCryptoError } from '../domain/kek';
 
 export interface AuditedDeps {
@@ -49,7 +50,8 @@ function asAppError(err: unknown, logger: Logger): AppError {
 /**
  * Runs one vault action for the caller in their user scope and writes its audit row: in the same
  * transaction when it succeeds, in a transaction of its own when it fails (the first one rolled back),
- * so probing leaves a trail too.
+ * so probing leaves a trail too. Rows are written only while the vault exists (db/audit.ts): an action whose
+ * vault was erased under it (only /init reads it without holding it FOR UPDATE) is a 404 like one after.
  */
 export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditAction, work: (tx: Tx) => Promise<Outcome<T>>): Promise<T> {
   const userId = callerId(req);
@@ -57,7 +59,7 @@ export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditA
   try {
     return await withUserScope(deps.db, userId, async (tx) => {
       const { body, context } = await work(tx);
-      await appendAudit(tx, { userId, action, status: 200, ...meta, context });
+      if (!(await appendAudit(tx, { userId, action, status: 200, ...meta, context }))) throw VAULT_ERRORS.notFound();
       return body;
     });
   } catch (err) {
@@ -65,7 +67,10 @@ export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditA
   }
 }
 
-/** Writes the audit row of a failed action in a transaction of its own; returns the error to answer with. */
+/**
+ * Writes the audit row of a failed action in a transaction of its own (none when the user has no vault: an erased
+ * user must not be named again); returns the error to answer with.
+ */
 export async function auditFailure(deps: AuditedDeps, req: Request, action: AuditAction, err: unknown): Promise<AppError> {
   const failure = asAppError(err, req.log ?? deps.logger);
   const userId = callerId(req);

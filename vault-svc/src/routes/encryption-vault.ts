@@ -3,6 +3,7 @@ import type { AuditAction } from '../db/schema';
 import { parseBody } from '@mana/shared';
 import type { FetchAuditBatcher } from '../db/fetch-audit';
 import { readKeyOneTrip, readStatusOneTrip } from '../db/hot-paths';
+import { VAULT_ERRORS } from '../domain/errors';
 import type { Keyring } from '../domain/kek';
 import { keyFetched } from '../metrics';
 import {
@@ -59,7 +60,8 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
   });
 
   // Hot path: every client fetches its key on every sign-in. One round trip to read; the audit row joins
-  // the next group commit, and the key leaves only once its row is committed.
+  // the next group commit, and the key leaves only once its row is committed. No row is written when the
+  // vault was erased after the read: that key does not leave either (404, as a fetch after the erasure).
   router.get('/key', async (req, res) => {
     const userId = callerId(req);
     let key: KeyResponse;
@@ -70,7 +72,10 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
       throw await auditFailure(deps, req, 'fetch', err);
     }
     const context = 'kekId' in key ? { kekId: key.kekId } : { zeroKnowledge: true };
-    await deps.fetchAudit.append({ userId, status: 200, ...requestMeta(req), context });
+    if (!(await deps.fetchAudit.append({ userId, status: 200, ...requestMeta(req), context }))) {
+      keyFetched.emit('refused');
+      throw await auditFailure(deps, req, 'fetch', VAULT_ERRORS.notFound());
+    }
     keyFetched.emit('kekId' in key ? 'server_wrapped' : 'zero_knowledge');
     res.set('Cache-Control', 'no-store').json(key);
   });
