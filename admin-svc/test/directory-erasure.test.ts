@@ -5,6 +5,7 @@ import { createDatabase, createEvent, createLogger, MemoryBus, runMigrations, ty
 import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
 import type { UpstreamCall } from '../src/clients/upstream';
 import * as tables from '../src/db/schema';
+import { eraseUser } from '../src/domain/actions';
 import { resyncDirectory } from '../src/domain/resync';
 import { pseudonymOf } from '../src/domain/pseudonym';
 import type { ConsumerDeps } from '../src/events/deps';
@@ -131,5 +132,19 @@ describe('admin-svc: the directory and the erasure', () => {
     );
     expect(again).toMatchObject({ added: 0, removed: 0 });
     expect(await row(erased)).toBeUndefined();
+  });
+  it("an admin's erase request audited after the erasure it started ran here names the user by pseudonym", async () => {
+    const userId = `u_erase_${crypto.randomUUID()}`;
+    await register(userId);
+    // gdpr-svc starts the saga and answers; admin-svc's participant has erased the user before that answer arrives.
+    const gdpr = (async () => {
+      await erase(userId);
+      return { requestId: crypto.randomUUID(), statusUrl: '/api/v1/gdpr/erasures/x' };
+    }) as UpstreamCall;
+    const unused = (() => Promise.reject(new Error('not called'))) as UpstreamCall;
+    const deps = { db: database.db, auth: unused, gdpr, tiers: ['public'], pseudonymSecret: SECRET, logger };
+    await eraseUser(deps, { id: 'admin-1', requestId: null, ipAddress: null }, userId, 'support ticket');
+    const { rows } = await sql.query<{ target_id: string }>("select target_id from admin.audit_log where action = 'data.erase'");
+    expect(rows).toEqual([{ target_id: pseudonymOf(SECRET, userId) }]);
   });
 });

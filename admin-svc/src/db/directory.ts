@@ -79,6 +79,16 @@ export async function lockDirectory(tx: Conn): Promise<void> {
 }
 
 /**
+ * The id an audit entry names its target by: the user's pseudonym once erased. Takes the user's lock (first in
+ * its transaction, as the erasure does, so a row lock taken after cannot deadlock with it): an erasure still
+ * running waits for the entry and pseudonymizes it, an erasure that committed is seen here.
+ */
+export async function auditTargetOf(tx: Conn, userId: string, pseudonym: string): Promise<string> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${userLock(userId)})`);
+  return (await isErased(tx, pseudonym)) ? pseudonym : userId;
+}
+
+/**
  * An event's facts about a user, unless the user was erased (the tombstone, by keyed pseudonym): a late event
  * cannot bring the row back, nor one that races the erasure (see the locks above).
  */

@@ -1,10 +1,11 @@
 import { AppError, createEvent, enqueueEvent, ERRORS } from '@mana/shared';
 import { appendAudit, type AuditAction } from '../db/audit';
-import { findUser, setBan, setRole, setTier } from '../db/directory';
+import { auditTargetOf, findUser, setBan, setRole, setTier } from '../db/directory';
 import { outbox } from '../db/schema';
 import { asApp, type Tx } from '../db/scope';
 import type { Actor, AdminDeps } from './context';
 import { ADMIN_ERRORS } from './errors';
+import { pseudonymOf } from './pseudonym';
 import { directoryUser } from './users';
 
 const userPath = (userId: string, rest = '') => `/api/v1/internal/users/${encodeURIComponent(userId)}${rest}`;
@@ -21,7 +22,9 @@ interface RemoteAction<T> {
 
 /**
  * An admin write done by another service: the call, then the local effect and the audit entry in one
- * transaction. A refused or failed call is audited too (outcome and error code), then answered.
+ * transaction. A refused or failed call is audited too (outcome and error code), then answered. The entry is
+ * written after the call, and the call may itself start the target's erasure (data.erase: gdpr-svc's saga
+ * reaches admin-svc's participant at once), so the target is named as the erasure's lock and tombstone say.
  */
 async function remoteAction<T>(deps: AdminDeps, actor: Actor, a: RemoteAction<T>): Promise<T> {
   const base = {
@@ -32,19 +35,23 @@ async function remoteAction<T>(deps: AdminDeps, actor: Actor, a: RemoteAction<T>
     requestId: actor.requestId,
     ipAddress: actor.ipAddress,
   };
+  const target = (tx: Tx) => auditTargetOf(tx, a.targetId, pseudonymOf(deps.pseudonymSecret, a.targetId));
   let result: T;
   try {
     result = await a.remote();
   } catch (err) {
     const code = err instanceof AppError ? err.code : 'INTERNAL_ERROR';
-    await asApp(deps.db, (tx) => appendAudit(tx, { ...base, changes: { outcome: 'failed', error: code } })).catch((auditErr: unknown) =>
+    await asApp(deps.db, async (tx) =>
+      appendAudit(tx, { ...base, targetId: await target(tx), changes: { outcome: 'failed', error: code } }),
+    ).catch((auditErr: unknown) =>
       deps.logger.error({ err: (auditErr as Error).message, action: a.action }, 'could not write the audit entry of a failed action'),
     );
     throw err instanceof AppError ? err : ERRORS.internal(err);
   }
   await asApp(deps.db, async (tx) => {
+    const targetId = await target(tx); // first: the lock comes before any row lock of local()
     const changes = await a.local(tx, result);
-    await appendAudit(tx, { ...base, changes: { outcome: 'ok', ...changes } });
+    await appendAudit(tx, { ...base, targetId, changes: { outcome: 'ok', ...changes } });
   });
   return result;
 }
