@@ -27,7 +27,8 @@ AS $$
   WITH r AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(p_rows) AS r(user_id text, status integer, ip text, user_agent text, context jsonb)
   ), vaults AS MATERIALIZED (
-    SELECT v.user_id FROM vault.encryption_vaults v WHERE v.user_id IN (SELECT r.user_id FROM r) FOR KEY SHARE
+    -- Locked in user order (code points, as the erasure helper sorts a batch it erases): no lock cycle between the two.
+    SELECT v.user_id FROM vault.encryption_vaults v WHERE v.user_id IN (SELECT r.user_id FROM r) ORDER BY v.user_id COLLATE "C" FOR KEY SHARE
   ), ins AS (
     INSERT INTO vault.encryption_vault_audit (user_id, action, status, ip, user_agent, context)
     SELECT r.user_id, 'fetch', r.status, r.ip, r.user_agent, coalesce(r.context, '{}'::jsonb)

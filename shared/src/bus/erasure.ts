@@ -144,7 +144,10 @@ export async function handleErasureRequests(opts: ErasureParticipantOptions, del
       );
     }
     const counted = new Map<string, ErasureCounts>();
-    for (const d of toErase) counted.set(d.requestId, normalize(await opts.erase(tx, d.userId, d.requestId)));
+    // In user order: an erase locks its user's rows (and per-user advisory locks), so two batches, or a batch and a
+    // service's own multi-user statement that locks in the same order, never wait on each other in a cycle.
+    const byUser = [...toErase].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+    for (const d of byUser) counted.set(d.requestId, normalize(await opts.erase(tx, d.userId, d.requestId)));
     if (counted.size > 0) {
       const results = JSON.stringify([...counted].map(([id, counts]) => ({ id, counts })));
       await tx.execute(sql`update ${processed} p set result = r.counts
