@@ -41,7 +41,19 @@ export function publicApiKey(k: ApiKeyRow) {
   };
 }
 
-/** Creates a key; the clear key is in the answer and nowhere else. */
+/**
+ * Refuses a banned user a key, as the session insert refuses them a session (drizzle/0015), in the same order: the
+ * user row `FOR SHARE` first, which waits for a `banUser` holding it `FOR UPDATE` until that commits, then the ban
+ * read by a new statement (under READ COMMITTED a fresh snapshot, so it sees a ban committed while the lock was
+ * awaited). A ban that got the lock second waits for this transaction, and its key DELETE then sees the new key.
+ * The request's live session is no guard: the ban may commit after it was checked.
+ */
+async function refuseBannedUser(tx: Conn, userId: string): Promise<void> {
+  await tx.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.id, userId)).for('share');
+  if (await activeBan(tx, userId)) throw AUTH_ERRORS.accountBanned();
+}
+
+/** Creates a key; the clear key is in the answer and nowhere else. A banned user gets 403 ACCOUNT_BANNED. */
 export async function createApiKey(
   db: Db,
   userId: string,
@@ -54,6 +66,7 @@ export async function createApiKey(
   return db.transaction(async (tx) => {
     // One creation per user at a time, so concurrent ones cannot both pass the count.
     await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`api_keys:${userId}`}, 0))`);
+    await refuseBannedUser(tx, userId);
     const [held] = await tx
       .select({ n: sql<number>`count(*)::int` })
       .from(tables.apiKeys)

@@ -240,7 +240,7 @@ export const authApi: readonly ApiOperation[] = [
     summary: 'Create a personal API key (`mana_…`, shown once) with route-prefix scopes',
     body: apiKeyBody,
     responses: { 201: 'the key, its id, name, scopes and expiry' },
-    errors: { 403: ['FORBIDDEN'], 409: ['API_KEY_LIMIT'] },
+    errors: { 403: ['FORBIDDEN', 'ACCOUNT_BANNED'], 409: ['API_KEY_LIMIT'] },
   },
   {
     method: 'get',

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { AppError, createDatabase, type Database, type ServiceHandle } from '@mana/shared';
+import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import * as tables from '../src/db/schema';
+import { createApiKey } from '../src/domain/api-keys';
+import { banUser } from '../src/domain/bans';
+import { startAuthService } from '../src/server';
+
+/**
+ * A banned user gets no API key, like no session (drizzle/0015): a ban that commits while a key is being created
+ * (the request's session was live when it started) refuses it, and a user banned already is refused. The
+ * interleaving is forced with an uncommitted row of a second connection and read from pg_stat_activity, no sleeps.
+ */
+describe('auth-svc: creating an API key while banned', () => {
+  let db: TestDatabase;
+  let bus: ReturnType<typeof testBusEnv>;
+  let svc: ServiceHandle;
+  let sql: pg.Pool;
+  let database: Database<typeof tables>;
+  const password = 'Api Key Ban Passphrase 5';
+  const headers = { 'content-type': 'application/json', 'user-agent': 'api-key-ban/1.0' };
+  const post = (path: string, body: Record<string, unknown>, token?: string) =>
+    fetch(`${svc.url}${path}`, {
+      method: 'POST',
+      headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  const meta = { ipAddress: null, userAgent: null };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mana_auth_keyban');
+    bus = testBusEnv(uniqueName('authkb'));
+    svc = await startAuthService({
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: db.url,
+        ...bus,
+        BASE_URL: 'http://127.0.0.1:3001',
+        AUTH_SVC_PORT: '0',
+        REQUIRE_EMAIL_VERIFICATION: 'false',
+      },
+    });
+    sql = testPool(db.url, 3);
+    database = createDatabase({ url: db.url, schema: tables, max: 2 });
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await sql?.end();
+    await svc?.close();
+    await deleteTestBus(bus, ['auth']);
+    await db?.drop();
+  });
+
+  const signedIn = async () => {
+    const email = `${uniqueName('keyban')}@example.com`;
+    const registered = await post('/api/v1/auth/register', { email, password });
+    expect(registered.status).toBe(201);
+    const { user } = (await registered.json()) as { user: { id: string } };
+    const login = await post('/api/v1/auth/login', { email, password });
+    expect(login.status).toBe(200);
+    const { accessToken } = (await login.json()) as { accessToken: string };
+    return { userId: user.id, token: accessToken };
+  };
+  const keysOf = async (userId: string) => (await sql.query('select id from auth.api_keys where user_id = $1', [userId])).rowCount;
+  const lockWaiters = async (pattern: string) =>
+    (
+      await sql.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`, [
+        pattern,
+      ])
+    ).rowCount ?? 0;
+
+  it('a ban that commits while the key is being created refuses it (403 ACCOUNT_BANNED) and leaves no key', async () => {
+    const { userId, token } = await signedIn();
+    const holder = await sql.connect();
+    let banning: ReturnType<typeof banUser> | undefined;
+    let creating: Promise<Response> | undefined;
+    try {
+      // A second connection's lock on the session row holds the real banUser after it locked the user row and
+      // wrote the ban, before it deletes the user's sessions and keys.
+      await holder.query('begin');
+      await holder.query('select id from auth.session where user_id = $1 for update', [userId]);
+      banning = banUser(database.db, userId, { reason: 'abuse', expiresAt: null, actorId: null });
+      await eventually(async () => (await lockWaiters('delete from %session%')) > 0);
+      // The session is still live: the creation passes its checks and waits for the user row the ban holds.
+      const create = post('/api/v1/auth/api-keys', { name: 'during the ban' }, token);
+      creating = create;
+      // (On the old code the key's insert waits there too, for its foreign key check.)
+      await eventually(
+        async () => (await lockWaiters('%')) > 1 || (await Promise.race([create, Promise.resolve('pending')])) !== 'pending',
+      );
+      await holder.query('rollback');
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      holder.release();
+    }
+    expect(await banning).toMatchObject({ kind: 'banned', sessionsEnded: 1 });
+    const refused = await creating;
+    expect(refused?.status).toBe(403);
+    expect(await refused?.json()).toMatchObject({ error: 'ACCOUNT_BANNED' });
+    expect(await keysOf(userId)).toBe(0);
+  });
+
+  it('a banned user is refused a key (403 ACCOUNT_BANNED)', async () => {
+    const { userId } = await signedIn();
+    await banUser(database.db, userId, { reason: 'abuse', expiresAt: null, actorId: null });
+    const refused = createApiKey(database.db, userId, { name: 'banned', scopes: ['credits:read'] }, meta);
+    await expect(refused).rejects.toBeInstanceOf(AppError);
+    await expect(refused).rejects.toMatchObject({ code: 'ACCOUNT_BANNED', status: 403 });
+    expect(await keysOf(userId)).toBe(0);
+  });
+});
