@@ -157,8 +157,10 @@ export function createAuth(deps: AuthDeps) {
         passwordVersion: PASSWORD_VERSION_FIELD,
       },
     },
-    // The version of the password, bumped by a trigger when it changes (plugins/password-version.ts).
+    // The version of the password, bumped by a trigger when it changes (plugins/password-version.ts); a pending
+    // two-factor sign-in carries the version its password step checked.
     account: { additionalFields: { passwordVersion: PASSWORD_VERSION_FIELD } },
+    verification: { additionalFields: { passwordVersion: PASSWORD_VERSION_FIELD } },
     // Shared storage only: no state lives in one process (see README, "Rate limiting").
     rateLimit: { enabled: config.AUTH_RATE_LIMIT, storage: 'database' },
     advanced: {

@@ -79,6 +79,11 @@ export const verification = authSchema.table(
     expiresAt: ts('expires_at').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /**
+     * On a pending two-factor sign-in only: the credential account's `passwordVersion` its password step checked,
+     * written into the session its second step creates (drizzle/0017, plugins/password-version.ts).
+     */
+    passwordVersion: integer('password_version'),
   },
   (t) => [index('verification_identifier_idx').on(t.identifier)],
 );

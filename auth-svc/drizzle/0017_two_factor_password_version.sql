@@ -1,0 +1,12 @@
+-- A two-factor sign-in keeps no session after a password change between its two steps (src/auth/plugins/
+-- password-version.ts). Its first step checks the password and, instead of a session, leaves Better Auth's pending
+-- sign-in: a verification row (identifier 2fa-…, value the user's id) named by its signed two-factor cookie, which
+-- Mana's /api/v1 challenge seals (two_factor_challenges). Its second step checks the code, consumes that row and
+-- creates the session, which carried no password version: a reset or change in between (it ends the user's
+-- sessions, and there was none yet) let whoever knew the old password and the code finish the sign-in.
+-- The pending row now carries the credential account's password_version its first step read (with the hash it
+-- checked), and the second step writes it into its session: 0016's trigger then refuses the insert once that password
+-- changed, and a change committing after the insert ends the session, as for a plain password sign-in. Rows written
+-- without it (by an instance of the previous release, at most Better Auth's 10 minutes old) make sessions without a
+-- version, as before.
+ALTER TABLE "auth"."verification" ADD COLUMN "password_version" integer;
