@@ -7,8 +7,9 @@ import { startAuthService } from '../src/server';
 
 /**
  * The second step of a two-factor sign-in: the pending sign-in it completes was made by a password check, so a
- * password reset in between refuses it (drizzle/0017, plugins/password-version.ts). The race is forced with a lock of a
- * second connection, its wait read from pg_stat_activity.
+ * password reset in between refuses it (drizzle/0017, plugins/password-version.ts), and a challenge completes once.
+ * Interleavings are forced with a lock or an open transaction of a second connection, their waits read from
+ * pg_stat_activity.
  */
 describe('auth-svc: completing a two-factor sign-in', () => {
   let db: TestDatabase;
@@ -137,5 +138,33 @@ describe('auth-svc: completing a two-factor sign-in', () => {
     expect(done).toMatchObject({ status: 200, body: { tokenType: 'Bearer' } });
     const { rows } = await sql.query('select password_version from auth.session where user_id = $1', [userId]);
     expect(rows).toEqual([{ password_version: 0 }]);
+  });
+
+  it('two completions of one challenge at once: one gets the tokens, the other INVALID_CHALLENGE, one session', async () => {
+    const { email, userId, backupCodes } = await twoFactorUser();
+    await sql.query('delete from auth.session where user_id = $1', [userId]);
+    const challenge = await startLogin(email);
+    const holder = await sql.connect();
+    let both: Promise<Awaited<ReturnType<typeof complete>>[]> | undefined;
+    try {
+      await holder.query('begin');
+      // Both completions opened the challenge and wait in Better Auth's verification for their lockout charge
+      // (this row), before either code is checked; then they run on together.
+      await holder.query(
+        `insert into auth.sign_in_lockouts (email, failures) values ($1, 0)
+           on conflict (email) do update set failures = auth.sign_in_lockouts.failures`,
+        [email],
+      );
+      both = Promise.all([complete(challenge, backupCodes[0] ?? ''), complete(challenge, backupCodes[1] ?? '')]);
+      await eventually(async () => (await lockWaiters('insert into %sign_in_lockouts%')) === 2);
+      await holder.query('commit');
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      holder.release();
+    }
+    const answers = (await both) ?? [];
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 401]);
+    expect(answers.find((a) => a.status === 401)?.body.error).toBe('INVALID_CHALLENGE');
+    expect(await sessionsOf(userId)).toHaveLength(1);
   });
 });

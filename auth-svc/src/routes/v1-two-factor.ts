@@ -51,6 +51,10 @@ export function v1TwoFactorRoutes(ctx: AuthContext): Router {
       }
       throw err;
     }
+    // Whether this drop or a parallel one removed the row does not matter: exactly one completion got here. Better
+    // Auth consumed the pending sign-in the challenge seals (a DELETE … RETURNING of its verification row, and of its
+    // attempt count before the code check) before it created the session; a parallel completion found it gone and
+    // was refused above (INVALID_CHALLENGE). This row only maps the challenge to that cookie.
     await dropChallenge(ctx.db, pending.challengeHash);
     const sessionToken = verified.response.token;
     if (!sessionToken) throw AUTH_ERRORS.invalidChallenge();
