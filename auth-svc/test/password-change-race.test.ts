@@ -158,4 +158,20 @@ describe('auth-svc: a sign-in with the old password racing a password change', (
     ]);
     expect(rows).toEqual([{ password_version: 0 }]);
   });
+
+  it("the version is never in an answer: Better Auth's session and account views leave it out", async () => {
+    const { email } = await register();
+    const signIn = await post('/api/auth/sign-in/email', { email, password: oldPassword });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    for (const path of ['/api/auth/get-session', '/api/auth/list-sessions', '/api/auth/list-accounts']) {
+      const res = await fetch(`${svc.url}${path}`, { headers: { ...headers, cookie } });
+      expect(res.status, path).toBe(200);
+      const text = await res.text();
+      expect(text, path).not.toMatch(/passwordVersion|password_version/);
+    }
+  });
 });

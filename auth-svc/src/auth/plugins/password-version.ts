@@ -15,7 +15,7 @@ const PASSWORD_CHANGED_CONSTRAINT = 'session_password_current';
 const INVALID_CREDENTIALS = { code: 'INVALID_EMAIL_OR_PASSWORD', message: 'Invalid email or password' };
 
 /** Better Auth's field on the account, the session and the verification row (the column password_version). */
-export const PASSWORD_VERSION_FIELD = { type: 'number', required: false, input: false } as const;
+export const PASSWORD_VERSION_FIELD = { type: 'number', required: false, input: false, returned: false } as const;
 
 type AdapterFactory<A extends object> = (options: BetterAuthOptions) => A;
 type Row = Record<string, unknown>;
