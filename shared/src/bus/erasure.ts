@@ -144,8 +144,9 @@ export async function handleErasureRequests(opts: ErasureParticipantOptions, del
       );
     }
     const counted = new Map<string, ErasureCounts>();
-    // In user order (UTF-16 code units: the code-point order of COLLATE "C" for the ASCII ids Better Auth makes): an erase locks its user's rows (and per-user advisory locks), so two batches, or a batch and a
-    // service's own multi-user statement that locks in the same order, never wait on each other in a cycle.
+    // In user order (UTF-16 code units: COLLATE "C"'s order for the ASCII ids Better Auth makes). An erase locks its
+    // user's rows and advisory locks, so two batches, or a batch and a service's own multi-user statement that locks
+    // in the same order, never wait on each other in a cycle.
     const byUser = [...toErase].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
     for (const d of byUser) counted.set(d.requestId, normalize(await opts.erase(tx, d.userId, d.requestId)));
     if (counted.size > 0) {
