@@ -67,12 +67,17 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
       signIn = post('/api/v1/auth/login', { email, password });
       // The insert's cap trigger has read the 7-day lifetime; its ban trigger waits for the user row.
       await eventually(() => waiting('insert into %session%'));
-      let lowered = false;
-      lowering = applySessionPolicy(database.db, 3600).then(() => {
-        lowered = true;
+      lowering = applySessionPolicy(database.db, 3600);
+      // The lower lifetime is committed and the cap waits for the session writes in flight (it polls pg_locks for
+      // the insert's transaction): on the old code it had capped already, without the session held here.
+      await eventually(async () => {
+        const { rows } = await sql.query<{ n: number }>(
+          // The pattern is split so that this query's own text (an idle pool connection shows its last one) does not match.
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and query like '%virtualxid = ' || 'any(%'`,
+        );
+        return rows[0]?.n;
       });
-      // Lowering waits for the session insert in flight (or, on the old code, has already capped without it).
-      await eventually(async () => lowered || (await waiting('lock table%')));
       await holder.query('commit');
     } finally {
       await holder.query('rollback').catch(() => {});
@@ -84,5 +89,31 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
       `select bool_and(expires_at <= created_at + interval '3600 seconds') as capped, count(*)::int as sessions from auth.session`,
     );
     expect(rows[0]).toEqual({ capped: true, sessions: 1 });
+  });
+
+  it('a cap owed by a start that died before it finished is paid by the next start, with the same lifetime', async () => {
+    expect((await post('/api/v1/auth/login', { email, password })).status).toBe(200);
+    // A start that stored a lower lifetime and died before its cap: a session left past it, the cap still owed.
+    await sql.query(`update auth.session_policy set max_lifetime_seconds = 1800, sessions_capped = false where id`);
+    const c = await sql.connect();
+    try {
+      // Past the cap trigger (as a session written before the lower lifetime was stored).
+      await c.query('begin');
+      await c.query(`set local session_replication_role = replica`);
+      await c.query(`update auth.session set created_at = now() - interval '1 hour', expires_at = now() + interval '6 days'`);
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+    expect(
+      (await sql.query(`select 1 from auth.session where expires_at > created_at + interval '1800 seconds'`)).rowCount,
+    ).toBeGreaterThan(0);
+    await applySessionPolicy(database.db, 1800);
+    const { rows } = await sql.query<{ capped: boolean; owed: boolean }>(
+      `select bool_and(expires_at <= created_at + interval '1800 seconds') as capped,
+              (select not sessions_capped from auth.session_policy where id) as owed
+         from auth.session`,
+    );
+    expect(rows[0]).toEqual({ capped: true, owed: false });
   });
 });

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import * as tables from '../db/schema';
 import { preparedStatement } from '../db/prepared';
 import type { Conn, Db } from '../db/types';
@@ -320,36 +320,83 @@ export async function startSessionFamily(
   return row ? { ...row, refreshToken } : undefined;
 }
 
+/** Sessions capped per statement when a lower lifetime is applied: each batch holds its row locks only that long. */
+const CAP_BATCH = 1000;
+/** How long the cap waits for the session writes that were in flight when the lower lifetime was stored. */
+const WRITERS_WAIT_MS = 60_000;
+
 /**
- * Writes the absolute session lifetime where the `session_cap_expiry` trigger reads it; every write of
- * a session's expiry from then on is capped at its sign-in + this many seconds. A lifetime lower than the one
- * stored (or the first one) caps the sessions that exist too, not only from their next write: that update reads
- * the whole session table, so a start with the lifetime unchanged skips it. Both in one transaction, so a start
- * that dies between them leaves the old lifetime stored and the next start caps again.
+ * Writes the absolute session lifetime where the `session_cap_expiry` trigger reads it; every write of a session's
+ * expiry from then on is capped at its sign-in + this many seconds. A lifetime lower than the one stored (or the
+ * first one) caps the sessions that exist too, not only from their next write. That cap reads the whole session
+ * table, so it runs only while the policy row says it is owed (`sessions_capped` false): a start with the lifetime
+ * unchanged costs one statement, and a start that died before the cap finished leaves it owed to the next one.
+ *
+ * Without a table lock: sign-ins and refreshes never wait for it. Once the lower lifetime is committed, every
+ * session write that starts reads it in its trigger; the ones already in flight may have read the old one, so the
+ * cap first waits for the transactions that held a write lock on `auth.session` at that moment to end (as CREATE
+ * INDEX CONCURRENTLY waits for older writers), then caps in batches what they and everyone before wrote.
  */
 export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number): Promise<void> {
-  await conn.transaction(async (tx) => {
-    const previous = tx.$with('previous').as(
-      tx
-        .select({ seconds: tables.sessionPolicy.maxLifetimeSeconds })
-        .from(tables.sessionPolicy)
-        .where(sql`${tables.sessionPolicy.id}`),
-    );
-    const [row] = await tx
-      .with(previous)
-      .insert(tables.sessionPolicy)
-      .values({ id: true, maxLifetimeSeconds })
-      .onConflictDoUpdate({ target: tables.sessionPolicy.id, set: { maxLifetimeSeconds, updatedAt: sql`now()` } })
-      .returning({ previous: sql<number | null>`(select ${previous.seconds} from ${previous})` });
-    if (row?.previous != null && row.previous <= maxLifetimeSeconds) return;
-    // A session insert (or expiry update) in flight may have read the old lifetime in its cap trigger: the SHARE lock
-    // waits for those to commit, so the cap below sees them, and makes new ones wait for this commit, so their trigger
-    // reads the new lifetime. Only when the lifetime is lowered: the sign-in path takes no lock on the policy row.
-    await tx.execute(sql`lock table ${tables.session} in share mode`);
-    const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
-    await tx
+  const p = tables.sessionPolicy;
+  const [policy] = await conn
+    .insert(p)
+    .values({ id: true, maxLifetimeSeconds, sessionsCapped: false })
+    .onConflictDoUpdate({
+      target: p.id,
+      set: {
+        maxLifetimeSeconds,
+        updatedAt: sql`now()`,
+        // Owed again when the lifetime goes down; still owed when a cap before did not finish.
+        sessionsCapped: sql`${p.sessionsCapped} and ${maxLifetimeSeconds} >= ${p.maxLifetimeSeconds}`,
+      },
+    })
+    .returning({ sessionsCapped: p.sessionsCapped });
+  if (policy?.sessionsCapped) return;
+  await waitForSessionWriters(conn);
+  const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
+  for (;;) {
+    const capped = await conn
       .update(tables.session)
       .set({ expiresAt: cap })
-      .where(sql`${tables.session.expiresAt} > ${cap}`);
-  });
+      .where(
+        inArray(
+          tables.session.id,
+          conn
+            .select({ id: tables.session.id })
+            .from(tables.session)
+            .where(sql`${tables.session.expiresAt} > ${cap}`)
+            .limit(CAP_BATCH),
+        ),
+      )
+      .returning({ id: tables.session.id });
+    if (capped.length < CAP_BATCH) break;
+  }
+  // Paid, unless another start lowered the lifetime again meanwhile (then its own cap is owed).
+  await conn
+    .update(p)
+    .set({ sessionsCapped: true })
+    .where(and(sql`${p.id}`, eq(p.maxLifetimeSeconds, maxLifetimeSeconds)));
+}
+
+/**
+ * Waits until every transaction that holds a write lock on `auth.session` now has ended (each holds its virtual
+ * transaction id's lock until then; pg_locks lists fast-path locks too). Polls: it runs at a start that lowered the
+ * lifetime, rarely, and a session write lasts milliseconds. A writer still open after WRITERS_WAIT_MS is not waited
+ * for any longer (the cap goes on; its session is capped at its next expiry write).
+ */
+async function waitForSessionWriters(conn: Conn): Promise<void> {
+  const { rows } = await conn.execute<{ vxids: string[] | null }>(sql`
+    select array_agg(distinct virtualtransaction) as vxids from pg_locks
+     where locktype = 'relation' and relation = ${sql.raw(`'auth.session'::regclass`)}
+       and mode = 'RowExclusiveLock' and pid <> pg_backend_pid()`);
+  const vxids = rows[0]?.vxids ?? [];
+  const deadline = Date.now() + WRITERS_WAIT_MS;
+  while (vxids.length > 0 && Date.now() < deadline) {
+    const open = await conn.execute<{ n: number }>(
+      sql`select count(*)::int as n from pg_locks where locktype = 'virtualxid' and virtualxid = any(${sql.param(vxids)}::text[])`,
+    );
+    if (!open.rows[0]?.n) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

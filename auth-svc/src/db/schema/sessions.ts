@@ -73,6 +73,8 @@ export const sessionPolicy = authSchema.table(
     id: boolean('id').primaryKey().default(true),
     maxLifetimeSeconds: integer('max_lifetime_seconds').notNull(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /** False while the sessions that exist still owe the cap of a lower lifetime (domain/sessions.ts applySessionPolicy). */
+    sessionsCapped: boolean('sessions_capped').notNull().default(true),
   },
   (t) => [check('session_policy_single_row', sql`${t.id}`), check('session_policy_positive', sql`${t.maxLifetimeSeconds} > 0`)],
 );
