@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
-import { AppError, createDatabase, type Database, type ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
-import * as tables from '../src/db/schema';
+import { AppError } from '@mana/shared';
+import { eventually, uniqueName } from '@mana/shared/testing';
 import { createApiKey } from '../src/domain/api-keys';
 import { banUser } from '../src/domain/bans';
-import { startAuthService } from '../src/server';
+import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * A banned user gets no API key, like no session (drizzle/0015): a ban that commits while a key is being created
@@ -13,11 +11,10 @@ import { startAuthService } from '../src/server';
  * interleaving is forced with an uncommitted row of a second connection and read from pg_stat_activity, no sleeps.
  */
 describe('auth-svc: creating an API key while banned', () => {
-  let db: TestDatabase;
-  let bus: ReturnType<typeof testBusEnv>;
-  let svc: ServiceHandle;
-  let sql: pg.Pool;
-  let database: Database<typeof tables>;
+  let svc: TestAuthService['svc'];
+  let sql: TestAuthService['sql'];
+  let database: TestAuthService['database'];
+  let stop: TestAuthService['stop'] | undefined;
   const password = 'Api Key Ban Passphrase 5';
   const headers = { 'content-type': 'application/json', 'user-agent': 'api-key-ban/1.0' };
   const post = (path: string, body: Record<string, unknown>, token?: string) =>
@@ -29,29 +26,11 @@ describe('auth-svc: creating an API key while banned', () => {
   const meta = { ipAddress: null, userAgent: null };
 
   beforeAll(async () => {
-    db = await createTestDatabase('mana_auth_keyban');
-    bus = testBusEnv(uniqueName('authkb'));
-    svc = await startAuthService({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: db.url,
-        ...bus,
-        BASE_URL: 'http://127.0.0.1:3001',
-        AUTH_SVC_PORT: '0',
-        REQUIRE_EMAIL_VERIFICATION: 'false',
-      },
-    });
-    sql = testPool(db.url, 3);
-    database = createDatabase({ url: db.url, schema: tables, max: 2 });
+    ({ svc, sql, database, stop } = await startTestAuthService('keyban'));
   });
 
   afterAll(async () => {
-    await database?.close();
-    await sql?.end();
-    await svc?.close();
-    await deleteTestBus(bus, ['auth']);
-    await db?.drop();
+    await stop?.();
   });
 
   const signedIn = async () => {

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { createDatabase, type Database, type ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import { createDatabase, type Database } from '@mana/shared';
+import { testPool } from '@mana/shared/testing';
 import * as tables from '../src/db/schema';
 import { findLiveSessionFast } from '../src/domain/sessions';
-import { startAuthService } from '../src/server';
 import { recordQueries, recordStatements, statementLabel, type QueryRecorder } from './helpers/query-log';
+import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * The number of SQL statements one `POST /api/v1/auth/login` and one bearer `GET /api/v1/auth/session` make,
@@ -13,9 +13,9 @@ import { recordQueries, recordStatements, statementLabel, type QueryRecorder } f
  * (docs/BENCHMARKS.md, "Login", lists each statement and its purpose).
  */
 describe('auth-svc: SQL statements of the sign-in and session-check paths', () => {
-  let db: TestDatabase;
-  let bus: ReturnType<typeof testBusEnv>;
-  let svc: ServiceHandle;
+  let svc: TestAuthService['svc'];
+  let db: TestAuthService['db'];
+  let stop: TestAuthService['stop'] | undefined;
   let queries: QueryRecorder;
   const email = 'query-count@example.com';
   const password = 'Counted Statements Passphrase 7';
@@ -24,19 +24,7 @@ describe('auth-svc: SQL statements of the sign-in and session-check paths', () =
     fetch(`${svc.url}/api/v1/auth/login`, { method: 'POST', headers, body: JSON.stringify(body) });
 
   beforeAll(async () => {
-    db = await createTestDatabase('mana_auth_queries');
-    bus = testBusEnv(uniqueName('authq'));
-    svc = await startAuthService({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: db.url,
-        ...bus,
-        BASE_URL: 'http://127.0.0.1:3001',
-        AUTH_SVC_PORT: '0',
-        REQUIRE_EMAIL_VERIFICATION: 'false',
-      },
-    });
+    ({ svc, db, stop } = await startTestAuthService('queries'));
     queries = recordQueries(svc.server);
     const reg = await fetch(`${svc.url}/api/v1/auth/register`, { method: 'POST', headers, body: JSON.stringify({ email, password }) });
     expect(reg.status).toBe(201);
@@ -45,9 +33,7 @@ describe('auth-svc: SQL statements of the sign-in and session-check paths', () =
   });
 
   afterAll(async () => {
-    await svc?.close();
-    await deleteTestBus(bus, ['auth']);
-    await db?.drop();
+    await stop?.();
   });
 
   /** One login's statements, by label (the full SQL is the assertion's message). */

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import type { ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
+import { eventually, uniqueName } from '@mana/shared/testing';
 import { hashPassword } from '../src/auth/password-hash';
-import { startAuthService } from '../src/server';
+import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * A sign-in with the old password racing a password reset keeps no session, whichever commits first (drizzle/0016,
@@ -11,10 +10,9 @@ import { startAuthService } from '../src/server';
  * connection, never a sleep: the sign-in has read and verified the old hash before the reset commits.
  */
 describe('auth-svc: a sign-in with the old password racing a password change', () => {
-  let db: TestDatabase;
-  let bus: ReturnType<typeof testBusEnv>;
-  let svc: ServiceHandle;
-  let sql: pg.Pool;
+  let svc: TestAuthService['svc'];
+  let sql: TestAuthService['sql'];
+  let stop: TestAuthService['stop'] | undefined;
   const headers = { 'content-type': 'application/json', 'user-agent': 'password-race/1.0', origin: 'http://127.0.0.1:3001' };
   const post = (path: string, body: Record<string, unknown>) =>
     fetch(`${svc.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -22,27 +20,11 @@ describe('auth-svc: a sign-in with the old password racing a password change', (
   const newPassword = 'Brand New Password After Reset 2';
 
   beforeAll(async () => {
-    db = await createTestDatabase('mana_auth_pwrace');
-    bus = testBusEnv(uniqueName('authpw'));
-    svc = await startAuthService({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: db.url,
-        ...bus,
-        BASE_URL: 'http://127.0.0.1:3001',
-        AUTH_SVC_PORT: '0',
-        REQUIRE_EMAIL_VERIFICATION: 'false',
-      },
-    });
-    sql = testPool(db.url, 4);
+    ({ svc, sql, stop } = await startTestAuthService('pwrace'));
   });
 
   afterAll(async () => {
-    await sql?.end();
-    await svc?.close();
-    await deleteTestBus(bus, ['auth']);
-    await db?.drop();
+    await stop?.();
   });
 
   const register = async () => {

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
-import { createDatabase, type Database, type ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
-import * as tables from '../src/db/schema';
+import { eventually } from '@mana/shared/testing';
 import { applySessionPolicy } from '../src/domain/sessions';
-import { startAuthService } from '../src/server';
+import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * A sign-in racing a start that lowers SESSION_MAX_LIFETIME_SECONDS gets the new lifetime. The sign-in's session
@@ -12,11 +9,10 @@ import { startAuthService } from '../src/server';
  * next), while the real applySessionPolicy lowers the lifetime: no sleeps, the waits are read from pg_stat_activity.
  */
 describe('auth-svc: a sign-in racing a lower session lifetime', () => {
-  let db: TestDatabase;
-  let bus: ReturnType<typeof testBusEnv>;
-  let svc: ServiceHandle;
-  let sql: pg.Pool;
-  let database: Database<typeof tables>;
+  let svc: TestAuthService['svc'];
+  let sql: TestAuthService['sql'];
+  let database: TestAuthService['database'];
+  let stop: TestAuthService['stop'] | undefined;
   const headers = { 'content-type': 'application/json', 'user-agent': 'policy-race/1.0' };
   const post = (path: string, body: Record<string, unknown>) =>
     fetch(`${svc.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -31,30 +27,12 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase('mana_auth_policy');
-    bus = testBusEnv(uniqueName('authpol'));
-    svc = await startAuthService({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: db.url,
-        ...bus,
-        BASE_URL: 'http://127.0.0.1:3001',
-        AUTH_SVC_PORT: '0',
-        REQUIRE_EMAIL_VERIFICATION: 'false',
-      },
-    });
-    sql = testPool(db.url, 3);
-    database = createDatabase({ url: db.url, schema: tables, max: 2 });
+    ({ svc, sql, database, stop } = await startTestAuthService('policy'));
     expect((await post('/api/v1/auth/register', { email, password })).status).toBe(201);
   });
 
   afterAll(async () => {
-    await database?.close();
-    await sql?.end();
-    await svc?.close();
-    await deleteTestBus(bus, ['auth']);
-    await db?.drop();
+    await stop?.();
   });
 
   it('a session inserted while the lower lifetime is being applied gets the lower lifetime', async () => {

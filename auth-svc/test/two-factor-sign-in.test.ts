@@ -1,9 +1,7 @@
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
-import type { ServiceHandle } from '@mana/shared';
-import { createTestDatabase, deleteTestBus, eventually, testBusEnv, testPool, uniqueName, type TestDatabase } from '@mana/shared/testing';
-import { startAuthService } from '../src/server';
+import { eventually, uniqueName } from '@mana/shared/testing';
+import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * The second step of a two-factor sign-in: the pending sign-in it completes was made by a password check, so a
@@ -12,10 +10,9 @@ import { startAuthService } from '../src/server';
  * pg_stat_activity.
  */
 describe('auth-svc: completing a two-factor sign-in', () => {
-  let db: TestDatabase;
-  let bus: ReturnType<typeof testBusEnv>;
-  let svc: ServiceHandle;
-  let sql: pg.Pool;
+  let svc: TestAuthService['svc'];
+  let sql: TestAuthService['sql'];
+  let stop: TestAuthService['stop'] | undefined;
   const origin = 'http://127.0.0.1:3001';
   const baseHeaders = { 'content-type': 'application/json', 'user-agent': 'two-factor-sign-in/1.0', origin };
   const post = (path: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -25,27 +22,11 @@ describe('auth-svc: completing a two-factor sign-in', () => {
   const newPassword = 'Two Factor New Password 4';
 
   beforeAll(async () => {
-    db = await createTestDatabase('mana_auth_2fasign');
-    bus = testBusEnv(uniqueName('auth2fa'));
-    svc = await startAuthService({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: db.url,
-        ...bus,
-        BASE_URL: origin,
-        AUTH_SVC_PORT: '0',
-        REQUIRE_EMAIL_VERIFICATION: 'false',
-      },
-    });
-    sql = testPool(db.url, 4);
+    ({ svc, sql, stop } = await startTestAuthService('2fasign'));
   });
 
   afterAll(async () => {
-    await sql?.end();
-    await svc?.close();
-    await deleteTestBus(bus, ['auth']);
-    await db?.drop();
+    await stop?.();
   });
 
   /** A user with TOTP on (enabled with the password, confirmed with a code); its backup codes. */

@@ -23,6 +23,18 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
       ip_address: string | null;
     }>;
 
+  /** The failed attempts counted against an email now. */
+  const failuresOf = async (email: string) =>
+    (await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [email])).rows[0]?.failures ??
+    0;
+  /** A Better Auth client signed in as the user (its cookies kept); in an object: the client answers any property, `then` too. */
+  const signedIn = async (user: { email: string; password: string }): Promise<{ c: ReturnType<typeof createManaAuthClient> }> => {
+    const jar = cookieFetch(s.gatewayUrl);
+    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
+    await c.signIn.email({ email: user.email, password: user.password });
+    return { c };
+  };
+
   beforeAll(async () => {
     s = await startStack({
       authInstances: 2,
@@ -39,8 +51,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     if (!a || !b) throw new Error('two instances expected');
     expect((await v1Login(user.email, WRONG, a.url)).status).toBe(401);
     expect((await v1Login(user.email.toUpperCase(), WRONG, b.url)).status).toBe(401);
-    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
-    expect(rows.rows[0].failures).toBe(2);
+    expect(await failuresOf(user.email)).toBe(2);
     expect((await nativeSignIn(user.email, WRONG)).status).toBe(401);
 
     const mail = await s.smtp.waitFor(user.email, (m) => m.subject === 'Your Mana account is temporarily locked');
@@ -80,9 +91,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
 
   it("another plugin's refusal before the check costs no attempt (step-up on a stale session)", async () => {
     const user = await registerVerified(s);
-    const jar = cookieFetch(s.gatewayUrl);
-    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
-    await c.signIn.email({ email: user.email, password: user.password });
+    const { c } = await signedIn(user);
     const sid = (await c.getSession()).data?.session.id ?? '';
     await s.sql.query(`update auth.session set created_at = created_at - interval '1 hour' where id = $1`, [sid]);
     await s.sql.query(`update auth.session_reauth set reauthenticated_at = reauthenticated_at - interval '1 hour' where session_id = $1`, [
@@ -92,8 +101,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
       const r = await c.twoFactor.disable({ password: user.password });
       expect(r.error?.code).toBe('REAUTH_REQUIRED');
     }
-    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
-    expect(rows.rows[0]?.failures ?? 0).toBe(0);
+    expect(await failuresOf(user.email)).toBe(0);
     expect((await v1Login(user.email, user.password)).status).toBe(200);
   });
 
@@ -105,16 +113,13 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
       });
       expect(r).toMatchObject({ status: 400, body: { error: 'invalid_signature' } });
     }
-    const rows = await s.sql.query<{ failures: number }>('select failures from auth.sign_in_lockouts where email = $1', [user.email]);
-    expect(rows.rows[0]?.failures ?? 0).toBe(0);
+    expect(await failuresOf(user.email)).toBe(0);
     expect((await v1Login(user.email, user.password)).status).toBe(200);
   });
 
   it('a replayed TOTP code counts like a wrong one: the replay that reaches the limit takes the lock', async () => {
     const user = await registerVerified(s);
-    const jar = cookieFetch(s.gatewayUrl);
-    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
-    await c.signIn.email({ email: user.email, password: user.password });
+    const { c } = await signedIn(user);
     const enabled = await c.twoFactor.enable({ password: user.password });
     const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
     const used = totp.generate();
@@ -166,9 +171,7 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
 
   it('counts wrong TOTP and backup codes; a lock refuses even the right code like a wrong one; the lock ends on its own', async () => {
     const user = await registerVerified(s);
-    const jar = cookieFetch(s.gatewayUrl);
-    const c = createManaAuthClient({ baseURL: `${s.gatewayUrl}/api/auth`, fetch: jar.fetch });
-    await c.signIn.email({ email: user.email, password: user.password });
+    const { c } = await signedIn(user);
     const enabled = await c.twoFactor.enable({ password: user.password });
     const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
     expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
