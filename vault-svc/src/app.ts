@@ -5,6 +5,7 @@ import type { Config } from './config';
 import type { FetchAuditBatcher } from './db/fetch-audit';
 import { vaultDb } from './db/scope';
 import type { Keyring } from './domain/kek';
+import { pseudonymFor } from './domain/pseudonym';
 import { encryptionVaultRoutes } from './routes/encryption-vault';
 import { internalRoutes } from './routes/internal';
 import { vaultOpenApi } from './routes/openapi';
@@ -29,6 +30,7 @@ export function buildApp({ rt, config, keyring, fetchAudit }: AppDeps): Express 
       logger: rt.logger,
       keyring,
       fetchAudit,
+      pseudonymOf: (userId) => pseudonymFor(config.VAULT_PSEUDONYM_SECRET, userId),
       // Key changes that cannot be undone need a recent sign-in or re-authentication (step-up).
       stepUp: requireRecentAuth({
         authUrl: config.AUTH_SVC_URL,

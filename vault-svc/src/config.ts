@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { boolFlag, commonEnv, loadConfig, parseServiceUrls, port, productionRules } from '@mana/shared';
 
+export const DEV_PSEUDONYM_SECRET = 'dev-only-vault-pseudonym-secret-change-me-000';
+
 export const configSchema = commonEnv
   .extend({
     /** Port vault-svc listens on. */
@@ -28,6 +30,11 @@ export const configSchema = commonEnv
      * changes and their audit rows always commit durably).
      */
     VAULT_DURABLE_FETCH_AUDIT: boolFlag(false),
+    /**
+     * Keys the HMAC pseudonym of an erased user's tombstone (`vault.erased_users`), which makes POST /init refuse the
+     * user for good. The audit trail's pseudonyms stay random. At least 32 characters; required in production.
+     */
+    VAULT_PSEUDONYM_SECRET: z.string().min(32, 'must be at least 32 characters').default(DEV_PSEUDONYM_SECRET),
     /** auth-svc's direct URL, or a comma-separated list of its instances (failover): step-up checks ask it when a session last authenticated. */
     AUTH_SVC_URL: z
       .string()
@@ -35,7 +42,11 @@ export const configSchema = commonEnv
       .transform((v) => parseServiceUrls(v))
       .pipe(z.array(z.url()).min(1)),
   })
-  .superRefine(productionRules);
+  .superRefine(productionRules)
+  .superRefine((cfg, ctx) => {
+    if (cfg.NODE_ENV === 'production' && cfg.VAULT_PSEUDONYM_SECRET === DEV_PSEUDONYM_SECRET)
+      ctx.addIssue({ code: 'custom', path: ['VAULT_PSEUDONYM_SECRET'], message: 'required in production' });
+  });
 
 export type Config = z.output<typeof configSchema>;
 

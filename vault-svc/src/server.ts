@@ -33,7 +33,13 @@ export async function startVaultService(opts: ServiceStartOptions = {}): Promise
     durable: config.VAULT_DURABLE_FETCH_AUDIT,
     logger: logger.child({ component: 'fetch-audit' }),
   });
-  await subscribeErasure({ db, bus: rt.bus, relay: rt.relay, logger: logger.child({ component: 'erasure' }) });
+  await subscribeErasure({
+    db,
+    bus: rt.bus,
+    relay: rt.relay,
+    logger: logger.child({ component: 'erasure' }),
+    pseudonymSecret: config.VAULT_PSEUDONYM_SECRET,
+  });
   const stopMetrics = vaultMetrics(rt.metrics, db, keyring, { rotatedAt: config.MANA_AUTH_KEK_ROTATED_AT });
   const app = buildApp({ rt, config, keyring, fetchAudit });
   return serve(rt, app, config.VAULT_SVC_PORT, [

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, createLogger, handleErasureRequest, MemoryBus, type Database } from '@mana/shared';
 import { eventually } from '@mana/shared/testing';
+import { DEV_PSEUDONYM_SECRET } from '../src/config';
 import * as tables from '../src/db/schema';
 import { vaultDb, type VaultDb } from '../src/db/scope';
+import { pseudonymFor } from '../src/domain/pseudonym';
 import { erasureParticipant, eraseVault } from '../src/events/erasure';
 import { auditRows, startVaultStack, VAULT, type VaultStack } from './harness';
 
@@ -34,7 +36,12 @@ describe('vault-svc: key-fetch audit and the erasure', () => {
   });
 
   const erase = (userId: string) =>
-    handleErasureRequest(erasureParticipant({ db, bus, logger }), randomUUID(), randomUUID(), userId).then((o) => o?.counts);
+    handleErasureRequest(
+      erasureParticipant({ db, bus, logger, pseudonymSecret: DEV_PSEUDONYM_SECRET }),
+      randomUUID(),
+      randomUUID(),
+      userId,
+    ).then((o) => o?.counts);
   /** Backends of this database waiting for a lock (a row lock, an advisory lock). */
   const lockWaiters = async () =>
     (
@@ -68,7 +75,7 @@ describe('vault-svc: key-fetch audit and the erasure', () => {
     const gate = new Promise<void>((r) => (release = r));
     const deleted = new Promise<void>((r) => (erased = r));
     const erasing = db.transaction(async (tx) => {
-      await eraseVault(tx, user);
+      await eraseVault(tx, user, pseudonymFor(DEV_PSEUDONYM_SECRET, user));
       erased();
       await gate;
     });

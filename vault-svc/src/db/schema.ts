@@ -84,3 +84,17 @@ export const encryptionVaultAudit = vaultSchema.table(
     check('encryption_vault_audit_action', sql.raw(`action in (${AUDIT_ACTIONS.map((a) => `'${a}'`).join(', ')})`)),
   ],
 );
+
+/**
+ * Tombstones of erased users: the keyed pseudonym `erased:<hmac>` (VAULT_PSEUDONYM_SECRET), never the id. POST /init
+ * refuses a tombstoned user, so a still-valid token cannot bring an erased vault (and audit rows naming the user)
+ * back. Written by the erasure; read only through `vault.claim_user` (0007_erased_users.sql).
+ */
+export const erasedUsers = vaultSchema.table(
+  'erased_users',
+  {
+    pseudonym: text('pseudonym').primaryKey(),
+    erasedAt: timestamp('erased_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('erased_users_pseudonym', sql`${t.pseudonym} like 'erased:%'`)],
+);

@@ -3,6 +3,7 @@ import { AppError } from '@mana/shared';
 /** The vault's own error codes (clients switch on `error`). */
 export const VAULT_ERRORS = {
   notFound: () => new AppError('VAULT_NOT_FOUND', 404, 'No encryption vault exists for this user; call POST /init first'),
+  erased: () => new AppError('VAULT_ERASED', 410, "This user's data was erased; a vault cannot be created again for the same account"),
   zkRotateForbidden: () =>
     new AppError('ZK_ROTATE_FORBIDDEN', 409, 'Rotation is not possible in zero-knowledge mode: the server holds no key to rotate'),
   zkActive: () =>

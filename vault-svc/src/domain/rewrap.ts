@@ -49,9 +49,13 @@ async function candidates(db: VaultDb, active: string, after: string | null, lim
   return result.rows.map((r) => r.user_id);
 }
 
-/** Re-wraps one vault inside its owner's scope; the MK exists in memory only between unwrap and wrap. */
+/**
+ * Re-wraps one vault inside its owner's scope; the MK exists in memory only between unwrap and wrap. The row is
+ * taken FOR NO KEY UPDATE (the key does not change): key fetches, whose audit rows take it FOR KEY SHARE, do not
+ * wait for it, while a rotation or another re-wrap still does.
+ */
 async function rewrapOne(tx: Tx, keyring: Keyring, userId: string): Promise<boolean> {
-  const [row] = await tx.select().from(encryptionVaults).where(eq(encryptionVaults.userId, userId)).for('update');
+  const [row] = await tx.select().from(encryptionVaults).where(eq(encryptionVaults.userId, userId)).for('no key update');
   if (!row?.wrappedMk || !row.wrapIv || !row.kekId || row.kekId === keyring.activeId) return false;
   const mk = unwrapMasterKey(keyring, userId, {
     wrappedMk: row.wrappedMk,

@@ -28,10 +28,15 @@ export type KeyResponse =
   | { masterKey: string; formatVersion: number; kekId: string; keyCheck: string }
   | { requiresRecoveryCode: true; recoveryWrappedMk: string; recoveryIv: string; keyCheck: string | null };
 
-/** Every vault operation runs inside a user-scoped transaction (`withUserScope`); RLS is the second fence. */
+/**
+ * Every vault operation runs inside a user-scoped transaction (`withUserScope`); RLS is the second fence.
+ * `forUpdate` takes the row FOR NO KEY UPDATE: the changes (rotate, recovery wrap, zero-knowledge, re-wrap) stay
+ * serialised with each other and with the erasure's DELETE, but never change the key, so they do not conflict with
+ * the FOR KEY SHARE an audit insert takes (a key fetch does not wait behind a rotation's commit).
+ */
 async function loadRow(tx: Tx, userId: string, forUpdate = false): Promise<VaultRow | undefined> {
   const query = tx.select().from(encryptionVaults).where(eq(encryptionVaults.userId, userId));
-  const [row] = forUpdate ? await query.for('update') : await query;
+  const [row] = forUpdate ? await query.for('no key update') : await query;
   return row;
 }
 
@@ -89,10 +94,27 @@ async function requireKeyCheck(tx: Tx, keyring: Keyring, row: VaultRow, given: s
 }
 
 /**
- * Idempotent: the first call mints and wraps a fresh MK. Concurrent first calls race on the primary key;
- * ON CONFLICT DO NOTHING waits for the winner, and the read that follows sees its row.
+ * Takes the user's lock (the one the erasure takes before its DELETE) and refuses (410 VAULT_ERASED) a user whose
+ * erasure left a tombstone (`pseudonym`: the keyed one, domain/pseudonym.ts). Under READ COMMITTED whichever comes
+ * second sees the first: the erasure deletes the vault this transaction commits, or this reads its tombstone.
  */
-export async function initVault(tx: Tx, keyring: Keyring, userId: string): Promise<{ key: KeyResponse; created: boolean }> {
+async function claimUser(tx: Tx, pseudonym: string): Promise<void> {
+  const result = await tx.execute<{ erased: boolean }>(sql`select vault.claim_user(${pseudonym}) as erased`);
+  if (result.rows[0]?.erased) throw VAULT_ERRORS.erased();
+}
+
+/**
+ * Idempotent: the first call mints and wraps a fresh MK. Concurrent first calls race on the primary key;
+ * ON CONFLICT DO NOTHING waits for the winner, and the read that follows sees its row. Never for an erased user
+ * (`claimUser`, before the insert: a vault row that does not exist yet cannot be locked).
+ */
+export async function initVault(
+  tx: Tx,
+  keyring: Keyring,
+  userId: string,
+  pseudonym: string,
+): Promise<{ key: KeyResponse; created: boolean }> {
+  await claimUser(tx, pseudonym);
   const mk = generateMasterKey();
   const wrap = wrapMasterKey(keyring, userId, mk);
   const keyCheck = keyCheckOf(mk);

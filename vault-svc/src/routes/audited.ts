@@ -51,7 +51,7 @@ function asAppError(err: unknown, logger: Logger): AppError {
  * Runs one vault action for the caller in their user scope and writes its audit row: in the same
  * transaction when it succeeds, in a transaction of its own when it fails (the first one rolled back),
  * so probing leaves a trail too. Rows are written only while the vault exists (db/audit.ts): an action whose
- * vault was erased under it (only /init reads it without holding it FOR UPDATE) is a 404 like one after.
+ * vault was erased under it (only /init reads it without holding it FOR NO KEY UPDATE) is a 404 like one after.
  */
 export async function audited<T>(deps: AuditedDeps, req: Request, action: AuditAction, work: (tx: Tx) => Promise<Outcome<T>>): Promise<T> {
   const userId = callerId(req);

@@ -22,6 +22,8 @@ export interface VaultRouteDeps extends AuditedDeps {
   keyring: Keyring;
   /** Writes the audit rows of key fetches in group commits (see db/fetch-audit.ts). */
   fetchAudit: FetchAuditBatcher;
+  /** The keyed pseudonym of a user's erasure tombstone (domain/pseudonym.ts): /init refuses a tombstoned user. */
+  pseudonymOf: (userId: string) => string;
   /** Step-up check (`requireRecentAuth`) in front of the routes that replace or drop a wrap of the key. */
   stepUp: RequestHandler;
 }
@@ -49,11 +51,12 @@ export function encryptionVaultRoutes(deps: VaultRouteDeps): Router {
     res.json(await readStatusOneTrip(db, callerId(req)));
   });
 
+  // An erased user's vault is never made again (410 VAULT_ERASED), even with a token issued before the erasure.
   router.post('/init', async (req, res) => {
     const userId = callerId(req);
     res.json(
       await audited(deps, req, 'init', async (tx) => {
-        const { key, created } = await initVault(tx, keyring, userId);
+        const { key, created } = await initVault(tx, keyring, userId, deps.pseudonymOf(userId));
         return { body: key, context: { created, kekId: 'kekId' in key ? key.kekId : null } };
       }),
     );

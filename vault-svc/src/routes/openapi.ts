@@ -40,8 +40,9 @@ export const vaultApi: readonly ApiOperation[] = [
     method: 'post',
     path: `${V}/init`,
     access: 'bearer',
-    summary: 'Create the master key on first use; return the existing one afterwards',
+    summary: 'Create the master key on first use; return the existing one afterwards (never again after the user’s erasure)',
     responses: { 200: KEY },
+    errors: { 410: ['VAULT_ERASED'] },
   },
   {
     method: 'get',
