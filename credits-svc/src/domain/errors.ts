@@ -23,5 +23,11 @@ export const CREDITS_ERRORS = {
   membershipUnavailable: (cause?: unknown) =>
     new AppError('MEMBERSHIP_UNAVAILABLE', 503, 'Organization membership could not be checked', { expose: true, cause }),
   walletErased: () => new AppError('WALLET_ERASED', 410, 'The credits of this user were erased; a wallet is not opened for them again'),
+  /**
+   * The same code for a member erased since their token was issued who writes on an organization's wallet: for the
+   * caller it means the same thing (this account's credits data is gone; sign out), one code to switch on.
+   */
+  actorErased: () =>
+    new AppError('WALLET_ERASED', 410, "This user's credits data was erased; they can no longer act on an organization's wallet"),
   invalidCursor: () => new AppError('INVALID_CURSOR', 400, 'The cursor is not valid'),
 } as const;

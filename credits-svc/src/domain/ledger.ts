@@ -89,6 +89,19 @@ export async function isErased(tx: Tx, owner: Owner, policy: LedgerPolicy): Prom
   return r.rows[0]?.erased === true;
 }
 
+/**
+ * Before a user writes on an organization's wallet (a spend, a hold and its resolution, a checkout: rows that record
+ * them as `actor`): takes the actor's erasure lock, shared (`credits.claim_actor`), to the end of the transaction and
+ * refuses (410 WALLET_ERASED) an actor whose erasure left a tombstone. An erasure in flight finishes first and this
+ * sees its tombstone; one that comes later waits for this write and pseudonymizes its rows. Call it before the
+ * wallet's row lock. Nothing for a user's own wallet (the owner is the actor: `openWallet` orders it).
+ */
+export async function claimActor(tx: Tx, owner: Owner, actor: string, policy: LedgerPolicy): Promise<void> {
+  if (!owner.startsWith('org:')) return;
+  const r = await tx.execute<{ erased: boolean }>(sql`select credits.claim_actor(${actor}, ${policy.pseudonymOf(actor)}) as erased`);
+  if (r.rows[0]?.erased) throw CREDITS_ERRORS.actorErased();
+}
+
 async function selectForUpdate(tx: Tx, owner: Owner): Promise<Wallet | undefined> {
   const [row] = await tx.select().from(wallets).where(eq(wallets.owner, owner)).for('update');
   return row ? { ...row, owner } : undefined;

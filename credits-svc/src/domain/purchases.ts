@@ -5,7 +5,7 @@ import { grants, purchases, webhookEvents } from '../db/schema';
 import { enterOwnerScope, withOwnerScope, type CreditsDb, type Owner, type Tx } from '../db/scope';
 import type { CreditPackage } from '../config';
 import { CREDITS_ERRORS } from './errors';
-import { addGrant, adjustLots, isErased, openWallet, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
+import { addGrant, adjustLots, claimActor, isErased, openWallet, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
 
 type Purchase = typeof purchases.$inferSelect;
 
@@ -52,6 +52,8 @@ export async function startCheckout(
   const purchaseId = randomUUID();
   await withOwnerScope(deps.db, owner, async (tx) => {
     if (await isErased(tx, owner, deps.policy())) throw CREDITS_ERRORS.walletErased();
+    // An organization's purchase names its buyer: never an erased one (the order with their erasure: claimActor).
+    await claimActor(tx, owner, actor, deps.policy());
     await tx.insert(purchases).values({
       id: purchaseId,
       owner,

@@ -3,7 +3,19 @@ import { and, asc, eq } from 'drizzle-orm';
 import { reservationAllocations, reservations, type ReservationStatus } from '../db/schema';
 import type { Owner, Tx } from '../db/scope';
 import { CREDITS_ERRORS } from './errors';
-import { adjustLots, burn, expireLots, lockWallet, maintain, openWallet, post, saveWallet, type LedgerPolicy, type Wallet } from './ledger';
+import {
+  adjustLots,
+  burn,
+  claimActor,
+  expireLots,
+  lockWallet,
+  maintain,
+  openWallet,
+  post,
+  saveWallet,
+  type LedgerPolicy,
+  type Wallet,
+} from './ledger';
 import { reclaimRefunded } from './purchases';
 import { requestHash } from './request-hash';
 import type { Insufficient } from './spend';
@@ -62,6 +74,7 @@ export async function hold(
     ttlSeconds: input.ttlSeconds,
     owner: input.owner,
   });
+  await claimActor(tx, input.owner, input.actor, policy);
   const w = await lockWallet(tx, input.owner, policy);
   const [prior] = await tx
     .select()
@@ -201,6 +214,7 @@ export async function capture(
   amount: number,
   policy: LedgerPolicy,
 ): Promise<ReservationView> {
+  await claimActor(tx, owner, actor, policy);
   const w = await lockWallet(tx, owner, policy);
   const r = assertHeld(await lockReservation(tx, owner, id), policy.now);
   if (amount > r.amount) throw CREDITS_ERRORS.captureExceedsHold(r.amount);
@@ -208,6 +222,7 @@ export async function capture(
 }
 
 export async function release(tx: Tx, owner: Owner, actor: string, id: string, policy: LedgerPolicy): Promise<ReservationView> {
+  await claimActor(tx, owner, actor, policy);
   const w = await lockWallet(tx, owner, policy);
   const r = assertHeld(await lockReservation(tx, owner, id), policy.now);
   return resolve(tx, w, r, 0, 'released', actor, policy);

@@ -159,11 +159,22 @@ async function spendInDatabase(
   policy: LedgerPolicy,
 ): Promise<SpendResult | Insufficient | undefined> {
   const metadata = input.metadata === undefined ? null : JSON.stringify(input.metadata);
+  const args = sql`${input.owner}, ${input.actor}, ${input.amount}, ${input.appId}, ${input.description},
+      ${input.idempotencyKey ?? null}, ${hash}, ${metadata}::jsonb, ${policy.now.toISOString()}::timestamptz, ${policy.dailyFree}, ${randomUUID()}`;
+  const actor = orgActorPseudonym(input, policy);
   const { rows } = await tx.execute<SpendRow>(
-    sql`select * from credits.try_spend(${input.owner}, ${input.actor}, ${input.amount}, ${input.appId}, ${input.description},
-      ${input.idempotencyKey ?? null}, ${hash}, ${metadata}::jsonb, ${policy.now.toISOString()}::timestamptz, ${policy.dailyFree}, ${randomUUID()})`,
+    actor === null ? sql`select * from credits.try_spend(${args})` : sql`select * from credits.try_org_spend(${actor}, ${args})`,
   );
   return outcome(rows[0]);
+}
+
+/**
+ * On an organization's wallet the spend goes through `credits.try_org_spend`, which first claims the actor
+ * (`claimActor`: their erasure lock, their tombstone) and answers 'erased' for an erased one; the pseudonym to check,
+ * or null on a user's own wallet (the same single statement as before, nothing more).
+ */
+function orgActorPseudonym(input: SpendInput, policy: LedgerPolicy): string | null {
+  return input.owner.startsWith('org:') ? policy.pseudonymOf(input.actor) : null;
 }
 
 /**
@@ -189,7 +200,9 @@ export async function spendAlone(db: CreditsDb, input: SpendInput, policy: Ledge
     int(policy.dailyFree),
     `${text(randomUUID())}::uuid`,
   ];
-  const rows = await runAloneInOwnerScope<SpendRow>(db, input.owner, `select * from credits.try_spend(${args.join(', ')})`);
+  const actor = orgActorPseudonym(input, policy);
+  const call = actor === null ? `credits.try_spend(${args.join(', ')})` : `credits.try_org_spend(${text(actor)}, ${args.join(', ')})`;
+  const rows = await runAloneInOwnerScope<SpendRow>(db, input.owner, `select * from ${call}`);
   return outcome(rows[0]);
 }
 
@@ -223,6 +236,8 @@ function outcome(r: SpendRow | undefined): SpendResult | Insufficient | undefine
       return { insufficient: Number(r.available) };
     case 'maintain':
       return undefined;
+    case 'erased':
+      throw CREDITS_ERRORS.actorErased();
     case 'error': {
       // Undone inside the function; the transaction goes on. Thrown as the database's error would have been.
       const e = r.tx as unknown as { sqlstate: string; message: string };

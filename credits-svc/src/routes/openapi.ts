@@ -22,7 +22,7 @@ const idempotencyHeader = {
   },
 };
 const org = { 403: ['NOT_A_MEMBER'], 503: ['MEMBERSHIP_UNAVAILABLE'] };
-/** The caller's (or charged user's) credits were erased: no wallet is opened for them again. */
+/** The caller's (or charged user's) credits were erased: no wallet is opened for them again, nor do they act on an organization's. */
 const erased = { 410: ['WALLET_ERASED'] };
 const spendErrors = {
   ...org,

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import type Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, createLogger, runMigrations, type Database, type ErasureTx } from '@mana/shared';
+import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
+import * as tables from '../src/db/schema';
+import { creditsDb, enterOwnerScope, withWalletWrite, type CreditsDb, type Owner } from '../src/db/scope';
+import { grantPromo } from '../src/domain/grants';
+import type { LedgerPolicy } from '../src/domain/ledger';
+import { startCheckout } from '../src/domain/purchases';
+import { capture, hold, release } from '../src/domain/reservations';
+import { spend, spendAlone } from '../src/domain/spend';
+import { eraseCredits, pseudonymFor } from '../src/events/erasure';
+
+const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
+const SECRET = 'org-actor-erased-test-secret-0123456789abcdef';
+
+/**
+ * An organization's wallet never names an erased member as actor: not a write after the member's erasure committed
+ * (a token still valid, the membership cached), nor one racing it. The races are forced with a held transaction and
+ * observed in pg_locks, never with timing. Before the fix every write here succeeded with the member's id as actor.
+ */
+describe('organization wallets and an erased actor', () => {
+  let testDb: TestDatabase;
+  let admin: pg.Pool;
+  let database: Database<typeof tables>;
+  let db: CreditsDb;
+  const policy = (): LedgerPolicy => ({ now: new Date(), dailyFree: 5, pseudonymOf: (id) => pseudonymFor(SECRET, id) });
+  const gone = { code: 'WALLET_ERASED', status: 410 };
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('credits_org_actor');
+    admin = testPool(testDb.url, 3);
+    await runMigrations(admin, { folder: MIGRATIONS, schema: 'credits', logger: createLogger('org-actor-test', 'silent') });
+    database = createDatabase({ url: testDb.url, schema: tables, max: 6 });
+    db = creditsDb(database);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await admin?.end();
+    await testDb?.drop();
+  });
+
+  const erase = (userId: string) => db.transaction((tx) => eraseCredits(SECRET)(tx as unknown as ErasureTx, userId));
+  /** Rows of any wallet that name the user as actor. */
+  const actorRows = async (userId: string) =>
+    (
+      await admin.query<{ ledger: number; purchases: number }>(
+        `select (select count(*) from credits.ledger_transactions where actor = $1)::int as ledger,
+                (select count(*) from credits.purchases where actor = $1)::int as purchases`,
+        [userId],
+      )
+    ).rows[0];
+  const pseudonymRows = async (userId: string) =>
+    (await admin.query(`select 1 from credits.ledger_transactions where actor = $1`, [pseudonymFor(SECRET, userId)])).rowCount;
+  const lockWaiters = async () =>
+    (
+      await admin.query<{ n: number }>(
+        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()`,
+      )
+    ).rows[0]?.n ?? 0;
+
+  /** An organization wallet with 100 promo credits. */
+  async function fundedOrg(): Promise<Owner> {
+    const org: Owner = `org:${randomUUID()}`;
+    await withWalletWrite(db, org, (tx) => grantPromo(tx, { owner: org, amount: 100, reason: 'seed', idempotencyKey: 'seed' }, policy()));
+    return org;
+  }
+  const spendInput = (owner: Owner, actor: string, idempotencyKey?: string) => ({
+    owner,
+    actor,
+    amount: 1,
+    appId: 'chat',
+    description: 'org spend',
+    idempotencyKey,
+  });
+  const orgSpend = (owner: Owner, actor: string) => {
+    const input = spendInput(owner, actor);
+    return withWalletWrite(db, owner, (tx) => spend(tx, input, policy()), { atomic: true, alone: () => spendAlone(db, input, policy()) });
+  };
+
+  it('after the erasure: spends, holds, captures, releases and checkouts on an org wallet answer 410, no row names the member', async () => {
+    const org = await fundedOrg();
+    const member = randomUUID();
+    const other = randomUUID();
+    // Holds the member made before the erasure, resolved after it.
+    const h1 = await withWalletWrite(db, org, (tx) =>
+      hold(tx, { owner: org, actor: member, amount: 2, appId: 'ai', ttlSeconds: 600, idempotencyKey: 'h1' }, policy()),
+    );
+    const h2 = await withWalletWrite(db, org, (tx) =>
+      hold(tx, { owner: org, actor: member, amount: 2, appId: 'ai', ttlSeconds: 600, idempotencyKey: 'h2' }, policy()),
+    );
+    if ('insufficient' in h1 || 'insufficient' in h2) throw new Error('seeded org wallet too small');
+    await erase(member);
+    expect(await actorRows(member)).toEqual({ ledger: 0, purchases: 0 });
+    expect(await pseudonymRows(member)).toBe(2);
+
+    // The one-round-trip spend, the spend in a transaction (batched path), with and without an idempotency key.
+    await expect(spendAlone(db, spendInput(org, member), policy())).rejects.toMatchObject(gone);
+    await expect(
+      withWalletWrite(db, org, (tx) => spend(tx, spendInput(org, member, 'k1'), policy()), { atomic: true }),
+    ).rejects.toMatchObject(gone);
+    await expect(
+      withWalletWrite(db, org, (tx) =>
+        hold(tx, { owner: org, actor: member, amount: 1, appId: 'ai', ttlSeconds: 60, idempotencyKey: 'h3' }, policy()),
+      ),
+    ).rejects.toMatchObject(gone);
+    await expect(withWalletWrite(db, org, (tx) => capture(tx, org, member, h1.reservation.id, 1, policy()))).rejects.toMatchObject(gone);
+    await expect(withWalletWrite(db, org, (tx) => release(tx, org, member, h2.reservation.id, policy()))).rejects.toMatchObject(gone);
+    const checkout = { db, policy, stripe: {} as Stripe, returnUrl: 'http://localhost' };
+    await expect(
+      startCheckout(checkout, org, member, { id: 'mana-100', name: 'x', credits: 100, priceCents: 100, currency: 'eur' }),
+    ).rejects.toMatchObject(gone);
+    expect(await actorRows(member)).toEqual({ ledger: 0, purchases: 0 });
+
+    // Another member, never erased, spends and resolves holds as before; and so does the org wallet's other traffic.
+    expect(await orgSpend(org, other)).toMatchObject({ body: { balance: 100 - 4 - 1 } });
+    expect(await withWalletWrite(db, org, (tx) => release(tx, org, other, h2.reservation.id, policy()))).toMatchObject({
+      status: 'released',
+    });
+    expect(await actorRows(other)).toEqual({ ledger: 2, purchases: 0 });
+  });
+
+  it("an org spend while the member's erasure is not committed: it waits for the erasure and is refused", async () => {
+    const org = await fundedOrg();
+    const member = randomUUID();
+    let release = () => undefined as void;
+    let erased = () => undefined as void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started = new Promise<void>((r) => (erased = r));
+    // The erasure took the member's lock, wrote the tombstone and pseudonymized their rows, and holds its commit.
+    const erasure = db.transaction(async (tx) => {
+      await eraseCredits(SECRET)(tx, member);
+      erased();
+      await gate;
+    });
+    await started;
+    let answered = false;
+    const spending = Promise.allSettled([orgSpend(org, member)]).finally(() => (answered = true));
+    // The spend either commits at once (before the fix, with the member's id as actor) or waits for the erasure.
+    await eventually(async () => (answered || (await lockWaiters()) >= 1 ? true : undefined));
+    release();
+    await erasure;
+    const [result] = await spending;
+    expect(result).toMatchObject({ status: 'rejected', reason: gone });
+    expect(await actorRows(member)).toEqual({ ledger: 0, purchases: 0 });
+  });
+
+  it('an org spend not committed yet when the erasure starts: the erasure waits and pseudonymizes it', async () => {
+    const org = await fundedOrg();
+    const member = randomUUID();
+    let release = () => undefined as void;
+    let spent = () => undefined as void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started = new Promise<void>((r) => (spent = r));
+    // The member's spend has written its ledger row and holds its commit.
+    const spending = db.transaction(async (tx) => {
+      await enterOwnerScope(tx, org);
+      const r = await spend(tx, spendInput(org, member), policy());
+      spent();
+      await gate;
+      return r;
+    });
+    await started;
+    let done = false;
+    const erasure = erase(member).finally(() => (done = true));
+    // The erasure either commits at once (before the fix: its pseudonymize statement cannot see the pending row) or
+    // waits for the spend.
+    await eventually(async () => (done || (await lockWaiters()) >= 1 ? true : undefined));
+    release();
+    expect(await spending).toMatchObject({ body: { balance: 99 } });
+    await erasure;
+    expect(await actorRows(member)).toEqual({ ledger: 0, purchases: 0 });
+    expect(await pseudonymRows(member)).toBe(1);
+  });
+});
