@@ -36,7 +36,8 @@ export async function startAuthService(opts: ServiceStartOptions = {}): Promise<
   const ctx: AuthContext = { rt, config, db, auth, verifier: createLocalVerifier(auth, config), kickOutbox };
   try {
     await ensureSigningKey(ctx);
-    await applySessionPolicy(db, config.SESSION_MAX_LIFETIME_SECONDS);
+    if ((await applySessionPolicy(db, config.SESSION_MAX_LIFETIME_SECONDS)) === 'owed')
+      rt.logger.warn('session lifetime lowered, but sessions held by long transactions are not capped yet: the next start caps them');
     await subscribeErasure(ctx);
   } catch (err) {
     // Nothing is listening yet: release what the runtime opened before giving up.

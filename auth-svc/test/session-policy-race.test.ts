@@ -38,7 +38,7 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
   it('a session inserted while the lower lifetime is being applied gets the lower lifetime', async () => {
     const holder = await sql.connect();
     let signIn: Promise<Response> | undefined;
-    let lowering: Promise<void> | undefined;
+    let lowering: Promise<unknown> | undefined;
     try {
       await holder.query('begin');
       await holder.query('select 1 from auth."user" where email = $1 for update', [email]);
@@ -93,5 +93,32 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
          from auth.session`,
     );
     expect(rows[0]).toEqual({ capped: true, owed: false });
+  });
+
+  it('a batch that meets a row lock gives way instead of waiting (no deadlock with a DELETE of sessions); the cap stays owed', async () => {
+    expect((await post('/api/v1/auth/login', { email, password })).status).toBe(200);
+    await sql.query(`update auth.session_policy set max_lifetime_seconds = 7200, sessions_capped = true where id`);
+    const c = await sql.connect();
+    try {
+      await c.query('begin');
+      await c.query(`set local session_replication_role = replica`);
+      await c.query(`update auth.session set created_at = now() - interval '3 hours', expires_at = now() + interval '6 days'`);
+      await c.query('commit');
+      // A transaction holds the rows, as a ban's DELETE of the user's sessions would.
+      await c.query('begin');
+      await c.query('select 1 from auth.session for update');
+      expect(await applySessionPolicy(database.db, 900)).toBe('owed');
+      await c.query('commit');
+    } finally {
+      await c.query('rollback').catch(() => {});
+      c.release();
+    }
+    const owed = await sql.query<{ owed: boolean }>(`select not sessions_capped as owed from auth.session_policy where id`);
+    expect(owed.rows[0]?.owed).toBe(true);
+    expect(await applySessionPolicy(database.db, 900)).toBe('capped');
+    const { rows } = await sql.query<{ capped: boolean }>(
+      `select bool_and(expires_at <= created_at + interval '900 seconds') as capped from auth.session`,
+    );
+    expect(rows[0]?.capped).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
-import { and, desc, eq, gt, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { causeChain } from '@mana/shared';
 import * as tables from '../db/schema';
 import { preparedStatement } from '../db/prepared';
 import type { Conn, Db } from '../db/types';
@@ -324,22 +325,32 @@ export async function startSessionFamily(
 const CAP_BATCH = 1000;
 /** How long the cap waits for the session writes that were in flight when the lower lifetime was stored. */
 const WRITERS_WAIT_MS = 60_000;
+/**
+ * How long a batch waits for a row another transaction holds before it gives way (and is tried again): the cap locks
+ * rows in its own order, so a DELETE of a user's sessions (a ban, a password change) could otherwise deadlock with it.
+ */
+const CAP_LOCK_TIMEOUT = '50ms';
+const CAP_BATCH_TRIES = 10;
+
+/** What a start did about the stored lifetime: nothing to do, the sessions capped, or the cap still owed (retry). */
+export type SessionPolicyOutcome = 'unchanged' | 'capped' | 'owed';
 
 /**
  * Writes the absolute session lifetime where the `session_cap_expiry` trigger reads it; every write of a session's
  * expiry from then on is capped at its sign-in + this many seconds. A lifetime lower than the one stored (or the
  * first one) caps the sessions that exist too, not only from their next write. That cap reads the whole session
  * table, so it runs only while the policy row says it is owed (`sessions_capped` false): a start with the lifetime
- * unchanged costs one statement, and a start that died before the cap finished leaves it owed to the next one.
+ * unchanged costs one statement, and a start that could not finish leaves it owed to the next one.
  *
- * Without a table lock: sign-ins and refreshes never wait for it. Once the lower lifetime is committed, every
- * session write that starts reads it in its trigger; the ones already in flight may have read the old one, so the
- * cap first waits for the transactions that held a write lock on `auth.session` at that moment to end (as CREATE
- * INDEX CONCURRENTLY waits for older writers), then caps in batches what they and everyone before wrote.
+ * Without a table lock: sign-ins and refreshes never wait for it. Once the lower lifetime is committed (so `db`, not a
+ * transaction), every session write that starts reads it in its trigger; the ones already in flight may have read
+ * the old one, so the cap first waits for the transactions that held a write lock on `auth.session` at that moment
+ * to end (as CREATE INDEX CONCURRENTLY waits for older writers), then caps, in batches along the primary key, what
+ * they and everyone before wrote. A batch that meets a row lock gives way after CAP_LOCK_TIMEOUT and is tried again.
  */
-export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number): Promise<void> {
+export async function applySessionPolicy(db: Db, maxLifetimeSeconds: number): Promise<SessionPolicyOutcome> {
   const p = tables.sessionPolicy;
-  const [policy] = await conn
+  const [policy] = await db
     .insert(p)
     .values({ id: true, maxLifetimeSeconds, sessionsCapped: false })
     .onConflictDoUpdate({
@@ -352,51 +363,71 @@ export async function applySessionPolicy(conn: Conn, maxLifetimeSeconds: number)
       },
     })
     .returning({ sessionsCapped: p.sessionsCapped });
-  if (policy?.sessionsCapped) return;
-  await waitForSessionWriters(conn);
-  const cap = sql`${tables.session.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
-  for (;;) {
-    const capped = await conn
-      .update(tables.session)
-      .set({ expiresAt: cap })
-      .where(
-        inArray(
-          tables.session.id,
-          conn
-            .select({ id: tables.session.id })
-            .from(tables.session)
-            .where(sql`${tables.session.expiresAt} > ${cap}`)
-            .limit(CAP_BATCH),
-        ),
-      )
-      .returning({ id: tables.session.id });
-    if (capped.length < CAP_BATCH) break;
+  if (policy?.sessionsCapped) return 'unchanged';
+  if (!(await waitForSessionWriters(db))) return 'owed';
+  for (let after = ''; ;) {
+    const batch = await capBatch(db, maxLifetimeSeconds, after);
+    if (batch === 'busy') return 'owed';
+    if (batch.last === null) break;
+    after = batch.last;
   }
   // Paid, unless another start lowered the lifetime again meanwhile (then its own cap is owed).
-  await conn
+  await db
     .update(p)
     .set({ sessionsCapped: true })
     .where(and(sql`${p.id}`, eq(p.maxLifetimeSeconds, maxLifetimeSeconds)));
+  return 'capped';
+}
+
+/**
+ * Caps the next CAP_BATCH sessions past the cap after `after` (by id); answers the last id it looked at (null at the
+ * end of the table), or 'busy' when a row lock held it every time it tried. The cap is checked again on the row it
+ * updates, in case a concurrent write changed the expiry between the scan and the update.
+ */
+async function capBatch(db: Db, maxLifetimeSeconds: number, after: string): Promise<{ last: string | null } | 'busy'> {
+  const s = tables.session;
+  const cap = sql`${s.createdAt} + make_interval(secs => ${maxLifetimeSeconds})`;
+  for (let tries = 0; tries < CAP_BATCH_TRIES; tries++) {
+    try {
+      return await db.transaction(async (tx) => {
+        await tx.execute(sql.raw(`set local lock_timeout = '${CAP_LOCK_TIMEOUT}'`));
+        const { rows } = await tx.execute<{ last: string | null }>(sql`
+          with batch as materialized (
+            select ${s.id} as id from ${s} where ${s.id} > ${after} and ${s.expiresAt} > ${cap} order by ${s.id} limit ${CAP_BATCH}
+          ), capped as (
+            update ${s} set expires_at = ${cap} from batch where ${s.id} = batch.id and ${s.expiresAt} > ${cap} returning 1
+          )
+          select (select max(id) from batch) as last, (select count(*) from capped) as n`);
+        return { last: rows[0]?.last ?? null };
+      });
+    } catch (err) {
+      if (![...causeChain(err)].some((c) => c.code === '55P03')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20 * (tries + 1)));
+    }
+  }
+  return 'busy';
 }
 
 /**
  * Waits until every transaction that holds a write lock on `auth.session` now has ended (each holds its virtual
- * transaction id's lock until then; pg_locks lists fast-path locks too). Polls: it runs at a start that lowered the
- * lifetime, rarely, and a session write lasts milliseconds. A writer still open after WRITERS_WAIT_MS is not waited
- * for any longer (the cap goes on; its session is capped at its next expiry write).
+ * transaction id's lock until then; pg_locks lists fast-path locks too); false if one is still open after
+ * WRITERS_WAIT_MS. Polls, with a backoff: it runs at a start that lowered the lifetime, rarely, and a session write
+ * lasts milliseconds.
  */
-async function waitForSessionWriters(conn: Conn): Promise<void> {
-  const { rows } = await conn.execute<{ vxids: string[] | null }>(sql`
+async function waitForSessionWriters(db: Db): Promise<boolean> {
+  const { rows } = await db.execute<{ vxids: string[] | null }>(sql`
     select array_agg(distinct virtualtransaction) as vxids from pg_locks
-     where locktype = 'relation' and relation = ${sql.raw(`'auth.session'::regclass`)}
-       and mode = 'RowExclusiveLock' and pid <> pg_backend_pid()`);
+     where locktype = 'relation' and database = (select oid from pg_database where datname = current_database())
+       and relation = ${sql.raw(`'auth.session'::regclass`)} and mode = 'RowExclusiveLock' and pid <> pg_backend_pid()`);
   const vxids = rows[0]?.vxids ?? [];
   const deadline = Date.now() + WRITERS_WAIT_MS;
-  while (vxids.length > 0 && Date.now() < deadline) {
-    const open = await conn.execute<{ n: number }>(
+  for (let pause = 20; vxids.length > 0; pause = Math.min(pause * 2, 500)) {
+    const open = await db.execute<{ n: number }>(
       sql`select count(*)::int as n from pg_locks where locktype = 'virtualxid' and virtualxid = any(${sql.param(vxids)}::text[])`,
     );
-    if (!open.rows[0]?.n) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (!open.rows[0]?.n) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
+  return true;
 }
