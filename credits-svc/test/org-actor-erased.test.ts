@@ -8,7 +8,7 @@ import { createTestDatabase, eventually, testPool, type TestDatabase } from '@ma
 import * as tables from '../src/db/schema';
 import { creditsDb, enterOwnerScope, withWalletWrite, type CreditsDb, type Owner } from '../src/db/scope';
 import { grantPromo } from '../src/domain/grants';
-import type { LedgerPolicy } from '../src/domain/ledger';
+import { actorClaim, type LedgerPolicy } from '../src/domain/ledger';
 import { startCheckout } from '../src/domain/purchases';
 import { capture, hold, release } from '../src/domain/reservations';
 import { spend, spendAlone } from '../src/domain/spend';
@@ -174,5 +174,55 @@ describe('organization wallets and an erased actor', () => {
     await erasure;
     expect(await actorRows(member)).toEqual({ ledger: 0, purchases: 0 });
     expect(await pseudonymRows(member)).toBe(1);
+  });
+  it("a batch of two members' holds and a batch erasure of both: the batch claims them in order, no deadlock, both 410", async () => {
+    const org = await fundedOrg();
+    // The erasure helper erases a batch in user id order: a first, b second. The batch's writes come b first.
+    const [a, b] = [randomUUID(), randomUUID()].sort();
+    if (!a || !b) throw new Error('two ids');
+    const holdBy = (actor: string, key: string) =>
+      withWalletWrite(
+        db,
+        org,
+        (tx) => hold(tx, { owner: org, actor, amount: 1, appId: 'ai', ttlSeconds: 600, idempotencyKey: key }, policy()),
+        { claim: actorClaim(org, actor, policy()) },
+      );
+    let next = () => undefined as void;
+    let aErased = () => undefined as void;
+    const gate = new Promise<void>((r) => (next = r));
+    const started = new Promise<void>((r) => (aErased = r));
+    const blocker = await admin.connect();
+    try {
+      // A spend of another member runs alone and waits for the wallet's row lock: the two holds queue behind it and
+      // go to the database as one batch.
+      await blocker.query('begin');
+      await blocker.query(`select 1 from credits.wallets where owner = $1 for update`, [org]);
+      const first = orgSpend(org, randomUUID());
+      await eventually(async () => ((await lockWaiters()) >= 1 ? true : undefined));
+      const holds = Promise.allSettled([holdBy(b, 'hb'), holdBy(a, 'ha')]);
+      // The batch erasure erased a (its lock held exclusively) and has not reached b.
+      const erasure = db.transaction(async (tx) => {
+        await eraseCredits(SECRET)(tx, a);
+        aErased();
+        await gate;
+        await eraseCredits(SECRET)(tx, b);
+      });
+      await started;
+      await blocker.query('commit');
+      await first;
+      // The batch waits for a's lock: fixed, before anything else; before, holding b's claim and the wallet's lock.
+      await eventually(async () => ((await lockWaiters()) >= 1 ? true : undefined));
+      next();
+      await erasure;
+      const results = await holds;
+      expect(results).toMatchObject([
+        { status: 'rejected', reason: gone },
+        { status: 'rejected', reason: gone },
+      ]);
+    } finally {
+      blocker.release();
+    }
+    expect(await actorRows(a)).toEqual({ ledger: 0, purchases: 0 });
+    expect(await actorRows(b)).toEqual({ ledger: 0, purchases: 0 });
   });
 });

@@ -72,6 +72,7 @@ interface QueuedWrite {
   fn: (tx: Tx) => Promise<unknown>;
   atomic: boolean;
   alone?: () => Promise<unknown>;
+  claim?: WalletWriteClaim;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -107,6 +108,20 @@ export interface WalletWriteOptions {
    * cannot be (then `fn` runs as usual). See `runAloneInOwnerScope`.
    */
   alone?: () => Promise<unknown>;
+  /**
+   * What the write claims before it takes the wallet's row lock (an organization's write: its actor, `claimActor`).
+   * In a batch every distinct claim runs first, in key order, before any write takes the wallet's lock: a claim that
+   * waits (an erasure in flight) then holds up no writer of the wallet, and a batch meets a batch erasure (which takes
+   * its users' locks in user id order) in the same order, never the opposite one. A claim that throws fails its own
+   * writes only; the write itself still claims again (at once: the lock is held).
+   */
+  claim?: WalletWriteClaim;
+}
+
+export interface WalletWriteClaim {
+  /** Writes with the same key share one claim; claims run in ascending key order (the erasure's user id order). */
+  key: string;
+  run: (tx: Tx) => Promise<void>;
 }
 
 export function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => Promise<T>, opts: WalletWriteOptions = {}): Promise<T> {
@@ -115,7 +130,14 @@ export function withWalletWrite<T>(db: CreditsDb, owner: Owner, fn: (tx: Tx) => 
   let lane = perDb.get(owner);
   if (!lane) perDb.set(owner, (lane = { running: false, waiting: [] }));
   const queued = new Promise<T>((resolve, reject) => {
-    lane.waiting.push({ fn, atomic: opts.atomic === true, alone: opts.alone, resolve: resolve as (value: unknown) => void, reject });
+    lane.waiting.push({
+      fn,
+      atomic: opts.atomic === true,
+      alone: opts.alone,
+      claim: opts.claim,
+      resolve: resolve as (value: unknown) => void,
+      reject,
+    });
   });
   if (!lane.running) void drainLane(db, owner, lane, perDb);
   return queued;
@@ -137,7 +159,13 @@ async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Prom
   const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
   try {
     await withOwnerScope(db, owner, async (tx) => {
+      const refused = await claimAll(tx, batch);
       for (const write of batch) {
+        const claimErr = write.claim && refused.get(write.claim.key);
+        if (claimErr) {
+          outcomes.push({ ok: false, err: claimErr.err });
+          continue;
+        }
         if (write.atomic) {
           try {
             outcomes.push({ ok: true, value: await write.fn(tx) });
@@ -174,6 +202,25 @@ async function runBatch(db: CreditsDb, owner: Owner, batch: QueuedWrite[]): Prom
     if (outcome?.ok) write.resolve(outcome.value);
     else write.reject(outcome?.err);
   });
+}
+
+/**
+ * The batch's distinct claims, in key order, before any write takes the wallet's lock; the ones refused (an erased
+ * actor), by key. A database error breaks the batch (the transaction may be aborted): each write then runs alone.
+ */
+async function claimAll(tx: Tx, batch: QueuedWrite[]): Promise<Map<string, { err: unknown }>> {
+  const claims = new Map<string, WalletWriteClaim>();
+  for (const { claim } of batch) if (claim && !claims.has(claim.key)) claims.set(claim.key, claim);
+  const refused = new Map<string, { err: unknown }>();
+  for (const key of [...claims.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    try {
+      await claims.get(key)?.run(tx);
+    } catch (err) {
+      if (isDatabaseError(err)) throw new BrokenBatch(err);
+      refused.set(key, { err });
+    }
+  }
+  return refused;
 }
 
 /**

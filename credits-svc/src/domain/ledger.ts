@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { grants, ledgerPostings, ledgerTransactions, wallets, type GrantCategory } from '../db/schema';
-import type { Owner, Tx } from '../db/scope';
+import type { Owner, Tx, WalletWriteClaim } from '../db/scope';
 import { ledgerPosted } from '../metrics';
 import { CREDITS_ERRORS } from './errors';
 
@@ -100,6 +100,15 @@ export async function claimActor(tx: Tx, owner: Owner, actor: string, policy: Le
   if (!owner.startsWith('org:')) return;
   const r = await tx.execute<{ erased: boolean }>(sql`select credits.claim_actor(${actor}, ${policy.pseudonymOf(actor)}) as erased`);
   if (r.rows[0]?.erased) throw CREDITS_ERRORS.actorErased();
+}
+
+/**
+ * `claimActor` as a wallet write's claim (`withWalletWrite`'s `claim`), so a batch claims its actors first, in order;
+ * none for a user's own wallet.
+ */
+export function actorClaim(owner: Owner, actor: string, policy: LedgerPolicy): WalletWriteClaim | undefined {
+  if (!owner.startsWith('org:')) return undefined;
+  return { key: actor, run: (tx) => claimActor(tx, owner, actor, policy) };
 }
 
 async function selectForUpdate(tx: Tx, owner: Owner): Promise<Wallet | undefined> {

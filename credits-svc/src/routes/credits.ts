@@ -3,6 +3,7 @@ import { ERRORS, parseBody, parseParams, parseQuery } from '@mana/shared';
 import { withOwnerScope, withWalletWrite } from '../db/scope';
 import { balanceOf } from '../domain/balance';
 import { CREDITS_ERRORS } from '../domain/errors';
+import { actorClaim } from '../domain/ledger';
 import { listTransactions, usage } from '../domain/history';
 import { listPurchases, startCheckout } from '../domain/purchases';
 import { capture, getReservation, hold, release } from '../domain/reservations';
@@ -54,6 +55,7 @@ export function creditsRoutes(ctx: CreditsContext): Router {
       await withWalletWrite(ctx.db, owner, (tx) => spend(tx, input, ctx.policy()), {
         atomic: true,
         alone: () => spendAlone(ctx.db, input, ctx.policy()),
+        claim: actorClaim(owner, userId, ctx.policy()),
       }),
     );
     created(res, result.replayed, result.body);
@@ -112,7 +114,9 @@ export function creditsRoutes(ctx: CreditsContext): Router {
       ttlSeconds: body.ttlSeconds,
       idempotencyKey: key,
     };
-    const result = orInsufficient(await withWalletWrite(ctx.db, owner, (tx) => hold(tx, input, ctx.policy())));
+    const result = orInsufficient(
+      await withWalletWrite(ctx.db, owner, (tx) => hold(tx, input, ctx.policy()), { claim: actorClaim(owner, userId, ctx.policy()) }),
+    );
     created(res, result.replayed, result.reservation);
   });
 
@@ -128,7 +132,11 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const body = parseBody(captureBody, req.body);
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    res.json(await withWalletWrite(ctx.db, owner, (tx) => capture(tx, owner, userId, id, body.amount, ctx.policy())));
+    res.json(
+      await withWalletWrite(ctx.db, owner, (tx) => capture(tx, owner, userId, id, body.amount, ctx.policy()), {
+        claim: actorClaim(owner, userId, ctx.policy()),
+      }),
+    );
   });
 
   router.post('/reservations/:id/release', async (req, res) => {
@@ -136,7 +144,11 @@ export function creditsRoutes(ctx: CreditsContext): Router {
     const body = parseBody(releaseBody, req.body ?? {});
     const userId = callerId(req);
     const owner = await walletOf(ctx, userId, body.organizationId);
-    res.json(await withWalletWrite(ctx.db, owner, (tx) => release(tx, owner, userId, id, ctx.policy())));
+    res.json(
+      await withWalletWrite(ctx.db, owner, (tx) => release(tx, owner, userId, id, ctx.policy()), {
+        claim: actorClaim(owner, userId, ctx.policy()),
+      }),
+    );
   });
 
   return router;
