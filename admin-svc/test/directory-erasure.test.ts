@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, createEvent, createLogger, MemoryBus, runMigrations, type Database } from '@mana/shared';
-import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, eventually, testPool, type TestDatabase, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
 import type { UpstreamCall } from '../src/clients/upstream';
 import * as tables from '../src/db/schema';
 import { eraseUser } from '../src/domain/actions';
@@ -53,14 +53,7 @@ describe('admin-svc: the directory and the erasure', () => {
     (await sql.query<Record<string, unknown>>('select * from admin.directory_users where id = $1', [userId])).rows[0];
   const tombstoned = async (userId: string) =>
     (await sql.query('select 1 from admin.erased_users where pseudonym = $1', [pseudonymOf(SECRET, userId)])).rowCount === 1;
-  /** Backends of this database waiting for a lock (a row, a transaction, an advisory lock). */
-  const lockWaiters = async () =>
-    (
-      await sql.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where not l.granted and a.datname = current_database()`,
-      )
-    ).rows[0]?.n ?? 0;
+  const lockWaiters = () => lockWaitersOf(sql);
   const erase = async (userId: string) => {
     const handled = bus.handled('user.erasure.requested.v1', ERASURE_QUEUE);
     await bus.publish(createEvent('user.erasure.requested.v1', { requestId: crypto.randomUUID(), userId }));

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, createLogger, runMigrations, type Database } from '@mana/shared';
-import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
+import { createTestDatabase, eventually, testPool, type TestDatabase, lockWaiters } from '@mana/shared/testing';
 import * as tables from '../src/db/schema';
 import { creditsDb, withOwnerScope, type CreditsDb, type Owner } from '../src/db/scope';
 import { balanceOf } from '../src/domain/balance';
@@ -71,18 +71,7 @@ describe('balance read racing a sweeper', () => {
   }
 
   /** Resolves once a connection of this database waits for a lock. */
-  const someoneWaitsForALock = () =>
-    eventually(
-      async () =>
-        (
-          await admin.query<{ n: number }>(
-            `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
-              where not l.granted and a.datname = current_database()`,
-          )
-        ).rows[0]?.n,
-      10_000,
-      10,
-    );
+  const someoneWaitsForALock = () => eventually(() => lockWaiters(admin), 10_000, 10);
 
   it('answers the balance after the expiry, whichever of the two commits first', async () => {
     const owner = await walletWithExpiredLot();

@@ -1,22 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, createLogger, runMigrations, type Database, type ErasureTx } from '@mana/shared';
-import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
-import * as tables from '../src/db/schema';
-import { creditsDb, enterOwnerScope, withOwnerScope, withWalletWrite, type CreditsDb, type Owner } from '../src/db/scope';
+import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
+import { enterOwnerScope, withOwnerScope, withWalletWrite, type Owner } from '../src/db/scope';
 import { balanceOf } from '../src/domain/balance';
 import { grantPromo, grantSignupBonus } from '../src/domain/grants';
 import type { LedgerPolicy } from '../src/domain/ledger';
 import { handleStripeEvent, startCheckout } from '../src/domain/purchases';
 import { hold } from '../src/domain/reservations';
 import { spend, spendAlone } from '../src/domain/spend';
-import { eraseCredits, pseudonymFor } from '../src/events/erasure';
+import { pseudonymFor } from '../src/events/erasure';
 import { chargeRefunded, checkoutCompleted } from './fake-stripe';
+import { startCreditsTestDb, type CreditsTestDb } from './harness';
 
-const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 const SECRET = 'erased-wallet-test-secret-0123456789abcdef';
 
 /**
@@ -26,27 +22,18 @@ const SECRET = 'erased-wallet-test-secret-0123456789abcdef';
  * Before the fix every one of these made a new `user:<id>` wallet (and most a lot and ledger rows).
  */
 describe('erased users: no wallet is made for them again', () => {
-  let testDb: TestDatabase;
-  let admin: pg.Pool;
-  let database: Database<typeof tables>;
-  let db: CreditsDb;
+  let admin: CreditsTestDb['admin'];
+  let db: CreditsTestDb['db'];
+  let erase: CreditsTestDb['erase'];
+  let stop: CreditsTestDb['stop'] | undefined;
   const policy = (dailyFree = 5): LedgerPolicy => ({ now: new Date(), dailyFree, pseudonymOf: (id) => pseudonymFor(SECRET, id) });
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('credits_erased_wallet');
-    admin = testPool(testDb.url, 3);
-    await runMigrations(admin, { folder: MIGRATIONS, schema: 'credits', logger: createLogger('erased-wallet-test', 'silent') });
-    database = createDatabase({ url: testDb.url, schema: tables, max: 6 });
-    db = creditsDb(database);
+    ({ admin, db, erase, stop } = await startCreditsTestDb('erased_wallet', SECRET));
   });
   afterAll(async () => {
-    await database?.close();
-    await admin?.end();
-    await testDb?.drop();
+    await stop?.();
   });
-
-  /** As the erasure participant runs it: the service's own connection, one transaction. */
-  const erase = (userId: string) => db.transaction((tx) => eraseCredits(SECRET)(tx as unknown as ErasureTx, userId));
 
   /** Every row that names the user's wallet (wallets, lots, ledger, postings, holds, purchases). */
   async function rowsOf(userId: string): Promise<Record<string, number>> {
@@ -141,12 +128,7 @@ describe('erased users: no wallet is made for them again', () => {
 
   // --- forced interleavings --------------------------------------------------------------------------------------
 
-  const lockWaiters = async () =>
-    (
-      await admin.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()`,
-      )
-    ).rows[0]?.n ?? 0;
+  const lockWaiters = () => lockWaitersOf(admin);
   const waitersReach = (n: number) => eventually(async () => ((await lockWaiters()) >= n ? true : undefined));
 
   it('a signup bonus creating the wallet while the erasure runs: the erasure waits for it and removes it', async () => {

@@ -1,20 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, createLogger, runMigrations, type Database, type ErasureTx } from '@mana/shared';
-import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
-import * as tables from '../src/db/schema';
-import { creditsDb, enterOwnerScope, withWalletWrite, type CreditsDb, type Owner } from '../src/db/scope';
+import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
+import { enterOwnerScope, withWalletWrite, type Owner } from '../src/db/scope';
 import { grantPromo } from '../src/domain/grants';
 import { actorClaim, type LedgerPolicy } from '../src/domain/ledger';
 import { startCheckout } from '../src/domain/purchases';
 import { capture, hold, release } from '../src/domain/reservations';
 import { spend, spendAlone } from '../src/domain/spend';
 import { eraseCredits, pseudonymFor } from '../src/events/erasure';
+import { startCreditsTestDb, type CreditsTestDb } from './harness';
 
-const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 const SECRET = 'org-actor-erased-test-secret-0123456789abcdef';
 
 /**
@@ -23,27 +19,20 @@ const SECRET = 'org-actor-erased-test-secret-0123456789abcdef';
  * observed in pg_locks, never with timing. Before the fix every write here succeeded with the member's id as actor.
  */
 describe('organization wallets and an erased actor', () => {
-  let testDb: TestDatabase;
-  let admin: pg.Pool;
-  let database: Database<typeof tables>;
-  let db: CreditsDb;
+  let admin: CreditsTestDb['admin'];
+  let db: CreditsTestDb['db'];
+  let erase: CreditsTestDb['erase'];
+  let stop: CreditsTestDb['stop'] | undefined;
   const policy = (): LedgerPolicy => ({ now: new Date(), dailyFree: 5, pseudonymOf: (id) => pseudonymFor(SECRET, id) });
   const gone = { code: 'WALLET_ERASED', status: 410 };
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('credits_org_actor');
-    admin = testPool(testDb.url, 3);
-    await runMigrations(admin, { folder: MIGRATIONS, schema: 'credits', logger: createLogger('org-actor-test', 'silent') });
-    database = createDatabase({ url: testDb.url, schema: tables, max: 6 });
-    db = creditsDb(database);
+    ({ admin, db, erase, stop } = await startCreditsTestDb('org_actor', SECRET));
   });
   afterAll(async () => {
-    await database?.close();
-    await admin?.end();
-    await testDb?.drop();
+    await stop?.();
   });
 
-  const erase = (userId: string) => db.transaction((tx) => eraseCredits(SECRET)(tx as unknown as ErasureTx, userId));
   /** Rows of any wallet that name the user as actor. */
   const actorRows = async (userId: string) =>
     (
@@ -55,12 +44,7 @@ describe('organization wallets and an erased actor', () => {
     ).rows[0];
   const pseudonymRows = async (userId: string) =>
     (await admin.query(`select 1 from credits.ledger_transactions where actor = $1`, [pseudonymFor(SECRET, userId)])).rowCount;
-  const lockWaiters = async () =>
-    (
-      await admin.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()`,
-      )
-    ).rows[0]?.n ?? 0;
+  const lockWaiters = () => lockWaitersOf(admin);
 
   /** An organization wallet with 100 promo credits. */
   async function fundedOrg(): Promise<Owner> {

@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, createLogger, runMigrations, type Database, type ErasureTx } from '@mana/shared';
-import { createTestDatabase, eventually, testPool, type TestDatabase } from '@mana/shared/testing';
-import * as tables from '../src/db/schema';
-import { creditsDb, type CreditsDb } from '../src/db/scope';
+import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
 import type { LedgerPolicy } from '../src/domain/ledger';
 import { handleStripeEvent } from '../src/domain/purchases';
 import { eraseCredits, pseudonymFor } from '../src/events/erasure';
 import { checkoutCompleted } from './fake-stripe';
+import { startCreditsTestDb, type CreditsTestDb } from './harness';
 
-const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 const SECRET = 'org-purchase-erasure-test-secret-0123456789abcdef';
 /** The advisory lock the test's gate trigger waits for (bigint key space, apart from the service's two-key locks). */
 const GATE = 730_001;
@@ -24,32 +19,20 @@ const GATE = 730_001;
  * pg_locks, never with timing.
  */
 describe('an org purchase completed while its buyer is erased', () => {
-  let testDb: TestDatabase;
-  let admin: pg.Pool;
-  let database: Database<typeof tables>;
-  let db: CreditsDb;
+  let admin: CreditsTestDb['admin'];
+  let db: CreditsTestDb['db'];
+  let erase: CreditsTestDb['erase'];
+  let stop: CreditsTestDb['stop'] | undefined;
   const policy = (): LedgerPolicy => ({ now: new Date(), dailyFree: 5, pseudonymOf: (id) => pseudonymFor(SECRET, id) });
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('credits_org_purchase_erasure');
-    admin = testPool(testDb.url, 3);
-    await runMigrations(admin, { folder: MIGRATIONS, schema: 'credits', logger: createLogger('org-purchase-test', 'silent') });
-    database = createDatabase({ url: testDb.url, schema: tables, max: 6 });
-    db = creditsDb(database);
+    ({ admin, db, erase, stop } = await startCreditsTestDb('org_purchase_erasure', SECRET));
   });
   afterAll(async () => {
-    await database?.close();
-    await admin?.end();
-    await testDb?.drop();
+    await stop?.();
   });
 
-  const erase = (userId: string) => db.transaction((tx) => eraseCredits(SECRET)(tx as unknown as ErasureTx, userId));
-  const lockWaiters = async () =>
-    (
-      await admin.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()`,
-      )
-    ).rows[0]?.n ?? 0;
+  const lockWaiters = () => lockWaitersOf(admin);
 
   /** A pending purchase of an organization, bought by `buyer`. */
   async function orgPurchase(buyer: string): Promise<{ org: string; purchaseId: string }> {

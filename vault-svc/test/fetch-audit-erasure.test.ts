@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, createLogger, handleErasureRequest, MemoryBus, type Database } from '@mana/shared';
-import { eventually } from '@mana/shared/testing';
+import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
 import { DEV_PSEUDONYM_SECRET } from '../src/config';
 import * as tables from '../src/db/schema';
 import { vaultDb, type VaultDb } from '../src/db/scope';
@@ -42,14 +42,7 @@ describe('vault-svc: key-fetch audit and the erasure', () => {
       randomUUID(),
       userId,
     ).then((o) => o?.counts);
-  /** Backends of this database waiting for a lock (a row lock, an advisory lock). */
-  const lockWaiters = async () =>
-    (
-      await s.admin.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where not l.granted and a.datname = current_database()`,
-      )
-    ).rows[0]?.n ?? 0;
+  const lockWaiters = () => lockWaitersOf(s.admin);
   const withVault = async (user: string) => {
     const token = await s.token(user);
     expect((await s.call(`${VAULT}/init`, { token, method: 'POST' })).status).toBe(200);

@@ -178,6 +178,18 @@ export async function freePort(): Promise<number> {
   throw new Error(`freePort: no free port in ${low + block * blockSize}–${low + (block + 1) * blockSize - 1}`);
 }
 
+/**
+ * Backends of the pool's database waiting for a lock (a row, a transaction, an advisory lock): how a test sees that
+ * the interleaving it forces has happened, instead of sleeping for it.
+ */
+export async function lockWaiters(pool: pg.Pool | pg.ClientBase): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+      where not l.granted and a.datname = current_database()`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
 /** Polls `fn` until it returns truthy (no wall-clock assertions, only a give-up limit). */
 export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
