@@ -10,7 +10,7 @@ import { handleStripeEvent, startCheckout } from '../src/domain/purchases';
 import { hold } from '../src/domain/reservations';
 import { spend, spendAlone } from '../src/domain/spend';
 import { pseudonymFor } from '../src/events/erasure';
-import { chargeRefunded, checkoutCompleted } from './fake-stripe';
+import { chargeRefunded, completionOf } from './fake-stripe';
 import { startCreditsTestDb, type CreditsTestDb } from './harness';
 
 const SECRET = 'erased-wallet-test-secret-0123456789abcdef';
@@ -66,15 +66,6 @@ describe('erased users: no wallet is made for them again', () => {
     return { userId, owner, purchaseId };
   }
 
-  const completion = (purchaseId: string) =>
-    checkoutCompleted(`evt_${randomUUID()}`, {
-      id: `cs_${purchaseId}`,
-      purchaseId,
-      paymentIntent: `pi_${purchaseId}`,
-      amountTotal: 100,
-      currency: 'eur',
-    }) as unknown as Stripe.Event;
-
   const spendInput = (owner: Owner, userId: string) => ({ owner, actor: userId, amount: 1, appId: 'chat', description: 'late' });
 
   it('after the erasure: spends, grants, holds and checkouts answer 410 WALLET_ERASED; events and reads create nothing', async () => {
@@ -99,7 +90,7 @@ describe('erased users: no wallet is made for them again', () => {
     // A late user.registered.v1: dropped.
     expect(await withOwnerScope(db, owner, (tx) => grantSignupBonus(tx, userId, owner, 150, p))).toBe('erased');
     // Stripe's completion and refund of the erased user's purchase: acknowledged as 'erased', nothing granted.
-    expect(await handleStripeEvent(db, completion(purchaseId), p)).toBe('erased');
+    expect(await handleStripeEvent(db, completionOf(purchaseId), p)).toBe('erased');
     const refund = chargeRefunded(`evt_${randomUUID()}`, { paymentIntent: `pi_${purchaseId}`, amount: 100, amountRefunded: 100 });
     expect(await handleStripeEvent(db, refund as unknown as Stripe.Event, p)).toBe('erased');
     // A balance read (daily credit on): the answer of a user without a wallet, and no wallet or daily lot made.
@@ -213,7 +204,7 @@ describe('erased users: no wallet is made for them again', () => {
   });
 
   it('a checkout completion waiting for the wallet behind the erasure: acknowledged as erased, nothing made', async () => {
-    const { userId, result } = await behindErasure((_owner, purchaseId) => handleStripeEvent(db, completion(purchaseId), policy()));
+    const { userId, result } = await behindErasure((_owner, purchaseId) => handleStripeEvent(db, completionOf(purchaseId), policy()));
     expect(result).toEqual({ status: 'fulfilled', value: 'erased' });
     expect(await rowsOf(userId)).toEqual(none);
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
@@ -129,3 +130,16 @@ export function chargeRefunded(eventId: string, c: { paymentIntent: string; amou
     },
   };
 }
+
+/**
+ * Stripe's completion of the purchase `purchaseId` that a test wrote itself (session `cs_<purchaseId>`, 100 cents in
+ * eur, the amount and currency of the test packages), as the webhook handler gets it after the signature check.
+ */
+export const completionOf = (purchaseId: string) =>
+  checkoutCompleted(`evt_${randomUUID()}`, {
+    id: `cs_${purchaseId}`,
+    purchaseId,
+    paymentIntent: `pi_${purchaseId}`,
+    amountTotal: 100,
+    currency: 'eur',
+  }) as unknown as Stripe.Event;

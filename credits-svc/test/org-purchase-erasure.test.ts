@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
 import type { LedgerPolicy } from '../src/domain/ledger';
 import { handleStripeEvent } from '../src/domain/purchases';
 import { eraseCredits, pseudonymFor } from '../src/events/erasure';
-import { checkoutCompleted } from './fake-stripe';
+import { completionOf } from './fake-stripe';
 import { startCreditsTestDb, type CreditsTestDb } from './harness';
 
 const SECRET = 'org-purchase-erasure-test-secret-0123456789abcdef';
@@ -45,15 +44,6 @@ describe('an org purchase completed while its buyer is erased', () => {
     );
     return { org, purchaseId };
   }
-  const completion = (purchaseId: string) =>
-    checkoutCompleted(`evt_${randomUUID()}`, {
-      id: `cs_${purchaseId}`,
-      purchaseId,
-      paymentIntent: `pi_${purchaseId}`,
-      amountTotal: 100,
-      currency: 'eur',
-    }) as unknown as Stripe.Event;
-
   /** The purchase's and its grant row's actor, and how many rows anywhere still name the buyer. */
   async function actors(purchaseId: string, buyer: string) {
     const r = await admin.query<{ purchase: string; ledger: string | null; named: number }>(
@@ -89,7 +79,7 @@ describe('an org purchase completed while its buyer is erased', () => {
     try {
       await blocker.query('begin');
       await blocker.query(`select pg_advisory_xact_lock(${GATE})`);
-      const completing = handleStripeEvent(db, completion(purchaseId), policy());
+      const completing = handleStripeEvent(db, completionOf(purchaseId), policy());
       await eventually(async () => ((await lockWaiters()) >= 1 ? true : undefined));
       let erased = false;
       const erasure = erase(buyer).finally(() => (erased = true));
@@ -122,7 +112,7 @@ describe('an org purchase completed while its buyer is erased', () => {
     });
     await started;
     let answered = false;
-    const completing = handleStripeEvent(db, completion(purchaseId), policy()).finally(() => (answered = true));
+    const completing = handleStripeEvent(db, completionOf(purchaseId), policy()).finally(() => (answered = true));
     await eventually(async () => (answered || (await lockWaiters()) >= 1 ? true : undefined));
     expect(answered).toBe(false);
     commit();

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { ServiceHandle } from '@mana/shared';
+import { createDatabase, createLogger, handleErasureRequest, MemoryBus, type ErasureCounts, type ServiceHandle } from '@mana/shared';
 import {
   TEST_REDIS_URL,
   createTestDatabase,
@@ -13,6 +13,10 @@ import {
   type TestIssuer,
 } from '@mana/shared/testing';
 import { startGateway } from '../../gateway/src/server';
+import { DEV_PSEUDONYM_SECRET } from '../src/config';
+import * as tables from '../src/db/schema';
+import { vaultDb, type VaultDb } from '../src/db/scope';
+import { erasureParticipant } from '../src/events/erasure';
 import { startVaultService } from '../src/server';
 import { startAuthTimeStub, type AuthTimeStub } from './auth-time-stub';
 
@@ -155,4 +159,25 @@ export async function auditRows(admin: pg.Client, userId: string): Promise<Audit
     [userId],
   );
   return rows;
+}
+
+export interface VaultErasure {
+  /** vault-svc's own connection (its roles and row-level security), as its routes and consumers use it. */
+  db: VaultDb;
+  /** The user's erasure as the participant handles a request (one transaction); its counts. */
+  erase: (userId: string) => Promise<ErasureCounts | undefined>;
+  close: () => Promise<void>;
+}
+
+/** The erasure participant of vault-svc on the stack's database, in this process (no broker in between). */
+export function vaultErasure(s: VaultStack): VaultErasure {
+  const logger = createLogger('vault-erasure-test', 'silent');
+  const database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
+  const db = vaultDb(database);
+  const participant = erasureParticipant({ db, bus: new MemoryBus(logger), logger, pseudonymSecret: DEV_PSEUDONYM_SECRET });
+  return {
+    db,
+    erase: (userId) => handleErasureRequest(participant, randomUUID(), randomUUID(), userId).then((o) => o?.counts),
+    close: () => database.close(),
+  };
 }

@@ -1,15 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, createLogger, handleErasureRequest, MemoryBus, type Database } from '@mana/shared';
 import { eventually, lockWaiters as lockWaitersOf } from '@mana/shared/testing';
 import { DEV_PSEUDONYM_SECRET } from '../src/config';
-import * as tables from '../src/db/schema';
-import { vaultDb, type VaultDb } from '../src/db/scope';
 import { pseudonymFor } from '../src/domain/pseudonym';
-import { erasureParticipant, eraseVault } from '../src/events/erasure';
-import { auditRows, startVaultStack, VAULT, type VaultStack } from './harness';
+import { eraseVault } from '../src/events/erasure';
+import { auditRows, startVaultStack, VAULT, vaultErasure, type VaultErasure, type VaultStack } from './harness';
 
-const logger = createLogger('vault-init-erasure-test', 'silent');
 /** The advisory lock the test's trigger makes an audit row of one action wait for. */
 const HOLD = 4343;
 
@@ -20,27 +15,18 @@ const HOLD = 4343;
  */
 describe('vault-svc: POST /init and the erasure', () => {
   let s: VaultStack;
-  let database: Database<typeof tables>;
-  let db: VaultDb;
-  const bus = new MemoryBus(logger);
+  let erasure: VaultErasure;
 
   beforeAll(async () => {
     s = await startVaultStack();
-    database = createDatabase({ url: s.db.url, schema: tables, max: 2 });
-    db = vaultDb(database);
+    erasure = vaultErasure(s);
   });
   afterAll(async () => {
-    await database?.close();
+    await erasure?.close();
     await s?.close();
   });
 
-  const erase = (userId: string) =>
-    handleErasureRequest(
-      erasureParticipant({ db, bus, logger, pseudonymSecret: DEV_PSEUDONYM_SECRET }),
-      randomUUID(),
-      randomUUID(),
-      userId,
-    ).then((o) => o?.counts);
+  const erase = (userId: string) => erasure.erase(userId);
   const lockWaiters = () => lockWaitersOf(s.admin);
   const vaultRows = async (userId: string) =>
     (await s.admin.query('select user_id from vault.encryption_vaults where user_id = $1', [userId])).rowCount;
@@ -110,7 +96,7 @@ describe('vault-svc: POST /init and the erasure', () => {
     let erased = () => undefined as void;
     const gate = new Promise<void>((r) => (release = r));
     const started = new Promise<void>((r) => (erased = r));
-    const erasing = db.transaction(async (tx) => {
+    const erasing = erasure.db.transaction(async (tx) => {
       await eraseVault(tx, user, pseudonymFor(DEV_PSEUDONYM_SECRET, user));
       erased();
       await gate;
