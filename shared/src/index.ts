@@ -17,6 +17,7 @@ export * from './auth/reauth';
 export * from './auth/revocations';
 export * from './auth/api-keys';
 export * from './crypto/seal';
+export * from './crypto/pseudonym';
 export * from './service';
 export * from './openapi';
 export * from './metrics';

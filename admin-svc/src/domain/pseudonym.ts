@@ -1,9 +1,10 @@
-import { createHmac } from 'node:crypto';
+import { keyedPseudonym } from '@mana/shared';
 
 /**
- * The keyed pseudonym of an erased user: stable (one user's audit entries stay grouped), not reversible
- * without the secret, and in the `erased:` namespace no live user id can have.
+ * The keyed pseudonym of an erased user (ADMIN_PSEUDONYM_SECRET): stable (one user's audit entries stay grouped, the
+ * tombstone recognises the user), not reversible without the secret. 32 hex characters: the length admin-svc has
+ * always stored, which its tombstones must keep matching.
  */
 export function pseudonymOf(secret: string, userId: string): string {
-  return `erased:${createHmac('sha256', secret).update(userId, 'utf8').digest('hex').slice(0, 32)}`;
+  return keyedPseudonym(secret, userId, 32);
 }

@@ -1,7 +1,13 @@
-import { createHmac } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import { subscribeErasureParticipant, type ErasureCounts, type ErasureTx, type EventBus, type OutboxRelay } from '@mana/shared';
+import {
+  keyedPseudonym,
+  subscribeErasureParticipant,
+  type ErasureCounts,
+  type ErasureTx,
+  type EventBus,
+  type OutboxRelay,
+} from '@mana/shared';
 import { outbox, processedMessages } from '../db/schema';
 import { enterOwnerScope, isId, leaveOwnerScope, userOwner, type CreditsDb, type Tx } from '../db/scope';
 
@@ -16,9 +22,9 @@ export interface ErasureDeps {
   pseudonymSecret: string;
 }
 
-/** A keyed pseudonym: stable per user (the bookkeeping stays grouped), unlinkable without the secret. */
+/** The keyed pseudonym of an erased user (CREDITS_PSEUDONYM_SECRET): the retained bookkeeping stays grouped. */
 export function pseudonymFor(secret: string, userId: string): string {
-  return `erased:${createHmac('sha256', secret).update(userId).digest('hex')}`;
+  return keyedPseudonym(secret, userId);
 }
 
 /**
