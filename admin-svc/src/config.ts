@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, csv, loadConfig, port, productionRules } from '@mana/shared';
+import { commonEnv, csv, loadConfig, port, productionRules, devSecretRefused } from '@mana/shared';
 
 const DEV_PSEUDONYM_SECRET = 'dev-only-admin-pseudonym-secret-change-me-00';
 
@@ -29,10 +29,7 @@ export const configSchema = commonEnv
     ADMIN_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })
   .superRefine(productionRules)
-  .superRefine((cfg, ctx) => {
-    if (cfg.NODE_ENV === 'production' && cfg.ADMIN_PSEUDONYM_SECRET === DEV_PSEUDONYM_SECRET)
-      ctx.addIssue({ code: 'custom', path: ['ADMIN_PSEUDONYM_SECRET'], message: 'required in production' });
-  });
+  .superRefine(devSecretRefused('ADMIN_PSEUDONYM_SECRET', DEV_PSEUDONYM_SECRET));
 
 export type Config = z.output<typeof configSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, loadConfig, port, productionRules } from '@mana/shared';
+import { commonEnv, loadConfig, port, productionRules, devSecretRefused } from '@mana/shared';
 
 /** A package on sale: `{ id, name, credits, priceCents, currency }`. */
 export const packageSchema = z.object({
@@ -62,10 +62,7 @@ export const configSchema = commonEnv
     STRIPE_API_URL: z.url().optional(),
   })
   .superRefine(productionRules)
-  .superRefine((cfg, ctx) => {
-    if (cfg.NODE_ENV === 'production' && cfg.CREDITS_PSEUDONYM_SECRET === DEV_PSEUDONYM_SECRET)
-      ctx.addIssue({ code: 'custom', path: ['CREDITS_PSEUDONYM_SECRET'], message: 'required in production' });
-  });
+  .superRefine(devSecretRefused('CREDITS_PSEUDONYM_SECRET', DEV_PSEUDONYM_SECRET));
 
 export type Config = z.output<typeof configSchema>;
 

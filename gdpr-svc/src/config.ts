@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, csv, loadConfig, port, productionRules, SERVICE_NAME_PATTERN } from '@mana/shared';
+import { commonEnv, csv, devSecretRefused, loadConfig, port, productionRules, SERVICE_NAME_PATTERN } from '@mana/shared';
 
 const DEV_GDPR_SECRET = 'dev-only-gdpr-secret-change-me-000000000000';
 
@@ -48,11 +48,8 @@ export const configSchema = commonEnv
     /** After this many hours an unanswered erasure is `partial` (and still retried). Fractions allowed. */
     ERASURE_DEADLINE_HOURS: z.coerce.number().positive().default(24),
   })
-  .superRefine((cfg, ctx) => {
-    productionRules(cfg, ctx);
-    if (cfg.NODE_ENV === 'production' && cfg.GDPR_SECRET === DEV_GDPR_SECRET)
-      ctx.addIssue({ code: 'custom', path: ['GDPR_SECRET'], message: 'required in production' });
-  });
+  .superRefine(productionRules)
+  .superRefine(devSecretRefused('GDPR_SECRET', DEV_GDPR_SECRET));
 
 export type Config = z.output<typeof configSchema>;
 

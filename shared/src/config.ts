@@ -153,6 +153,17 @@ export function productionRules(cfg: CommonConfig, ctx: z.RefinementCtx): void {
   if (!cfg.METRICS_TOKEN) ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required in production' });
 }
 
+/**
+ * A refinement refusing, in production, a secret still at its development fallback (the fallback lets `npm start` and
+ * the tests run without one): `.superRefine(devSecretRefused('GDPR_SECRET', DEV_GDPR_SECRET))`.
+ */
+export function devSecretRefused<K extends string>(key: K, devValue: string) {
+  return (cfg: { NODE_ENV: string } & { [k in K]: unknown }, ctx: z.RefinementCtx): void => {
+    if (cfg.NODE_ENV === 'production' && cfg[key] === devValue)
+      ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
+  };
+}
+
 export function isDevServiceKey(key: string): boolean {
   return key === DEV_SERVICE_KEY;
 }

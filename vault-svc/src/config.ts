@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boolFlag, commonEnv, loadConfig, parseServiceUrls, port, productionRules } from '@mana/shared';
+import { boolFlag, commonEnv, loadConfig, parseServiceUrls, port, productionRules, devSecretRefused } from '@mana/shared';
 
 export const DEV_PSEUDONYM_SECRET = 'dev-only-vault-pseudonym-secret-change-me-000';
 
@@ -43,10 +43,7 @@ export const configSchema = commonEnv
       .pipe(z.array(z.url()).min(1)),
   })
   .superRefine(productionRules)
-  .superRefine((cfg, ctx) => {
-    if (cfg.NODE_ENV === 'production' && cfg.VAULT_PSEUDONYM_SECRET === DEV_PSEUDONYM_SECRET)
-      ctx.addIssue({ code: 'custom', path: ['VAULT_PSEUDONYM_SECRET'], message: 'required in production' });
-  });
+  .superRefine(devSecretRefused('VAULT_PSEUDONYM_SECRET', DEV_PSEUDONYM_SECRET));
 
 export type Config = z.output<typeof configSchema>;
 
