@@ -394,10 +394,10 @@ async function capBatch(db: Db, maxLifetimeSeconds: number, after: string): Prom
         const { rows } = await tx.execute<{ last: string | null }>(sql`
           with batch as materialized (
             select ${s.id} as id from ${s} where ${s.id} > ${after} and ${s.expiresAt} > ${cap} order by ${s.id} limit ${CAP_BATCH}
-          ), capped as (
-            update ${s} set expires_at = ${cap} from batch where ${s.id} = batch.id and ${s.expiresAt} > ${cap} returning 1
+          ), capped as ( -- runs to completion though nothing reads it (a data-modifying WITH)
+            update ${s} set expires_at = ${cap} from batch where ${s.id} = batch.id and ${s.expiresAt} > ${cap}
           )
-          select (select max(id) from batch) as last, (select count(*) from capped) as n`);
+          select max(id) as last from batch`);
         return { last: rows[0]?.last ?? null };
       });
     } catch (err) {
