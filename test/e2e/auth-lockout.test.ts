@@ -80,13 +80,28 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     const user = await registerVerified(s);
     const burst = await Promise.all(Array.from({ length: 12 }, () => v1Login(user.email, WRONG)));
     expect(burst.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 401));
-    // Every answer alike; the password was checked at most MAX times, the rest were refused unchecked as locked.
+    // Every answer alike; the password was checked at most MAX times, the rest were refused unchecked (beyond the
+    // limit while the first ones were checked, or locked once one of those failed).
     for (const r of burst) expect(strip(r.body)).toEqual(strip(burst[0]?.body ?? {}));
     const failures = await events(user.userId, 'sign_in_failure');
-    expect(failures.filter((e) => e.context.reason !== 'locked').length).toBeLessThanOrEqual(MAX);
-    expect(failures.filter((e) => e.context.reason === 'locked').length).toBeGreaterThanOrEqual(12 - MAX);
+    const unchecked = (e: { context: Record<string, unknown> }) => e.context.reason === 'locked' || e.context.reason === 'limit';
+    expect(failures.filter((e) => !unchecked(e)).length).toBeLessThanOrEqual(MAX);
+    expect(failures.filter(unchecked).length).toBeGreaterThanOrEqual(12 - MAX);
     expect((await events(user.userId, 'account_locked')).length).toBe(1);
     expect((await v1Login(user.email, user.password)).status).toBe(401);
+  });
+
+  it('more parallel sign-ins with the right password than the limit lock nothing: the ones beyond it are refused and given back', async () => {
+    const user = await registerVerified(s);
+    const burst = await Promise.all(Array.from({ length: 4 * MAX }, () => v1Login(user.email, user.password)));
+    // At least the first MAX were checked and succeeded; any beyond the limit while they ran got the wrong-password answer.
+    expect(burst.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(MAX);
+    for (const r of burst) expect([200, 401]).toContain(r.status);
+    expect(await events(user.userId, 'account_locked')).toEqual([]);
+    const refused = (await events(user.userId, 'sign_in_failure')).map((e) => e.context.reason);
+    expect(refused.every((r) => r === 'limit')).toBe(true);
+    expect((await s.sql.query('select locked_until from auth.sign_in_lockouts where email = $1', [user.email])).rows).toEqual([]);
+    expect((await v1Login(user.email, user.password)).status).toBe(200);
   });
 
   it("another plugin's refusal before the check costs no attempt (step-up on a stale session)", async () => {

@@ -81,14 +81,25 @@ async function secondFactorUser(ctx: HookCtx): Promise<{ id: string; email: stri
  */
 export function lockout(opts: LockoutOptions) {
   const { db, policy } = opts;
-  /** Charges the attempt; true when it must be refused unchecked (locked, or beyond the limit: then it locks). */
-  const charge = async (ctx: HookCtx, email: string): Promise<boolean> => {
+  /**
+   * Charges the attempt; why it must be refused unchecked (the email is locked, or the attempt is beyond the limit),
+   * or undefined when it goes on to its check. An attempt beyond the
+   * limit is refused while the attempts before it are still being checked, but it is no guess: its charge goes back
+   * and it takes no lock. Only a checked failure that reaches the limit locks (`failed`), so more parallel sign-ins
+   * with the right password than the limit (a client retrying while its first tries still run) do not lock the
+   * account: the ones that were checked succeed and clear the count.
+   */
+  const charge = async (ctx: HookCtx, email: string): Promise<'locked' | 'limit' | undefined> => {
     const c = await chargeAttempt(db, email, policy);
-    charges.set(ctx.context, { ...c, email, failed: () => failed(ctx, c.failures, email) });
-    if (!refused(c, policy)) return false;
-    if (!c.locked) await lockNow(email, hookMeta(ctx.headers));
-    return true;
+    if (!refused(c, policy)) {
+      charges.set(ctx.context, { ...c, email, failed: () => failed(ctx, c.failures, email) });
+      return undefined;
+    }
+    if (c.locked) return 'locked';
+    await unchargeAttempt(db, email);
+    return 'limit';
   };
+
   const lockNow = async (email: string, meta: RequestMeta) => {
     if (await lockAtLimit(db, email, policy)) await opts.onLocked(email, meta);
   };
@@ -105,7 +116,8 @@ export function lockout(opts: LockoutOptions) {
           handler: createAuthMiddleware(async (ctx) => {
             const email = bodyString(ctx.body, 'email');
             if (!email) return;
-            if (!(await charge(ctx, email))) return;
+            const reason = await charge(ctx, email);
+            if (!reason) return;
             // The same work as a wrong password, so timing does not tell a lock either.
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? '');
             const user = await findUserByEmail(db, email);
@@ -113,7 +125,7 @@ export function lockout(opts: LockoutOptions) {
               userId: user?.id ?? null,
               type: 'sign_in_failure',
               meta: hookMeta(ctx.headers),
-              context: { reason: 'locked', method: 'password' },
+              context: { reason, method: 'password' },
             });
             throw APIError.from('UNAUTHORIZED', INVALID_CREDENTIALS);
           }),
@@ -122,12 +134,13 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path !== undefined && SECOND_FACTOR.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             const user = await secondFactorUser(ctx);
-            if (!user || !(await charge(ctx, user.email))) return;
+            const reason = user && (await charge(ctx, user.email));
+            if (!user || !reason) return;
             await recordSecurityEvent(db, {
               userId: user.id,
               type: 'two_factor_failed',
               meta: hookMeta(ctx.headers),
-              context: { reason: 'locked' },
+              context: { reason },
             });
             throw APIError.from('UNAUTHORIZED', ctx.path === '/two-factor/verify-backup-code' ? INVALID_BACKUP_CODE : INVALID_CODE);
           }),
@@ -136,14 +149,15 @@ export function lockout(opts: LockoutOptions) {
           matcher: (ctx) => ctx.path !== undefined && PASSWORD_RECHECK.has(ctx.path),
           handler: createAuthMiddleware(async (ctx) => {
             const user = await sessionUser(ctx);
-            if (!user || !(await charge(ctx, user.email))) return;
+            const reason = user && (await charge(ctx, user.email));
+            if (!user || !reason) return;
             // The same work as a wrong password (`/change-password` sends it as currentPassword).
             await ctx.context.password.hash(bodyString(ctx.body, 'password') ?? bodyString(ctx.body, 'currentPassword') ?? '');
             await recordSecurityEvent(db, {
               userId: user.id,
               type: 'sign_in_failure',
               meta: hookMeta(ctx.headers),
-              context: { reason: 'locked', method: 'password_recheck' },
+              context: { reason, method: 'password_recheck' },
             });
             throw APIError.from('BAD_REQUEST', INVALID_PASSWORD);
           }),
