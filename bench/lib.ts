@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
+import { SERVICE_NODE_FLAGS } from '@mana/shared';
 
 export interface LoadResult {
   name: string;
@@ -71,7 +72,7 @@ export class Workers {
   constructor(private readonly script: string) {}
 
   start(role: string, env: Record<string, string>): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', this.script, role], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', this.script, role], {
       env: { ...process.env, LOG_LEVEL: 'error', NODE_ENV: 'development', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -10,6 +10,7 @@
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { testPool } from '../../shared/src/testing';
+import { SERVICE_NODE_FLAGS } from '../../shared/src/node-flags';
 import { machine, writeSection } from '../lib';
 import { checkConsistency } from './consistency';
 import { Recorder, closedLoop, openLoop, percentile } from './load';
@@ -133,7 +134,7 @@ try {
     `## Soak
 
 \`npm run bench -- soak\` — ${machine()}. The whole system as \`INSTANCES=${INSTANCES} npm start\` runs it, but every
-part in its own process (\`node --import tsx <svc>/src/server.ts\`): ${INSTANCES} instance(s) of auth-svc, vault-svc,
+part in its own process (\`node ${SERVICE_NODE_FLAGS.join(' ')} --import tsx <svc>/src/server.ts\`, as the image runs it): ${INSTANCES} instance(s) of auth-svc, vault-svc,
 credits-svc, admin-svc and gdpr-svc, one gateway round-robining over them (rate limit counted in Redis), a fresh
 database on the local PostgreSQL (each service as its own role), own exchange and queues on the local RabbitMQ, an
 SMTP sink for the mails. The load generator (node:http, keep-alive) runs in the bench process: all ${system.procs.length + 1}

@@ -1,5 +1,5 @@
 // The whole system for the soak: every service (`instances` of each) and the gateway, each in its own process
-// (`node --import tsx <svc>/src/server.ts`, as in production), on a fresh database and own bus names, with an SMTP
+// (`node <SERVICE_NODE_FLAGS> --import tsx <svc>/src/server.ts`, as in production), on a fresh database and own bus names, with an SMTP
 // sink for the mails. stop() ends the processes and removes the database, the queues and the Redis keys.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

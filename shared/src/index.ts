@@ -21,3 +21,4 @@ export * from './crypto/pseudonym';
 export * from './service';
 export * from './openapi';
 export * from './metrics';
+export * from './node-flags';

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
+import { SERVICE_NODE_FLAGS } from '@mana/shared';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -53,6 +54,7 @@ const ofKind = <T>(kind: string) => manifests.filter((m) => m.kind === kind) as 
 
 interface Container {
   name: string;
+  command?: string[];
   ports?: Array<{ name?: string; containerPort: number }>;
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
@@ -124,6 +126,12 @@ describe.each(SERVICES)('%s', (name) => {
     );
     expect(svc?.spec.ports.map((p) => p.port)).toContain(PORTS[name]);
     expect(svc?.spec.selector).toEqual(dep?.spec.selector.matchLabels);
+  });
+
+  test('runs its server with the V8 flags every service process runs with (SERVICE_NODE_FLAGS), as the image does', () => {
+    expect(container().command).toEqual(['node_modules/.bin/tsx', ...SERVICE_NODE_FLAGS, `${name}/src/server.ts`]);
+    const dockerfile = readFileSync(new URL('../../infra/Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toContain(`exec npx --no-install tsx ${SERVICE_NODE_FLAGS.join(' ')} \${SERVICE}/src/server.ts`);
   });
 
   test('probes: readiness on /readyz, liveness on /healthz, on the container’s port', () => {

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { SERVICE_NODE_FLAGS } from '../node-flags';
 
-/** A service started as its own Node process (`node --import tsx <script>`), ready once it answered /readyz. */
+/**
+ * A service started as its own Node process (`node <SERVICE_NODE_FLAGS> --import tsx <script>`, as in production), ready
+ * once it answered /readyz.
+ */
 export interface ServiceProcess {
   url: string;
   child: ChildProcess;
@@ -35,7 +39,7 @@ export interface ServiceProcessOptions {
  * end of its stderr, and a process that hangs is killed, so nothing is left running.
  */
 export async function startServiceProcess(opts: ServiceProcessOptions): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.script], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', opts.script], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', opts.logFile ? 'pipe' : 'ignore', 'pipe'],
