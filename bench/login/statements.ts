@@ -9,7 +9,8 @@ export const PURPOSE: Record<string, string> = {
   'select auth.account': 'Better Auth: the credential account (password hash)',
   'insert auth.session':
     'Better Auth: the session row; its trigger `session_user_not_banned` takes the user row FOR SHARE and refuses a banned user',
-  'with auth.security_events': 'audit: `sign_in_success` + known-device upsert (+ is it a new device) — one statement',
+  'with auth.security_events':
+    'audit: `sign_in_success` + known-device upsert (+ is it a new device) + the lockout count goes (the success clears it) — one statement',
   'with auth.session': '/api/v1: device fields, refresh token, user and current signing-key id — one statement',
   'delete auth.sign_in_lockouts': 'lockout plugin: the sign-in succeeded, the failure count goes',
 };

@@ -221,6 +221,20 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await s.sql.query('select 1 from auth.sign_in_lockouts where email = $1', [user.email])).rowCount).toBe(0);
   });
 
+  it('a code that enables two-factor inside a session (a new session, no sign-in to audit) clears the count as before', async () => {
+    const user = await registerVerified(s);
+    const { c } = await signedIn(user);
+    expect((await v1Login(user.email, WRONG)).status).toBe(401);
+    const enabled = await c.twoFactor.enable({ password: user.password });
+    expect(await failuresOf(user.email)).toBe(1);
+    const totp = OTPAuth.URI.parse((enabled.data as unknown as { totpURI: string }).totpURI) as OTPAuth.TOTP;
+    expect((await c.twoFactor.verifyTotp({ code: totp.generate() })).error).toBeNull();
+    // The security audit takes a completed sign-in's clear into its statement; this one it records as two-factor
+    // enabled, and the lockout's settlement after it clears the count.
+    expect(await events(user.userId, 'two_factor_enabled')).toHaveLength(1);
+    expect(await failuresOf(user.email)).toBe(0);
+  });
+
   it('failures outside the window start a new count; a full sign-in clears the count', async () => {
     const user = await registerVerified(s);
     await v1Login(user.email, WRONG);

@@ -14,6 +14,7 @@ import type { Mailer, MailRequest } from '../mail/mailer';
 import { OIDC_MODELS } from '../oidc/models';
 import { oidcPlugins } from '../oidc/provider';
 import { passwordPolicy } from './plugins/password-policy';
+import { lockoutSettlement } from './plugins/lockout';
 import { lockoutPlugin } from './plugins/lockout-notify';
 import { magicLinkPlugins } from './plugins/magic-link';
 import { organizationPlugin } from './plugins/organization';
@@ -213,7 +214,9 @@ export function createAuth(deps: AuthDeps) {
       // After the lockout: a locked account's right code is refused before it is used up.
       totpOnce(db),
       emailChangeEndsSessions(db, deps.onOutboxWrite),
+      // Takes a completed sign-in's lockout clear into its sign-in statement; the settlement clears what it did not.
       securityAuditPlugin(config, db, sendMail),
+      lockoutSettlement(db),
       ...magicLinkPlugins(config, db, sendMail),
       organizationPlugin(config, db, sendMail),
       ...oidc.plugins,

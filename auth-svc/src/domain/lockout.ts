@@ -100,9 +100,30 @@ export async function unchargeAttempt(conn: Conn, email: string): Promise<void> 
     .where(and(eq(t.email, lockoutKey(email)), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
 }
 
+/** The counters a success may clear: not during a running lock (a success cannot end a lock). */
+export const unlockedCounter = or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`));
+
 /** A full sign-in (or a password re-check) succeeded: the failures so far no longer count (a running lock stays). */
 export async function clearFailures(conn: Conn, email: string): Promise<void> {
-  await conn.delete(t).where(and(eq(t.email, lockoutKey(email)), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
+  await conn.delete(t).where(and(eq(t.email, lockoutKey(email)), unlockedCounter));
+}
+
+/**
+ * The counts completed sign-ins owe a clear, by their request's Better Auth context (`ctx.context`). The sign-in's
+ * audit statement deletes it along with the event it records (`recordSignIn`, one statement fewer per sign-in);
+ * whatever no audit took is cleared after it (`takeOwedClear` in the settling plugin).
+ */
+const owedClears = new WeakMap<object, string>();
+
+export function oweClear(request: object, email: string): void {
+  owedClears.set(request, email);
+}
+
+/** The email whose count a request's completed sign-in owes a clear, once: whoever takes it clears it. */
+export function takeOwedClear(request: object): string | undefined {
+  const email = owedClears.get(request);
+  owedClears.delete(request);
+  return email;
 }
 
 /** Admin unlock: forgets the counter and any lock; true when the email was locked. */

@@ -1,7 +1,17 @@
 import type { BetterAuthPlugin } from 'better-auth';
 import { APIError, createAuthMiddleware, getSessionFromCtx } from 'better-auth/api';
 import type { Db } from '../../db/types';
-import { chargeAttempt, clearFailures, lockAtLimit, refused, unchargeAttempt, type Charge, type LockoutPolicy } from '../../domain/lockout';
+import {
+  chargeAttempt,
+  clearFailures,
+  lockAtLimit,
+  oweClear,
+  refused,
+  takeOwedClear,
+  unchargeAttempt,
+  type Charge,
+  type LockoutPolicy,
+} from '../../domain/lockout';
 import { recordSecurityEvent, type RequestMeta } from '../../domain/security-events';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
@@ -179,7 +189,8 @@ export function lockout(opts: LockoutOptions) {
             // Password right, second factor pending: the sign-in is not complete yet. The attempt is given back but the
             // count is not cleared: a known password must not reset the count its code guesses are on.
             if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return unchargeAttempt(db, email);
-            await clearFailures(db, email);
+            // The count goes with the sign-in's audit statement (or after it: lockoutSettlement).
+            oweClear(ctx.context, email);
           }),
         },
         {
@@ -192,7 +203,7 @@ export function lockout(opts: LockoutOptions) {
             if (err?.status === 401 && (err.code === 'INVALID_CODE' || err.code === 'INVALID_BACKUP_CODE')) return c.failed();
             // A sign-in completed: the count goes. A right code inside a session, or an error that was not a guess,
             // gives the attempt back and leaves the count as it was.
-            if (!err && ctx.context.newSession) return clearFailures(db, c.email);
+            if (!err && ctx.context.newSession) return oweClear(ctx.context, c.email);
             await unchargeAttempt(db, c.email);
           }),
         },
@@ -205,6 +216,27 @@ export function lockout(opts: LockoutOptions) {
             // A right password (or an error that was not a guess) gives the attempt back without clearing the count:
             // a stolen session that knows the password must not reset the count its code guesses are on.
             await unchargeAttempt(db, c.email);
+          }),
+        },
+      ],
+    },
+  } satisfies BetterAuthPlugin;
+}
+
+/**
+ * Clears the count a completed sign-in owes (`oweClear`) when the security audit, which runs between the lockout and
+ * this plugin, did not take it into its sign-in statement: it must come after the audit in the plugin list.
+ */
+export function lockoutSettlement(db: Db) {
+  return {
+    id: 'mana-lockout-settlement',
+    hooks: {
+      after: [
+        {
+          matcher: (ctx) => ctx.path === SIGN_IN || (ctx.path !== undefined && SECOND_FACTOR.has(ctx.path)),
+          handler: createAuthMiddleware(async (ctx) => {
+            const email = takeOwedClear(ctx.context);
+            if (email) await clearFailures(db, email);
           }),
         },
       ],

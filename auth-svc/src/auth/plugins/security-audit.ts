@@ -6,6 +6,7 @@ import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
 import { passkeyById, passkeyOwner } from '../../domain/passkeys';
+import { takeOwedClear } from '../../domain/lockout';
 import { recordSignIn } from '../../domain/sign-ins';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
@@ -51,8 +52,9 @@ export function securityAudit(opts: SecurityAuditOptions) {
   const userByEmail = (email: string) => findUserByEmail(db, email);
   const userById = async (id: string) => (await db.select().from(tables.user).where(eq(tables.user.id, id)).limit(1))[0];
 
-  const signedIn = async (userId: string, method: string, meta: RequestMeta) => {
-    const { newDevice } = await recordSignIn(db, { userId, method, meta });
+  /** A completed sign-in: recorded with the lockout clear it owes (`ctx.context` is its request's context). */
+  const signedIn = async (ctx: HookCtx, userId: string, method: string, meta: RequestMeta) => {
+    const { newDevice } = await recordSignIn(db, { userId, method, meta, clearLockoutOf: takeOwedClear(ctx.context) });
     if (!newDevice) return;
     const user = await userById(userId);
     if (!user) return;
@@ -74,7 +76,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
           const reason = err.code === 'EMAIL_NOT_VERIFIED' ? 'email_not_verified' : user ? 'invalid_password' : 'unknown_email';
           return record(user?.id ?? null, 'sign_in_failure', meta, { reason, method: 'password' });
         }
-        if (made) return signedIn(made.user.id, 'password', meta);
+        if (made) return signedIn(ctx, made.user.id, 'password', meta);
         return;
       }
       case '/two-factor/verify-totp':
@@ -93,7 +95,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
           if (seen.twoFactorWasEnabled === false) await record(made.user.id, 'two_factor_enabled', meta);
           return;
         }
-        return signedIn(made.user.id, method, meta);
+        return signedIn(ctx, made.user.id, method, meta);
       }
       case '/two-factor/disable':
         if (!failed && made) await record(made.user.id, 'two_factor_disabled', meta);
@@ -119,7 +121,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
       case '/magic-link/verify':
         if (made) {
           await record(made.user.id, 'magic_link_used', meta);
-          await signedIn(made.user.id, 'magic_link', meta);
+          await signedIn(ctx, made.user.id, 'magic_link', meta);
         }
         return;
       case '/passkey/verify-authentication':
@@ -145,7 +147,7 @@ export function securityAudit(opts: SecurityAuditOptions) {
 
   // A passkey sign-in is a full sign-in (no second factor follows); a refused one names the credential's owner when known.
   const passkeySignIn = async (ctx: HookCtx, meta: RequestMeta, userId: string | undefined, errorCode: string | undefined) => {
-    if (userId) return signedIn(userId, 'passkey', meta);
+    if (userId) return signedIn(ctx, userId, 'passkey', meta);
     if (!errorCode) return;
     const response = isObject(ctx.body) && isObject(ctx.body.response) ? ctx.body.response : undefined;
     const credentialId = typeof response?.id === 'string' ? response.id.slice(0, 1024) : undefined;
