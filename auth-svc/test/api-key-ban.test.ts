@@ -7,8 +7,9 @@ import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
  * A banned user gets no API key, like no session (drizzle/0015): a ban that commits while a key is being created
- * (the request's session was live when it started) refuses it, and a user banned already is refused. The
- * interleaving is forced with an uncommitted row of a second connection and read from pg_stat_activity, no sleeps.
+ * (the request's session was live when it started) refuses it, and a user banned already is refused; a user erased
+ * meanwhile gets the answer of an ended session. The interleavings are forced with an uncommitted row of a second
+ * connection and read from pg_stat_activity, no sleeps.
  */
 describe('auth-svc: creating an API key while banned', () => {
   let svc: TestAuthService['svc'];
@@ -88,6 +89,25 @@ describe('auth-svc: creating an API key while banned', () => {
     const refused = createApiKey(database.db, userId, { name: 'banned', scopes: ['credits:read'] }, meta);
     await expect(refused).rejects.toBeInstanceOf(AppError);
     await expect(refused).rejects.toMatchObject({ code: 'ACCOUNT_BANNED', status: 403 });
+    expect(await keysOf(userId)).toBe(0);
+  });
+
+  it('a user erased while the key is being created gets 401 TOKEN_REVOKED (not a foreign-key 500) and no key', async () => {
+    const { userId } = await signedIn();
+    const eraser = await sql.connect();
+    try {
+      // An erasure's DELETE of the user row, uncommitted: the creation's FOR SHARE waits for it.
+      await eraser.query('begin');
+      await eraser.query('delete from auth.user where id = $1', [userId]);
+      const creating = createApiKey(database.db, userId, { name: 'during the erasure', scopes: ['credits:read'] }, meta);
+      creating.catch(() => undefined);
+      await eventually(async () => (await lockWaiters('%for share%')) > 0);
+      await eraser.query('commit');
+      await expect(creating).rejects.toMatchObject({ code: 'TOKEN_REVOKED', status: 401 });
+    } finally {
+      await eraser.query('rollback').catch(() => {});
+      eraser.release();
+    }
     expect(await keysOf(userId)).toBe(0);
   });
 });

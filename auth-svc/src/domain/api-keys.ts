@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { API_KEY_PREFIX, apiKeySessionId, isWellFormedApiKey, type ApiKeyScope } from '@mana/shared';
+import { API_KEY_PREFIX, ERRORS, apiKeySessionId, isWellFormedApiKey, type ApiKeyScope } from '@mana/shared';
 import * as tables from '../db/schema';
 import type { Conn, Db } from '../db/types';
 import { activeBan } from './bans';
@@ -49,11 +49,17 @@ export function publicApiKey(k: ApiKeyRow) {
  * The request's live session is no guard: the ban may commit after it was checked.
  */
 async function refuseBannedUser(tx: Conn, userId: string): Promise<void> {
-  await tx.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.id, userId)).for('share');
+  const [user] = await tx.select({ id: tables.user.id }).from(tables.user).where(eq(tables.user.id, userId)).for('share');
+  // Erased meanwhile (the lock waited for the erasure's DELETE, which ended the token's session too): the token's
+  // session has ended, as its next request would hear (the key's insert would fail on its foreign key, a 500).
+  if (!user) throw ERRORS.tokenRevoked();
   if (await activeBan(tx, userId)) throw AUTH_ERRORS.accountBanned();
 }
 
-/** Creates a key; the clear key is in the answer and nowhere else. A banned user gets 403 ACCOUNT_BANNED. */
+/**
+ * Creates a key; the clear key is in the answer and nowhere else. A banned user gets 403 ACCOUNT_BANNED, a user
+ * erased while the request ran 401 TOKEN_REVOKED.
+ */
 export async function createApiKey(
   db: Db,
   userId: string,
