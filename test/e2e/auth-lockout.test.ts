@@ -104,6 +104,19 @@ describe('lockout across every sign-in path (3 failures in 15 minutes, two auth-
     expect((await v1Login(user.email, user.password)).status).toBe(200);
   });
 
+  it('an attempt beyond the limit while the ones before it are checked is refused unchecked, given back, and locks nothing', async () => {
+    const user = await registerVerified(s);
+    // MAX attempts charged and not yet settled (as while they are checked), no lock.
+    await s.sql.query('insert into auth.sign_in_lockouts (email, failures) values ($1, $2)', [user.email, MAX]);
+    const refused = await v1Login(user.email, user.password);
+    expect(refused).toMatchObject({ status: 401, body: { error: 'INVALID_CREDENTIALS' } });
+    expect((await events(user.userId, 'sign_in_failure')).map((e) => e.context)).toEqual([{ reason: 'limit', method: 'password' }]);
+    expect(await events(user.userId, 'account_locked')).toEqual([]);
+    expect((await s.sql.query('select failures, locked_until from auth.sign_in_lockouts where email = $1', [user.email])).rows).toEqual([
+      { failures: MAX, locked_until: null },
+    ]);
+  });
+
   it("another plugin's refusal before the check costs no attempt (step-up on a stale session)", async () => {
     const user = await registerVerified(s);
     const { c } = await signedIn(user);

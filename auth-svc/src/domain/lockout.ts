@@ -27,11 +27,16 @@ export interface Charge {
   locked: boolean;
   /** The attempts of the current window, this one included (0 while locked). */
   failures: number;
+  /** The window the attempt was charged to (`window_started_at` as PostgreSQL's text: microseconds kept). */
+  window: string;
 }
 
 const t = tables.signInLockouts;
 const windowExpired = sql`${t.windowStartedAt} < now() - make_interval(mins => ${sql.placeholder('windowMinutes')}::int)`;
 const lockedNow = sql`coalesce(${t.lockedUntil} > now(), false)`;
+
+/** The counters a success may clear or a charge be given back to: not during a running lock (nothing ends a lock early but an admin). */
+export const unlockedCounter = or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`));
 
 const chargeStatement = preparedStatement((db) =>
   db
@@ -45,7 +50,7 @@ const chargeStatement = preparedStatement((db) =>
         updatedAt: sql`now()`,
       },
     })
-    .returning({ locked: lockedNow, failures: t.failures })
+    .returning({ locked: lockedNow, failures: t.failures, window: sql<string>`${t.windowStartedAt}::text` })
     .prepare('auth_lockout_charge'),
 );
 
@@ -57,7 +62,7 @@ const chargeStatement = preparedStatement((db) =>
  */
 export async function chargeAttempt(db: Db, email: string, policy: LockoutPolicy): Promise<Charge> {
   const [row] = await chargeStatement(db).execute({ email: lockoutKey(email), windowMinutes: policy.windowMinutes });
-  return { locked: row?.locked === true, failures: row?.failures ?? 0 };
+  return { locked: row?.locked === true, failures: row?.failures ?? 0, window: row?.window ?? '' };
 }
 
 /** Whether a charged attempt must be refused unchecked: the email is locked, or the attempt is beyond the limit. */
@@ -90,18 +95,17 @@ export async function lockAtLimit(conn: Conn, email: string, policy: LockoutPoli
 
 /**
  * An attempt that ended without being a guess (refused before its password or code was checked: a malformed
- * request, a policy error) gives its charge back; never below zero, never during a lock. Clearing instead would let
- * a request that fails on purpose reset the count of the guesses before it.
+ * request, a policy error, beyond the limit) gives its charge back; never below zero, never during a lock, and only
+ * to the window it was charged to: a charge given back after its window ran out must not take one from the next
+ * window (a flood timed at the window's end would get that many more checks). Clearing instead would let a request
+ * that fails on purpose reset the count of the guesses before it.
  */
-export async function unchargeAttempt(conn: Conn, email: string): Promise<void> {
+export async function unchargeAttempt(conn: Conn, charged: { email: string; window: string }): Promise<void> {
   await conn
     .update(t)
     .set({ failures: sql`greatest(${t.failures} - 1, 0)` })
-    .where(and(eq(t.email, lockoutKey(email)), or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`))));
+    .where(and(eq(t.email, lockoutKey(charged.email)), eq(t.windowStartedAt, sql`${charged.window}::timestamptz`), unlockedCounter));
 }
-
-/** The counters a success may clear: not during a running lock (a success cannot end a lock). */
-export const unlockedCounter = or(isNull(t.lockedUntil), lte(t.lockedUntil, sql`now()`));
 
 /** A full sign-in (or a password re-check) succeeded: the failures so far no longer count (a running lock stays). */
 export async function clearFailures(conn: Conn, email: string): Promise<void> {

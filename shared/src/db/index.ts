@@ -89,6 +89,8 @@ function isLockTimeout(err: unknown): boolean {
 export async function runMigrations(pool: pg.Pool, opts: MigrationOptions): Promise<void> {
   const attempts = opts.attempts ?? 10;
   const client = await pool.connect();
+  /** Set when anything failed: the connection is then closed, not pooled (it may still hold the lock or the setting). */
+  let broken: unknown;
   try {
     const key = lockKey(opts.schema).toString();
     await client.query('select pg_advisory_lock($1::bigint)', [key]);
@@ -110,11 +112,14 @@ export async function runMigrations(pool: pg.Pool, opts: MigrationOptions): Prom
       }
       opts.logger?.info({ schema: opts.schema }, 'migrations applied');
     } finally {
-      await client.query('reset lock_timeout').catch(() => undefined);
-      await client.query('select pg_advisory_unlock($1::bigint)', [key]);
+      await client.query('reset lock_timeout').catch((err: unknown) => (broken ??= err));
+      await client.query('select pg_advisory_unlock($1::bigint)', [key]).catch((err: unknown) => (broken ??= err));
     }
+  } catch (err) {
+    broken ??= err;
+    throw err;
   } finally {
-    client.release();
+    client.release(broken === undefined ? undefined : true);
   }
 }
 

@@ -106,7 +106,7 @@ export function lockout(opts: LockoutOptions) {
       return undefined;
     }
     if (c.locked) return 'locked';
-    await unchargeAttempt(db, email);
+    await unchargeAttempt(db, { email, window: c.window });
     return 'limit';
   };
 
@@ -184,11 +184,11 @@ export function lockout(opts: LockoutOptions) {
             if (err?.status === 401) return c.failed();
             // Any other error came before the password was checked (a malformed request) or after a right one without
             // a completed sign-in (email not verified, banned): not a guess, and not a sign-in that clears the count.
-            if (err) return unchargeAttempt(db, email);
+            if (err) return unchargeAttempt(db, c);
             const returned: unknown = ctx.context.returned;
             // Password right, second factor pending: the sign-in is not complete yet. The attempt is given back but the
             // count is not cleared: a known password must not reset the count its code guesses are on.
-            if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return unchargeAttempt(db, email);
+            if (typeof returned === 'object' && returned !== null && 'twoFactorRedirect' in returned) return unchargeAttempt(db, c);
             // The count goes with the sign-in's audit statement (or after it: lockoutSettlement).
             oweClear(ctx.context, email);
           }),
@@ -204,7 +204,7 @@ export function lockout(opts: LockoutOptions) {
             // A sign-in completed: the count goes. A right code inside a session, or an error that was not a guess,
             // gives the attempt back and leaves the count as it was.
             if (!err && ctx.context.newSession) return oweClear(ctx.context, c.email);
-            await unchargeAttempt(db, c.email);
+            await unchargeAttempt(db, c);
           }),
         },
         {
@@ -215,7 +215,7 @@ export function lockout(opts: LockoutOptions) {
             if (returnedError(ctx.context.returned)?.code === 'INVALID_PASSWORD') return c.failed();
             // A right password (or an error that was not a guess) gives the attempt back without clearing the count:
             // a stolen session that knows the password must not reset the count its code guesses are on.
-            await unchargeAttempt(db, c.email);
+            await unchargeAttempt(db, c);
           }),
         },
       ],

@@ -6,7 +6,7 @@ import * as tables from '../../db/schema';
 import type { Db } from '../../db/types';
 import { recordSecurityEvent, type RequestMeta, type SecurityEventType } from '../../domain/security-events';
 import { passkeyById, passkeyOwner } from '../../domain/passkeys';
-import { takeOwedClear } from '../../domain/lockout';
+import { clearFailures, takeOwedClear } from '../../domain/lockout';
 import { recordSignIn } from '../../domain/sign-ins';
 import { findUserByEmail } from '../../domain/users';
 import { bodyString, hookMeta, pendingTwoFactorUserId, returnedError, type HookCtx } from './security-audit-meta';
@@ -54,7 +54,12 @@ export function securityAudit(opts: SecurityAuditOptions) {
 
   /** A completed sign-in: recorded with the lockout clear it owes (`ctx.context` is its request's context). */
   const signedIn = async (ctx: HookCtx, userId: string, method: string, meta: RequestMeta) => {
-    const { newDevice } = await recordSignIn(db, { userId, method, meta, clearLockoutOf: takeOwedClear(ctx.context) });
+    const clearLockoutOf = takeOwedClear(ctx.context);
+    const { newDevice } = await recordSignIn(db, { userId, method, meta, clearLockoutOf }).catch(async (err: unknown) => {
+      // The sign-in is complete even if its record failed: its count still goes (best effort, the error stands).
+      if (clearLockoutOf !== undefined) await clearFailures(db, clearLockoutOf).catch(() => undefined);
+      throw err;
+    });
     if (!newDevice) return;
     const user = await userById(userId);
     if (!user) return;
