@@ -69,12 +69,15 @@ describe('auth-svc: completing a two-factor sign-in', () => {
     expect((await post('/api/auth/reset-password', { token, newPassword })).status).toBe(200);
   };
 
-  it('a password reset between the password and the code refuses the code on /api/v1 (401 INVALID_CHALLENGE), no session', async () => {
+  it('a password reset between the password and the code refuses the code on /api/v1 (401 INVALID_CHALLENGE), no session, the backup code kept', async () => {
     const { email, userId, backupCodes } = await twoFactorUser();
     const challenge = await startLogin(email);
     await resetPassword(email);
     expect(await complete(challenge, backupCodes[0] ?? '')).toMatchObject({ status: 401, body: { error: 'INVALID_CHALLENGE' } });
     expect(await sessionsOf(userId)).toEqual([]);
+    // The refused step did not use the backup code up: it completes a sign-in with the new password.
+    const { body } = await json(await post('/api/v1/auth/login', { email, password: newPassword }));
+    expect(await complete(body.challenge as string, backupCodes[0] ?? '')).toMatchObject({ status: 200 });
   });
 
   it("a password reset between the password and the code refuses Better Auth's own second step (401), no session", async () => {

@@ -89,7 +89,24 @@ export function withPasswordVersion<A extends object>(factory: AdapterFactory<A>
   return (options) => stamp(factory(options));
 }
 
-const WATCHED = new Set<string | symbol>(['findOne', 'findMany', 'create']);
+const WATCHED = new Set<string | symbol>(['findOne', 'findMany', 'create', 'incrementOne']);
+
+/**
+ * Before a second step uses up a backup code (the two-factor row's `incrementOne`): the password its pending sign-in
+ * checked must still be the account's, or the step is refused now, with the code kept. The session insert's trigger
+ * is what guarantees the refusal; this only spares the code when the password changed before the step began.
+ */
+async function refuseStaleSecondStep(adapter: object, read: VersionRead): Promise<void> {
+  const findOne = (adapter as { findOne: (q: unknown) => Promise<Row | null> }).findOne.bind(adapter);
+  const account = await findOne({
+    model: 'account',
+    where: [
+      { field: 'userId', value: read.userId },
+      { field: 'providerId', value: 'credential' },
+    ],
+  });
+  if (account?.passwordVersion !== read.version) throw APIError.from('UNAUTHORIZED', TWO_FACTOR_ERROR_CODES.INVALID_TWO_FACTOR_COOKIE);
+}
 
 function stamp<A extends object>(adapter: A): A {
   return new Proxy(adapter, {
@@ -101,6 +118,11 @@ function stamp<A extends object>(adapter: A): A {
         const signIn = signInContext();
         const query = args[0] as { model?: string; data?: Row } | undefined;
         if (!signIn || !query) return fn.apply(target, args);
+        if (key === 'incrementOne') {
+          const read = versionsRead.get(signIn.key);
+          if (signIn.secondFactor && query.model === 'twoFactor' && read) await refuseStaleSecondStep(target, read);
+          return fn.apply(target, args);
+        }
         const data = key === 'create' ? stamped(query.model, query.data, versionsRead.get(signIn.key), signIn.secondFactor) : undefined;
         if (data) args = [{ ...query, data }, ...args.slice(1)];
         const result = await fn.apply(target, args);
