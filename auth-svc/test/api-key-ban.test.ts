@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@mana/shared';
-import { eventually, uniqueName } from '@mana/shared/testing';
+import { eventually, lockWaiters as lockWaitersOf, uniqueName } from '@mana/shared/testing';
 import { createApiKey } from '../src/domain/api-keys';
 import { banUser } from '../src/domain/bans';
 import { startTestAuthService, type TestAuthService } from './helpers/service';
@@ -45,12 +45,7 @@ describe('auth-svc: creating an API key while banned', () => {
     return { userId: user.id, token: accessToken };
   };
   const keysOf = async (userId: string) => (await sql.query('select id from auth.api_keys where user_id = $1', [userId])).rowCount;
-  const lockWaiters = async (pattern: string) =>
-    (
-      await sql.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`, [
-        pattern,
-      ])
-    ).rowCount ?? 0;
+  const lockWaiters = (pattern: string) => lockWaitersOf(sql, pattern);
 
   it('a ban that commits while the key is being created refuses it (403 ACCOUNT_BANNED) and leaves no key', async () => {
     const { userId, token } = await signedIn();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { eventually, uniqueName } from '@mana/shared/testing';
+import { eventually, lockWaiters, uniqueName } from '@mana/shared/testing';
 import { hashPassword } from '../src/auth/password-hash';
 import { startTestAuthService, type TestAuthService } from './helpers/service';
 
@@ -52,14 +52,7 @@ describe('auth-svc: a sign-in with the old password racing a password change', (
   const sessionsOf = async (userId: string) =>
     (await sql.query<{ id: string }>('select id from auth.session where user_id = $1', [userId])).rows.map((r) => r.id);
   /** The sign-in has checked the password and its session INSERT waits on a row lock. */
-  const sessionInsertWaits = () =>
-    eventually(async () => {
-      const waiting = await sql.query(
-        `select 1 from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into %session%'`,
-      );
-      return (waiting.rowCount ?? 0) > 0;
-    });
+  const sessionInsertWaits = () => eventually(async () => (await lockWaiters(sql, 'insert into %session%')) > 0);
   /** Better Auth's own reset: request a token (read from its table instead of the mail), then set the new password. */
   const resetPassword = async (email: string) => {
     expect((await post('/api/auth/request-password-reset', { email, redirectTo: 'http://127.0.0.1:3001/reset' })).status).toBe(200);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '@mana/shared/testing';
+import { eventually, lockWaiters } from '@mana/shared/testing';
 import { applySessionPolicy } from '../src/domain/sessions';
 import { startTestAuthService, type TestAuthService } from './helpers/service';
 
@@ -18,13 +18,7 @@ describe('auth-svc: a sign-in racing a lower session lifetime', () => {
     fetch(`${svc.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const email = 'policy-race@example.com';
   const password = 'Policy Race Passphrase 7';
-  const waiting = async (pattern: string) => {
-    const { rowCount } = await sql.query(
-      `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`,
-      [pattern],
-    );
-    return (rowCount ?? 0) > 0;
-  };
+  const waiting = async (pattern: string) => (await lockWaiters(sql, pattern)) > 0;
 
   beforeAll(async () => {
     ({ svc, sql, database, stop } = await startTestAuthService('policy'));

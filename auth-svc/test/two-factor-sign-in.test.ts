@@ -1,6 +1,6 @@
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, uniqueName } from '@mana/shared/testing';
+import { eventually, lockWaiters as lockWaitersOf, uniqueName } from '@mana/shared/testing';
 import { startTestAuthService, type TestAuthService } from './helpers/service';
 
 /**
@@ -52,12 +52,7 @@ describe('auth-svc: completing a two-factor sign-in', () => {
   const complete = async (challenge: string, code: string) => json(await post('/api/v1/auth/login/2fa', { challenge, code }));
   const sessionsOf = async (userId: string) =>
     (await sql.query<{ id: string }>('select id from auth.session where user_id = $1', [userId])).rows.map((r) => r.id);
-  const lockWaiters = async (pattern: string) =>
-    (
-      await sql.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`, [
-        pattern,
-      ])
-    ).rowCount ?? 0;
+  const lockWaiters = (pattern: string) => lockWaitersOf(sql, pattern);
   /** Better Auth's own reset: request a token (read from its table instead of the mail), then set the new password. */
   const resetPassword = async (email: string) => {
     expect((await post('/api/auth/request-password-reset', { email, redirectTo: `${origin}/reset` })).status).toBe(200);

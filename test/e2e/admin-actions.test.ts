@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '@mana/shared/testing';
+import { eventually, lockWaiters } from '@mana/shared/testing';
 import { call } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
 import { login, registerVerified, uniqueEmail } from '../helpers/users';
@@ -123,13 +123,7 @@ describe('admin-svc: bans, sessions, roles, unlock, erasure, audit', () => {
       await client.query('select id from auth."user" where id = $1 for update', [user.userId]);
       pending = signIn(user.email, user.password);
       // The sign-in's password check passed and its session insert waits on the row (its trigger's FOR SHARE).
-      await eventually(async () => {
-        const waiting = await s.sql.query(
-          `select 1 from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into %session%'`,
-        );
-        return (waiting.rowCount ?? 0) > 0;
-      });
+      await eventually(async () => (await lockWaiters(s.sql, 'insert into %session%')) > 0);
       await client.query(`insert into auth.user_bans (user_id, reason) values ($1, 'race')`, [user.userId]);
       await client.query('commit');
     } finally {

@@ -179,13 +179,15 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Backends of the pool's database waiting for a lock (a row, a transaction, an advisory lock): how a test sees that
- * the interleaving it forces has happened, instead of sleeping for it.
+ * Backends of the pool's database waiting for a lock (a row, a transaction, an advisory lock), only those whose
+ * statement matches `queryPattern` (ILIKE) when given: how a test sees that the interleaving it forces has happened,
+ * instead of sleeping for it.
  */
-export async function lockWaiters(pool: pg.Pool | pg.ClientBase): Promise<number> {
+export async function lockWaiters(pool: pg.Pool | pg.ClientBase, queryPattern?: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
     `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
-      where not l.granted and a.datname = current_database()`,
+      where not l.granted and a.datname = current_database() and ($1::text is null or a.query ilike $1)`,
+    [queryPattern ?? null],
   );
   return rows[0]?.n ?? 0;
 }
