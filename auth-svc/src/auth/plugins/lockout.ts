@@ -93,9 +93,8 @@ export function lockout(opts: LockoutOptions) {
   const { db, policy } = opts;
   /**
    * Charges the attempt; why it must be refused unchecked (the email is locked, or the attempt is beyond the limit),
-   * or undefined when it goes on to its check. An attempt beyond the
-   * limit is refused while the attempts before it are still being checked, but it is no guess: its charge goes back
-   * and it takes no lock. Only a checked failure that reaches the limit locks (`failed`), so more parallel sign-ins
+   * or undefined when it goes on to its check. An attempt beyond the limit is refused while the attempts before it
+   * are still being checked, but it is no guess: its charge goes back and it takes no lock. Only a checked failure that reaches the limit locks (`failed`), so more parallel sign-ins
    * with the right password than the limit (a client retrying while its first tries still run) do not lock the
    * account: the ones that were checked succeed and clear the count.
    */
